@@ -1,0 +1,1 @@
+"""Conversion of trained checkpoints to deployed networks and export formats."""

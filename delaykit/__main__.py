@@ -1,0 +1,3 @@
+from delaykit.cli.main import run
+
+run()

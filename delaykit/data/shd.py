@@ -1,0 +1,267 @@
+"""Lazy reader for SHD-schema HDF5 files (SHD, SSC, and files written by delaykit).
+
+Schema (Cramer et al. 2020): ``spikes/times`` (ragged, seconds), ``spikes/units`` (ragged,
+unit index 0..n_units-1), ``labels`` (one per sample), optional ``extra/speaker``,
+``extra/keys`` (class names), ``extra/meta_info/...``. Samples are read one at a time;
+a whole file is never loaded.
+
+Binning (DESIGN.md section 2): an event at time ``t`` seconds on unit ``u`` goes to frame
+``floor(t / dt)`` and channel ``u // channel_group``; frames hold counts. Every sample gets
+the same fixed window of ``window_steps`` frames, so its frames never depend on the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from delaykit.errors import DelaykitError, FormatError
+
+#: Default window when the file does not say: 1.4 s covers every SHD/SSC sample.
+DEFAULT_WINDOW_S = 1.4
+#: Root attribute delaykit writes into its own files to fix the window (seconds).
+WINDOW_ATTR = "delaykit_window_s"
+
+
+@dataclass(frozen=True)
+class BinSpec:
+    """How events become frames.
+
+    dt: frame length in seconds (0.01 = the paper's 10 ms).
+    channel_group: raw units summed per channel (5: 700 -> 140).
+    window_steps: frames per sample; None = the file's ``delaykit_window_s`` attribute, or
+    1.4 s when absent.
+    binary: clip counts to 1 (the paper uses counts).
+    """
+
+    dt: float = 0.01
+    channel_group: int = 5
+    window_steps: int | None = None
+    binary: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise ValueError(f"bin spec: field 'dt': must be a positive number of seconds, got {self.dt}")
+        if int(self.channel_group) < 1:
+            raise ValueError(f"bin spec: field 'channel_group': must be >= 1, got {self.channel_group}")
+        if self.window_steps is not None and int(self.window_steps) < 1:
+            raise ValueError(f"bin spec: field 'window_steps': must be >= 1, got {self.window_steps}")
+
+
+def bin_events(
+    times_s: np.ndarray,
+    units: np.ndarray,
+    n_units: int,
+    spec: BinSpec,
+    window_steps: int,
+) -> tuple[np.ndarray, int]:
+    """Bin one sample's events into a (window_steps, n_channels) float32 count array.
+
+    Returns the frames and the number of events dropped (outside the window, or negative
+    times). ``n_channels = ceil(n_units / channel_group)``.
+    """
+    n_channels = math.ceil(n_units / spec.channel_group)
+    frames = np.zeros((window_steps, n_channels), dtype=np.float32)
+    if len(times_s) == 0:
+        return frames, 0
+    t = np.floor(np.asarray(times_s, dtype=np.float64) / spec.dt + 1e-9).astype(np.int64)
+    c = np.asarray(units, dtype=np.int64) // spec.channel_group
+    keep = (t >= 0) & (t < window_steps)
+    np.add.at(frames, (t[keep], c[keep]), 1.0)
+    if spec.binary:
+        np.minimum(frames, 1.0, out=frames)
+    return frames, int((~keep).sum())
+
+
+class SHDFile:
+    """One SHD-schema HDF5 file, read lazily sample by sample.
+
+    >>> with SHDFile("shd_test.h5") as ds:            # doctest: +SKIP
+    ...     frames, label = ds[0]                      # (T, 140) counts, int
+    """
+
+    REQUIRED = ("spikes/times", "spikes/units", "labels")
+
+    def __init__(self, path: str | Path, spec: BinSpec | None = None, n_units: int | None = None):
+        import h5py
+
+        self.path = Path(path)
+        self.spec = spec or BinSpec()
+        if not self.path.exists():
+            raise DelaykitError(f"{self.path}: no such file")
+        try:
+            self._f = h5py.File(self.path, "r")
+        except OSError as e:
+            raise FormatError(
+                f"{self.path}: not a readable HDF5 file ({e}); is the download incomplete? "
+                f"Delete it and download again"
+            ) from None
+        try:
+            self._check_schema()
+        except BaseException:
+            self._f.close()
+            raise
+        self._times = self._f["spikes/times"]
+        self._units = self._f["spikes/units"]
+        self._labels = self._f["labels"][()].astype(np.int64)
+        self.n_units = int(n_units if n_units is not None else self._infer_n_units())
+        if self.spec.window_steps is not None:
+            self.window_steps = int(self.spec.window_steps)
+        else:
+            window_s = float(self._f.attrs.get(WINDOW_ATTR, DEFAULT_WINDOW_S))
+            self.window_steps = int(math.ceil(window_s / self.spec.dt - 1e-9))
+        self.dropped_events = 0
+
+    def _check_schema(self) -> None:
+        f = self._f
+        missing = [k for k in self.REQUIRED if k not in f]
+        if missing:
+            raise FormatError(
+                f"{self.path}: not an SHD-schema file: missing {', '.join(missing)} "
+                f"(expected spikes/times, spikes/units, labels)"
+            )
+        n = len(f["labels"])
+        for k in ("spikes/times", "spikes/units"):
+            if len(f[k]) != n:
+                raise FormatError(
+                    f"{self.path}: field '{k}' has {len(f[k])} samples but 'labels' has {n}; "
+                    f"the file is inconsistent or truncated"
+                )
+        if f["labels"].ndim != 1:
+            raise FormatError(f"{self.path}: field 'labels' must be 1-D, got shape {f['labels'].shape}")
+
+    def _infer_n_units(self) -> int:
+        v = self._f.attrs.get("n_units")
+        if v is not None:
+            return int(v)
+        return 700  # SHD and SSC: 700 cochlear channels
+
+    # -- sequence protocol -----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    @property
+    def n_channels(self) -> int:
+        return math.ceil(self.n_units / self.spec.channel_group)
+
+    @property
+    def n_classes(self) -> int:
+        keys = self.class_names()
+        if keys:
+            return len(keys)
+        return int(self._labels.max()) + 1 if len(self._labels) else 0
+
+    def class_names(self) -> list[str]:
+        if "extra/keys" not in self._f:
+            return []
+        return [k.decode() if isinstance(k, bytes) else str(k) for k in self._f["extra/keys"][()]]
+
+    def speakers(self) -> np.ndarray | None:
+        return self._f["extra/speaker"][()] if "extra/speaker" in self._f else None
+
+    def events(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw events of sample ``i``: (times in seconds float64, units int64)."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"sample {i} out of range 0..{len(self) - 1}")
+        try:
+            t = np.asarray(self._times[i], dtype=np.float64)
+            u = np.asarray(self._units[i], dtype=np.int64)
+        except (OSError, ValueError) as e:
+            raise FormatError(f"{self.path}: sample {i} unreadable ({e}); the file may be truncated") from None
+        if t.shape != u.shape:
+            raise FormatError(
+                f"{self.path}: sample {i}: spikes/times has {t.size} events but spikes/units "
+                f"has {u.size}"
+            )
+        if u.size and (u.min() < 0 or u.max() >= self.n_units):
+            raise FormatError(
+                f"{self.path}: sample {i}: unit index {int(u.max())} outside 0..{self.n_units - 1}"
+            )
+        return t, u
+
+    def frames(self, i: int) -> np.ndarray:
+        """Sample ``i`` as (window_steps, n_channels) float32 counts."""
+        t, u = self.events(i)
+        frames, dropped = bin_events(t, u, self.n_units, self.spec, self.window_steps)
+        self.dropped_events += dropped
+        return frames
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return self.frames(i), int(self._labels[i])
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def attrs(self) -> dict[str, Any]:
+        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self._f.attrs.items()}
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> SHDFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable for worker processes: reopen the file on the other side.
+        return {"path": str(self.path), "spec": self.spec, "n_units": self.n_units}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["spec"], state["n_units"])  # type: ignore[misc]
+
+
+def write_shd(
+    path: str | Path,
+    times: list[np.ndarray],
+    units: list[np.ndarray],
+    labels: np.ndarray,
+    *,
+    class_names: list[str] | None = None,
+    speakers: np.ndarray | None = None,
+    meta_info: dict[str, np.ndarray] | None = None,
+    n_units: int = 700,
+    window_s: float | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> None:
+    """Write an SHD-schema HDF5 file atomically (times in seconds, float32 like SHD)."""
+    import h5py
+
+    from delaykit.fileio import atomic_path
+
+    if not (len(times) == len(units) == len(labels)):
+        raise ValueError("write_shd: times, units and labels must have the same length")
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            sp = f.create_group("spikes")
+            ft = sp.create_dataset("times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
+            fu = sp.create_dataset("units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
+            for i, (t, u) in enumerate(zip(times, units)):
+                ft[i] = np.asarray(t, dtype=np.float32)
+                fu[i] = np.asarray(u, dtype=np.uint16)
+            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
+            ex = f.create_group("extra")
+            if class_names is not None:
+                ex.create_dataset("keys", data=np.array([s.encode() for s in class_names]))
+            if speakers is not None:
+                ex.create_dataset("speaker", data=np.asarray(speakers, dtype=np.uint16))
+            if meta_info:
+                mi = ex.create_group("meta_info")
+                for k, v in meta_info.items():
+                    mi.create_dataset(k, data=v)
+            f.attrs["n_units"] = int(n_units)
+            if window_s is not None:
+                f.attrs[WINDOW_ATTR] = float(window_s)
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v

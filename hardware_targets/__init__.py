@@ -1,0 +1,1 @@
+"""Hardware target profiles and constraint checking (numpy only, never torch)."""

@@ -1,0 +1,1 @@
+"""Simulation of deployed integer-delay networks (numpy only, never torch)."""

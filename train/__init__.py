@@ -1,0 +1,1 @@
+"""Training of SNNs with learned synaptic delays (DCLS) — needs torch (extra 'train')."""
