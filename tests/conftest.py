@@ -1,0 +1,13 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fixed-seed generator: tests never change with the run."""
+    return np.random.default_rng(1234)
