@@ -6,7 +6,7 @@ unit index 0..n_units-1), ``labels`` (one per sample), optional ``extra/speaker`
 a whole file is never loaded.
 
 Binning (DESIGN.md section 2): an event at time ``t`` seconds on unit ``u`` goes to frame
-``floor(t / dt)`` and channel ``u // channel_group``; frames hold counts. Every sample gets
+``floor(t / dt)`` (computed on integer microseconds) and channel ``u // channel_group``; frames hold counts. Every sample gets
 the same fixed window of ``window_steps`` frames, so its frames never depend on the batch.
 """
 
@@ -69,7 +69,11 @@ def bin_events(
     frames = np.zeros((window_steps, n_channels), dtype=np.float32)
     if len(times_s) == 0:
         return frames, 0
-    t = np.floor(np.asarray(times_s, dtype=np.float64) / spec.dt + 1e-9).astype(np.int64)
+    # Integer microseconds first: SHD times are float32 seconds with microsecond resolution, so
+    # 1.39 s is stored as 1.3899999857; plain floor(t / dt) would move it to the previous frame.
+    t_us = np.round(np.asarray(times_s, dtype=np.float64) * 1e6).astype(np.int64)
+    dt_us = max(1, round(spec.dt * 1e6))
+    t = t_us // dt_us
     c = np.asarray(units, dtype=np.int64) // spec.channel_group
     keep = (t >= 0) & (t < window_steps)
     np.add.at(frames, (t[keep], c[keep]), 1.0)
