@@ -1,0 +1,221 @@
+"""Weight quantization and target fitting of a deployed network.
+
+Quantization (symmetric, signed ``bits``): ``qmax = 2**(bits-1) - 1``; the scale is
+``max|W| / qmax`` per layer (default) or per output neuron (``per_neuron``);
+``W_int = round_half_even(W / scale)`` (never outside ``[-qmax, qmax]``). Biases, thresholds
+and resets are expressed in the same integer units as their neuron's weights (the contract's
+rule for integer networks): ``bias_int = round_half_even(bias / scale)``,
+``v_threshold_int = max(round_half_even(v_threshold / scale), v_reset_int + 1)``,
+``v_reset_int = round_half_even(v_reset / scale)``. Real value = integer x ``weight_scale``.
+
+Target fitting (interface B profiles): the weight width comes from ``--bits`` or the target,
+and delays outside ``[delay_min_steps, delay_max_steps]`` are counted per layer and refused
+(:class:`DelaykitError`) unless ``clip`` is set, in which case they are clipped into the range
+and reported. A target without native delays has the range ``[0, 0]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from delaykit.errors import DelaykitError
+from delaykit.network import LI, LIF, Layer, Network
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(x, dtype=np.float64))  # half to even
+
+
+def quantize_layer(layer: Layer, bits: int, per_neuron: bool = False) -> tuple[Layer, dict[str, Any]]:
+    """Quantize one float layer to ``bits``-bit signed integers; returns (layer, error stats)."""
+    if bits < 2 or bits > 32:
+        raise DelaykitError(f"--bits must be between 2 and 32, got {bits}")
+    if layer.is_integer:
+        raise DelaykitError(f"layer {layer.name!r} is already quantized (integer weights)")
+    qmax = 2 ** (bits - 1) - 1
+    w = layer.weight.astype(np.float64)
+    absmax_row = np.abs(w).max(axis=1)
+    layer_max = float(absmax_row.max()) if absmax_row.size else 0.0
+    layer_scale = layer_max / qmax if layer_max > 0 else 1.0
+    if per_neuron:
+        scale = np.where(absmax_row > 0, absmax_row / qmax, layer_scale)
+    else:
+        scale = np.full(layer.n_out, layer_scale)
+    wq = _round(w / scale[:, None])
+    dtype = np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
+    wq = wq.astype(dtype)
+    bias_q = _round(layer.bias / scale).astype(np.int64)
+    n = layer.neuron
+    rs = _round(np.asarray(n.v_reset, dtype=np.float64) / scale)
+    if isinstance(n, LIF):
+        th = _round(np.asarray(n.v_threshold, dtype=np.float64) / scale)
+        th = np.maximum(th, rs + 1)
+        neuron: LIF | LI = LIF(tau=n.tau, v_threshold=_compact(th), v_reset=_compact(rs))
+    else:
+        neuron = LI(tau=n.tau, v_reset=_compact(rs))
+    q = replace(layer, weight=wq, bias=bias_q, weight_scale=scale, neuron=neuron)
+    err = q.real_weight() - w
+    nz = w != 0
+    norm = float(np.linalg.norm(w))
+    stats = {
+        "bits": bits,
+        "per_neuron": bool(per_neuron),
+        "scale_min": float(scale.min()),
+        "scale_max": float(scale.max()),
+        "weight_rmse": float(np.sqrt(np.mean(err**2))),
+        "weight_max_abs_error": float(np.abs(err).max()),
+        "weight_rel_l2_error": float(np.linalg.norm(err) / norm) if norm > 0 else 0.0,
+        "weights_zeroed": int((nz & (wq == 0)).sum()),
+        "bias_max_abs_error": float(np.abs(q.bias * scale - layer.bias).max()),
+        "int_bias_range": [int(q.bias.min()), int(q.bias.max())],
+    }
+    if isinstance(n, LIF):
+        th_real = np.asarray(neuron.v_threshold) * scale
+        stats["threshold_max_rel_error"] = float(
+            np.max(np.abs(th_real - np.asarray(n.v_threshold)) / np.abs(np.asarray(n.v_threshold))))
+        stats["int_threshold_range"] = [int(np.min(neuron.v_threshold)), int(np.max(neuron.v_threshold))]
+    return q, stats
+
+
+def _compact(v: np.ndarray) -> float | np.ndarray:
+    """A scalar when all entries are equal (keeps per-layer parameters scalar)."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.size and (v == v.flat[0]).all():
+        return float(v.flat[0])
+    return v
+
+
+def quantize_network(net: Network, bits: int, per_neuron: bool = False) -> tuple[Network, list[dict[str, Any]]]:
+    """Quantize every layer; returns (network, per-layer error stats)."""
+    layers, stats = [], []
+    for layer in net.layers:
+        q, s = quantize_layer(layer, bits, per_neuron)
+        layers.append(q)
+        stats.append({"layer": layer.name, **s})
+    prov = {**net.provenance, "quantization": {
+        "bits": bits, "scheme": "symmetric", "scale": "per_neuron" if per_neuron else "per_layer",
+        "rounding": "weights, biases, thresholds: round half to even; threshold >= reset + 1"}}
+    return replace(net, layers=tuple(layers), provenance=prov), stats
+
+
+def delay_range(target: Any) -> tuple[int, int]:
+    """The ``[min, max]`` delay in steps a target can hold natively ([0, 0] without delays)."""
+    dmin = int(getattr(target, "delay_min_steps", 0) or 0)
+    dmax = getattr(target, "delay_max_steps", None)
+    if dmax is None or not getattr(target, "delay_native", True):
+        return 0, 0
+    return min(dmin, int(dmax)), int(dmax)
+
+
+def fit_delays(net: Network, lo: int, hi: int, clip: bool, target_name: str = "target"
+               ) -> tuple[Network, list[dict[str, Any]]]:
+    """Count (and with ``clip`` clip) delays outside ``[lo, hi]``; refuse them otherwise.
+
+    Only synapses with a non-zero weight count. Returns (network, per-layer records).
+    """
+    records = []
+    out_of_range_total = 0
+    layers = []
+    for layer in net.layers:
+        nz = layer.weight != 0
+        bad = nz & ((layer.delay < lo) | (layer.delay > hi))
+        n_bad = int(bad.sum())
+        out_of_range_total += n_bad
+        rec = {"layer": layer.name, "range": [lo, hi], "out_of_range": n_bad,
+               "above": int((nz & (layer.delay > hi)).sum()), "below": int((nz & (layer.delay < lo)).sum()),
+               "max_delay": layer.max_delay, "clipped": 0}
+        if n_bad and clip:
+            d = layer.delay.copy()
+            d[nz] = np.clip(d[nz], lo, hi)
+            layer = replace(layer, delay=d)
+            rec["clipped"] = n_bad
+        records.append(rec)
+        layers.append(layer)
+    if out_of_range_total and not clip:
+        per = ", ".join(f"{r['layer']}: {r['out_of_range']} (max {r['max_delay']})" for r in records
+                        if r["out_of_range"])
+        raise DelaykitError(
+            f"{out_of_range_total} synaptic delays lie outside {target_name}'s range {lo}..{hi} steps "
+            f"({per}); pass --clip to clip them (changes the network's behaviour) or choose another target"
+        )
+    if any(r["clipped"] for r in records):
+        prov = {**net.provenance, "clipped_delays": {r["layer"]: r["clipped"] for r in records},
+                "delay_range": [lo, hi]}
+        net = replace(net, layers=tuple(layers), provenance=prov)
+    return net, records
+
+
+def resolve_target(target: Any) -> Any:
+    """A target profile from a name, a .toml path or an already loaded profile (or None)."""
+    if target is None or not isinstance(target, str):
+        return target
+    try:
+        from delaykit.hardware_targets import load_target
+    except ImportError as e:  # pragma: no cover - the area ships with delaykit
+        raise DelaykitError(f"--target {target}: hardware target profiles are unavailable ({e})") from None
+    try:
+        return load_target(target)
+    except DelaykitError:
+        raise
+    except (ValueError, OSError, KeyError) as e:
+        raise DelaykitError(f"--target {target}: {e}") from None
+
+
+def prepare_for_target(
+    net: Network,
+    target: Any = None,
+    bits: int | None = None,
+    per_neuron: bool = False,
+    clip: bool = False,
+) -> tuple[Network, dict[str, Any]]:
+    """Fit delays to the target, quantize as asked, run the target check.
+
+    Returns (network, info) where info has ``target``, ``delays`` (per-layer range records),
+    ``quantization`` (per-layer error stats or None) and ``violations`` (target check).
+    """
+    t = resolve_target(target)
+    info: dict[str, Any] = {"target": getattr(t, "name", None), "delays": [], "quantization": None,
+                            "violations": []}
+    if t is not None:
+        lo, hi = delay_range(t)
+        net, info["delays"] = fit_delays(net, lo, hi, clip, target_name=str(getattr(t, "name", "target")))
+        if bits is None:
+            fp = getattr(t, "fixed_point", None)
+            if fp and fp.get("weight_bits"):
+                bits = int(fp["weight_bits"])
+            elif getattr(t, "weight_bits", None):
+                bits = int(t.weight_bits)
+        net = _with_target_provenance(net, t)
+    if bits is not None:
+        if any(lay.is_integer for lay in net.layers):
+            raise DelaykitError("the network is already quantized; --bits applies to float networks")
+        net, info["quantization"] = quantize_network(net, int(bits), per_neuron)
+    if t is not None:
+        info["violations"] = check_target(net, t)
+    return net, info
+
+
+def _with_target_provenance(net: Network, t: Any) -> Network:
+    return replace(net, provenance={**net.provenance, "target": str(getattr(t, "name", t))})
+
+
+def check_target(net: Network, t: Any) -> list[dict[str, Any]]:
+    """The hardware_targets check as JSON-able records (empty if the area is unavailable)."""
+    try:
+        from delaykit.hardware_targets import check
+    except ImportError:
+        return []
+    out = []
+    for v in check(net, t):
+        out.append({"layer": getattr(v, "layer", None), "limit": getattr(v, "limit", None),
+                    "count": _plain(getattr(v, "count", None)), "detail": str(getattr(v, "detail", ""))})
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
