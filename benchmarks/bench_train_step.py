@@ -1,0 +1,189 @@
+"""Time one training step (forward, backward, Adam) of the SHD-size delay SNN.
+
+Network: 140 -> 256 -> 256 -> 20, K = 25, batch 64, T = 100 steps (DESIGN.md section 7).
+Three implementations are timed in the same run, on the same inputs:
+
+* ``dense``: a plain dense-conv PyTorch implementation: each layer is ``conv1d`` with a full
+  learnable (out, in, K) weight, BatchNorm, a per-step Python LIF loop through autograd with
+  the ATan surrogate (the baseline the ratio is measured against);
+* ``reference``: the paper's code path: dcls ``Dcls1d(version='gauss')`` + spikingjelly
+  ``LIFNode``/``BatchNorm1d``/``Dropout`` modules (multi-step);
+* ``delaykit``: ``delaykit.train.model.DelaySNN`` (fused DCLS kernel autograd, fused LIF), fp32,
+  and with bf16 autocast for the convolutions (training only; evaluation stays fp32).
+
+Prints the median seconds per step of each and the speed-up ratios. Usage::
+
+    .venv/bin/python benchmarks/bench_train_step.py [--threads 2] [--repeats 7] [--batch 64] [--steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _DenseLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, alpha):  # heaviside with ATan surrogate
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return g * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+
+
+class DenseConvSNN(nn.Module):
+    """Baseline: dense conv1d weights (out, in, K), BN, per-step LIF loop through autograd."""
+
+    def __init__(self, sizes: list[int], k: int, tau: float = 1.005, dropout: float = 0.4) -> None:
+        super().__init__()
+        self.k, self.tau, self.p = k, tau, dropout
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, k, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.bns = nn.ModuleList(nn.BatchNorm1d(b) for b in sizes[1:-1])
+
+    def _lif(self, x: torch.Tensor, th: float) -> tuple[torch.Tensor, torch.Tensor]:
+        v = torch.zeros_like(x[:, :, 0])
+        spikes, vs = [], []
+        for t in range(x.shape[2]):
+            h = v - v / self.tau + x[:, :, t]
+            s = _DenseLIF.apply(h - th, 5.0)
+            v = h * (1 - s.detach())
+            spikes.append(s)
+            vs.append(v)
+        return torch.stack(spikes, 2), torch.stack(vs, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, T, C)
+        h = x.transpose(1, 2)
+        pad = (self.k - 1, (self.k - 1) // 2)
+        for i, conv in enumerate(self.convs):
+            cur = conv(F.pad(h, pad))
+            if i < len(self.convs) - 1:
+                s, _ = self._lif(self.bns[i](cur), 1.0)
+                h = s * F.dropout(torch.ones_like(s[:, :, :1]), self.p, self.training)
+            else:
+                _, out = self._lif(cur, 1e9)
+        return out
+
+
+def reference_model(sizes: list[int], k: int):
+    """The paper's module stack: dcls Dcls1d(gauss) + spikingjelly BN/LIF/Dropout."""
+    from DCLS.construct.modules import Dcls1d
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    class Ref(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dcls = nn.ModuleList(Dcls1d(a, b, kernel_count=1, dilated_kernel_size=k, bias=False, version="gauss")
+                                      for a, b in zip(sizes[:-1], sizes[1:]))
+            for m in self.dcls:
+                m.SIG.requires_grad_(False)
+                with torch.no_grad():
+                    m.SIG.fill_(k // 2)
+            self.bns = nn.ModuleList(layer.BatchNorm1d(b, step_mode="m") for b in sizes[1:-1])
+            kw = dict(tau=1.005, surrogate_function=surrogate.ATan(alpha=5.0), detach_reset=True, step_mode="m",
+                      decay_input=False, store_v_seq=True)
+            self.lifs = nn.ModuleList(neuron.LIFNode(v_threshold=1.0, **kw) for _ in sizes[1:-1])
+            self.out_lif = neuron.LIFNode(v_threshold=1e9, **kw)
+            self.drops = nn.ModuleList(layer.Dropout(0.4, step_mode="m") for _ in sizes[1:-1])
+
+        def forward(self, x):  # (B, T, C) -> (T, B, C)
+            x = x.permute(1, 0, 2)
+            for i, conv in enumerate(self.dcls):
+                x = x.permute(1, 2, 0)
+                x = F.pad(x, (k - 1, (k - 1) // 2))
+                x = conv(x).permute(2, 0, 1)
+                if i < len(self.dcls) - 1:
+                    x = self.bns[i](x.unsqueeze(3)).squeeze(3)
+                    x = self.drops[i](self.lifs[i](x))
+                else:
+                    self.out_lif(x)
+                    x = self.out_lif.v_seq
+            return x
+
+        def clear_state(self):
+            functional.reset_net(self)
+
+    return Ref()
+
+
+def time_steps(model: nn.Module, opts: list[torch.optim.Optimizer], x: torch.Tensor, y: torch.Tensor,
+               repeats: int, reset=None) -> list[float]:
+    from delaykit.train.model import loss_fn
+
+    model.train()
+    times = []
+    for r in range(repeats + 1):
+        t0 = time.perf_counter()
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        out = model(x)
+        if out.shape[1] != x.shape[0]:  # dense baseline returns (T, B, C) too
+            raise RuntimeError("unexpected output layout")
+        loss = loss_fn(out, y)
+        loss.backward()
+        for o in opts:
+            o.step()
+        if reset is not None:
+            reset()
+        if r > 0:  # the first step warms up allocators and oneDNN primitives
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--skip-reference", action="store_true", help="do not time the dcls+spikingjelly stack")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    from delaykit.train.model import build_model
+
+    k = 25
+    sizes = [140, args.hidden, args.hidden, 20]
+    x = torch.poisson(torch.full((args.batch, args.steps, 140), 0.3))
+    y = torch.randint(0, 20, (args.batch,))
+    results: dict[str, float] = {}
+
+    dense = DenseConvSNN(sizes, k)
+    results["dense"] = statistics.median(time_steps(dense, [torch.optim.Adam(dense.parameters(), 1e-3)], x, y, args.repeats))
+
+    if not args.skip_reference:
+        ref = reference_model(sizes, k)
+        opts = [torch.optim.Adam([p for n, p in ref.named_parameters() if not n.endswith(".P") and p.requires_grad], 1e-3),
+                torch.optim.Adam([m.P for m in ref.dcls], 0.1)]
+        results["reference"] = statistics.median(time_steps(ref, opts, x, y, args.repeats, ref.clear_state))
+
+    arch = dict(model="learned", n_inputs=140, hidden=sizes[1:-1], n_classes=20, kernel_size=k, tau_steps=1.005,
+                v_threshold=1.0, v_reset=0.0, readout_tau_steps=1.005, batchnorm=True, bn_eps=1e-5, dt=0.01,
+                n_units=700, channel_group=5, window_steps=args.steps, readout="softmax_sum")
+    for name, bf16 in (("delaykit_fp32", False), ("delaykit_bf16", True)):
+        m = build_model(arch, seed=0, dropout=0.4)
+        m.bf16 = bf16
+        opts = [torch.optim.Adam(m.weight_parameters() + m.bn_parameters(), 1e-3),
+                torch.optim.Adam(m.position_parameters(), 0.1)]
+        results[name] = statistics.median(time_steps(m, opts, x, y, args.repeats, m.clamp_positions))
+
+    print(f"one training step, 140-{args.hidden}-{args.hidden}-20, K={k}, batch {args.batch}, T={args.steps}, "
+          f"{args.threads} threads, median of {args.repeats}:")
+    base = results["dense"]
+    for name, t in results.items():
+        print(f"  {name:15s} {t:7.3f} s/step   speed-up vs dense {base / t:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
