@@ -1,1 +1,28 @@
-"""Simulation of deployed integer-delay networks (numpy only, never torch)."""
+"""Simulation of deployed integer-delay networks (numpy + numba only, never torch).
+
+Interface C::
+
+    from delaykit.sim import simulate, evaluate, Arithmetic
+    res = simulate(net, frames, engine="event", arithmetic=Arithmetic.for_target(t))
+    ev = evaluate(net, dataset, workers=2)
+
+Semantics and number formats: :mod:`delaykit.sim.arithmetic`; the oracle:
+:mod:`delaykit.sim.reference`; the fast engine: :mod:`delaykit.sim.event`.
+"""
+
+from .arithmetic import Arithmetic
+from .evaluate import ENGINES, evaluate, make_runner, simulate
+from .readout import apply_readout, readout_scores
+from .result import EvalResult, SimResult
+
+__all__ = [
+    "ENGINES",
+    "Arithmetic",
+    "EvalResult",
+    "SimResult",
+    "apply_readout",
+    "evaluate",
+    "make_runner",
+    "readout_scores",
+    "simulate",
+]

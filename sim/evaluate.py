@@ -1,0 +1,179 @@
+"""``simulate`` one sample and ``evaluate`` a data set, in parallel across cores."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from delaykit.network import Network
+
+from .arithmetic import Arithmetic
+from .result import EvalResult, SimResult
+
+ENGINES = ("event", "reference")
+
+Runner = Callable[[np.ndarray], SimResult]
+
+
+def make_runner(net: Network, engine: str = "event", arithmetic: Arithmetic | None = None) -> Runner:
+    """A function frames -> SimResult with the network prepared once (checks run now)."""
+    arith = arithmetic or Arithmetic.float64()
+    if engine == "event":
+        from .event import EventNetwork
+
+        return EventNetwork(net, arith).run
+    if engine == "reference":
+        from .arithmetic import layer_constants
+        from .reference import simulate_reference
+
+        for layer in net.layers:  # fail early on parameters the arithmetic cannot hold
+            layer_constants(layer, arith)
+        return lambda frames: simulate_reference(net, frames, arith)
+    raise ValueError(f"engine: must be one of {ENGINES}, got {engine!r}")
+
+
+def simulate(net: Network, frames: np.ndarray, engine: str = "event",
+             arithmetic: Arithmetic | None = None) -> SimResult:
+    """Simulate one sample: frames (T, n_in) counts per step, T any length >= 1.
+
+    engine: 'event' (fast) or 'reference' (the numpy oracle); arithmetic: float64 (default),
+    float32 or a target's fixed point (:meth:`Arithmetic.for_target`).
+    """
+    return make_runner(net, engine, arithmetic)(frames)
+
+
+# ---- data-set evaluation ------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def _reopen(dataset: Any) -> Any:
+    """A fresh handle for a worker (an h5py file must not be shared across a fork)."""
+    from delaykit.data.shd import SHDFile
+
+    if isinstance(dataset, SHDFile):
+        return SHDFile(dataset.path, dataset.spec, dataset.n_units)
+    return dataset
+
+
+def _init_worker(net: Network | None, engine: str, arith: Arithmetic, dataset: Any) -> None:
+    if net is not None:  # spawn: build from pickled arguments
+        _STATE["runner"] = make_runner(net, engine, arith)
+    _STATE["dataset"] = _reopen(_STATE.get("dataset", dataset) if net is None else dataset)
+
+
+def _run_chunk(indices: Sequence[int]) -> list[tuple[Any, ...]]:
+    runner: Runner = _STATE["runner"]
+    dataset = _STATE["dataset"]
+    out = []
+    for i in indices:
+        frames, label = dataset[i]
+        t0 = time.perf_counter()
+        res = runner(frames)
+        dt = time.perf_counter() - t0
+        out.append((i, int(label), res.prediction, dt, res.spike_counts, res.events, res.input_events))
+    return out
+
+
+def _chunks(n: int, size: int) -> list[list[int]]:
+    return [list(range(a, min(n, a + size))) for a in range(0, n, size)]
+
+
+def evaluate(
+    net: Network,
+    dataset: Any,
+    engine: str = "event",
+    arithmetic: Arithmetic | None = None,
+    workers: int | None = 1,
+    progress: bool = True,
+    limit: int | None = None,
+    chunk_size: int | None = None,
+) -> EvalResult:
+    """Simulate every sample of ``dataset`` and score the predictions.
+
+    dataset: an SHDFile (binned as the network expects) or a sequence of (frames, label).
+    workers: processes (None = all cores); samples are split in chunks across them.
+    limit: only the first ``limit`` samples. Returns an :class:`EvalResult`.
+    """
+    arith = arithmetic or Arithmetic.float64()
+    n = len(dataset) if limit is None else min(len(dataset), int(limit))
+    if n < 1:
+        raise ValueError("dataset: has no samples to evaluate")
+    workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    workers = min(workers, n)
+    runner = make_runner(net, engine, arith)  # validates in the parent, compiles the kernels
+    t_start = time.perf_counter()
+    _STATE.clear()
+    _STATE["runner"], _STATE["dataset"] = runner, dataset
+    frames0, _ = dataset[0]
+    runner(frames0)  # warm-up: numba compiles (or loads its cache) once, before any fork
+    size = chunk_size or max(1, min(64, n // (workers * 8) or 1))
+    chunks = _chunks(n, size)
+    rows: list[tuple[Any, ...]] = []
+    bar = None
+    try:
+        if workers == 1:
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=n, unit="sample", desc="simulate", leave=False)
+            for ch in chunks:
+                rows.extend(_run_chunk(ch))
+                if bar is not None:
+                    bar.update(len(ch))
+        else:
+            methods = mp.get_all_start_methods()
+            if "fork" in methods:  # workers inherit the prepared network and compiled kernels
+                pool = mp.get_context("fork").Pool(workers, _init_worker, (None, engine, arith, dataset))
+            else:
+                pool = mp.get_context("spawn").Pool(workers, _init_worker, (net, engine, arith, dataset))
+            with pool:
+                if progress:
+                    from tqdm import tqdm
+
+                    bar = tqdm(total=n, unit="sample", desc=f"simulate x{workers}", leave=False)
+                for part in pool.imap_unordered(_run_chunk, chunks):
+                    rows.extend(part)
+                    if bar is not None:
+                        bar.update(len(part))
+    finally:
+        if bar is not None:
+            bar.close()
+        _STATE.clear()
+    wall = time.perf_counter() - t_start
+    rows.sort(key=lambda r: r[0])
+    labels = np.array([r[1] for r in rows], dtype=np.int64)
+    preds = np.array([r[2] for r in rows], dtype=np.int64)
+    n_classes = net.n_classes
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"dataset: labels span {labels.min()}..{labels.max()} but the network has "
+                         f"{n_classes} classes; is it the right data file for this network?")
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, preds), 1)
+    spiking = [layer.name for layer in net.layers if layer.neuron.spiking]
+    class_names = list(net.metadata.get("class_names", [])) if isinstance(net.metadata, dict) else []
+    if not class_names and hasattr(dataset, "class_names"):
+        class_names = list(dataset.class_names())
+    return EvalResult(
+        accuracy=float(100.0 * (preds == labels).mean()),
+        confusion=confusion,
+        predictions=preds,
+        labels=labels,
+        per_sample_seconds=np.array([r[3] for r in rows], dtype=np.float64),
+        spikes_per_layer=np.array([r[4] for r in rows], dtype=np.int64).reshape(n, len(spiking)),
+        events_per_layer=np.array([r[5] for r in rows], dtype=np.int64).reshape(n, len(net.layers)),
+        input_events=np.array([r[6] for r in rows], dtype=np.int64),
+        layer_names=[layer.name for layer in net.layers],
+        spiking_layer_names=spiking,
+        engine=engine,
+        arithmetic=arith.name,
+        readout=net.readout,
+        workers=workers,
+        wall_seconds=wall,
+        class_names=class_names,
+    )

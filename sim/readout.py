@@ -1,0 +1,35 @@
+"""Readout rules: a class from the last layer's output sequence ``y[t, c]`` (real units)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from delaykit.network import READOUT_RULES
+
+
+def readout_scores(rule: str, y: np.ndarray) -> np.ndarray:
+    """Per-class scores (C,) of ``rule`` on ``y`` (T, C); the prediction is their argmax.
+
+    softmax_sum: sum_t softmax(y[t]) (the paper's rule); membrane_sum: sum_t y[t];
+    membrane_max: max_t y[t]; spike_count: sum_t y[t] for a spiking (0/1) output.
+    An empty sequence (T = 0) scores every class 0.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 2:
+        raise ValueError(f"readout: output must be 2-D (steps, classes), got shape {y.shape}")
+    if rule not in READOUT_RULES:
+        raise ValueError(f"readout: rule must be one of {READOUT_RULES}, got {rule!r}")
+    if y.shape[0] == 0:
+        return np.zeros(y.shape[1])
+    if rule == "softmax_sum":
+        z = y - y.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).sum(axis=0)
+    if rule == "membrane_max":
+        return y.max(axis=0)
+    return y.sum(axis=0)  # membrane_sum, spike_count
+
+
+def apply_readout(rule: str, y: np.ndarray) -> int:
+    """The predicted class (first index on ties)."""
+    return int(np.argmax(readout_scores(rule, y)))

@@ -1,0 +1,111 @@
+"""The oracle: a plain, time-stepped numpy simulation of the contract (readable over fast).
+
+One layer at a time: the whole synaptic input ``syn[t, j]`` is computed first (one matrix
+product per distinct delay), then the neurons are stepped through time. The equations,
+number formats, overflow and latency rules are those of :mod:`delaykit.sim.arithmetic`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from delaykit.network import Layer, Network
+
+from .arithmetic import Arithmetic, LayerConstants, layer_constants, reduce_int
+from .readout import readout_scores
+from .result import SimResult, check_frames
+
+
+def synaptic_input(x: np.ndarray, weight: np.ndarray, delay: np.ndarray, shift: int,
+                   out_steps: int) -> tuple[np.ndarray, int]:
+    """``syn[t, j] = sum_i weight[j, i] * x[t - delay[j, i] - shift, i]`` for t < out_steps.
+
+    x: (L_in, n_in); weight/delay: (n_out, n_in); shift: extra steps for every synapse.
+    Returns syn (out_steps, n_out) in x's dtype (exact for int64) and the number of synaptic
+    events: pairs of a nonzero x[t, i] and a nonzero-weight synapse arriving before out_steps.
+    """
+    n_out = weight.shape[0]
+    syn = np.zeros((out_steps, n_out), dtype=np.result_type(x.dtype, weight.dtype))
+    events = 0
+    active = x != 0
+    for d in np.unique(delay[weight != 0]):
+        w_d = np.where(delay == d, weight, 0)  # only the synapses with this delay
+        start = int(d) + shift
+        n = min(x.shape[0], out_steps - start)  # input steps whose arrival is in the run
+        if n <= 0:
+            continue
+        syn[start:start + n] += x[:n] @ w_d.T
+        events += int(active[:n].sum(axis=0) @ (w_d != 0).sum(axis=0))
+    return syn, events
+
+
+def _run_float(syn: np.ndarray, c: LayerConstants, ftype: type) -> tuple[np.ndarray, np.ndarray]:
+    current = (syn + c.bias).astype(ftype)  # I = F(syn + F(b))
+    tau = ftype(c.tau)
+    v = c.reset.copy()
+    spikes = np.zeros(syn.shape, dtype=np.uint8)
+    trace = np.zeros(syn.shape, dtype=np.float64)
+    for t in range(syn.shape[0]):
+        h = v + (c.reset - v) / tau + current[t]
+        if c.spiking:
+            s = h >= c.threshold
+            spikes[t] = s
+            v = np.where(s, c.reset, h)
+        else:
+            v = h
+        trace[t] = v
+    return spikes, trace * c.out_scale
+
+
+def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray]:
+    u = reduce_int(syn, arith.current_bits, arith.current_overflow) << arith.weight_shift
+    v = c.reset.copy()
+    spikes = np.zeros(syn.shape, dtype=np.uint8)
+    trace = np.zeros(syn.shape, dtype=np.float64)
+    for t in range(syn.shape[0]):
+        h = c.reset + arith.apply_decay(v - c.reset, c.tau) + u[t] + c.bias
+        h = reduce_int(h, arith.membrane_bits, arith.membrane_overflow)
+        if c.spiking:
+            s = h > c.threshold if arith.threshold_compare == "gt" else h >= c.threshold
+            spikes[t] = s
+            v = np.where(s, c.reset, h)
+        else:
+            v = h
+        trace[t] = v
+    return spikes, trace * c.out_scale
+
+
+def run_layer(layer: Layer, x: np.ndarray, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray, int]:
+    """One layer on input ``x`` (L_in, n_in): (spikes uint8, membrane in real units, events)."""
+    c = layer_constants(layer, arith)
+    lat = arith.layer_latency_steps
+    out_steps = x.shape[0] + layer.extend_steps + lat
+    syn, events = synaptic_input(x, c.weight, layer.delay, lat, out_steps)
+    if arith.is_fixed:
+        spikes, trace = _run_fixed(syn, c, arith)
+    else:
+        spikes, trace = _run_float(syn, c, arith.float_dtype)
+    return spikes, trace, events
+
+
+def simulate_reference(net: Network, frames: np.ndarray, arithmetic: Arithmetic | None = None) -> SimResult:
+    """Simulate one sample, frames (T, n_in) counts, with the reference engine."""
+    arith = arithmetic or Arithmetic.float64()
+    x = check_frames(net, frames, arith)
+    input_events = int((x != 0).sum())
+    spikes, events = [], []
+    out = np.zeros((0, 0))
+    for layer in net.layers:
+        s, trace, ev = run_layer(layer, x, arith)
+        events.append(ev)
+        if layer.neuron.spiking:
+            spikes.append(s)
+            out = s.astype(np.float64)
+        else:
+            out = trace
+        x = s.astype(x.dtype)
+    offset = arith.readout_offset(len(net.layers))
+    scores = readout_scores(net.readout, out[offset:])
+    return SimResult(output=out, spikes=spikes, events=events, prediction=int(np.argmax(scores)),
+                     scores=scores, readout_offset=offset, input_events=input_events,
+                     engine="reference", arithmetic=arith.name)
