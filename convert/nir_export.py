@@ -1,0 +1,159 @@
+"""Export a deployed network as a NIR graph (``nir`` 1.0.8, HDF5 via ``nir.write``).
+
+Layout (DESIGN.md section 4), per layer ``L`` with per-synapse integer delays ``D``:
+
+* one branch per distinct delay value ``d`` among the layer's non-zero synapses:
+  ``prev -> L_delay{d}: Delay(d * dt seconds, one entry per input) -> L_d{d}: Linear(W masked
+  to D == d) -> L``; the ``d = 0`` branch has no Delay node and is an ``Affine`` that also
+  carries the layer's bias (a constant current must not pass a Delay). All branches feed the
+  same neuron node ``L``, which sums them.
+* hidden neurons: ``LIF(tau = tau_steps * dt s, r = tau_steps, v_leak = v_reset,
+  v_threshold, v_reset)``. With forward Euler at step dt this is exactly the contract's
+  ``h = v + (v_reset - v)/tau_steps + I``: ``r = tau/dt`` makes the input gain ``r dt/tau = 1``
+  (spikingjelly's ``decay_input=False``; its NIR importer accepts r = 1 or r = tau/dt).
+* readout: ``LI(tau, r = tau_steps, v_leak = v_reset)`` (or ``LIF`` for a spiking readout).
+* times in seconds; weights, biases and thresholds in real units (integer x weight_scale for
+  quantized networks).
+
+``graph.metadata["delaykit"]`` is one JSON string holding what NIR cannot say, for a lossless
+re-import (``delaykit.sim.nir_import.load_nir``): ``format_version``, ``dt`` (s), ``readout``,
+``input`` (InputSpec dict), ``layers`` (per layer ``name``, ``node``, ``extend_steps``,
+``weight_scale`` or null, ``neuron`` dict in contract units, ``weight_dtype``),
+``provenance`` and ``metadata``. Node names are the layer names when they are plain
+identifiers, else ``layer{i}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from delaykit.fileio import atomic_path
+from delaykit.network import FORMAT_VERSION, Network
+
+NIR_METADATA_KEY = "delaykit"
+_NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def node_names(net: Network) -> list[str]:
+    """The neuron node name of every layer (the layer name when it is a plain identifier)."""
+    reserved = {"input", "output"}
+    out: list[str] = []
+    for i, layer in enumerate(net.layers):
+        name = layer.name if _NAME_OK.match(layer.name) and layer.name not in reserved else f"layer{i}"
+        if name in out:
+            name = f"layer{i}"
+        out.append(name)
+    return out
+
+
+def _vec(v: Any, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
+
+
+def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
+    """Build the ``nir.NIRGraph`` of ``net`` (see the module docstring for the layout).
+
+    r_convention: ``"tau"`` (default, lossless): ``r = tau_steps`` and weights as they are;
+    ``"one"``: ``r = 1`` with weights and biases multiplied by ``tau_steps`` -- the same
+    dynamics under forward Euler, for consumers that ignore ``r`` (norse); exact up to one
+    float rounding of each weight.
+    """
+    import nir
+
+    if r_convention not in ("tau", "one"):
+        raise ValueError(f"r_convention: must be 'tau' or 'one', got {r_convention!r}")
+    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array([net.input.n_channels]))}
+    edges: list[tuple[str, str]] = []
+    names = node_names(net)
+    prev = "input"
+    layers_md = []
+    for layer, name in zip(net.layers, names):
+        n_out, n_in = layer.weight.shape
+        scale = layer.weight_scale if layer.weight_scale is not None else None
+        if scale is None:
+            w = layer.weight if layer.weight.dtype == np.float32 else layer.weight.astype(np.float64)
+            bias = layer.bias.astype(np.float64)
+            k = 1.0
+        else:
+            w = layer.real_weight()
+            bias = layer.bias.astype(np.float64) * scale
+            k = scale
+        tau_steps = float(layer.neuron.tau)
+        if r_convention == "one":
+            w = w * tau_steps
+            bias = bias * tau_steps
+        nz = layer.weight != 0
+        delays = sorted(set(np.unique(layer.delay[nz]).tolist()) | {0})
+        for d in delays:
+            mask = nz & (layer.delay == d)
+            wd = np.where(mask, w, np.zeros((), dtype=w.dtype))
+            lin = f"{name}_d{d}"
+            if d == 0:
+                nodes[lin] = nir.Affine(weight=wd, bias=bias.astype(w.dtype))
+                edges.append((prev, lin))
+            else:
+                dl = f"{name}_delay{d}"
+                nodes[dl] = nir.Delay(delay=np.full(n_in, d * net.dt, dtype=np.float64))
+                nodes[lin] = nir.Linear(weight=wd)
+                edges += [(prev, dl), (dl, lin)]
+            edges.append((lin, name))
+        neu = layer.neuron
+        tau_s = _vec(tau_steps * net.dt, n_out)
+        r = _vec(tau_steps if r_convention == "tau" else 1.0, n_out)
+        v_reset = _vec(neu.v_reset, n_out) * k
+        if neu.spiking:
+            nodes[name] = nir.LIF(tau=tau_s, r=r, v_leak=v_reset.copy(),
+                                  v_threshold=_vec(neu.v_threshold, n_out) * k, v_reset=v_reset)
+        else:
+            nodes[name] = nir.LI(tau=tau_s, r=r, v_leak=v_reset)
+        layers_md.append({
+            "name": layer.name, "node": name, "extend_steps": layer.extend_steps,
+            "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
+            "neuron": neu.to_dict(), "weight_dtype": str(layer.weight.dtype),
+        })
+        prev = name
+    nodes["output"] = nir.Output(output_type=np.array([net.layers[-1].n_out]))
+    edges.append((prev, "output"))
+    # One JSON string: nir.write treats any nested key called "metadata" as a node's
+    # metadata group and fails on a string value there, so the dict is not written as groups.
+    metadata = {NIR_METADATA_KEY: json.dumps({
+        "format_version": FORMAT_VERSION,
+        "dt": float(net.dt),
+        "readout": net.readout,
+        "nir_r": r_convention,
+        "input": net.input.to_dict(),
+        "layers": layers_md,
+        "provenance": net.provenance,
+        "metadata": net.metadata,
+    })}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
+
+
+def write_nir(net: Network, path: str | Path, compression_level: int = 1,
+              r_convention: str = "tau") -> None:
+    """Write ``net`` as a NIR HDF5 file, atomically (gzip level ``compression_level``)."""
+    import nir
+
+    graph = network_to_nir(net, r_convention=r_convention)
+    with atomic_path(path) as tmp:
+        nir.write(tmp, graph, compression="gzip", compression_opts=int(compression_level))
+
+
+def read_nir_metadata(path_or_graph: Any) -> dict[str, Any]:
+    """The decoded ``graph.metadata["delaykit"]`` of a NIR file or graph ({} if absent)."""
+    import nir
+
+    graph = nir.read(path_or_graph, type_check=True) if isinstance(path_or_graph, (str, Path)) else path_or_graph
+    md = (graph.metadata or {}).get(NIR_METADATA_KEY)
+    if isinstance(md, np.ndarray) and md.ndim == 0:
+        md = md.item()
+    if isinstance(md, bytes):
+        md = md.decode()
+    if not md:
+        return {}
+    return json.loads(md) if isinstance(md, str) else dict(md)
