@@ -210,8 +210,9 @@ def check_target(net: Network, t: Any) -> list[dict[str, Any]]:
         return []
     out = []
     for v in check(net, t):
-        out.append({"layer": getattr(v, "layer", None), "limit": getattr(v, "limit", None),
-                    "count": _plain(getattr(v, "count", None)), "detail": str(getattr(v, "detail", ""))})
+        rec = {k: _plain(getattr(v, k, None)) for k in ("layer", "limit", "count", "worst", "allowed")}
+        rec["detail"] = str(getattr(v, "detail", ""))
+        out.append(rec)
     return out
 
 
