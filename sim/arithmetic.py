@@ -23,10 +23,11 @@ Fixed-point mode (``Arithmetic.for_target(t)`` or ``Arithmetic.fixed(...)``)
 Needs integer weights, bias, threshold and reset (the contract's integer units). Per step
 ``t`` and neuron ``j``, all in exact integers (int64 internally):
 
-1. ``syn = sum_i W[j, i] * x[t - D[j, i] - lat, i]`` (exact), then reduced to ``current_bits``
-   with ``current_overflow`` -- the reduction is applied once to the step's total, so the
-   result does not depend on the order in which events arrive.
-2. ``u = syn << weight_shift`` (Loihi MSB-aligns synaptic input by 6 bits: ``act_shift``).
+1. ``syn = sum_i W[j, i] * x[t - D[j, i] - lat, i]`` (exact).
+2. ``u = reduce(syn << weight_shift, current_bits, current_overflow)``: Loihi MSB-aligns the
+   synaptic input by 6 bits (``act_shift``) into its 24-bit current ``u``. The reduction is
+   applied once to the step's total, so the result does not depend on the order in which
+   events arrive.
 3. ``h = r' + decay(v - r') + u + (b << weight_shift)`` with ``r' = r << weight_shift``;
    then ``h`` is reduced to ``membrane_bits`` with ``membrane_overflow``.
 4. LIF: spike when ``h >= theta << threshold_shift`` (``threshold_compare = "ge"``) or
@@ -53,7 +54,9 @@ Overflow (``current_overflow``, ``membrane_overflow``; a profile's ``overflow`` 
   clips Loihi's 24-bit membrane;
 * ``"wrap"``: two's complement wrap-around into ``[-2**(bits-1), 2**(bits-1) - 1]``.
 
-``bits = None`` means no limit (int64, never reached by these networks).
+``bits = None`` means no limit (int64, never reached by these networks). Lava wraps Loihi's
+current by one subtraction into ``(-2**23, 2**23]``; the wrap here is the two's complement one,
+which agrees with it except for the single value ``2**23`` and for overflows beyond ``2**24``.
 
 Latency and run length
 ----------------------
@@ -146,7 +149,7 @@ class Arithmetic:
         if not isinstance(lat, (int, np.integer)) or lat < 0:
             raise ValueError(f"{where}: field 'layer_latency_steps': must be an integer >= 0, got {lat!r}")
         object.__setattr__(self, "layer_latency_steps", int(lat))
-        for f, lo, hi in (("weight_bits", 1, 32), ("membrane_bits", 2, 62), ("current_bits", 2, 62)):
+        for f, lo, hi in (("weight_bits", 1, 63), ("membrane_bits", 2, 63), ("current_bits", 2, 63)):
             v = getattr(self, f)
             if v is not None and (not isinstance(v, (int, np.integer)) or not lo <= v <= hi):
                 raise ValueError(f"{where}: field '{f}': must be None or an integer in [{lo}, {hi}], got {v!r}")
@@ -407,8 +410,6 @@ def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
     f = arith.float_dtype
     w = layer.weight.astype(f).astype(np.float64)
     bias = layer.bias.astype(f).astype(np.float64)
-    if not layer.is_integer:
-        scale = np.ones(n)
     return LayerConstants(weight=w, bias=bias, threshold=_as_vector(th, n).astype(f),
                           reset=_as_vector(neuron.v_reset, n).astype(f), tau=float(f(neuron.tau)),
                           decay_param=0, spiking=spiking, out_scale=scale)

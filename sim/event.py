@@ -38,9 +38,14 @@ _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
 @nb.njit(cache=True, nogil=True)
 def _deliver(src_t, src_i, src_c, n_src, row_ptr, row_off, row_w, row_last, acc, n_out, out_steps, lat,
              unit_counts):  # pragma: no cover - compiled
-    """Add every source's row into ``acc``; return the number of synaptic events delivered."""
+    """Add every source's row into ``acc``; return the number of synaptic events delivered.
+
+    The inner loops run on unsigned indices: numba then emits no negative-index wrap-around
+    code, and the loop is two loads and one add to memory per event.
+    """
     total = out_steps * n_out
     n_events = 0
+    one = np.uint64(1)
     for e in range(n_src):
         i = src_i[e]
         k0 = row_ptr[i]
@@ -51,7 +56,7 @@ def _deliver(src_t, src_i, src_c, n_src, row_ptr, row_off, row_w, row_last, acc,
         room = total - base  # offsets must stay below this
         if room <= 0:
             continue
-        if row_last[i] >= room:  # the row runs past the end: find the cut
+        if row_last[i] >= room:  # the row runs past the end of the run: find the cut
             lo = k0
             hi = k1
             while lo < hi:
@@ -63,17 +68,17 @@ def _deliver(src_t, src_i, src_c, n_src, row_ptr, row_off, row_w, row_last, acc,
             k1 = lo
         n_events += k1 - k0
         a = acc[base:]
-        if unit_counts:
-            for k in range(k0, k1):
+        k = np.uint64(k0)
+        end = np.uint64(k1)
+        if unit_counts or src_c[e] == 1:
+            while k < end:
                 a[np.uint64(row_off[k])] += row_w[k]
+                k += one
         else:
             c = src_c[e]
-            if c == 1:
-                for k in range(k0, k1):
-                    a[np.uint64(row_off[k])] += row_w[k]
-            else:
-                for k in range(k0, k1):
-                    a[np.uint64(row_off[k])] += row_w[k] * c
+            while k < end:
+                a[np.uint64(row_off[k])] += row_w[k] * c
+                k += one
     return n_events
 
 
@@ -94,36 +99,32 @@ def _reduce(x, bits, wrap):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def _neurons_fixed(acc, out_steps, n, bias, thr, reset, spiking, decay_kind, dparam, ws, cur_bits,
                    cur_wrap, mem_bits, mem_wrap, strict, raster, out_t, out_i, trace):  # pragma: no cover
-    """Step the integer neurons through the accumulator; return the number of spikes."""
+    """Step the integer neurons through the accumulator; return the number of spikes.
+
+    Branch-free where the outcome is data dependent (sign of the decay product, firing):
+    spikes are appended unconditionally and the count advances by the 0/1 outcome.
+    """
     v = reset.copy()
     n_sp = 0
     for t in range(out_steps):
         row = t * n
         for j in range(n):
-            syn = _reduce(np.int64(acc[row + j]), cur_bits, cur_wrap)
+            u = _reduce(np.int64(acc[row + j]) << ws, cur_bits, cur_wrap)
             x = v[j] - reset[j]
             if decay_kind == 0:
                 p = x * dparam
-                if p >= 0:
-                    x = p >> 12
-                else:
-                    x = -((-p) >> 12)
+                m = np.abs(p) >> 12
+                x = m if p >= 0 else -m
             elif decay_kind == 1:
                 x = x - (x >> dparam)
-            h = _reduce(reset[j] + x + (syn << ws) + bias[j], mem_bits, mem_wrap)
+            h = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
             if spiking:
-                if strict:
-                    fire = h > thr[j]
-                else:
-                    fire = h >= thr[j]
-                if fire:
-                    raster[t, j] = 1
-                    out_t[n_sp] = t
-                    out_i[n_sp] = j
-                    n_sp += 1
-                    v[j] = reset[j]
-                else:
-                    v[j] = h
+                fire = (h > thr[j]) if strict else (h >= thr[j])
+                v[j] = reset[j] if fire else h
+                raster[t, j] = fire
+                out_t[n_sp] = t
+                out_i[n_sp] = j
+                n_sp += fire
             else:
                 v[j] = h
                 trace[t, j] = h
@@ -140,14 +141,12 @@ def _neurons_float(current, out_steps, n, thr, reset, tau, spiking, raster, out_
         for j in range(n):
             h = v[j] + (reset[j] - v[j]) / tau + current[t, j]
             if spiking:
-                if h >= thr[j]:
-                    raster[t, j] = 1
-                    out_t[n_sp] = t
-                    out_i[n_sp] = j
-                    n_sp += 1
-                    v[j] = reset[j]
-                else:
-                    v[j] = h
+                fire = h >= thr[j]
+                v[j] = reset[j] if fire else h
+                raster[t, j] = fire
+                out_t[n_sp] = t
+                out_i[n_sp] = j
+                n_sp += fire
             else:
                 v[j] = h
                 trace[t, j] = h
@@ -174,7 +173,8 @@ class _EventLayer:
         if off.size and off.max() >= 2**32:
             raise ValueError(f"layer {layer.name!r}: field 'delay': max delay x neurons exceeds 2**32 slots")
         order = np.lexsort((off, pre))  # pre-major, offsets ascending within a row
-        self.row_off = np.ascontiguousarray(off[order], dtype=np.uint32)
+        off_type = np.uint16 if (off.size == 0 or off.max() < 2**16) else np.uint32
+        self.row_off = np.ascontiguousarray(off[order], dtype=off_type)
         counts = np.bincount(pre, minlength=self.n_in)
         self.row_ptr = np.zeros(self.n_in + 1, dtype=np.int64)
         np.cumsum(counts, out=self.row_ptr[1:])
@@ -183,12 +183,15 @@ class _EventLayer:
         self.row_last[nz] = self.row_off[self.row_ptr[1:][nz] - 1]
         vals = w[post, pre][order]
         if arith.is_fixed:
-            big = vals.size and np.abs(vals).max() >= 2**31
-            self.row_w = np.ascontiguousarray(vals, dtype=np.int64 if big else np.int32)
+            m = int(np.abs(vals).max()) if vals.size else 0
+            w_type = np.int16 if m < 2**15 else (np.int32 if m < 2**31 else np.int64)
+            self.row_w = np.ascontiguousarray(vals, dtype=w_type)
             # bound of |syn| per unit input count: does an int32 accumulator suffice?
             self.abs_bound = int(np.abs(w).sum(axis=1).max()) if w.size else 0
         else:
-            self.row_w = np.ascontiguousarray(vals, dtype=np.float64)
+            # float32 storage when it holds every weight exactly (sums still run in float64)
+            lossless = np.array_equal(vals.astype(np.float32).astype(np.float64), vals)
+            self.row_w = np.ascontiguousarray(vals, dtype=np.float32 if lossless else np.float64)
             self.abs_bound = 0
 
 
@@ -218,9 +221,9 @@ class EventNetwork:
             n = el.n_out
             out_steps = steps + el.extend + el.lat
             if fixed:
-                acc_type = np.int32 if (el.abs_bound * max_count < 2**31 and el.row_w.dtype == np.int32) else np.int64
+                acc_type = np.int32 if el.abs_bound * max_count < 2**31 else np.int64
                 acc = np.zeros(out_steps * n, dtype=acc_type)
-                c_arr = src_c.astype(el.row_w.dtype)
+                c_arr = src_c.astype(acc_type)
             else:
                 acc = np.zeros(out_steps * n, dtype=np.float64)
                 c_arr = src_c.astype(np.float64)
@@ -228,7 +231,7 @@ class EventNetwork:
                           el.row_off, el.row_w, el.row_last, acc, n, out_steps, el.lat, unit)
             events.append(int(ev))
             raster = np.zeros((out_steps, n), dtype=np.uint8)
-            cap = out_steps * n if el.spiking else 0
+            cap = out_steps * n + 1 if el.spiking else 0  # +1: the unconditional append
             out_t = np.empty(cap, dtype=np.int64)
             out_i = np.empty(cap, dtype=np.int64)
             c = el.c

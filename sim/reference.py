@@ -58,7 +58,7 @@ def _run_float(syn: np.ndarray, c: LayerConstants, ftype: type) -> tuple[np.ndar
 
 
 def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray]:
-    u = reduce_int(syn, arith.current_bits, arith.current_overflow) << arith.weight_shift
+    u = reduce_int(syn << arith.weight_shift, arith.current_bits, arith.current_overflow)
     v = c.reset.copy()
     spikes = np.zeros(syn.shape, dtype=np.uint8)
     trace = np.zeros(syn.shape, dtype=np.float64)

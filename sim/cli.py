@@ -1,0 +1,218 @@
+"""``delaykit sim MODEL --data FILE``: deployed accuracy, activity and a verdict.
+
+Imports fast: numpy, numba and h5py are imported inside the handler; never torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TOLERANCE_PP = 1.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sim", help="simulate a deployed network on a data set (event-driven, exact, fixed point)",
+        description="Simulate a deployed network on an SHD-schema file, binned exactly as in training "
+        "(the network's dt, channel grouping and window). Prints accuracy, confusion matrix, spikes and "
+        "synaptic events per layer per sample and time per sample; gives a verdict against --expect or "
+        "the training metrics stored in the network (exit 1 when they differ by more than --tolerance).")
+    p.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table "
+                   "folder / manifest")
+    p.add_argument("--data", required=True, help="SHD-schema HDF5 test file")
+    p.add_argument("--target", help="hardware target profile (name or .toml): its fixed point and "
+                   "latency; default: float arithmetic of the contract")
+    p.add_argument("--arithmetic", choices=["float64", "float32"], default=None,
+                   help="float arithmetic when no --target is given (default float64)")
+    p.add_argument("--engine", choices=["event", "reference"], default="event",
+                   help="event-driven engine (default) or the numpy reference")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    p.add_argument("--json", dest="json_out", metavar="OUT", help="write the full results as JSON")
+    p.add_argument("--expect", type=float, default=None,
+                   help="expected accuracy in percent (default: metadata.metrics.test_acc_rounded)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE_PP,
+                   help=f"allowed |deployed - expected| in percentage points (default {DEFAULT_TOLERANCE_PP})")
+    p.add_argument("--raster", type=int, metavar="SAMPLE", default=None,
+                   help="plot input, spikes and output of this sample (index in the file)")
+    p.add_argument("--raster-out", metavar="PNG", default=None,
+                   help="raster plot file (default: <model>_sample<N>_raster.png)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def load_model(path: str | Path) -> Any:
+    """A Network from a .dkn file, a .nir graph, or an event-table folder / manifest."""
+    from delaykit.errors import DelaykitError
+    from delaykit.network import Network, load_network
+
+    p = Path(path)
+    if not p.exists():
+        raise DelaykitError(f"{p}: no such file or folder")
+    if p.is_dir() or p.suffix.lower() in (".json", ".toml", ".manifest"):
+        try:
+            from delaykit.tables import read_tables  # written by the convert area
+        except ImportError:
+            raise DelaykitError(f"{p}: event tables need delaykit.tables, which this install lacks") from None
+        net = read_tables(p)
+    elif p.suffix.lower() == ".nir":
+        try:
+            from delaykit.sim.nir_import import load_nir
+        except ImportError:
+            raise DelaykitError(f"{p}: NIR import needs delaykit.sim.nir_import, which this install lacks") from None
+        net = load_nir(p)
+    else:
+        net = load_network(p)
+    net = getattr(net, "network", net)
+    if not isinstance(net, Network):
+        raise DelaykitError(f"{p}: did not load as a delaykit network (got {type(net).__name__})")
+    return net
+
+
+def _arithmetic(args: argparse.Namespace) -> tuple[Any, Any]:
+    from delaykit.errors import DelaykitError
+    from delaykit.sim import Arithmetic
+
+    if args.target:
+        if args.arithmetic:
+            raise DelaykitError("--arithmetic and --target exclude each other: a target fixes the arithmetic")
+        from delaykit.hardware_targets import load_target
+
+        target = load_target(args.target)
+        return Arithmetic.for_target(target), target
+    return (Arithmetic.float32() if args.arithmetic == "float32" else Arithmetic.float64()), None
+
+
+def _open_data(net: Any, path: str) -> Any:
+    from delaykit.data.shd import BinSpec, SHDFile
+    from delaykit.errors import DelaykitError
+
+    inp = net.input
+    spec = BinSpec(dt=net.dt, channel_group=inp.channel_group, window_steps=inp.window_steps,
+                   binary=inp.encoding == "binary")
+    ds = SHDFile(path, spec, n_units=inp.n_units)
+    file_units = ds.attrs().get("n_units")
+    if file_units is not None and int(file_units) != inp.n_units:
+        ds.close()
+        raise DelaykitError(f"{path}: attribute 'n_units' is {int(file_units)} but the network expects "
+                            f"{inp.n_units} input units; is it the right data file?")
+    return ds
+
+
+def _stats(a: Any) -> str:
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64)
+    return f"{a.mean():>10.1f} {np.median(a):>10.1f} {a.max():>10.0f}"
+
+
+def format_report(ev: Any, net: Any) -> str:
+    """The human-readable report of an evaluation."""
+    import numpy as np
+
+    lines = []
+    n_ok = int((ev.predictions == ev.labels).sum())
+    lines.append(f"accuracy: {ev.accuracy:.2f} % ({n_ok}/{ev.n_samples}), readout {ev.readout}, "
+                 f"engine {ev.engine}, arithmetic {ev.arithmetic}")
+    c = ev.confusion
+    w = max(3, len(str(int(c.max()))) + 1)
+    lines.append("confusion matrix (rows: true class, columns: predicted):")
+    lines.append("      " + "".join(f"{k:>{w}}" for k in range(c.shape[1])))
+    for k, row in enumerate(c):
+        name = f"  {k:>3} "
+        lines.append(name + "".join(f"{int(x):>{w}}" for x in row)
+                     + (f"   {ev.class_names[k]}" if k < len(ev.class_names) else ""))
+    lines.append(f"per sample:{'mean':>22} {'median':>10} {'max':>10}")
+    lines.append(f"  input events{'':<9}{_stats(ev.input_events)}")
+    spiking = {n: k for k, n in enumerate(ev.spiking_layer_names)}
+    for k, name in enumerate(ev.layer_names):
+        lines.append(f"  {name[:12] + ' events':<21}{_stats(ev.events_per_layer[:, k])}")
+        if name in spiking:
+            lines.append(f"  {name[:12] + ' spikes':<21}{_stats(ev.spikes_per_layer[:, spiking[name]])}")
+    ms = ev.per_sample_seconds * 1e3
+    total_events = ev.events_per_layer.sum()
+    rate = total_events / max(ev.per_sample_seconds.sum(), 1e-12)
+    lines.append(f"time per sample: median {np.median(ms):.3f} ms, mean {ms.mean():.3f} ms, max {ms.max():.3f} ms; "
+                 f"{rate / 1e6:.1f} M synaptic events/s per worker; wall {ev.wall_seconds:.2f} s "
+                 f"with {ev.workers} worker(s)")
+    return "\n".join(lines)
+
+
+def _expected(args: argparse.Namespace, net: Any) -> tuple[float | None, str]:
+    if args.expect is not None:
+        return float(args.expect), "--expect"
+    metrics = net.metadata.get("metrics") if isinstance(net.metadata, dict) else None
+    if isinstance(metrics, dict) and metrics.get("test_acc_rounded") is not None:
+        return float(metrics["test_acc_rounded"]), "metadata.metrics.test_acc_rounded"
+    return None, ""
+
+
+def _run(args: argparse.Namespace) -> int:
+    from delaykit.errors import DelaykitError
+    from delaykit.fileio import write_text_atomic
+    from delaykit.sim import evaluate
+
+    if args.workers is not None and args.workers < 1:
+        raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
+    if args.limit is not None and args.limit < 1:
+        raise DelaykitError(f"--limit: must be >= 1, got {args.limit}")
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise DelaykitError(f"--tolerance: must be >= 0 percentage points, got {args.tolerance}")
+    net = load_model(args.model)
+    arith, target = _arithmetic(args)
+    if target is not None:
+        from delaykit.hardware_targets import check
+
+        for v in check(net, target):
+            print(f"warning: {target.name}: layer {v.layer}: {v.limit}: {v.detail}")
+    ds = _open_data(net, args.data)
+    try:
+        if args.raster is not None and not 0 <= args.raster < len(ds):
+            raise DelaykitError(f"--raster: sample {args.raster} outside 0..{len(ds) - 1} of {args.data}")
+        print(f"model {args.model}: {len(net.layers)} layers "
+              f"{' -> '.join(str(n) for n in [net.layers[0].n_in] + [la.n_out for la in net.layers])}, "
+              f"max delay {net.max_delay} steps; {arith.describe()}")
+        print(f"data {args.data}: {len(ds)} samples, dt {net.dt * 1e3:g} ms, window {ds.window_steps} steps, "
+              f"{ds.n_channels} channels (group {ds.spec.channel_group})")
+        try:
+            ev = evaluate(net, ds, engine=args.engine, arithmetic=arith, workers=args.workers,
+                          progress=not args.no_progress, limit=args.limit)
+        except ValueError as e:
+            raise DelaykitError(str(e)) from None
+        print(format_report(ev, net))
+        expect, source = _expected(args, net)
+        verdict = None
+        code = 0
+        if expect is not None:
+            diff = ev.accuracy - expect
+            ok = abs(diff) <= args.tolerance + 1e-9
+            verdict = "match" if ok else "mismatch"
+            code = 0 if ok else 1
+            note = (f" (on {ev.n_samples} of {len(ds)} samples)" if ev.n_samples < len(ds) else "")
+            print(f"verdict: {verdict.upper()}: deployed {ev.accuracy:.2f} % vs expected {expect:.2f} % "
+                  f"({source}), difference {diff:+.2f} pp, tolerance {args.tolerance:g} pp{note}")
+        else:
+            print("verdict: none (no --expect and no training metrics in the network)")
+        if args.raster is not None:
+            from .raster import plot_raster
+
+            out = args.raster_out or f"{Path(args.model).stem}_sample{args.raster}_raster.png"
+            frames, label = ds[args.raster]
+            plot_raster(net, frames, out, engine=args.engine, arithmetic=arith, label=label,
+                        title=f"{Path(args.model).name} sample {args.raster}")
+            print(f"raster plot: {out}")
+        if args.json_out:
+            doc = ev.to_dict()
+            doc.update({"model": str(args.model), "data": str(args.data),
+                        "target": target.name if target is not None else None,
+                        "arithmetic_params": arith.to_dict(), "expected": expect, "expected_source": source,
+                        "tolerance_pp": args.tolerance, "verdict": verdict})
+            write_text_atomic(args.json_out, json.dumps(doc, indent=1) + "\n")
+            print(f"results: {args.json_out}")
+        return code
+    finally:
+        ds.close()
