@@ -133,6 +133,7 @@ def plot_report(rep: dict[str, Any], path: str | Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     n = len(rep["layers"])
     fig, axes = plt.subplots(n, 2, figsize=(10, 2.4 * n), squeeze=False)
@@ -149,6 +150,9 @@ def plot_report(rep: dict[str, Any], path: str | Path) -> None:
         if eh:
             edges = np.asarray(eh["edges"])
             row[1].bar((edges[:-1] + edges[1:]) / 2, eh["counts"], width=np.diff(edges), color="tab:orange")
+            row[1].xaxis.set_major_locator(MaxNLocator(5))
+            row[1].ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+            row[1].set_xlabel("real weight error")
             q = x.get("quantization", {})
             row[1].set_title(f"{x['name']}: weight error ({q.get('bits', '?')}-bit)", fontsize=9)
         else:

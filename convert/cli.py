@@ -1,0 +1,162 @@
+"""``delaykit convert VERB MODEL``: checkpoint -> deployed network and export formats.
+
+Imports nothing heavy at module level (torch, nir, onnx, pyarrow load inside the handlers).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+VERBS: dict[str, str] = {
+    "to-dkn": "deployed network file (.dkn, HDF5) for 'delaykit sim' and 'delaykit targets'",
+    "to-nir": "NIR graph (.nir) with per-synapse delays as Delay nodes",
+    "to-table": "per-synapse event tables (CSV + Parquet/npz), neuron table, manifest, PyNN lists",
+    "to-netx": "lava-dl netx HDF5 for Loihi 2 (full out x in delay matrices, CUBA neurons)",
+    "to-onnx": "streaming one-step ONNX model with delay ring buffers as state",
+    "report": "conversion report only: delay histograms, quantization error, target check",
+}
+
+_DEFAULT_SUFFIX = {"to-dkn": ".dkn", "to-nir": ".nir", "to-table": "_tables", "to-netx": ".netx.h5",
+                   "to-onnx": ".onnx", "report": ".report.json"}
+
+
+def _add_common(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument("model", help="delaykit checkpoint (model.pt), reference-code state dict, or .dkn")
+    p.add_argument("-o", "--output", help=f"output path (default: MODEL with suffix '{_DEFAULT_SUFFIX[verb]}')")
+    p.add_argument("--target", help="hardware target name or .toml profile (see 'delaykit targets list')")
+    p.add_argument("--bits", type=int, help="signed weight bits (default: the target's; none: float)")
+    p.add_argument("--per-neuron", action="store_true", help="one weight scale per neuron (default: per layer)")
+    p.add_argument("--clip", action="store_true",
+                   help="clip delays outside the target's range (reported) instead of refusing")
+    p.add_argument("--window-steps", type=int, help="input frames per sample (default: the checkpoint's)")
+    p.add_argument("--readout", choices=("softmax_sum", "membrane_sum", "membrane_max", "spike_count"),
+                   help="readout rule (default: the checkpoint's)")
+    p.add_argument("--report", metavar="JSON", help="also write the conversion report as JSON (+ .txt)")
+    p.add_argument("--plot", metavar="PNG", help="also draw delay/weight-error histograms to a PNG")
+    g = p.add_argument_group("reference-code state dicts (Thvnvtos/SNN-delays); defaults: the paper's SHD run")
+    g.add_argument("--reference-code", action="store_true", help="MODEL is a plain state dict of the paper's code")
+    g.add_argument("--tau-ms", type=float, help="membrane time constant in ms (default 10.05)")
+    g.add_argument("--dt-ms", type=float, help="time step in ms (default 10)")
+    g.add_argument("--kernel-size", type=int, help="DCLS kernel size K in steps (default 250 ms // dt, odd)")
+    g.add_argument("--v-threshold", type=float, help="hidden LIF threshold (default 1.0)")
+    g.add_argument("--window-ms", type=float, help="input window in ms (default 1400)")
+    g.add_argument("--channel-group", type=int, help="input units summed per channel (default 5)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a trained model for deployment (NIR, tables, netx, ONNX)",
+                       description="Round delays exactly as training evaluates them, fold BatchNorm, "
+                       "optionally quantize for a hardware target, and export.")
+    vs = p.add_subparsers(dest="verb", metavar="VERB")
+    for verb, text in VERBS.items():
+        q = vs.add_parser(verb, help=text, description=text)
+        _add_common(q, verb)
+        if verb == "to-nir":
+            q.add_argument("--nir-r", choices=("tau", "one"), default="tau",
+                           help="LIF r convention: 'tau' (r = tau/dt, lossless, spikingjelly) or 'one' "
+                           "(r = 1, weights x tau/dt, for consumers that ignore r such as norse)")
+        if verb == "to-table":
+            q.add_argument("--format", choices=("csv", "parquet", "npz", "all"), default="all",
+                           help="table formats to write (default: csv + parquet + npz)")
+        if verb == "to-onnx":
+            q.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                           help="state/arithmetic type of the step model (default float64: exact)")
+        if verb == "to-netx":
+            q.set_defaults(target_default="loihi2")
+        q.set_defaults(func=_run)
+    p.set_defaults(func=_help(p))
+
+
+def _help(p: argparse.ArgumentParser) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+    return run
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from delaykit.convert.checkpoint import ReferenceOptions
+
+    given = {k: getattr(args, a) for k, a in (("tau_ms", "tau_ms"), ("dt_ms", "dt_ms"),
+                                             ("kernel_size", "kernel_size"), ("v_threshold", "v_threshold"),
+                                             ("window_ms", "window_ms"), ("channel_group", "channel_group"))
+             if getattr(args, a) is not None}
+    return ReferenceOptions(**given) if given else None
+
+
+def _run(args: argparse.Namespace) -> int:
+    import time
+
+    from delaykit.convert.build import load_any
+    from delaykit.convert.quantize import prepare_for_target
+    from delaykit.convert.report import build_report, format_report, plot_report, write_report
+    from delaykit.errors import DelaykitError
+    from delaykit.network import InputSpec, Network
+
+    t0 = time.perf_counter()
+    src = Path(args.model)
+    float_net = load_any(src, reference_code=args.reference_code or None, options=_options(args))
+    if args.window_steps or args.readout:
+        float_net = Network(layers=float_net.layers, dt=float_net.dt,
+                            input=InputSpec(**{**float_net.input.to_dict(),
+                                               "window_steps": args.window_steps or float_net.input.window_steps}),
+                            readout=args.readout or float_net.readout, provenance=float_net.provenance,
+                            metadata=float_net.metadata)
+    target = args.target or getattr(args, "target_default", None)
+    if args.verb == "to-netx" and target not in (None, "loihi2") and not str(target).endswith(".toml"):
+        raise DelaykitError(f"to-netx writes Loihi 2 files; --target {target} is not loihi2")
+    net, info = prepare_for_target(float_net, target=target, bits=args.bits, per_neuron=args.per_neuron,
+                                   clip=args.clip)
+    rep = build_report(net, info, float_net=float_net if info.get("quantization") else None)
+    out = Path(args.output) if args.output else _default_output(src, args.verb)
+    if args.verb == "report":
+        write_report(rep, out, out.with_suffix(".txt"))
+        print(format_report(rep))
+        print(f"wrote {out}")
+    else:
+        written = _export(args, net, out)
+        print(format_report(rep))
+        print(f"wrote {written} ({time.perf_counter() - t0:.2f} s)")
+    if args.report:
+        rp = Path(args.report)
+        write_report(rep, rp, rp.with_suffix(".txt"))
+    if args.plot:
+        plot_report(rep, args.plot)
+    return 0
+
+
+def _default_output(src: Path, verb: str) -> Path:
+    stem = src.name[: -len(src.suffix)] if src.suffix else src.name
+    return src.with_name(stem + _DEFAULT_SUFFIX[verb])
+
+
+def _export(args: argparse.Namespace, net: Any, out: Path) -> str:
+    if args.verb == "to-dkn":
+        from delaykit.network import save_network
+
+        save_network(net, out)
+        return str(out)
+    if args.verb == "to-nir":
+        from delaykit.convert.nir_export import write_nir
+
+        write_nir(net, out, r_convention=args.nir_r)
+        return str(out)
+    if args.verb == "to-table":
+        from delaykit.tables import write_tables
+
+        formats = ("csv", "parquet", "npz") if args.format == "all" else (args.format,)
+        files = write_tables(net, out, formats=formats)
+        return f"{out}/ ({len(files)} files)"
+    if args.verb == "to-onnx":
+        from delaykit.convert.onnx_export import write_onnx
+
+        write_onnx(net, out, dtype=args.dtype)
+        return str(out)
+    if args.verb == "to-netx":
+        from delaykit.convert.netx_export import write_netx
+
+        write_netx(net, out)
+        return str(out)
+    raise AssertionError(args.verb)  # pragma: no cover - argparse restricts verbs

@@ -1,0 +1,339 @@
+"""Explicit synaptic-delay tables: write a deployed network as tables, and read it back.
+
+numpy only (pyarrow for Parquet, imported when used); never torch. ``delaykit convert
+to-table`` writes them; ``read_tables(dir)`` rebuilds the :class:`~delaykit.network.Network`
+(``delaykit sim`` accepts a table directory).
+
+Schema (directory ``OUT/``; every file is written atomically)
+-------------------------------------------------------------
+``manifest.json``
+    ``format`` = ``"delaykit.tables"``, ``format_version`` = 1, ``dt_s`` (step length, seconds),
+    ``readout`` (rule name), ``input`` (InputSpec: n_channels, window_steps, n_units,
+    channel_group, encoding), ``layers`` (in order: ``index``, ``name``, ``n_in``, ``n_out``,
+    ``extend_steps``, ``neuron`` (contract dict: kind, tau in steps, v_threshold, v_reset, in
+    the layer's units), ``weight_dtype``, ``quantized``, ``weight_scale`` (list per neuron or
+    null), ``synapses``), ``files`` (what was written), ``units`` (column units),
+    ``provenance``, ``metadata``.
+``synapses.{csv,parquet,npz}`` -- one row per synapse with a non-zero weight, sorted by
+    (layer, post, pre):
+
+    ========== ======= ==========================================================
+    column     type    meaning
+    ========== ======= ==========================================================
+    layer      int32   layer index (0 = fed by the input channels)
+    pre        int32   presynaptic index (input channel for layer 0, else neuron)
+    post       int32   postsynaptic neuron index in the layer
+    weight     float64 weight in real units (integer x weight_scale[post] if quantized)
+    weight_int int64   stored integer weight (quantized layers; 0 for float layers)
+    delay_steps int32  delay in steps of dt (0 = same step)
+    delay_ms   float64 delay_steps x dt x 1000
+    ========== ======= ==========================================================
+
+``neurons.{csv,parquet,npz}`` -- one row per neuron: ``layer``, ``neuron``, ``kind`` ("lif" /
+    "li"), ``tau_steps``, ``tau_ms``, ``v_threshold``, ``v_reset``, ``bias`` (per-step constant
+    current) in real units (NaN threshold for LI), ``weight_scale`` (1.0 for float layers),
+    and ``v_threshold_int``, ``v_reset_int``, ``bias_int`` (the stored integers of quantized
+    layers, 0 otherwise).
+``pynn/<layer>.txt`` -- a PyNN ``FromFileConnector`` list per projection: header
+    ``# columns = ["i", "j", "weight", "delay"]``, then ``pre post weight delay_ms`` rows.
+    A simulator whose smallest delay is one step (SpiNNaker, NEST) delivers delay 0 one step
+    late: add that latency per layer when comparing.
+
+CSV floats are written with 17 significant digits, so every format round-trips exactly. A
+synapse without a row has weight 0 (its delay reads back as 0).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from delaykit.errors import DelaykitError, FormatError
+from delaykit.fileio import atomic_path, write_text_atomic
+from delaykit.network import InputSpec, Layer, Network, neuron_from_dict
+
+TABLES_FORMAT = "delaykit.tables"
+TABLES_VERSION = 1
+FORMATS = ("csv", "parquet", "npz")
+
+SYNAPSE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("layer", "int32"), ("pre", "int32"), ("post", "int32"), ("weight", "float64"),
+    ("weight_int", "int64"), ("delay_steps", "int32"), ("delay_ms", "float64"),
+)
+NEURON_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("layer", "int32"), ("neuron", "int32"), ("kind", "str"), ("tau_steps", "float64"),
+    ("tau_ms", "float64"), ("v_threshold", "float64"), ("v_reset", "float64"), ("bias", "float64"),
+    ("weight_scale", "float64"), ("v_threshold_int", "int64"), ("v_reset_int", "int64"),
+    ("bias_int", "int64"),
+)
+
+
+def synapse_table(net: Network) -> dict[str, np.ndarray]:
+    """Columns of the synapse table (see the module docstring)."""
+    cols: dict[str, list[np.ndarray]] = {name: [] for name, _ in SYNAPSE_COLUMNS}
+    for li, layer in enumerate(net.layers):
+        post, pre = np.nonzero(layer.weight)  # row-major: sorted by (post, pre)
+        w_stored = layer.weight[post, pre]
+        real = layer.real_weight()[post, pre]
+        d = layer.delay[post, pre]
+        cols["layer"].append(np.full(post.size, li, np.int32))
+        cols["pre"].append(pre.astype(np.int32))
+        cols["post"].append(post.astype(np.int32))
+        cols["weight"].append(real.astype(np.float64))
+        cols["weight_int"].append(w_stored.astype(np.int64) if layer.is_integer else np.zeros(post.size, np.int64))
+        cols["delay_steps"].append(d.astype(np.int32))
+        cols["delay_ms"].append(d.astype(np.float64) * net.dt * 1e3)
+    return {name: np.concatenate(cols[name]).astype(dtype) for name, dtype in SYNAPSE_COLUMNS}
+
+
+def neuron_table(net: Network) -> dict[str, np.ndarray]:
+    """Columns of the neuron table (see the module docstring)."""
+    cols: dict[str, list[Any]] = {name: [] for name, _ in NEURON_COLUMNS}
+    for li, layer in enumerate(net.layers):
+        n = layer.n_out
+        scale = layer.weight_scale if layer.weight_scale is not None else np.ones(n)
+        neu = layer.neuron
+        th = np.broadcast_to(np.asarray(getattr(neu, "v_threshold", np.nan), np.float64), (n,))
+        rs = np.broadcast_to(np.asarray(neu.v_reset, np.float64), (n,))
+        cols["layer"].append(np.full(n, li))
+        cols["neuron"].append(np.arange(n))
+        cols["kind"].append(np.full(n, neu.kind, dtype=object))
+        cols["tau_steps"].append(np.full(n, float(neu.tau)))
+        cols["tau_ms"].append(np.full(n, float(neu.tau) * net.dt * 1e3))
+        cols["v_threshold"].append(th * scale)
+        cols["v_reset"].append(rs * scale)
+        cols["bias"].append(layer.bias.astype(np.float64) * scale)
+        cols["weight_scale"].append(scale.astype(np.float64))
+        if layer.is_integer:
+            cols["v_threshold_int"].append(np.nan_to_num(th, nan=0).astype(np.int64))
+            cols["v_reset_int"].append(rs.astype(np.int64))
+            cols["bias_int"].append(layer.bias.astype(np.int64))
+        else:
+            for k in ("v_threshold_int", "v_reset_int", "bias_int"):
+                cols[k].append(np.zeros(n, np.int64))
+    out: dict[str, np.ndarray] = {}
+    for name, dtype in NEURON_COLUMNS:
+        arr = np.concatenate(cols[name])
+        out[name] = arr.astype(str) if dtype == "str" else arr.astype(dtype)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v)) if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return str(v)
+
+
+def _csv_text(cols: dict[str, np.ndarray]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = list(cols)
+    w.writerow(names)
+    lists = [cols[n].tolist() for n in names]
+    for row in zip(*lists):
+        w.writerow([_fmt(v) for v in row])
+    return buf.getvalue()
+
+
+def _write_columns(cols: dict[str, np.ndarray], path_stem: Path, fmt: str) -> Path:
+    if fmt == "csv":
+        p = path_stem.with_suffix(".csv")
+        write_text_atomic(p, _csv_text(cols))
+    elif fmt == "npz":
+        p = path_stem.with_suffix(".npz")
+        with atomic_path(p) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **cols)
+    elif fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise DelaykitError("Parquet output needs pyarrow: pip install pyarrow, or use --format csv/npz") from None
+        p = path_stem.with_suffix(".parquet")
+        table = pa.table({k: pa.array(v.tolist() if v.dtype.kind == "U" else v) for k, v in cols.items()})
+        with atomic_path(p) as tmp:
+            pq.write_table(table, tmp)
+    else:
+        raise DelaykitError(f"table format must be one of {FORMATS}, got {fmt!r}")
+    return p
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def write_tables(net: Network, out_dir: str | Path, formats: Iterable[str] = FORMATS,
+                 pynn: bool = True) -> list[Path]:
+    """Write the tables of ``net`` into ``out_dir``; returns the written paths."""
+    formats = tuple(formats)
+    for f in formats:
+        if f not in FORMATS:
+            raise DelaykitError(f"table format must be one of {FORMATS}, got {f!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    syn = synapse_table(net)
+    neu = neuron_table(net)
+    written: list[Path] = []
+    for f in formats:
+        written.append(_write_columns(syn, out / "synapses", f))
+        written.append(_write_columns(neu, out / "neurons", f))
+    pynn_files = []
+    if pynn:
+        (out / "pynn").mkdir(exist_ok=True)
+        for li, layer in enumerate(net.layers):
+            sel = syn["layer"] == li
+            lines = ['# columns = ["i", "j", "weight", "delay"]',
+                     f"# projection {layer.name}: pre -> post, weight (real units), delay (ms)"]
+            for i, j, w, d in zip(syn["pre"][sel].tolist(), syn["post"][sel].tolist(),
+                                  syn["weight"][sel].tolist(), syn["delay_ms"][sel].tolist()):
+                lines.append(f"{i} {j} {w!r} {d!r}")
+            name = _SAFE.sub("_", layer.name) or f"layer{li}"
+            p = out / "pynn" / f"{li:02d}_{name}.txt"
+            write_text_atomic(p, "\n".join(lines) + "\n")
+            pynn_files.append(p)
+        written += pynn_files
+    manifest = {
+        "format": TABLES_FORMAT,
+        "format_version": TABLES_VERSION,
+        "dt_s": net.dt,
+        "readout": net.readout,
+        "input": net.input.to_dict(),
+        "layers": [{
+            "index": li, "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
+            "extend_steps": layer.extend_steps, "neuron": layer.neuron.to_dict(),
+            "weight_dtype": str(layer.weight.dtype), "quantized": layer.is_integer,
+            "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
+            "synapses": int((layer.weight != 0).sum()),
+        } for li, layer in enumerate(net.layers)],
+        "files": {"synapses": [f"synapses.{f}" for f in formats],
+                  "neurons": [f"neurons.{f}" for f in formats],
+                  "pynn": [str(p.relative_to(out)) for p in pynn_files]},
+        "units": {"delay_steps": "steps of dt_s", "delay_ms": "milliseconds", "tau_steps": "steps",
+                  "tau_ms": "milliseconds", "weight": "real units (integer x weight_scale)",
+                  "bias": "real units per step", "v_threshold": "real units"},
+        "provenance": net.provenance,
+        "metadata": net.metadata,
+    }
+    mp = out / "manifest.json"
+    write_text_atomic(mp, json.dumps(manifest, indent=2) + "\n")
+    return [mp, *written]
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def _read_columns(path: Path) -> dict[str, np.ndarray]:
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(path)
+        return {name: t.column(name).to_numpy() for name in t.column_names}
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            raise FormatError(f"{path}: empty CSV (expected a header row)")
+        header, body = rows[0], rows[1:]
+        cols = list(zip(*body)) if body else [() for _ in header]
+        return {h: np.asarray(c) for h, c in zip(header, cols)}
+    raise FormatError(f"{path}: unknown table format (expected .parquet, .npz or .csv)")
+
+
+def _pick(dir_: Path, stem: str) -> Path:
+    for ext in (".parquet", ".npz", ".csv"):
+        p = dir_ / f"{stem}{ext}"
+        if p.exists():
+            if ext == ".parquet":
+                try:
+                    import pyarrow  # noqa: F401
+                except ImportError:
+                    continue
+            return p
+    raise FormatError(f"{dir_}: no {stem}.parquet, {stem}.npz or {stem}.csv; is it a 'delaykit convert "
+                      "to-table' directory?")
+
+
+def _col(cols: dict[str, np.ndarray], name: str, dtype: str, where: Path) -> np.ndarray:
+    if name not in cols:
+        raise FormatError(f"{where}: missing column '{name}'")
+    try:
+        return np.asarray(cols[name]).astype(dtype)
+    except ValueError as e:
+        raise FormatError(f"{where}: column '{name}' is not {dtype}: {e}") from None
+
+
+def read_tables(path: str | Path) -> Network:
+    """Rebuild the Network from a table directory (or its ``manifest.json``).
+
+    Prefers Parquet (if pyarrow is installed), then npz, then CSV for the synapse and neuron
+    tables. Raises FormatError naming the file and field on anything inconsistent.
+    """
+    p = Path(path)
+    d = p.parent if p.name == "manifest.json" else p
+    mp = d / "manifest.json"
+    if not mp.exists():
+        raise DelaykitError(f"{d}: no manifest.json; not a delaykit table directory")
+    try:
+        man = json.loads(mp.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{mp}: not valid JSON ({e})") from None
+    if man.get("format") != TABLES_FORMAT:
+        raise FormatError(f"{mp}: field 'format' is {man.get('format')!r}, expected {TABLES_FORMAT!r}")
+    if man.get("format_version") != TABLES_VERSION:
+        raise FormatError(f"{mp}: format_version {man.get('format_version')!r} unsupported "
+                          f"(supported: {TABLES_VERSION}); upgrade delaykit")
+    sp, np_ = _pick(d, "synapses"), _pick(d, "neurons")
+    syn, neu = _read_columns(sp), _read_columns(np_)
+    s_layer = _col(syn, "layer", "int64", sp)
+    s_pre = _col(syn, "pre", "int64", sp)
+    s_post = _col(syn, "post", "int64", sp)
+    s_w = _col(syn, "weight", "float64", sp)
+    s_wi = _col(syn, "weight_int", "int64", sp)
+    s_d = _col(syn, "delay_steps", "int64", sp)
+    n_layer = _col(neu, "layer", "int64", np_)
+    n_bias = _col(neu, "bias", "float64", np_)
+    n_bias_i = _col(neu, "bias_int", "int64", np_)
+    layers = []
+    for li, lm in enumerate(man.get("layers", [])):
+        try:
+            n_in, n_out = int(lm["n_in"]), int(lm["n_out"])
+            quant = bool(lm["quantized"])
+            dtype = np.dtype(lm["weight_dtype"])
+            neuron = neuron_from_dict(lm["neuron"], where=f"{mp} layers[{li}]")
+        except KeyError as e:
+            raise FormatError(f"{mp}: layers[{li}] lacks field {e}") from None
+        sel = s_layer == li
+        pre, post = s_pre[sel], s_post[sel]
+        if pre.size and (pre.min() < 0 or pre.max() >= n_in or post.min() < 0 or post.max() >= n_out):
+            raise FormatError(f"{sp}: layer {li} has pre/post indices outside {n_out}x{n_in}")
+        w = np.zeros((n_out, n_in), dtype=dtype)
+        w[post, pre] = s_wi[sel] if quant else s_w[sel]
+        dm = np.zeros((n_out, n_in), dtype=np.int32)
+        dm[post, pre] = s_d[sel]
+        nsel = n_layer == li
+        if int(nsel.sum()) != n_out:
+            raise FormatError(f"{np_}: layer {li} has {int(nsel.sum())} neuron rows, manifest says {n_out}")
+        bias = n_bias_i[nsel] if quant else n_bias[nsel]
+        scale = np.asarray(lm["weight_scale"], dtype=np.float64) if quant else None
+        layers.append(Layer(name=str(lm["name"]), weight=w, delay=dm, neuron=neuron, bias=bias,
+                            weight_scale=scale, extend_steps=int(lm["extend_steps"])))
+    if not layers:
+        raise FormatError(f"{mp}: field 'layers' is empty")
+    try:
+        return Network(layers=tuple(layers), dt=float(man["dt_s"]), input=InputSpec(**man["input"]),
+                       readout=str(man["readout"]), provenance=man.get("provenance") or {},
+                       metadata=man.get("metadata") or {})
+    except KeyError as e:
+        raise FormatError(f"{mp}: missing field {e}") from None
+    except ValueError as e:
+        raise FormatError(f"{mp}: {e}") from None
