@@ -1,0 +1,268 @@
+"""``delaykit data encode-audio`` and ``delaykit data spoken-digits`` (imports fast: no scipy, no torch)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+from pathlib import Path
+
+from delaykit.errors import DelaykitError
+
+AUDIO_SUFFIXES = (".wav",)
+
+
+def register_data(dsub: argparse._SubParsersAction) -> None:
+    """Add the audio verbs to ``delaykit data``."""
+    e = dsub.add_parser(
+        "encode-audio", help="encode WAV files into SHD-schema spikes with a cochlear front end",
+        description="Encode WAV clips into one SHD-schema HDF5 file (700 gammatone channels, "
+        "hair cell, adaptive LIF; see delaykit.data.audio). Labels come from a CSV (--labels) or "
+        "from each file's folder name.")
+    e.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="WAV files or folders (searched recursively for *.wav); may be omitted with --labels")
+    e.add_argument("--out", required=True, help="output .h5 file")
+    e.add_argument("--labels", metavar="CSV",
+                   help="CSV with a header: columns 'path' (relative to the CSV) and 'label', optional "
+                   "'speaker'. Default: the label is the name of the folder holding each file")
+    e.add_argument("--classes", metavar="A,B,...",
+                   help="class names in label order (written to extra/keys); default: sorted label names")
+    e.add_argument("--speaker-pattern", metavar="REGEX",
+                   help="take the speaker from the file name: the first group of this regex, e.g. "
+                   "'^([0-9a-f]+)_nohash' for Google Speech Commands")
+    e.add_argument("--speakers", metavar="CSV",
+                   help="per-speaker metadata CSV: column 'speaker' and any of gender, age, body_height "
+                   "(written to extra/meta_info like SHD)")
+    e.add_argument("--window-s", type=float, help="fixed window per sample in seconds "
+                   "(default: the longest clip, rounded up to 10 ms)")
+    e.add_argument("--normalize-dbfs", type=float,
+                   help="scale every clip to this RMS level in dB re full scale (default: keep levels)")
+    e.add_argument("--channels", type=int, default=700, help="cochlear channels (default 700)")
+    e.add_argument("--f-min", type=float, default=100.0, help="lowest centre frequency in Hz (default 100)")
+    e.add_argument("--f-max", type=float, default=7000.0, help="highest centre frequency in Hz (default 7000)")
+    e.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.set_defaults(func=_encode_audio)
+
+    s = dsub.add_parser(
+        "spoken-digits", help="synthesize SHD's 20 spoken digits with espeak-ng and encode them",
+        description="Speak the digits zero..nine in English and German (SHD's 20 classes and label "
+        "order) with many espeak-ng voice variants, speeds and pitches, split by voice into "
+        "spoken_digits_train.h5 / spoken_digits_test.h5 (SHD schema). Needs espeak-ng.")
+    s.add_argument("--out", default="data/spoken_digits", help="output folder (default: data/spoken_digits)")
+    s.add_argument("--voices", type=int, default=None, help="number of synthetic speakers (default 24)")
+    s.add_argument("--repeats", type=int, default=None,
+                   help="utterances per word and voice, each with jittered speed/pitch/level (default 2)")
+    s.add_argument("--test-fraction", type=float, default=None,
+                   help="fraction of voices held out for the test file (default 0.25)")
+    s.add_argument("--classes", metavar="C,C,...",
+                   help="only these classes, as SHD labels or names, e.g. '0,1,2' or 'zero,null' "
+                   "(default: all 20; labels keep SHD's numbering)")
+    s.add_argument("--seed", type=int, default=0, help="seed for voices and jitter (default 0)")
+    s.add_argument("--keep-wavs", action="store_true", help="also write the WAVs under OUT/wav/")
+    s.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=_spoken_digits)
+
+
+# -- encode-audio -----------------------------------------------------------------------------
+
+
+def find_audio(inputs: list[str]) -> list[Path]:
+    """WAV files named directly or found recursively in folders, in a stable order."""
+    files: list[Path] = []
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise DelaykitError(f"{p}: folder holds no .wav files")
+            files.extend(found)
+        elif p.is_file():
+            if p.suffix.lower() not in AUDIO_SUFFIXES:
+                raise DelaykitError(f"{p}: not a .wav file; convert it first, e.g. ffmpeg -i {p.name} {p.stem}.wav")
+            files.append(p)
+        else:
+            raise DelaykitError(f"{p}: no such file or folder")
+    return files
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DelaykitError(f"{path}: no such CSV file")
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields = [c.strip() for c in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in fields]
+            if missing:
+                raise DelaykitError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
+                                    f"(found {', '.join(fields) or 'no header'}); add a header row")
+            return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DelaykitError(f"{path}: not a readable UTF-8 CSV file ({e})") from None
+
+
+def _ids(names: list[str]) -> tuple[list[int], list[str] | None]:
+    """Map names to ids: integers stay themselves, anything else gets sorted-order ids."""
+    try:
+        ints = [int(n) for n in names]
+        if min(ints) >= 0:
+            return ints, None
+    except ValueError:
+        pass
+    order = sorted(set(names))
+    index = {n: i for i, n in enumerate(order)}
+    return [index[n] for n in names], order
+
+
+def build_items(args: argparse.Namespace) -> tuple[list, list[str] | None, dict | None]:
+    """Files, labels and speakers from the command line: (items, class names, meta_info)."""
+    import numpy as np
+
+    from delaykit.data.audio import AudioItem
+
+    rows: list[tuple[Path, str, str | None]] = []  # path, label name, speaker name
+    if args.labels:
+        csv_path = Path(args.labels)
+        table = _read_csv(csv_path, ("path", "label"))
+        by_path: dict[Path, dict[str, str]] = {}
+        for i, r in enumerate(table, start=2):
+            if not r.get("path") or r.get("label", "") == "":
+                raise DelaykitError(f"{csv_path}: line {i}: empty 'path' or 'label'")
+            p = Path(r["path"])
+            p = p if p.is_absolute() else csv_path.parent / p
+            by_path[p.resolve()] = r
+        files = find_audio(args.inputs) if args.inputs else [p for p in by_path]
+        for f in files:
+            r = by_path.get(f.resolve())
+            if r is None:
+                raise DelaykitError(f"{f}: not listed in {csv_path}; add a row 'path,label' for it")
+            rows.append((f, r["label"], r.get("speaker") or None))
+    else:
+        if not args.inputs:
+            raise DelaykitError("encode-audio: give WAV files or folders, or a --labels CSV")
+        for f in find_audio(args.inputs):
+            rows.append((f, f.parent.name, None))
+    if args.speaker_pattern:
+        try:
+            rx = re.compile(args.speaker_pattern)
+        except re.error as e:
+            raise DelaykitError(f"--speaker-pattern: not a valid regular expression ({e})") from None
+        new_rows = []
+        for f, lab, _ in rows:
+            m = rx.search(f.name)
+            if not m:
+                raise DelaykitError(f"{f}: file name does not match --speaker-pattern {args.speaker_pattern!r}")
+            new_rows.append((f, lab, m.group(1) if m.groups() else m.group(0)))
+        rows = new_rows
+
+    label_names = [lab for _, lab, _ in rows]
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+        index = {c: i for i, c in enumerate(classes)}
+        unknown = sorted(set(label_names) - set(index))
+        if unknown:
+            try:  # integer labels index the class list directly
+                labels = [int(n) for n in label_names]
+                if min(labels) < 0 or max(labels) >= len(classes):
+                    raise ValueError
+            except ValueError:
+                raise DelaykitError(f"--classes: label(s) {', '.join(unknown[:5])} not among the "
+                                    f"{len(classes)} class names given") from None
+        else:
+            labels = [index[n] for n in label_names]
+    else:
+        labels, classes = _ids(label_names)
+    if max(labels) > 65535:
+        raise DelaykitError("encode-audio: labels must be < 65536 (stored as uint16 like SHD)")
+
+    speaker_names = [s for _, _, s in rows]
+    meta: dict[str, np.ndarray] | None = None
+    speakers: list[int | None] = [None] * len(rows)
+    if any(s is not None for s in speaker_names):
+        if any(s is None for s in speaker_names):
+            missing = [str(f) for (f, _, s) in rows if s is None][:3]
+            raise DelaykitError(f"encode-audio: no speaker for {', '.join(missing)}; fill the 'speaker' "
+                                f"column for every file")
+        ids, order = _ids([str(s) for s in speaker_names])
+        speakers = list(ids)
+        n_spk = max(ids) + 1
+        names = order if order is not None else [str(i) for i in range(n_spk)]
+        meta = {"name": np.array([n.encode() for n in names])}
+        if args.speakers:
+            meta.update(_speaker_meta(Path(args.speakers), names))
+    elif args.speakers:
+        raise DelaykitError("--speakers: no speaker per file; add a 'speaker' column to the labels CSV "
+                            "or use --speaker-pattern")
+    items = [AudioItem(f, lab, spk) for (f, _, _), lab, spk in zip(rows, labels, speakers, strict=True)]
+    return items, classes, meta
+
+
+def _speaker_meta(path: Path, names: list[str]) -> dict:
+    """extra/meta_info arrays indexed by speaker id: gender (bytes), age (int), body_height (float)."""
+    import numpy as np
+
+    table = {r["speaker"]: r for r in _read_csv(path, ("speaker",))}
+    gender = [table.get(n, {}).get("gender", "").encode() for n in names]
+    age, height = [], []
+    for n in names:
+        r = table.get(n, {})
+        try:
+            age.append(int(r["age"]) if r.get("age") else -1)
+            height.append(float(r["body_height"]) if r.get("body_height") else float("nan"))
+        except ValueError:
+            raise DelaykitError(f"{path}: speaker {n}: 'age' must be an integer and 'body_height' a number") from None
+    return {"gender": np.array(gender), "age": np.array(age, dtype=np.int64),
+            "body_height": np.array(height, dtype=np.float64)}
+
+
+def _encode_audio(args: argparse.Namespace) -> int:
+    from delaykit.data.audio import CochleaConfig, encode_files_to_shd
+
+    try:
+        cfg = CochleaConfig(n_channels=args.channels, f_min=args.f_min, f_max=args.f_max,
+                            normalize_dbfs=args.normalize_dbfs)
+    except ValueError as e:
+        raise DelaykitError(str(e)) from None
+    if args.window_s is not None and not args.window_s > 0:
+        raise DelaykitError(f"--window-s: must be a positive number of seconds, got {args.window_s}")
+    items, classes, meta = build_items(args)
+    stats = encode_files_to_shd(items, args.out, cfg=cfg, class_names=classes, meta_info=meta,
+                                window_s=args.window_s, workers=args.workers, progress=not args.no_progress)
+    n_classes = len(classes) if classes else len({it.label for it in items})
+    print(f"wrote {stats.path}: {stats.n_samples} samples, {n_classes} classes, window {stats.window_s:.2f} s, "
+          f"{stats.spikes_per_sample:.0f} spikes/sample, {stats.total_audio_s:.1f} s of audio in "
+          f"{stats.wall_s:.1f} s")
+    return 0
+
+
+# -- spoken-digits ----------------------------------------------------------------------------
+
+
+def _spoken_digits(args: argparse.Namespace) -> int:
+    from delaykit.data.spoken_digits import SHD_CLASS_NAMES, SpokenDigitsConfig, write_spoken_digits
+
+    kw = {k: v for k, v in (("n_voices", args.voices), ("repeats", args.repeats),
+                            ("test_fraction", args.test_fraction)) if v is not None}
+    if args.classes:
+        labels = []
+        for c in (c.strip() for c in args.classes.split(",") if c.strip()):
+            if c.isdigit():
+                labels.append(int(c))
+            elif c in SHD_CLASS_NAMES:
+                labels.append(SHD_CLASS_NAMES.index(c))
+            else:
+                raise DelaykitError(f"--classes: {c!r} is neither an SHD label 0..19 nor one of "
+                                    f"{', '.join(SHD_CLASS_NAMES)}")
+        kw["labels"] = tuple(labels)
+    try:
+        cfg = SpokenDigitsConfig(seed=args.seed, **kw)
+    except ValueError as e:
+        raise DelaykitError(str(e)) from None
+    if args.workers < 1:
+        raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
+    res = write_spoken_digits(args.out, cfg, workers=args.workers, keep_wavs=args.keep_wavs,
+                              progress=not args.no_progress)
+    print(res.summary())
+    return 0
