@@ -110,6 +110,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, str, bool]]] = {
         "decay": ("decay", "str", True),
         "overflow": ("overflow", "str", True),
         "current_overflow": ("current_overflow", "str?", False),
+        "membrane_overflow": ("membrane_overflow", "str?", False),
+        "threshold_compare": ("threshold_compare", "str?", False),
         "threshold_shift": ("threshold_shift", "int", True),
         "weight_shift": ("weight_shift", "int", True),
         "notes": (None, "strlist", False),
@@ -396,15 +398,19 @@ def validate_target(t: Target, where: str | None = None) -> Target:
         if fp["decay"] not in FIXED_POINT_DECAYS:
             raise ValueError(f"{where}: field 'fixed_point.decay': must be one of "
                              f"{FIXED_POINT_DECAYS}, got {fp['decay']!r}")
-        for k in ("overflow", "current_overflow"):
+        for k in ("overflow", "current_overflow", "membrane_overflow"):
             if fp.get(k) is not None and fp[k] not in FIXED_POINT_OVERFLOWS:
                 raise ValueError(f"{where}: field 'fixed_point.{k}': must be one of "
                                  f"{FIXED_POINT_OVERFLOWS}, got {fp[k]!r}")
+        if fp.get("threshold_compare") is not None and fp["threshold_compare"] not in ("ge", "gt"):
+            raise ValueError(f"{where}: field 'fixed_point.threshold_compare': must be 'ge' (h >= th) "
+                             f"or 'gt' (h > th), got {fp['threshold_compare']!r}")
         if t.weight_bits is not None and fp["weight_bits"] != t.weight_bits:
             raise ValueError(f"{where}: field 'fixed_point.weight_bits': {fp['weight_bits']} "
                              f"differs from weights.bits {t.weight_bits}")
-        if fp.get("current_overflow") is None:
-            fp.pop("current_overflow", None)
+        for k in ("current_overflow", "membrane_overflow", "threshold_compare"):
+            if fp.get(k) is None:
+                fp.pop(k, None)
     return t
 
 
