@@ -1,0 +1,401 @@
+"""Evaluation of a test set, or of a sweep of network variants, on a Dask cluster.
+
+For test sets and sweeps (bit widths x delay ranges x targets) bigger than one machine, the
+same per-sample simulation that :func:`delaykit.sim.evaluate` runs on local cores is spread
+over a ``dask.distributed`` cluster: a ``LocalCluster`` started here (processes, one thread
+each), or an existing scheduler given by address (``tcp://host:8786``) or ``Client``.
+Optional extra: ``pip install "dask[distributed]"``.
+
+* The network is scattered once to every worker; each task simulates a chunk of sample
+  indices and returns per-sample rows (prediction, wall time, spikes and synaptic events per
+  layer), exactly what the serial ``evaluate`` records, so the merged
+  :class:`~delaykit.sim.result.EvalResult` has the same predictions and counts.
+* Data: an :class:`~delaykit.data.shd.SHDFile` travels as its path and binning: each worker
+  opens the file itself (on a multi-machine cluster the path must be readable by every
+  worker, e.g. a shared file system). A list of ``(frames, label)`` pairs is scattered in
+  chunks.
+* Sweeps: :func:`sweep_distributed` takes ready :class:`SweepPoint` variants (network,
+  arithmetic, engine); :func:`grid` builds them from a base network and a caller-supplied
+  ``build(net, bits, max_delay, target)`` (e.g. convert's quantizer and delay fitting: sim
+  never imports convert). All chunks of all points are queued at once.
+
+Command line (an existing cluster, or a local one with ``--workers``)::
+
+    python -m delaykit.sim.distributed model.dkn --data shd_test.h5 [--scheduler tcp://host:8786]
+        [--workers 2] [--engine event] [--target loihi2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from delaykit.errors import DelaykitError
+from delaykit.network import Network
+
+from .arithmetic import Arithmetic
+from .evaluate import ENGINES, make_runner
+from .result import EvalResult
+
+#: Row recorded per sample: (index, label, prediction, seconds, spikes per spiking layer,
+#: events per layer, input events) -- the same as the serial evaluate's.
+Row = tuple[int, int, int, float, list[int], list[int], int]
+
+
+def _require_dask() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise DelaykitError(
+            "distributed evaluation needs Dask: pip install \"dask[distributed]\""
+        ) from None
+    return distributed
+
+
+# ---- what travels to the workers ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FileData:
+    """An SHD-schema file by path and binning; opened lazily on each worker."""
+
+    path: str
+    spec: Any
+    n_units: int | None
+
+
+_WORKER_CACHE: dict[str, Any] = {}
+
+
+def _worker_runner(key: str, net: Network, engine: str, arith: Arithmetic) -> Any:
+    runner = _WORKER_CACHE.get(key)
+    if runner is None:
+        runner = make_runner(net, engine, arith)
+        _WORKER_CACHE[key] = runner
+    return runner
+
+
+def _worker_file(data: _FileData) -> Any:
+    key = f"file:{data.path}:{data.spec!r}:{data.n_units}"
+    ds = _WORKER_CACHE.get(key)
+    if ds is None:
+        from delaykit.data.shd import SHDFile
+
+        ds = SHDFile(data.path, data.spec, data.n_units)
+        _WORKER_CACHE[key] = ds
+    return ds
+
+
+def _run_chunk(key: str, net: Network, engine: str, arith: Arithmetic, data: Any,
+               indices: Sequence[int]) -> list[Row]:
+    """Worker task: simulate samples ``indices`` (a list chunk carries its own samples)."""
+    runner = _worker_runner(key, net, engine, arith)
+    rows: list[Row] = []
+    if isinstance(data, _FileData):
+        ds = _worker_file(data)
+        samples: Iterator[tuple[int, Any]] = ((i, ds[i]) for i in indices)
+    else:  # the chunk's own (frames, label) pairs, in the order of ``indices``
+        samples = iter(zip(indices, data, strict=True))
+    for i, (frames, label) in samples:
+        t0 = time.perf_counter()
+        res = runner(frames)
+        seconds = time.perf_counter() - t0
+        rows.append((int(i), int(label), int(res.prediction), seconds, list(res.spike_counts),
+                     [int(e) for e in res.events], int(res.input_events)))
+    return rows
+
+
+# ---- client side ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _client(client: Any = None, scheduler: str | None = None, n_workers: int = 2) -> Iterator[Any]:
+    """The given client, one connected to ``scheduler``, or a LocalCluster for the duration."""
+    distributed = _require_dask()
+    if client is not None:
+        yield client
+        return
+    if scheduler:
+        try:
+            c = distributed.Client(scheduler, timeout=30)
+        except OSError as e:
+            raise DelaykitError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({e})") from None
+        with c:
+            yield c
+        return
+    if int(n_workers) < 1:
+        raise DelaykitError(f"workers: must be >= 1, got {n_workers}")
+    cluster = distributed.LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    with cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _n_workers(client: Any) -> int:
+    return len(client.scheduler_info().get("workers", {})) or 1
+
+
+def _dataset_parts(client: Any, dataset: Any, n: int, size: int) -> list[tuple[Any, list[int]]]:
+    """(data handle, indices) per chunk: file descriptors, or scattered sample lists."""
+    from delaykit.data.shd import SHDFile
+
+    chunks = [list(range(a, min(n, a + size))) for a in range(0, n, size)]
+    if isinstance(dataset, SHDFile):
+        desc = _FileData(str(dataset.path), dataset.spec, getattr(dataset, "n_units", None))
+        return [(desc, ch) for ch in chunks]
+    parts = []
+    for ch in chunks:
+        samples = [(np.asarray(dataset[i][0]), int(dataset[i][1])) for i in ch]
+        parts.append((client.scatter(samples), ch))
+    return parts
+
+
+def _assemble(net: Network, rows: list[Row], engine: str, arith: Arithmetic, workers: int,
+              wall: float, dataset: Any) -> EvalResult:
+    """Rows of all chunks -> the EvalResult the serial evaluate would have built."""
+    rows = sorted(rows, key=lambda r: r[0])
+    n = len(rows)
+    labels = np.array([r[1] for r in rows], dtype=np.int64)
+    preds = np.array([r[2] for r in rows], dtype=np.int64)
+    n_classes = net.n_classes
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DelaykitError(f"dataset: labels span {labels.min()}..{labels.max()} but the network has "
+                            f"{n_classes} classes; is it the right data file for this network?")
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, preds), 1)
+    spiking = [layer.name for layer in net.layers if layer.neuron.spiking]
+    class_names = list(net.metadata.get("class_names", [])) if isinstance(net.metadata, dict) else []
+    if not class_names and hasattr(dataset, "class_names"):
+        class_names = list(dataset.class_names())
+    return EvalResult(
+        accuracy=float(100.0 * (preds == labels).mean()),
+        confusion=confusion,
+        predictions=preds,
+        labels=labels,
+        per_sample_seconds=np.array([r[3] for r in rows], dtype=np.float64),
+        spikes_per_layer=np.array([r[4] for r in rows], dtype=np.int64).reshape(n, len(spiking)),
+        events_per_layer=np.array([r[5] for r in rows], dtype=np.int64).reshape(n, len(net.layers)),
+        input_events=np.array([r[6] for r in rows], dtype=np.int64),
+        layer_names=[layer.name for layer in net.layers],
+        spiking_layer_names=spiking,
+        engine=engine,
+        arithmetic=arith.name,
+        readout=net.readout,
+        workers=workers,
+        wall_seconds=wall,
+        class_names=class_names,
+    )
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One variant of a sweep: a network and how to simulate it.
+
+    params: JSON-able description (e.g. ``{"bits": 8, "max_delay": 24, "target": "loihi2"}``).
+    """
+
+    name: str
+    network: Network
+    arithmetic: Arithmetic | None = None
+    engine: str = "event"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SweepOutcome:
+    """A sweep point's evaluation."""
+
+    point: SweepPoint
+    result: EvalResult
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {"name": self.point.name, "params": self.point.params, "accuracy": r.accuracy,
+                "arithmetic": r.arithmetic, "engine": r.engine, "n_samples": r.n_samples,
+                "spikes_per_sample": r.spikes_per_layer.sum(axis=1).mean().item() if r.n_samples else 0.0,
+                "events_per_sample": r.events_per_layer.sum(axis=1).mean().item() if r.n_samples else 0.0}
+
+
+def sweep_distributed(
+    points: Sequence[SweepPoint],
+    dataset: Any,
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    chunk_size: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> list[SweepOutcome]:
+    """Evaluate every point on ``dataset`` (SHDFile or sequence of (frames, label)) on Dask.
+
+    client / scheduler: an existing ``distributed.Client`` or scheduler address; neither =
+    a LocalCluster of ``n_workers`` processes for this call. chunk_size: samples per task
+    (default: about 8 tasks per worker and point, at most 64). limit: first ``limit`` samples.
+    Returns one :class:`SweepOutcome` per point, in the order given.
+    """
+    if not points:
+        raise DelaykitError("sweep: no points to evaluate")
+    names = [p.name for p in points]
+    if len(set(names)) != len(names):
+        raise DelaykitError(f"sweep: point names must be unique, got {names}")
+    n = len(dataset) if limit is None else min(len(dataset), int(limit))
+    if n < 1:
+        raise DelaykitError("dataset: has no samples to evaluate")
+    ariths = []
+    for p in points:
+        if p.engine not in ENGINES:
+            raise DelaykitError(f"sweep point {p.name!r}: engine must be one of {ENGINES}, got {p.engine!r}")
+        arith = p.arithmetic or Arithmetic.float64()
+        try:  # fail here, not on a worker, on parameters the arithmetic cannot hold
+            make_runner(p.network, p.engine, arith)
+        except ValueError as e:
+            raise DelaykitError(f"sweep point {p.name!r}: {e}") from None
+        ariths.append(arith)
+
+    with _client(client, scheduler, n_workers) as c:
+        workers = _n_workers(c)
+        size = chunk_size or max(1, min(64, n // (workers * 8) or 1))
+        t_start = time.perf_counter()
+        parts = _dataset_parts(c, dataset, n, size)
+        futures: dict[Any, int] = {}
+        for k, (p, arith) in enumerate(zip(points, ariths, strict=True)):
+            key = uuid.uuid4().hex
+            net_f = c.scatter(p.network, broadcast=True)
+            for data, idx in parts:
+                fut = c.submit(_run_chunk, key, net_f, p.engine, arith, data, idx, pure=False)
+                futures[fut] = k
+        rows: list[list[Row]] = [[] for _ in points]
+        walls = [0.0 for _ in points]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n * len(points), unit="sample", desc=f"dask x{workers}", leave=False)
+        try:
+            import distributed
+
+            for fut in distributed.as_completed(list(futures)):
+                k = futures[fut]
+                part = fut.result()
+                rows[k].extend(part)
+                walls[k] = time.perf_counter() - t_start
+                if bar is not None:
+                    bar.update(len(part))
+        finally:
+            if bar is not None:
+                bar.close()
+    return [SweepOutcome(p, _assemble(p.network, r, p.engine, a, workers, w, dataset))
+            for p, a, r, w in zip(points, ariths, rows, walls, strict=True)]
+
+
+def evaluate_distributed(
+    net: Network,
+    dataset: Any,
+    engine: str = "event",
+    arithmetic: Arithmetic | None = None,
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    chunk_size: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """:func:`delaykit.sim.evaluate` on a Dask cluster (see :func:`sweep_distributed`)."""
+    point = SweepPoint("network", net, arithmetic, engine)
+    return sweep_distributed([point], dataset, client=client, scheduler=scheduler, n_workers=n_workers,
+                             chunk_size=chunk_size, limit=limit, progress=progress)[0].result
+
+
+def grid(
+    net: Network,
+    build: Callable[[Network, int | None, int | None, Any], tuple[Network, Arithmetic | None]],
+    *,
+    weight_bits: Sequence[int | None] = (None,),
+    max_delays: Sequence[int | None] = (None,),
+    targets: Sequence[Any] = (None,),
+    engine: str = "event",
+) -> list[SweepPoint]:
+    """The sweep points of bit widths x delay ranges x targets.
+
+    build(net, bits, max_delay, target) -> (network, arithmetic) makes one variant (bits None =
+    float weights, max_delay None = delays as they are, target None = float64). It runs here,
+    on the client; a variant it cannot build raises and names the point.
+    """
+    points = []
+    for bits in weight_bits:
+        for dmax in max_delays:
+            for target in targets:
+                tname = None if target is None else str(getattr(target, "name", target))
+                name = f"bits={bits or 'float'},max_delay={'all' if dmax is None else dmax},target={tname or 'float64'}"
+                try:
+                    variant, arith = build(net, bits, dmax, target)
+                except (ValueError, DelaykitError) as e:
+                    raise DelaykitError(f"sweep point {name}: {e}") from None
+                points.append(SweepPoint(name, variant, arith, engine,
+                                         {"bits": bits, "max_delay": dmax, "target": tname}))
+    return points
+
+
+# ---- command line ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m delaykit.sim.distributed``: evaluate a network on a Dask cluster."""
+    ap = argparse.ArgumentParser(prog="python -m delaykit.sim.distributed",
+                                 description="Evaluate a deployed network (.dkn or .nir) on a Dask cluster.")
+    ap.add_argument("model", help="deployed network (.dkn) or NIR graph (.nir)")
+    ap.add_argument("--data", required=True, help="SHD-schema test file (.h5)")
+    ap.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    ap.add_argument("--workers", type=int, default=2, help="local worker processes when no --scheduler")
+    ap.add_argument("--engine", choices=ENGINES, default="event")
+    ap.add_argument("--target", help="hardware target profile for fixed-point arithmetic")
+    ap.add_argument("--dt", type=float, help="step in seconds for a NIR graph without delaykit metadata")
+    ap.add_argument("--limit", type=int, help="only the first N samples")
+    ap.add_argument("--json", help="write the result summary here")
+    args = ap.parse_args(argv)
+    try:
+        result = _cli_run(args)
+    except DelaykitError as e:
+        print(f"delaykit.sim.distributed: error: {e}", file=sys.stderr)
+        return 2
+    print(f"accuracy {result.accuracy:.2f}% on {result.n_samples} samples, {result.workers} Dask workers, "
+          f"{result.wall_seconds:.2f} s")
+    return 0
+
+
+def _cli_run(args: argparse.Namespace) -> EvalResult:
+    from pathlib import Path
+
+    from delaykit.data.shd import BinSpec, SHDFile
+    from delaykit.fileio import write_text_atomic
+    from delaykit.network import load_network
+
+    if str(args.model).endswith(".nir"):
+        from .nir_import import load_nir
+
+        net = load_nir(args.model, dt=args.dt)
+    else:
+        net = load_network(args.model)
+    spec = BinSpec(dt=net.dt, channel_group=net.input.channel_group, window_steps=net.input.window_steps)
+    data = SHDFile(Path(args.data), spec)
+    arith = Arithmetic.for_target(args.target) if args.target else None
+    result = evaluate_distributed(net, data, args.engine, arith, scheduler=args.scheduler,
+                                  n_workers=args.workers, limit=args.limit)
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result.to_dict(), indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
