@@ -264,6 +264,8 @@ class DelaySNN(nn.Module):
         self.kernel_mode = "train"  # "train" | "rounded"
         self.quantizer: Any = None  # optional callable(model, layer_index, kernel) -> kernel (fine-tuning)
         self.bf16 = False
+        #: optional replacement for BatchNorm in training (data-parallel runs sync the statistics)
+        self.bn_forward: Any = None
         for layer in self.layers:
             layer.SIG.requires_grad_(False)
             if a["model"] != "learned":
@@ -331,7 +333,7 @@ class DelaySNN(nn.Module):
                 cur = F.conv1d(hp, kern)  # (B, out, T')
             if i < n - 1:
                 if self.bn is not None:
-                    cur = self.bn[i](cur)
+                    cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur)
                 spikes, _ = lif_multistep(cur.permute(2, 0, 1), self.arch["tau_steps"], self.arch["v_threshold"],
                                           self.surrogate_alpha)  # (T', B, out)
                 if self.training and self.dropout > 0:
