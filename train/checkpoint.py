@@ -26,14 +26,14 @@ def versions() -> dict[str, str]:
 
     from delaykit import __version__
 
-    out = {"delaykit": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-           "python": platform.python_version()}
-    for mod, name in (("DCLS", "dcls"), ("spikingjelly", "spikingjelly")):
-        try:
-            from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-            out[name] = version(name)
-        except Exception:  # pragma: no cover - metadata missing in odd installs
+    out = {"delaykit": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
+           "python": platform.python_version()}
+    for name in ("dcls", "spikingjelly"):
+        try:
+            out[name] = str(version(name))
+        except PackageNotFoundError:  # pragma: no cover - metadata missing in odd installs
             out[name] = "unknown"
     return out
 
@@ -48,6 +48,8 @@ def plain(obj: Any) -> Any:
         return [plain(v) for v in obj]
     if isinstance(obj, np.generic):
         return obj.item()
+    if isinstance(obj, str):
+        return str(obj)  # str subclasses (torch's TorchVersion) are not weights_only-loadable
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu().clone()
     return obj
