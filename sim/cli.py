@@ -74,8 +74,9 @@ def load_model(path: str | Path) -> Any:
 
 
 def _arithmetic(args: argparse.Namespace) -> tuple[Any, Any]:
-    from delaykit.errors import DelaykitError
     from delaykit.sim import Arithmetic
+
+    from delaykit.errors import DelaykitError
 
     if args.target:
         if args.arithmetic:
@@ -153,8 +154,20 @@ def _expected(args: argparse.Namespace, net: Any) -> tuple[float | None, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from delaykit.errors import DelaykitError
-    from delaykit.fileio import write_text_atomic
+
+    try:
+        return _run_checked(args)
+    except DelaykitError:
+        raise
+    except ValueError as e:  # library checks name file, field and fix: a user error (exit 2)
+        raise DelaykitError(str(e)) from None
+
+
+def _run_checked(args: argparse.Namespace) -> int:
     from delaykit.sim import evaluate
+
+    from delaykit.errors import DelaykitError
+    from delaykit.fileio import write_text_atomic
 
     if args.workers is not None and args.workers < 1:
         raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
@@ -178,11 +191,8 @@ def _run(args: argparse.Namespace) -> int:
               f"max delay {net.max_delay} steps; {arith.describe()}")
         print(f"data {args.data}: {len(ds)} samples, dt {net.dt * 1e3:g} ms, window {ds.window_steps} steps, "
               f"{ds.n_channels} channels (group {ds.spec.channel_group})")
-        try:
-            ev = evaluate(net, ds, engine=args.engine, arithmetic=arith, workers=args.workers,
-                          progress=not args.no_progress, limit=args.limit)
-        except ValueError as e:
-            raise DelaykitError(str(e)) from None
+        ev = evaluate(net, ds, engine=args.engine, arithmetic=arith, workers=args.workers,
+                      progress=not args.no_progress, limit=args.limit)
         print(format_report(ev, net))
         expect, source = _expected(args, net)
         verdict = None

@@ -30,7 +30,7 @@ def plot_raster(net: Network, frames: np.ndarray, out: str | Path, *, engine: st
     axes[0].set_ylabel("input channel")
     axes[0].set_title(f"input: {t_in.size} nonzero bins")
     spiking = [la for la in net.layers if la.neuron.spiking]
-    for ax, layer, s in zip(axes[1:], spiking, res.spikes):
+    for ax, layer, s in zip(axes[1:-1], spiking, res.spikes, strict=True):
         t, j = np.nonzero(s)
         ax.scatter(t * dt_ms, j, s=12, c="k", marker="|", linewidths=0.8)
         ax.set_ylabel(f"{layer.name}\nneuron")
