@@ -65,5 +65,8 @@ def _train(args: argparse.Namespace) -> int:
 
     path = train_model(cfg, args.data_dir, args.out, progress=not args.no_progress, resume=args.resume,
                        target=args.target, finetune=args.finetune, init=args.init)
-    print(f"wrote {path}")
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print(f"wrote {path}")
     return 0

@@ -105,7 +105,20 @@ def setup_distributed() -> Dist:
 def _sync_batchnorm(model: DelaySNN) -> None:
     """Make the model's BatchNorm use statistics over all ranks (torch's SyncBatchNorm is GPU-only)."""
     import torch.distributed as dist
-    import torch.distributed.nn.functional as dnf
+
+    class _AllReduceSum(torch.autograd.Function):
+        # y = sum over ranks of x; the gradient of x is the sum over ranks of dL/dy
+        @staticmethod
+        def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+            y = x.clone()
+            dist.all_reduce(y, op=dist.ReduceOp.SUM)
+            return y
+
+        @staticmethod
+        def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+            g = g.clone()
+            dist.all_reduce(g, op=dist.ReduceOp.SUM)
+            return g
 
     def bn_forward(bn: torch.nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
         if not bn.training:
@@ -113,7 +126,7 @@ def _sync_batchnorm(model: DelaySNN) -> None:
         c = x.shape[1]
         n_local = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
         stats = torch.cat([x.sum((0, 2)), (x * x).sum((0, 2)), n_local])
-        stats = dnf.all_reduce(stats, op=dist.ReduceOp.SUM)
+        stats = _AllReduceSum.apply(stats)
         s1, s2, n = stats[:c], stats[c:2 * c], stats[2 * c]
         mean = s1 / n
         var = (s2 / n - mean * mean).clamp_min(0.0)
@@ -235,6 +248,18 @@ def evaluate(model: DelaySNN, ds: Any, batch_size: int, *, rounded: bool, dist: 
     loss_sum, correct, count = dist.all_sum([loss_sum, correct, count])
     return {"loss": loss_sum / max(count, 1), "acc": 100.0 * correct / max(count, 1), "n": int(count),
             "predictions": preds if dist.world == 1 else None}
+
+
+def replica_max_abs_diff(model: DelaySNN, dist: Dist) -> float:
+    """Largest |difference| between this rank's parameters/buffers and rank 0's, over all ranks."""
+    import torch.distributed as tdist
+
+    flat = torch.cat([v.detach().reshape(-1).to(torch.float64) for v in model.state_dict().values()])
+    ref = flat.clone()
+    tdist.broadcast(ref, src=0)
+    diff = (flat - ref).abs().max().reshape(1)
+    tdist.all_reduce(diff, op=tdist.ReduceOp.MAX)
+    return float(diff)
 
 
 def _collate_idx(ds: Any, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -417,6 +442,8 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
             r = evaluate(model, splits.train, ev_bs, rounded=True, dist=dist)
             rec["train_acc_rounded_eval"] = r["acc"]
         rec["eval_seconds"] = time.perf_counter() - t1
+        if dist.world > 1:
+            rec["replica_max_abs_diff"] = replica_max_abs_diff(model, dist)
         history.append(rec)
         st = RunState(epoch=epoch + 1, step_in_epoch=0, global_step=st.global_step)
         if dist.main:
