@@ -297,7 +297,7 @@ def _check_resources(network: Network, target: Target) -> list[Violation]:
         from delaykit.hardware_targets.resources import estimate_resources
     except ImportError:  # pragma: no cover - resources not built yet
         return []
-    est = estimate_resources(network, target)
+    est = estimate_resources(network, target, method="none")  # delays are checked separately
     out: list[Violation] = []
     if target.cores is not None and est.cores is not None and est.cores > target.cores:
         n = est.cores - target.cores

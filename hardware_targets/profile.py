@@ -421,7 +421,7 @@ def _attr_index() -> dict[str, tuple[str, str]]:
     idx: dict[str, tuple[str, str]] = {}
     for section, schema in _SCHEMA.items():
         for key, (attr, kind, _req) in schema.items():
-            if attr is None or section == "fixed_point":
+            if attr is None or section == "fixed_point" or attr in ("name", "notes"):
                 continue
             idx[attr] = (attr, kind)
             idx[f"{section}.{key}" if section else key] = (attr, kind)

@@ -41,18 +41,25 @@ def _bits_for(n: int) -> int:
 
 @dataclass(frozen=True)
 class CoreAssignment:
-    """One core of the mapping: neurons ``start:stop`` of ``population`` (a layer name,
-    ``<layer>:relays`` for relay neurons, ``<layer>:delay-ext`` for delay extensions)."""
+    """One core of the mapping: ``segments`` lists (population, start, stop) neuron ranges.
+
+    A population is a layer name, ``<layer>:relays`` for the relay neurons that delay that
+    layer's spikes, or ``<layer>:delay-ext`` for a SpiNNaker delay-extension core.
+    inputs: distinct axons the core receives (presynaptic neurons; per-axon-delay targets:
+    distinct (presynaptic neuron, delay) pairs). memory_bytes: synapses plus delay buffers.
+    """
 
     core: int
-    population: str
-    start: int
-    stop: int
+    segments: tuple[tuple[str, int, int], ...]
     neurons: int
     synapses: int
     inputs: int
     memory_bytes: int
     over_limit: bool = False
+
+    @property
+    def label(self) -> str:
+        return " + ".join(f"{p}[{a}:{b}]" for p, a, b in self.segments) or "-"
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,7 @@ class ResourceEstimate:
 
     def format_table(self, max_cores: int = 40) -> str:
         """Per-layer table, totals and the core mapping (first ``max_cores`` rows)."""
-        lines = [f"resource estimate on {self.target} (delays of non-native targets: {self.method})"]
+        lines = [f"resource estimate on {self.target} (delays without native support: {self.method})"]
         lines.append(f"{'layer':<12} {'neurons':>8} {'+extra':>7} {'synapses':>10} {'fan-in':>7} "
                      f"{'fan-out':>7} {'delay':>5} {'method':<17} {'syn mem':>11} {'delay mem':>11} "
                      f"{'cores':>6}")
@@ -157,18 +164,17 @@ class ResourceEstimate:
             f"{_fmt_bytes(self.delay_buffer_bytes):>11} {'-' if self.cores is None else self.cores:>6}")
         taps = sum(x.host_input_taps for x in self.layers)
         if taps:
-            lines.append(f"host-side input taps (delayed copies of input channels): {taps:,}")
+            lines.append(f"host-side input taps (one input per (channel, delay) pair): {taps:,}")
         if self.assignments is not None:
             lines.append(f"mapping: {self.cores:,} cores"
                          + (f" (chip has {self.limits.get('cores'):,})" if self.limits.get("cores") else "")
                          + (f", {self.over_limit_cores} hold a neuron that alone exceeds a core limit"
                             if self.over_limit_cores else ""))
-            lines.append(f"{'core':>5} {'population':<18} {'neurons':>13} {'synapses':>9} {'inputs':>7} "
-                         f"{'memory':>10}")
+            lines.append(f"{'core':>5} {'neurons':>8} {'synapses':>9} {'inputs':>7} {'memory':>10}  contents")
             for a in self.assignments[:max_cores]:
-                flag = "  OVER" if a.over_limit else ""
-                lines.append(f"{a.core:>5} {a.population:<18} {f'{a.start}:{a.stop}':>13} {a.synapses:>9,} "
-                             f"{a.inputs:>7,} {_fmt_bytes(a.memory_bytes):>10}{flag}")
+                flag = "  OVER A CORE LIMIT" if a.over_limit else ""
+                lines.append(f"{a.core:>5} {a.neurons:>8,} {a.synapses:>9,} {a.inputs:>7,} "
+                             f"{_fmt_bytes(a.memory_bytes):>10}  {a.label}{flag}")
             if len(self.assignments) > max_cores:
                 lines.append(f"  ... {len(self.assignments) - max_cores} more cores (see --json)")
         else:
@@ -269,13 +275,17 @@ def _layer_estimate(layer: Layer, target: Target, method: str, first: bool) -> t
         extra_axons = axons - layer.n_in
         buf_bits = axons * (max_delay + 1)
         how = "native axon"
+    elif method == "none":
+        how = "not realized"
+        buf_bits = 0
     else:
         how = method
         if method == "relay":
             chains = relay_chain_lengths(layer)
             if first:
-                # input channels carry counts, not spikes: the host feeds delayed copies
-                host_taps = int(sum(int((g > 0).sum()) for g in groups))
+                # input channels carry counts, not spikes: the host feeds one input per
+                # (channel, delay) pair in use, delay 0 included
+                host_taps = int(sum(int(g.size) for g in groups))
                 buf_bits = 0
             else:
                 extra_neurons = int(chains.sum())
@@ -327,103 +337,113 @@ def _input_keys(layer: Layer, target: Target) -> list[np.ndarray]:
     return keys
 
 
-def _pack(population: str, n: int, fan_in: np.ndarray, mem_bits: np.ndarray,
-          keys: list[np.ndarray] | None, n_keys: int, target: Target, first_core: int) -> list[CoreAssignment]:
-    """Greedy contiguous packing of ``n`` neurons into cores under the per-core limits."""
+@dataclass
+class _Population:
+    name: str
+    fan_in: np.ndarray  # (n,) synapses per neuron
+    mem_bits: np.ndarray  # (n,) synapse + buffer bits per neuron
+    keys: list[np.ndarray] | None  # per neuron, axon keys (distinct inputs) in [0, n_keys)
+    n_keys: int
+
+    @property
+    def n(self) -> int:
+        return int(self.fan_in.size)
+
+
+def _pack(pops: list[_Population], target: Target) -> list[CoreAssignment]:
+    """Greedy packing of the populations' neurons, in order, into cores under the per-core
+    limits; a core may hold the end of one population and the start of the next."""
     cap_n = target.neurons_per_core
     cap_s = target.synapses_per_core
     cap_m = None if target.memory_per_core_bytes is None else target.memory_per_core_bytes * 8
     cap_a = target.axons_per_core
     out: list[CoreAssignment] = []
-    seen = np.zeros(max(n_keys, 1), dtype=bool)
-    start = 0
-    cnt = syn = mem = axons = 0
+    key_base = np.cumsum([0] + [p.n_keys for p in pops])
+    seen = np.zeros(max(int(key_base[-1]), 1), dtype=bool)
     touched: list[np.ndarray] = []
+    segs: list[list[Any]] = []
+    cnt = syn = mem = axons = 0
 
-    def close(stop: int, over: bool) -> None:
-        nonlocal start, cnt, syn, mem, axons, touched
-        out.append(CoreAssignment(core=first_core + len(out), population=population, start=start, stop=stop,
-                                  neurons=stop - start, synapses=int(syn), inputs=int(axons),
+    def fits(c: int, s_: int, m: int, a: int) -> bool:
+        return ((cap_n is None or c <= cap_n) and (cap_s is None or s_ <= cap_s)
+                and (cap_m is None or m <= cap_m) and (cap_a is None or a <= cap_a))
+
+    def close(over: bool) -> None:
+        nonlocal cnt, syn, mem, axons, touched, segs
+        out.append(CoreAssignment(core=len(out), segments=tuple((p, a, b) for p, a, b in segs),
+                                  neurons=cnt, synapses=int(syn), inputs=int(axons),
                                   memory_bytes=math.ceil(mem / 8), over_limit=over))
         for k in touched:
             seen[k] = False
-        touched = []
-        start, cnt, syn, mem, axons = stop, 0, 0, 0, 0
+        touched, segs = [], []
+        cnt = syn = mem = axons = 0
 
-    for j in range(n):
-        s_j = int(fan_in[j])
-        m_j = int(mem_bits[j])
-        k_j = keys[j] if keys is not None else None
-        new_axons = int((~seen[k_j]).sum()) if k_j is not None else 0
-
-        def fits(c: int, s: int, m: int, a: int) -> bool:
-            return ((cap_n is None or c <= cap_n) and (cap_s is None or s <= cap_s)
-                    and (cap_m is None or m <= cap_m) and (cap_a is None or a <= cap_a))
-
-        if cnt and not fits(cnt + 1, syn + s_j, mem + m_j, axons + new_axons):
-            close(j, False)
-            new_axons = int(k_j.size) if k_j is not None else 0
-        cnt += 1
-        syn += s_j
-        mem += m_j
-        axons += new_axons
-        if k_j is not None and k_j.size:
-            fresh = k_j[~seen[k_j]]
-            seen[fresh] = True
-            touched.append(fresh)
-        if cnt == 1 and not fits(1, s_j, m_j, new_axons):
-            close(j + 1, True)  # one neuron alone breaks a core limit
+    for pi, pop in enumerate(pops):
+        for j in range(pop.n):
+            s_j = int(pop.fan_in[j])
+            m_j = int(pop.mem_bits[j])
+            k_j = None if pop.keys is None else pop.keys[j] + key_base[pi]
+            new_axons = int((~seen[k_j]).sum()) if k_j is not None else 0
+            if cnt and not fits(cnt + 1, syn + s_j, mem + m_j, axons + new_axons):
+                close(False)
+                new_axons = int(k_j.size) if k_j is not None else 0
+            if segs and segs[-1][0] == pop.name:
+                segs[-1][2] = j + 1
+            else:
+                segs.append([pop.name, j, j + 1])
+            cnt += 1
+            syn += s_j
+            mem += m_j
+            axons += new_axons
+            if k_j is not None and k_j.size:
+                fresh = k_j[~seen[k_j]]
+                seen[fresh] = True
+                touched.append(fresh)
+            if cnt == 1 and not fits(1, s_j, m_j, new_axons):
+                close(True)  # this neuron alone breaks a core limit
     if cnt:
-        close(n, False)
+        close(False)
     return out
 
 
 def estimate_resources(network: Network, target: Target, method: str = "relay") -> ResourceEstimate:
     """Resource estimate and core mapping of ``network`` on ``target``.
 
-    ``method`` chooses how a target without native delays realizes them ("relay" or
-    "queue"); it is ignored where delays are native. Pure: reads only its arguments.
+    ``method`` chooses how a target without native delays realizes them: "relay", "queue",
+    or "none" (count the network as if its delays were free: what ``check`` uses). It is
+    ignored where delays are native. Pure: reads only its arguments.
     """
-    if method not in DELAY_METHODS:
-        raise ValueError(f"unknown delay method {method!r}; use one of {DELAY_METHODS}")
+    if method not in (*DELAY_METHODS, "none"):
+        raise ValueError(f"unknown delay method {method!r}; use one of {DELAY_METHODS} or 'none'")
     has_core_limits = any(v is not None for v in (target.neurons_per_core, target.synapses_per_core,
                                                   target.memory_per_core_bytes, target.axons_per_core))
     layers: list[LayerEstimate] = []
-    assignments: list[CoreAssignment] | None = [] if has_core_limits else None
-    pers: list[dict] = []
+    pops: list[_Population] = []
+    ext_cores: list[tuple[str, int, int]] = []
     for li, layer in enumerate(network.layers):
         est, per = _layer_estimate(layer, target, method, first=(li == 0))
         layers.append(est)
-        pers.append(per)
-    if assignments is not None:
-        for li, layer in enumerate(network.layers):
-            per = pers[li]
-            keys = _input_keys(layer, target)
-            n_keys = layer.n_in * (layer.max_delay + 1)
-            cores = _pack(layer.name, layer.n_out, per["fan_in"], per["syn_bits"] + per["buf_bits"],
-                          keys, n_keys, target, len(assignments))
-            assignments.extend(cores)
-            n_layer_cores = len(cores)
-            est = layers[li]
-            # relays of this layer's inputs live beside the presynaptic layer
-            if est.extra_neurons:
-                mb = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
-                rel = _pack(f"{network.layers[li - 1].name}:relays", est.extra_neurons,
-                            np.ones(est.extra_neurons, np.int64), np.full(est.extra_neurons, mb, np.int64),
-                            None, 0, target, len(assignments))
-                assignments.extend(rel)
-                n_layer_cores += len(rel)
-            for k in range(est.extension_cores):
-                assignments.append(CoreAssignment(core=len(assignments), population=f"{layer.name}:delay-ext",
-                                                  start=0, stop=0, neurons=0, synapses=0, inputs=layer.n_in,
-                                                  memory_bytes=0))
-            n_layer_cores += est.extension_cores
-            layers[li] = LayerEstimate(**{**asdict(est), "cores": n_layer_cores})
+        pops.append(_Population(layer.name, per["fan_in"], per["syn_bits"] + per["buf_bits"],
+                                _input_keys(layer, target), layer.n_in * (layer.max_delay + 1)))
+        if est.extra_neurons:  # relays of this layer's inputs live beside the presynaptic layer
+            mb = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
+            n = est.extra_neurons
+            pops.append(_Population(f"{network.layers[li - 1].name}:relays", np.ones(n, np.int64),
+                                    np.full(n, mb, np.int64), None, 0))
+        ext_cores.extend((f"{layer.name}:delay-ext", layer.n_in, k) for k in range(est.extension_cores))
+    assignments: list[CoreAssignment] | None = None
+    if has_core_limits:
+        assignments = _pack(pops, target)
+        for name, n_in, _k in ext_cores:
+            assignments.append(CoreAssignment(core=len(assignments), segments=((name, 0, 0),), neurons=0,
+                                              synapses=0, inputs=n_in, memory_bytes=0))
+        for li, est in enumerate(layers):
+            own = {est.name, f"{network.layers[li - 1].name}:relays" if est.extra_neurons and li else None,
+                   f"{est.name}:delay-ext"}
+            n_cores = sum(1 for a in assignments if any(p in own for p, _a, _b in a.segments))
+            layers[li] = LayerEstimate(**{**asdict(est), "cores": n_cores})
     limits = {"cores": target.cores, "neurons": target.neurons_max, "synapses": target.synapses_max,
               "neurons_per_core": target.neurons_per_core, "synapses_per_core": target.synapses_per_core,
               "memory_per_core_bytes": target.memory_per_core_bytes, "axons_per_core": target.axons_per_core}
     return ResourceEstimate(target=target.name, method=method, layers=layers, assignments=assignments,
                             limits=limits)
-
-
-map_network = estimate_resources

@@ -1,0 +1,295 @@
+"""``delaykit targets ...``: list, show, check, map and realize on hardware target profiles.
+
+Imports fast (argparse only at module level); numpy, h5py and the area's modules are imported
+inside the handlers. Never torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+TARGET_HELP = ("a bundled profile name (see 'delaykit targets list'), 'generic', or the path of a "
+               ".toml profile")
+
+
+def _add_target_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--target", required=required, help=TARGET_HELP)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a profile field, e.g. --set delay_max_steps=30 --set weight_bits=6 "
+                        "(repeatable; 'none' clears a limit)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("targets", help="hardware target profiles: list, show, check, map, realize",
+                       description="Hardware target profiles (every limit with its source), constraint "
+                       "checks, resource estimates with a neuron-to-core mapping, and exact realizations "
+                       "of synaptic delays on chips without native delays.")
+    tsub = p.add_subparsers(dest="targets_command", metavar="VERB", required=True)
+
+    q = tsub.add_parser("list", help="list the bundled target profiles")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=_list)
+
+    q = tsub.add_parser("show", help="show a profile: limits, fixed-point rules and sources")
+    q.add_argument("target", help=TARGET_HELP)
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a profile field (repeatable)")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=_show)
+
+    q = tsub.add_parser("check", help="check a network against a target (exit 1 when it does not fit)",
+                        description="Report every limit the network breaks: layer, limit, how many "
+                        "synapses/neurons, the worst value and the allowed one. Exit 0 when it fits, "
+                        "1 when it does not.")
+    q.add_argument("model", help="a deployed network (.dkn) or a NIR graph (.nir)")
+    _add_target_args(q)
+    q.add_argument("--json", dest="json_out", metavar="OUT", help="also write the report as JSON")
+    q.set_defaults(func=_check)
+
+    q = tsub.add_parser("map", help="resource estimate and neuron-to-core mapping (table and JSON)")
+    q.add_argument("model", help="a deployed network (.dkn) or a NIR graph (.nir)")
+    _add_target_args(q)
+    q.add_argument("--method", choices=["relay", "queue"], default="relay",
+                   help="how a target without native delays realizes them (default relay)")
+    q.add_argument("--json", dest="json_out", metavar="OUT", help="write the estimate and mapping as JSON")
+    q.add_argument("--rows", type=int, default=40, help="core rows to print (default 40)")
+    q.set_defaults(func=_map)
+
+    q = tsub.add_parser("realize", help="exact delay realization (relay lines or a delay queue) with its "
+                        "cost, the expanded network and a simulator check",
+                        description="Plan the realization of per-synapse delays on a chip without native "
+                        "delays: relay-neuron delay lines (written as a relay network, .dkr) or a shared "
+                        "circular delay queue. Verifies on random inputs (or --data) that the realization "
+                        "reproduces the simulator's outputs: exit 1 if it does not.")
+    q.add_argument("model", help="a deployed network (.dkn) or a NIR graph (.nir)")
+    _add_target_args(q)
+    q.add_argument("--method", choices=["relay", "queue"], required=True)
+    q.add_argument("--out", help="relay network file to write (default: <model>_<target>_relay.dkr)")
+    q.add_argument("--verify", type=int, default=4, metavar="N",
+                   help="samples to verify against the simulator (default 4; 0 skips)")
+    q.add_argument("--data", help="SHD-schema file to take the verification samples from "
+                   "(default: random event counts)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the random verification inputs")
+    q.add_argument("--json", dest="json_out", metavar="OUT", help="write plan and verification as JSON")
+    q.set_defaults(func=_realize)
+
+    q = tsub.add_parser("shd-estimate", help="the SHD-size model's resource estimate on every target "
+                        "(Markdown table for the README)")
+    q.add_argument("--json", action="store_true", help="print JSON rows")
+    q.set_defaults(func=_shd_estimate)
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    from delaykit.errors import DelaykitError
+
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise DelaykitError(f"--set {item}: expected NAME=VALUE, e.g. --set delay_max_steps=30")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _target(name: str, overrides: list[str]) -> Any:
+    from delaykit.errors import DelaykitError
+    from delaykit.hardware_targets.profile import load_target
+
+    try:
+        return load_target(name, _overrides(overrides) or None)
+    except ValueError as e:
+        raise DelaykitError(f"--target {name}: {e}") from None
+
+
+def load_model(path: str) -> Any:
+    """A Network from a .dkn file or a .nir graph (NIR import from delaykit.sim, lazily)."""
+    from delaykit.errors import DelaykitError
+    from delaykit.network import Network, load_network
+
+    p = Path(path)
+    if not p.exists():
+        raise DelaykitError(f"{p}: no such file")
+    if p.suffix.lower() == ".nir":
+        try:
+            from delaykit.sim.nir_import import load_nir
+        except ImportError:
+            raise DelaykitError(f"{p}: NIR import needs delaykit.sim.nir_import, which this install lacks") from None
+        try:
+            net = load_nir(p)
+        except DelaykitError:
+            raise
+        except ValueError as e:
+            raise DelaykitError(f"{p}: {e}") from None
+    else:
+        net = load_network(p)
+    net = getattr(net, "network", net)
+    if not isinstance(net, Network):
+        raise DelaykitError(f"{p}: did not load as a delaykit network (got {type(net).__name__})")
+    return net
+
+
+def _write_json(path: str, obj: Any) -> None:
+    import json
+
+    from delaykit.fileio import write_text_atomic
+
+    write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON-serializable: {type(o).__name__}")
+
+
+# ---- handlers ------------------------------------------------------------------------------
+
+
+def _list(args: argparse.Namespace) -> int:
+    import json
+
+    from delaykit.hardware_targets.profile import list_targets, load_target
+
+    targets = [load_target(n) for n in list_targets()]
+    if args.json:
+        print(json.dumps([t.to_dict() for t in targets], indent=2))
+        return 0
+    print(f"{'target':<11} {'delays':<24} {'weights':<22} {'neurons/core':>12} {'cores':>6}  description")
+    for t in targets:
+        if t.delay_native:
+            delays = f"{t.delay_granularity} {t.delay_min_steps}..{t.delay_max_steps}"
+            if t.delay_max_steps is not None and t.delay_max_steps > 1_000_000:
+                delays = f"{t.delay_granularity}, unlimited"
+        else:
+            delays = "none native"
+        weights = t.weight_format + (f" {t.weight_bits}-bit" if t.weight_bits else "")
+        npc = "-" if t.neurons_per_core is None else f"{t.neurons_per_core:,}"
+        cores = "-" if t.cores is None else f"{t.cores:,}"
+        print(f"{t.name:<11} {delays:<24} {weights:<22} {npc:>12} {cores:>6}  {t.description}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    import json
+
+    from delaykit.hardware_targets.profile import format_target
+
+    t = _target(args.target, args.overrides)
+    print(json.dumps(t.to_dict(), indent=2) if args.json else format_target(t))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from delaykit.hardware_targets.check import check, format_report
+
+    net = load_model(args.model)
+    t = _target(args.target, args.overrides)
+    violations = check(net, t)
+    print(format_report(net, t, violations, args.model))
+    if args.json_out:
+        _write_json(args.json_out, {"model": args.model, "target": t.name, "fits": not violations,
+                                    "violations": [v.to_dict() for v in violations]})
+    return 1 if violations else 0
+
+
+def _map(args: argparse.Namespace) -> int:
+    from delaykit.hardware_targets.resources import estimate_resources
+
+    net = load_model(args.model)
+    t = _target(args.target, args.overrides)
+    est = estimate_resources(net, t, method=args.method)
+    print(est.format_table(max_cores=args.rows))
+    if args.json_out:
+        _write_json(args.json_out, {"model": args.model, **est.to_dict()})
+        print(f"wrote {args.json_out}")
+    return 0
+
+
+def _verification_inputs(net: Any, args: argparse.Namespace) -> list[Any]:
+    import numpy as np
+
+    if args.verify <= 0:
+        return []
+    if args.data:
+        from delaykit.data.shd import BinSpec, SHDFile
+
+        inp = net.input
+        spec = BinSpec(dt=net.dt, channel_group=inp.channel_group, window_steps=inp.window_steps,
+                       binary=inp.encoding == "binary")
+        ds = SHDFile(args.data, spec, n_units=inp.n_units)
+        try:
+            return [ds[i][0] for i in range(min(args.verify, len(ds)))]
+        finally:
+            close = getattr(ds, "close", None)
+            if close:
+                close()
+    rng = np.random.default_rng(args.seed)
+    steps, ch = net.input.window_steps, net.layers[0].n_in
+    return [(rng.random((steps, ch)) < 0.2) * rng.integers(1, 4, (steps, ch)) for _ in range(args.verify)]
+
+
+def _realize(args: argparse.Namespace) -> int:
+    from delaykit.hardware_targets.realize import (
+        plan_realization,
+        relay_expand,
+        save_relay_network,
+        verify_realization,
+    )
+
+    net = load_model(args.model)
+    t = _target(args.target, args.overrides)
+    if t.delay_native:
+        print(f"note: {t.name} has native delays ({t.delay_granularity}); realizing them anyway")
+    plan = plan_realization(net, t, args.method)
+    print(plan.format())
+    result: dict[str, Any] = {"model": args.model, "plan": plan.to_dict()}
+    rnet = None
+    if args.method == "relay":
+        rnet = relay_expand(net)
+        out = args.out or str(Path(args.model).with_suffix("")) + f"_{t.name}_relay.dkr"
+        save_relay_network(rnet, out)
+        print(f"wrote relay network {out} ({rnet.relay_neurons:,} relay neurons, "
+              f"{len(rnet.input_taps):,} input taps)")
+        result["relay_network"] = out
+    status = 0
+    inputs = _verification_inputs(net, args)
+    if inputs:
+        arith = None
+        if t.fixed_point is not None and all(lay.is_integer for lay in net.layers):
+            from delaykit.sim import Arithmetic
+
+            arith = Arithmetic.for_target(t)
+        v = verify_realization(net, args.method, inputs, arith=arith, rnet=rnet)
+        integer = all(lay.is_integer for lay in net.layers)
+        # integer sums are exact: demand bit-identity; float: identical spikes, outputs equal up
+        # to summation-order rounding (relative 1e-9 of the output's magnitude)
+        ok = v.identical if integer else (v.spikes_identical and v.max_abs_output_diff <= 1e-9)
+        verdict = "identical" if v.identical else ("equal up to float rounding" if ok else "MISMATCH")
+        print(f"verification on {v.samples} samples against {v.reference} ({v.arithmetic}): {verdict}; "
+              f"spikes {'identical' if v.spikes_identical else 'differ'}, max |output diff| "
+              f"{v.max_abs_output_diff:.3g}")
+        for d in v.details[:10]:
+            print(f"  {d}")
+        result["verification"] = {k: getattr(v, k) for k in ("method", "reference", "arithmetic", "samples",
+                                                              "identical", "spikes_identical",
+                                                              "max_abs_output_diff", "details")}
+        result["verification"]["ok"] = ok
+        status = 0 if ok else 1
+    if args.json_out:
+        _write_json(args.json_out, result)
+    return status
+
+
+def _shd_estimate(args: argparse.Namespace) -> int:
+    from delaykit.hardware_targets.report import main
+
+    return main(["--json"] if args.json else [])
