@@ -10,6 +10,7 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
+from delaykit.sim import Arithmetic, simulate
 from delaykit.sim.nir_import import NO_LEAK_TAU_STEPS, load_nir
 from netgen import random_frames, random_network
 
@@ -19,49 +20,8 @@ from delaykit.network import LI, LIF, Network
 DT = 0.01
 
 
-# ---- a literal stepper of the contract (oracle independent of the simulator under test) -----
-
-
-def contract_run(net: Network, frames: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Spikes of each spiking layer and the last layer's output, straight from the contract
-    docstring (membrane starts at v_reset)."""
-    x = np.asarray(frames, dtype=np.float64)
-    spikes = []
-    for layer in net.layers:
-        w = layer.weight.astype(np.float64)
-        L_in = x.shape[0]
-        L = L_in + layer.extend_steps
-        cur = np.tile(layer.bias.astype(np.float64), (L, 1))
-        for d in np.unique(layer.delay):
-            m = np.where(layer.delay == d, w, 0.0)
-            n = min(L_in, L - d)
-            if n > 0:
-                cur[d:d + n] += x[:n] @ m.T
-        nrn = layer.neuron
-        v_reset = np.broadcast_to(np.asarray(nrn.v_reset, dtype=np.float64), (layer.n_out,))
-        v = v_reset.copy()
-        out = np.zeros((L, layer.n_out))
-        for t in range(L):
-            h = v + (v_reset - v) / nrn.tau + cur[t]
-            if isinstance(nrn, LIF):
-                s = h >= nrn.v_threshold
-                v = np.where(s, v_reset, h)
-                out[t] = s
-            else:
-                v = h
-                out[t] = v
-        if isinstance(nrn, LIF):
-            spikes.append(out.astype(np.uint8))
-        x = out
-    return spikes, x
-
-
 def run(net: Network, frames: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The simulator when it exists (float64), else the literal stepper."""
-    try:
-        from delaykit.sim import Arithmetic, simulate
-    except ImportError:
-        return contract_run(net, frames)
+    """Spikes of each spiking layer and the last layer's output (reference engine, float64)."""
     res = simulate(net, frames, engine="reference", arithmetic=Arithmetic.float64())
     return [np.asarray(s) for s in res.spikes], np.asarray(res.output)
 
