@@ -97,8 +97,9 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def _target(name: str, overrides: list[str]) -> Any:
-    from delaykit.errors import DelaykitError
     from delaykit.hardware_targets.profile import load_target
+
+    from delaykit.errors import DelaykitError
 
     try:
         return load_target(name, _overrides(overrides) or None)

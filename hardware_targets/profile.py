@@ -292,7 +292,7 @@ def target_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target:
                 raise ValueError(f"{where}: field '{section}.{key}': unknown field; known: "
                                  f"{sorted(schema)}")
         values: dict[str, Any] = {}
-        for key, (attr, kind, required) in schema.items():
+        for key, (_attr, kind, required) in schema.items():
             fname = f"{section}.{key}"
             if key not in table:
                 if required:

@@ -40,9 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from delaykit.errors import FormatError
-from delaykit.fileio import atomic_path
+from delaykit.hardware_targets.profile import Target
 from delaykit.hardware_targets.resources import (
     _bits_for,
     _state_bits,
@@ -51,7 +49,9 @@ from delaykit.hardware_targets.resources import (
     queue_worst_entries,
     relay_chain_lengths,
 )
-from delaykit.hardware_targets.profile import Target
+
+from delaykit.errors import FormatError
+from delaykit.fileio import atomic_path
 from delaykit.network import LI, LIF, Layer, Network, neuron_from_dict
 
 RELAY_FORMAT = "delaykit.relay_network"
@@ -493,7 +493,7 @@ def plan_realization(net: Network, target: Target, method: str) -> RealizationPl
     if method == "relay":
         rnet = relay_expand(net)
         taps = len(rnet.input_taps)
-        for lay, orig in zip(rnet.layers, net.layers):
+        for lay in rnet.layers:
             per_layer.append({"layer": lay.name, "relay_neurons": lay.n_relay,
                               "max_chain": int(lay.relay_lag.max()) if lay.n_relay else 0,
                               "synapses": int((lay.weight != 0).sum())})
@@ -653,7 +653,7 @@ def verify_realization(net: Network, method: str, inputs: Sequence[np.ndarray], 
             q = run_queue(net, frames, arith)
             out, spikes = q.output, q.spikes
         same_spikes = len(spikes) == len(ref_spikes) and all(
-            a.shape == b.shape and np.array_equal(a, b) for a, b in zip(spikes, ref_spikes))
+            a.shape == b.shape and np.array_equal(a, b) for a, b in zip(spikes, ref_spikes, strict=True))
         same_shape = out.shape == ref_out.shape
         diff = float(np.max(np.abs(out - ref_out))) if same_shape and out.size else (0.0 if same_shape else math.inf)
         worst = max(worst, diff)

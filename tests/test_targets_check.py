@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from delaykit.hardware_targets import LIMITS, apply_overrides, check, format_report, load_target
+
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
@@ -42,7 +42,7 @@ def test_fitting_network_has_no_violations_and_check_is_pure():
     before = [(lay.weight.copy(), lay.delay.copy()) for lay in net.layers]
     assert check(net, load_target("generic")) == []
     assert check(net, load_target("loihi2")) != []  # float weights on an integer chip
-    for (w, d), lay in zip(before, net.layers):
+    for (w, d), lay in zip(before, net.layers, strict=True):
         assert np.array_equal(w, lay.weight) and np.array_equal(d, lay.delay)
     assert "fits" in format_report(net, load_target("generic"), [])
 

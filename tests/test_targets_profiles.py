@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from delaykit.hardware_targets import apply_overrides, format_target, list_targets, load_target
 from delaykit.hardware_targets.profile import PROFILE_DIR, target_from_dict
 

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from delaykit.hardware_targets import load_target
 from delaykit.hardware_targets.resources import (
     delay_groups,
@@ -15,6 +14,7 @@ from delaykit.hardware_targets.resources import (
     queue_worst_entries,
     relay_chain_lengths,
 )
+
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
