@@ -27,7 +27,9 @@ NIR reference simulators and of spikingjelly's / norse's NIR importers:
 * ``IF`` ``dv/dt = r I`` -> no leak, gain ``g = r*dt`` (spikingjelly writes ``r = 1/dt``).
   The contract has no tau = infinity, so IF becomes ``LIF(tau = 2**64)``: with ``v_reset = 0``
   the leak ``-v/2**64`` is below half an ulp of ``v`` in float32 and float64 and the float
-  update is bit-identical to ``v + I`` (and a 12-bit Loihi decay rounds it to 0). A non-zero
+  update is bit-identical to ``v + I``; Loihi's 12-bit decay rounds it to ``dv = 0``. (A
+  Xylo-style shift decay ``x - (x >> k)`` floors, so it still adds 1 per step to a negative
+  integer membrane: no shift decay is leak-free for ``v < 0``.) A non-zero
   IF ``v_reset`` is removed by shifting the voltage (threshold ``th - v_reset``, reset 0),
   which is exact in real arithmetic and starts the membrane at the reset value.
 * ``LI`` -> contract ``LI(tau_steps, v_reset=v_leak)`` with gain ``r/tau_steps``; ``I`` -> ``LI``
