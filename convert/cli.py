@@ -66,7 +66,44 @@ def register(sub: argparse._SubParsersAction) -> None:
         if verb == "to-netx":
             q.set_defaults(target_default="loihi2")
         q.set_defaults(func=_run)
+    v = vs.add_parser("verify", help="prove the float deployed network predicts like the PyTorch model",
+                      description="Run the converted float network in the simulator's reference and the "
+                      "PyTorch model with rounded delays on every sample of DATA; exit 1 on any disagreement.")
+    v.add_argument("model", help="delaykit checkpoint or reference-code state dict")
+    v.add_argument("data", help="SHD-schema test file (.h5)")
+    v.add_argument("--limit", type=int, help="first N samples only")
+    v.add_argument("--torch-model", choices=("auto", "train", "dcls"), default="auto",
+                   help="PyTorch side: delaykit's training model (train) or DCLS+spikingjelly (dcls); "
+                   "auto: train for delaykit checkpoints, dcls for reference state dicts")
+    v.add_argument("--atol", type=float, help="tolerance on readout membranes (default 1e-4)")
+    v.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
+    v.add_argument("--no-progress", action="store_true")
+    g = v.add_argument_group("reference-code state dicts")
+    g.add_argument("--reference-code", action="store_true")
+    g.add_argument("--tau-ms", type=float)
+    g.add_argument("--dt-ms", type=float)
+    g.add_argument("--kernel-size", type=int)
+    g.add_argument("--v-threshold", type=float)
+    g.add_argument("--window-ms", type=float)
+    g.add_argument("--channel-group", type=int)
+    v.set_defaults(func=_verify)
     p.set_defaults(func=_help(p))
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from delaykit.convert.verify import DEFAULT_ATOL, format_verify, verify_fidelity
+    from delaykit.fileio import write_text_atomic
+
+    r = verify_fidelity(args.model, args.data, reference_code=args.reference_code or None,
+                        options=_options(args), torch_model=args.torch_model, limit=args.limit,
+                        atol=args.atol if args.atol is not None else DEFAULT_ATOL,
+                        progress=not args.no_progress)
+    print(format_verify(r))
+    if args.json:
+        write_text_atomic(args.json, json.dumps(r, indent=2) + "\n")
+    return 0 if r["agree"] == r["samples"] and r["within_tol"] else 1
 
 
 def _help(p: argparse.ArgumentParser) -> Any:

@@ -63,6 +63,7 @@ def make_delaykit_checkpoint(
     window_steps: int = 30,
     gain: float = 2.0,
     extra: dict[str, Any] | None = None,
+    channel_group: int = 1,
 ) -> Path:
     """Write an interface-A checkpoint with real Dcls1d tensors; returns its path."""
     import torch
@@ -82,8 +83,9 @@ def make_delaykit_checkpoint(
         "arch": {"model": model, "n_inputs": sizes[0], "hidden": list(sizes[1:-1]),
                  "n_classes": sizes[-1], "kernel_size": k, "tau_steps": tau_steps,
                  "v_threshold": 1.0, "v_reset": 0.0, "readout_tau_steps": tau_steps,
-                 "batchnorm": batchnorm, "bn_eps": 1e-5, "dt": 0.01, "n_units": sizes[0],
-                 "channel_group": 1, "window_steps": window_steps, "readout": "softmax_sum"},
+                 "batchnorm": batchnorm, "bn_eps": 1e-5, "dt": 0.01,
+                 "n_units": sizes[0] * channel_group, "channel_group": channel_group,
+                 "window_steps": window_steps, "readout": "softmax_sum"},
         "state_dict": sd,
         "config": {"seed": 0, "lr": 1e-3},
         "metrics": {"test_acc_float": 91.5, "test_acc_rounded": 90.25, "epoch": 3},
