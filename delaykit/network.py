@@ -11,6 +11,7 @@ Semantics (all times in **steps** of ``Network.dt`` seconds unless a name says o
   the sequence by ``(K - 1) // 2`` steps.
 * A :class:`LIF` neuron then runs, per step (spikingjelly ``LIFNode``, ``decay_input=False``):
   ``h = v + (v_reset - v) / tau + I``; ``s = h >= v_threshold``; ``v = v_reset if s else h``.
+* Every membrane starts at ``v_reset`` before step 0 (spikingjelly's convention).
 * A :class:`LI` neuron (non-spiking readout) runs ``v = v + (v_reset - v) / tau + I`` and
   outputs its membrane ``v`` at every step.
 * The prediction is the readout rule applied to the last layer's output sequence.

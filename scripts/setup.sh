@@ -18,7 +18,7 @@ pip install "torch==2.13.0"
 # spikingjelly and norse declare torchvision/torchaudio, which do not import beside this torch;
 # their cores need only what the 'train'/'export' extras bring, so install them without deps.
 pip install --no-deps "spikingjelly==2.0.0" "norse==1.1.0" "nirtorch==2.6"
-pip install -e ".[train,export,dev]"
+pip install -e ".[train,export,distributed,dev]"
 # espeak-ng speaks the spoken-digit set (issue 7); optional, installed where we are root.
 if ! command -v espeak-ng >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \

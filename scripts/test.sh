@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Brian2 for the simulator cross-check (slow tests); the suite still runs if this fails.
+if bash scripts/setup_brian2.sh; then
+  export DELAYKIT_BRIAN2_PYTHON=${DELAYKIT_BRIAN2_PYTHON:-$PWD/.venv-brian2/bin/python}
+fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 set +e
 .venv/bin/python -m pytest "$@"
