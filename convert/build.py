@@ -102,11 +102,21 @@ def build_network(ck: Checkpoint, *, window_steps: int | None = None,
 
 def load_any(path: str | Path, *, reference_code: bool | None = None,
              options: ReferenceOptions | None = None) -> Network:
-    """A float Network from a checkpoint, a reference state dict, or a ``.dkn`` network file."""
+    """A Network from a checkpoint or reference state dict (float), or an already deployed
+    network: a ``.dkn`` file, a ``to-table`` directory or a delaykit ``.nir`` graph."""
     p = Path(path)
-    if p.suffix == ".dkn" or _is_hdf5(p):
-        if reference_code:
-            raise DelaykitError(f"{p}: is a delaykit network file, not a reference-code state dict")
+    deployed = p.is_dir() or p.suffix in (".dkn", ".nir") or _is_hdf5(p)
+    if deployed and reference_code:
+        raise DelaykitError(f"{p}: is a deployed network, not a reference-code state dict; drop --reference-code")
+    if p.is_dir():
+        from delaykit.tables import read_tables
+
+        return read_tables(p)
+    if p.suffix == ".nir":
+        from delaykit.sim.nir_import import load_nir
+
+        return load_nir(p)
+    if deployed:
         return load_network(p)
     return build_network(load_checkpoint(p, reference_code=reference_code, options=options))
 

@@ -195,7 +195,38 @@ def prepare_for_target(
         net, info["quantization"] = quantize_network(net, int(bits), per_neuron)
     if t is not None:
         info["violations"] = check_target(net, t)
+        info["fixed_point"] = fixed_point_parameters(net, t)
     return net, info
+
+
+def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
+    """Per layer, the integer neuron parameters the target's fixed-point arithmetic uses
+    (decay constant from tau, shifted threshold and bias), as the simulator derives them;
+    empty for float targets or float networks."""
+    fp = getattr(t, "fixed_point", None)
+    if not fp or not all(lay.is_integer for lay in net.layers):
+        return []
+    from delaykit.sim.arithmetic import Arithmetic
+
+    arith = Arithmetic.for_target(t)
+    out = []
+    for layer in net.layers:
+        neu = layer.neuron
+        rec: dict[str, Any] = {"layer": layer.name, "decay": arith.decay, "tau_steps": float(neu.tau),
+                               "decay_param": int(arith.decay_param(neu.tau)),
+                               "weight_shift": arith.weight_shift, "threshold_shift": arith.threshold_shift,
+                               "bias_range": [int(layer.bias.min()), int(layer.bias.max())]}
+        if arith.decay == "loihi12":
+            from delaykit.sim.arithmetic import loihi_decay_constant
+
+            rec["loihi_vDecay"] = loihi_decay_constant(neu.tau)
+        if isinstance(neu, LIF):
+            th = np.asarray(neu.v_threshold)
+            rec["threshold_int"] = [int(th.min()), int(th.max())]
+            rec["threshold_membrane_units"] = [int(th.min()) << arith.threshold_shift,
+                                               int(th.max()) << arith.threshold_shift]
+        out.append(rec)
+    return out
 
 
 def _with_target_provenance(net: Network, t: Any) -> Network:

@@ -71,6 +71,7 @@ def build_report(net: Network, info: dict[str, Any] | None = None,
         "total_synapses": int(sum(x["synapses"] for x in layers)),
         "total_clipped_delays": int(sum(x.get("delays_clipped", 0) for x in layers)),
         "violations": info.get("violations", []),
+        "fixed_point": info.get("fixed_point", []),
         "layers": layers,
         "provenance": net.provenance,
         "metrics": net.metadata.get("metrics", {}),
@@ -107,6 +108,13 @@ def format_report(rep: dict[str, Any]) -> str:
                 f"quantization {x['name']}: {q['bits']}-bit {'per-neuron' if q['per_neuron'] else 'per-layer'}"
                 f" scale {q['scale_min']:.3g}..{q['scale_max']:.3g}, weight RMSE {q['weight_rmse']:.3g},"
                 f" max |err| {q['weight_max_abs_error']:.3g}, zeroed {q['weights_zeroed']}")
+    for fp in rep.get("fixed_point", []):
+        th = fp.get("threshold_int")
+        decay = (f"vDecay {fp['loihi_vDecay']} (keeps {fp['decay_param']}/4096 per step)" if "loihi_vDecay" in fp
+                 else f"{fp['decay']} decay parameter {fp['decay_param']}")
+        lines.append(f"fixed point {fp['layer']}: {decay} for tau {fp['tau_steps']:g} steps, input << {fp['weight_shift']}"
+                     + (f", threshold {th[0]}..{th[1]} << {fp['threshold_shift']}" if th else ", no threshold")
+                     + f", bias {fp['bias_range'][0]}..{fp['bias_range'][1]}")
     if rep["total_clipped_delays"]:
         lines.append(f"CLIPPED {rep['total_clipped_delays']} delays to the target's range (--clip)")
     if rep["violations"]:

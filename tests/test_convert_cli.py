@@ -97,3 +97,14 @@ def test_verify_verb(tmp_path, rng):
                  "--json", str(js), "--no-progress"]) == 0
     r = json.loads(js.read_text())
     assert r["samples"] == 24 and r["agree"] == 24 and r["max_abs_diff"] < 1e-4
+
+
+def test_deployed_inputs_nir_and_tables(tmp_path, ckpt):
+    assert main(["convert", "to-nir", str(ckpt), "-o", str(tmp_path / "m.nir")]) == 0
+    assert main(["convert", "to-table", str(ckpt), "-o", str(tmp_path / "tab"), "--format", "csv"]) == 0
+    assert main(["convert", "to-dkn", str(tmp_path / "m.nir"), "-o", str(tmp_path / "a.dkn")]) == 0
+    assert main(["convert", "to-dkn", str(tmp_path / "tab"), "-o", str(tmp_path / "b.dkn")]) == 0
+    a, b = load_network(tmp_path / "a.dkn"), load_network(tmp_path / "b.dkn")
+    for x, y in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(x.weight, y.weight)
+    assert main(["convert", "to-dkn", str(tmp_path / "tab"), "--reference-code"]) == 2

@@ -137,3 +137,11 @@ def test_norse_runs_delay_free_graph_identically(tmp_path, rng):
         np.testing.assert_array_equal(theirs, ours.spikes[-1])
         total += int(theirs.sum())
     assert total > 20
+
+
+def test_shd_size_roundtrip_is_lossless(tmp_path):
+    load_nir = pytest.importorskip("delaykit.sim.nir_import").load_nir
+    rng = np.random.default_rng(7)
+    net = random_network(rng, (140, 256, 256, 20), max_delay=24, extend_steps=12)
+    write_nir(net, tmp_path / "shd.nir")
+    _assert_same_network(net, load_nir(tmp_path / "shd.nir"))

@@ -114,3 +114,20 @@ def test_bits_out_of_range_and_double_quantization(rng):
     q, _ = quantize_network(net, 8)
     with pytest.raises(DelaykitError, match="already quantized"):
         prepare_for_target(q, bits=8)
+
+
+def test_fixed_point_parameters_for_loihi(rng):
+    from delaykit.sim.arithmetic import loihi_decay_constant
+
+    net = random_network(rng, (10, 8, 4), max_delay=5, tau=2.0)
+    q, info = prepare_for_target(net, target="loihi2")
+    fp = info["fixed_point"]
+    assert [r["layer"] for r in fp] == ["fc0", "fc1"]
+    assert fp[0]["loihi_vDecay"] == loihi_decay_constant(2.0) == 2048
+    assert fp[0]["decay_param"] == 4096 - 2048
+    th = int(np.asarray(q.layers[0].neuron.v_threshold))
+    assert fp[0]["threshold_int"] == [th, th] and fp[0]["threshold_membrane_units"] == [th << 6, th << 6]
+    assert "threshold_int" not in fp[1]  # LI readout
+    assert "vDecay 2048" in format_report(build_report(q, info))
+    _, info_float = prepare_for_target(net, target="generic")
+    assert info_float["fixed_point"] == []
