@@ -74,9 +74,8 @@ def load_model(path: str | Path) -> Any:
 
 
 def _arithmetic(args: argparse.Namespace) -> tuple[Any, Any]:
-    from delaykit.sim import Arithmetic
-
     from delaykit.errors import DelaykitError
+    from delaykit.sim import Arithmetic
 
     if args.target:
         if args.arithmetic:
@@ -164,10 +163,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_checked(args: argparse.Namespace) -> int:
-    from delaykit.sim import evaluate
-
     from delaykit.errors import DelaykitError
     from delaykit.fileio import write_text_atomic
+    from delaykit.sim import evaluate
 
     if args.workers is not None and args.workers < 1:
         raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")

@@ -52,27 +52,20 @@ def simulate(net: Network, frames: np.ndarray, engine: str = "event",
 _STATE: dict[str, Any] = {}
 
 
-def _reopen(dataset: Any) -> Any:
-    """A fresh handle for a worker (an h5py file must not be shared across a fork)."""
-    from delaykit.data.shd import SHDFile
-
-    if isinstance(dataset, SHDFile):
-        return SHDFile(dataset.path, dataset.spec, dataset.n_units)
-    return dataset
-
-
 def _init_worker(net: Network | None, engine: str, arith: Arithmetic, dataset: Any) -> None:
-    if net is not None:  # spawn: build from pickled arguments
+    """Pool initializer: fork inherits the prepared runner, spawn rebuilds it; every worker
+    opens its own reader (an h5py handle must not be shared across processes)."""
+    from .samples import chunk_reader
+
+    if net is not None:
         _STATE["runner"] = make_runner(net, engine, arith)
-    _STATE["dataset"] = _reopen(_STATE.get("dataset", dataset) if net is None else dataset)
+    _STATE["reader"] = chunk_reader(dataset)
 
 
 def _run_chunk(indices: Sequence[int]) -> list[tuple[Any, ...]]:
     runner: Runner = _STATE["runner"]
-    dataset = _STATE["dataset"]
     out = []
-    for i in indices:
-        frames, label = dataset[i]
+    for i, (frames, label) in zip(indices, _STATE["reader"].read(indices), strict=True):
         t0 = time.perf_counter()
         res = runner(frames)
         dt = time.perf_counter() - t0
@@ -109,7 +102,7 @@ def evaluate(
     runner = make_runner(net, engine, arith)  # validates in the parent, compiles the kernels
     t_start = time.perf_counter()
     _STATE.clear()
-    _STATE["runner"], _STATE["dataset"] = runner, dataset
+    _STATE["runner"] = runner
     frames0, _ = dataset[0]
     runner(frames0)  # warm-up: numba compiles (or loads its cache) once, before any fork
     size = chunk_size or max(1, min(64, n // (workers * 8) or 1))
@@ -118,6 +111,7 @@ def evaluate(
     bar = None
     try:
         if workers == 1:
+            _init_worker(None, engine, arith, dataset)
             if progress:
                 from tqdm import tqdm
 
@@ -144,6 +138,8 @@ def evaluate(
     finally:
         if bar is not None:
             bar.close()
+        if "reader" in _STATE:
+            _STATE["reader"].close()
         _STATE.clear()
     wall = time.perf_counter() - t_start
     rows.sort(key=lambda r: r[0])

@@ -27,7 +27,7 @@ from delaykit.network import Network
 
 from .arithmetic import Arithmetic, LayerConstants, layer_constants
 from .readout import readout_scores
-from .result import SimResult, check_frames
+from .result import SimResult
 
 _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
 
@@ -101,10 +101,12 @@ def _neurons_fixed(acc, out_steps, n, bias, thr, reset, spiking, decay_kind, dpa
                    cur_wrap, mem_bits, mem_wrap, strict, raster, out_t, out_i, trace):  # pragma: no cover
     """Step the integer neurons through the accumulator; return the number of spikes.
 
-    Branch-free where the outcome is data dependent (sign of the decay product, firing):
-    spikes are appended unconditionally and the count advances by the 0/1 outcome.
+    Per step, three passes over the neurons: the membrane update (no data-dependent branches:
+    LLVM hoists the uniform mode tests out of the loop and vectorizes it), threshold and reset,
+    then the spike list. About 5x faster than one fused loop.
     """
     v = reset.copy()
+    h = np.empty(n, dtype=np.int64)
     n_sp = 0
     for t in range(out_steps):
         row = t * n
@@ -117,39 +119,56 @@ def _neurons_fixed(acc, out_steps, n, bias, thr, reset, spiking, decay_kind, dpa
                 x = m if p >= 0 else -m
             elif decay_kind == 1:
                 x = x - (x >> dparam)
-            h = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
-            if spiking:
-                fire = (h > thr[j]) if strict else (h >= thr[j])
-                v[j] = reset[j] if fire else h
-                raster[t, j] = fire
-                out_t[n_sp] = t
-                out_i[n_sp] = j
-                n_sp += fire
-            else:
-                v[j] = h
-                trace[t, j] = h
+            h[j] = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
+        if spiking:
+            r = raster[t]
+            for j in range(n):
+                hj = h[j]
+                fire = (hj > thr[j]) if strict else (hj >= thr[j])
+                v[j] = reset[j] if fire else hj
+                r[j] = fire
+            for j in range(n):
+                if r[j]:
+                    out_t[n_sp] = t
+                    out_i[n_sp] = j
+                    n_sp += 1
+        else:
+            for j in range(n):
+                v[j] = h[j]
+                trace[t, j] = h[j]
     return n_sp
 
 
 @nb.njit(cache=True, nogil=True)
 def _neurons_float(current, out_steps, n, thr, reset, tau, spiking, raster, out_t, out_i,
                    trace):  # pragma: no cover
-    """Step float neurons (dtype of ``current``: float32 or float64); return the spike count."""
+    """Step float neurons (dtype of ``current``: float32 or float64); return the spike count.
+
+    Same three passes as :func:`_neurons_fixed`; each operation is the reference's, in the
+    same order, so results are identical for identical currents.
+    """
     v = reset.copy()
+    h = np.empty_like(v)
     n_sp = 0
     for t in range(out_steps):
         for j in range(n):
-            h = v[j] + (reset[j] - v[j]) / tau + current[t, j]
-            if spiking:
-                fire = h >= thr[j]
-                v[j] = reset[j] if fire else h
-                raster[t, j] = fire
-                out_t[n_sp] = t
-                out_i[n_sp] = j
-                n_sp += fire
-            else:
-                v[j] = h
-                trace[t, j] = h
+            h[j] = v[j] + (reset[j] - v[j]) / tau + current[t, j]
+        if spiking:
+            r = raster[t]
+            for j in range(n):
+                hj = h[j]
+                fire = hj >= thr[j]
+                v[j] = reset[j] if fire else hj
+                r[j] = fire
+            for j in range(n):
+                if r[j]:
+                    out_t[n_sp] = t
+                    out_i[n_sp] = j
+                    n_sp += 1
+        else:
+            for j in range(n):
+                v[j] = h[j]
+                trace[t, j] = h[j]
     return n_sp
 
 
@@ -206,32 +225,34 @@ class EventNetwork:
     def run(self, frames: np.ndarray) -> SimResult:
         """Simulate one sample, frames (T, n_in) counts."""
         arith = self.arith
-        x = check_frames(self.net, frames, arith)
-        src_t, src_i = np.nonzero(x)  # time-major: sources in time order
-        src_c = x[src_t, src_i]
+        fixed = arith.is_fixed
+        x = _check_shape(self.net, frames)
+        src_t, src_i, values, status, max_count = _input_sources(x, fixed)
+        if status == 1:
+            raise ValueError("frames: contain NaN or infinity")
+        if status == 2:
+            raise ValueError(f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer "
+                             f"event counts")
         input_events = int(src_t.size)
-        unit = bool(src_c.size == 0 or (src_c == 1).all())
-        max_count = int(np.abs(src_c).max()) if (arith.is_fixed and src_c.size) else 1
+        unit = max_count == 1.0 and bool(np.all(values == 1.0))
         steps = x.shape[0]
         spikes: list[np.ndarray] = []
         events: list[int] = []
-        out = np.zeros((0, 0))
-        fixed = arith.is_fixed
+        raster = trace_raw = np.zeros((0, 0))
+        c = self.layers[-1].c
         for el in self.layers:
             n = el.n_out
             out_steps = steps + el.extend + el.lat
             if fixed:
                 acc_type = np.int32 if el.abs_bound * max_count < 2**31 else np.int64
-                acc = np.zeros(out_steps * n, dtype=acc_type)
-                c_arr = src_c.astype(acc_type)
             else:
-                acc = np.zeros(out_steps * n, dtype=np.float64)
-                c_arr = src_c.astype(np.float64)
-            ev = _deliver(src_t.astype(np.int64), src_i.astype(np.int64), c_arr, src_t.size, el.row_ptr,
-                          el.row_off, el.row_w, el.row_last, acc, n, out_steps, el.lat, unit)
-            events.append(int(ev))
-            raster = np.zeros((out_steps, n), dtype=np.uint8)
-            cap = out_steps * n + 1 if el.spiking else 0  # +1: the unconditional append
+                acc_type = np.float64
+            acc = np.zeros(out_steps * n, dtype=acc_type)
+            counts = values.astype(acc_type) if not unit else _NO_COUNTS[acc_type]
+            events.append(int(_deliver(src_t, src_i, counts, src_t.size, el.row_ptr, el.row_off, el.row_w,
+                                       el.row_last, acc, n, out_steps, el.lat, unit)))
+            raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
+            cap = out_steps * n if el.spiking else 0
             out_t = np.empty(cap, dtype=np.int64)
             out_i = np.empty(cap, dtype=np.int64)
             c = el.c
@@ -250,18 +271,71 @@ class EventNetwork:
                                       raster, out_t, out_i, trace_raw)
             if el.spiking:
                 spikes.append(raster)
-                out = raster.astype(np.float64)
-            else:
-                out = trace_raw.astype(np.float64) * c.out_scale
             src_t, src_i = out_t[:n_sp], out_i[:n_sp]
-            src_c = np.ones(n_sp, dtype=np.int64)
-            unit, max_count = True, 1
+            unit, max_count = True, 1.0
             steps = out_steps
+        if self.layers[-1].spiking:
+            out = raster.astype(np.float64)
+        else:
+            out = trace_raw.astype(np.float64) * c.out_scale
         offset = arith.readout_offset(len(self.layers))
         scores = readout_scores(self.net.readout, out[offset:])
         return SimResult(output=out, spikes=spikes, events=events, prediction=int(np.argmax(scores)),
                          scores=scores, readout_offset=offset, input_events=input_events,
                          engine="event", arithmetic=arith.name)
+
+
+_NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}
+
+
+def _check_shape(net: Network, frames: np.ndarray) -> np.ndarray:
+    x = np.asarray(frames)
+    n_in = net.layers[0].n_in
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"frames: must have shape (steps, {n_in}) for this network, got {x.shape}")
+    if x.shape[0] < 1:
+        raise ValueError("frames: need at least one step")
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"frames: must be numeric counts, got dtype {x.dtype}")
+    if x.dtype.kind == "b":
+        x = x.view(np.uint8)
+    return np.ascontiguousarray(x)
+
+
+@nb.njit(cache=True, nogil=True)
+def _input_sources(x, integer):  # pragma: no cover - compiled
+    """Nonzero bins of frames ``x`` in time order: (t, i, value, status, max |value|).
+
+    status 0 ok, 1 NaN/infinity, 2 (integer mode) a negative or fractional count.
+    """
+    steps, n_in = x.shape
+    n = 0
+    for t in range(steps):
+        for i in range(n_in):
+            if x[t, i] != 0:
+                n += 1
+    src_t = np.empty(n, dtype=np.int64)
+    src_i = np.empty(n, dtype=np.int64)
+    vals = np.empty(n, dtype=np.float64)
+    status = 0
+    vmax = 0.0
+    k = 0
+    for t in range(steps):
+        for i in range(n_in):
+            v = np.float64(x[t, i])
+            if not (v - v == 0.0):  # NaN or +-inf (inf - inf is NaN)
+                status = 1
+                continue
+            if v != 0:
+                if integer and (v < 0 or v != np.floor(v)):
+                    status = max(status, 2)
+                src_t[k] = t
+                src_i[k] = i
+                vals[k] = v
+                k += 1
+                if abs(v) > vmax:
+                    vmax = abs(v)
+    return src_t, src_i, vals, status, vmax
 
 
 def simulate_event(net: Network, frames: np.ndarray, arithmetic: Arithmetic | None = None) -> SimResult:

@@ -6,7 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from netgen import random_network
+
 from delaykit.hardware_targets import load_target
+from delaykit.network import LI, LIF, Layer
 from delaykit.sim import Arithmetic
 from delaykit.sim.arithmetic import (
     layer_constants,
@@ -14,9 +17,6 @@ from delaykit.sim.arithmetic import (
     reduce_int,
     shift_decay_constant,
 )
-from netgen import random_network
-
-from delaykit.network import LI, LIF, Layer
 
 
 def test_float_constructors():

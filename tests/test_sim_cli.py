@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from delaykit.sim import Arithmetic, evaluate
 from netgen import random_network
 
 from delaykit.cli.main import main
 from delaykit.data.shd import BinSpec, SHDFile, write_shd
 from delaykit.network import InputSpec, save_network
+from delaykit.sim import Arithmetic, evaluate
 
 N_UNITS, GROUP, WINDOW = 12, 3, 10
 

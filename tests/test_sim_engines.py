@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from delaykit.sim import Arithmetic, simulate
-from delaykit.sim.event import EventNetwork
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netgen import random_frames, random_network
 
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
+from delaykit.sim import Arithmetic, simulate
+from delaykit.sim.event import EventNetwork
 
 SETTINGS = dict(derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -318,6 +318,16 @@ def test_input_validation(rng):
         simulate(net, np.zeros((0, 4)))
     with pytest.raises(ValueError, match="integer event counts"):
         simulate(net, np.full((5, 4), 0.5), arithmetic=Arithmetic.fixed(decay="none"))
+    for engine in ENGINES:
+        bad = np.zeros((5, 4))
+        bad[2, 1] = np.nan
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            simulate(net, bad, engine)
+        bad[2, 1] = -np.inf
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            simulate(net, bad, engine, Arithmetic.fixed(decay="none"))
+        with pytest.raises(ValueError, match="integer event counts"):
+            simulate(net, -np.ones((5, 4)), engine, Arithmetic.fixed(decay="none"))
     with pytest.raises(ValueError, match="engine"):
         simulate(net, np.zeros((5, 4)), engine="gpu")
     with pytest.raises(ValueError, match="float weights cannot run"):

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from delaykit.sim import Arithmetic, evaluate, simulate
 from netgen import random_frames, random_network
 
 from delaykit.data.shd import BinSpec, SHDFile, write_shd
 from delaykit.network import InputSpec
+from delaykit.sim import Arithmetic, evaluate, simulate
 
 
 def _dataset(rng, net, n=24, steps=15):
@@ -83,3 +83,30 @@ def test_shd_file_with_workers(rng, tmp_path):
         frames, _ = ds[4]
         assert ev.predictions[4] == simulate(net, frames, arithmetic=arith).prediction
         assert ev.input_events[4] == int((frames != 0).sum())
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_chunk_reader_bins_exactly_like_shdfile(rng, tmp_path, binary):
+    from delaykit.sim.samples import ShdChunkReader
+
+    n_units, group, window, dt = 23, 5, 9, 0.01
+    times, units = [], []
+    for _ in range(12):
+        n = int(rng.integers(0, 40))
+        t = rng.random(n) * 0.12 - 0.01  # some before 0 and past the window
+        if n:  # exact bin edges, where floor(t / dt + 1e-9) matters
+            t[: n // 3] = rng.integers(0, 12, n // 3) * dt
+        times.append(t.astype(np.float32))
+        units.append(rng.integers(0, n_units, n))
+    path = tmp_path / "edges.h5"
+    write_shd(path, times, units, rng.integers(0, 3, 12), n_units=n_units)
+    spec = BinSpec(dt=dt, channel_group=group, window_steps=window, binary=binary)
+    with SHDFile(path, spec, n_units=n_units) as ds:
+        reader = ShdChunkReader(ds)
+        got = reader.read([2, 3, 4, 5]) + reader.read([0]) + reader.read(list(range(6, 12)))
+        reader.close()
+        order = [2, 3, 4, 5, 0, *range(6, 12)]
+        for k, (frames, label) in zip(order, got, strict=True):
+            want, want_label = ds[k]
+            assert frames.dtype == want.dtype == np.float32 and label == want_label
+            np.testing.assert_array_equal(frames, want)
