@@ -30,7 +30,7 @@ def make_checkpoint(path: Path, sizes: list[int], k: int, seed: int = 0) -> None
 
     rng = np.random.default_rng(seed)
     sd = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         m = Dcls1d(n_in, n_out, kernel_count=1, dilated_kernel_size=k, bias=False, version="gauss")
         with torch.no_grad():
             m.P.uniform_(-(k // 2), k // 2)
@@ -91,7 +91,7 @@ def main() -> None:
                 runs.append(time.perf_counter() - t0)
             times[name] = statistics.median(runs)
         base = times[".dkn (baseline)"]
-        n_syn = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        n_syn = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
         print(f"model {'->'.join(map(str, sizes))}, K={args.kernel}, {n_syn:,} synapses; median of {args.repeats}")
         for name, t in times.items():
             print(f"  {name:<28} {t:6.3f} s   x{t / base:5.2f} of .dkn")

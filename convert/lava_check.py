@@ -63,7 +63,7 @@ def run_lava(netx_path: str, frames: np.ndarray, steps: int) -> dict[str, np.nda
     try:
         net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         out: dict[str, np.ndarray] = {}
-        for k, (layer, m) in enumerate(zip(net.layers, monitors)):
+        for k, m in enumerate(monitors):
             d = m.get_data()
             arr = next(iter(next(iter(d.values())).values()))
             out[f"spikes_{k}"] = (np.asarray(arr).reshape(steps, -1) != 0).astype(np.uint8)

@@ -99,7 +99,7 @@ def write_netx(net: Network, path: str | Path) -> None:
             sim.create_dataset("Ts", data=1)
             sim.create_dataset("tSample", data=t_sample)
             lg = f.create_group("layer")
-            for i, (lay, spec) in enumerate(zip(net.layers, layers)):
+            for i, (lay, spec) in enumerate(zip(net.layers, layers, strict=False)):
                 g = lg.create_group(str(i))
                 g.create_dataset("type", data=np.bytes_("dense"))
                 g.create_dataset("shape", data=np.array([lay.n_out], dtype=np.int64))
@@ -121,7 +121,7 @@ def write_netx(net: Network, path: str | Path) -> None:
                 "input": net.input.to_dict(),
                 "layers": [{"name": lay.name, "extend_steps": lay.extend_steps,
                             "weight_scale": lay.weight_scale.tolist(), "spiking": s["spiking"]}
-                           for lay, s in zip(net.layers, layers)],
+                           for lay, s in zip(net.layers, layers, strict=False)],
                 "provenance": net.provenance,
                 "timing": "Loihi delivers a delay-d spike after d + 1 steps per layer; frame f fed "
                           "at Lava step f + 1 appears in layer k's output at Lava step f + 1 + k + delays",

@@ -72,7 +72,7 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
     names = node_names(net)
     prev = "input"
     layers_md = []
-    for layer, name in zip(net.layers, names):
+    for layer, name in zip(net.layers, names, strict=False):
         n_out, n_in = layer.weight.shape
         scale = layer.weight_scale if layer.weight_scale is not None else None
         if scale is None:

@@ -200,7 +200,7 @@ def run_onnx(path_or_model: Any, frames: np.ndarray) -> dict[str, Any]:
     t_arr = np.array(t_in, np.int64)
     for t in range(n_steps):
         feed = {"x": x[t] if t < t_in else zeros, "input_steps": t_arr, **state}
-        res = dict(zip(out_names, sess.run(out_names, feed)))
+        res = dict(zip(out_names, sess.run(out_names, feed), strict=False))
         outs.append(res["output"])
         for n in spike_names:
             spikes[n].append(res[n])

@@ -145,7 +145,7 @@ def plot_report(rep: dict[str, Any], path: str | Path) -> None:
 
     n = len(rep["layers"])
     fig, axes = plt.subplots(n, 2, figsize=(10, 2.4 * n), squeeze=False)
-    for row, x in zip(axes, rep["layers"]):
+    for row, x in zip(axes, rep["layers"], strict=False):
         h = x["delay_histogram"]
         row[0].bar(np.arange(len(h)), h, width=0.9, color="tab:blue")
         rng = x.get("target_delay_range")

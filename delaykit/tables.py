@@ -137,7 +137,7 @@ def _csv_text(cols: dict[str, np.ndarray]) -> str:
     names = list(cols)
     w.writerow(names)
     lists = [cols[n].tolist() for n in names]
-    for row in zip(*lists):
+    for row in zip(*lists, strict=False):
         w.writerow([_fmt(v) for v in row])
     return buf.getvalue()
 
@@ -192,7 +192,7 @@ def write_tables(net: Network, out_dir: str | Path, formats: Iterable[str] = FOR
             lines = ['# columns = ["i", "j", "weight", "delay"]',
                      f"# projection {layer.name}: pre -> post, weight (real units), delay (ms)"]
             for i, j, w, d in zip(syn["pre"][sel].tolist(), syn["post"][sel].tolist(),
-                                  syn["weight"][sel].tolist(), syn["delay_ms"][sel].tolist()):
+                                  syn["weight"][sel].tolist(), syn["delay_ms"][sel].tolist(), strict=False):
                 lines.append(f"{i} {j} {w!r} {d!r}")
             name = _SAFE.sub("_", layer.name) or f"layer{li}"
             p = out / "pynn" / f"{li:02d}_{name}.txt"
@@ -244,8 +244,8 @@ def _read_columns(path: Path) -> dict[str, np.ndarray]:
         if not rows:
             raise FormatError(f"{path}: empty CSV (expected a header row)")
         header, body = rows[0], rows[1:]
-        cols = list(zip(*body)) if body else [() for _ in header]
-        return {h: np.asarray(c) for h, c in zip(header, cols)}
+        cols = list(zip(*body, strict=False)) if body else [() for _ in header]
+        return {h: np.asarray(c) for h, c in zip(header, cols, strict=False)}
     raise FormatError(f"{path}: unknown table format (expected .parquet, .npz or .csv)")
 
 

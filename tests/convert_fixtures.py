@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from delaykit.network import Network
-
 
 def _dcls_layers(rng: np.random.Generator, sizes: tuple[int, ...], k: int, gain: float) -> list[Any]:
     import torch
@@ -23,7 +21,7 @@ def _dcls_layers(rng: np.random.Generator, sizes: tuple[int, ...], k: int, gain:
 
     torch.manual_seed(int(rng.integers(1 << 30)))
     mods = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False):
         m = Dcls1d(n_in, n_out, kernel_count=1, dilated_kernel_size=k, bias=False, version="gauss")
         with torch.no_grad():
             m.weight.copy_(torch.as_tensor(rng.normal(0, gain / np.sqrt(n_in), (n_out, n_in, 1))))
@@ -131,46 +129,3 @@ def make_reference_state_dict(
     p = Path(path)
     torch.save(SnnDelays().state_dict(), p)
     return p
-
-
-def numpy_reference(net: Network, frames: np.ndarray) -> dict[str, Any]:
-    """Time-stepped float64 reference of the contract (delaykit/network.py docstring).
-
-    Returns output (T_out, n_out) and spikes (list of (T_l, n_l) uint8), no latency.
-    """
-    x = np.asarray(frames, dtype=np.float64)
-    spikes = []
-    out = None
-    for layer in net.layers:
-        w = layer.real_weight()
-        bias = layer.bias.astype(np.float64) * (layer.weight_scale if layer.weight_scale is not None else 1.0)
-        t_in = x.shape[0]
-        t_out = t_in + layer.extend_steps
-        cur = np.tile(bias, (t_out, 1))
-        for d in np.unique(layer.delay):
-            wd = np.where(layer.delay == d, w, 0.0)
-            n = min(t_in, t_out - d)
-            if n > 0:
-                cur[d:d + n] += x[:n] @ wd.T
-        n = layer.neuron
-        scale = layer.weight_scale if layer.weight_scale is not None else 1.0
-        v_reset = np.asarray(n.v_reset, dtype=np.float64) * scale
-        v = np.broadcast_to(v_reset, (layer.n_out,)).astype(np.float64).copy()
-        if n.spiking:
-            th = np.asarray(n.v_threshold, dtype=np.float64) * scale
-            s_all = np.zeros((t_out, layer.n_out), np.uint8)
-            for t in range(t_out):
-                h = v + (v_reset - v) / n.tau + cur[t]
-                s = h >= th
-                v = np.where(s, v_reset, h)
-                s_all[t] = s
-            spikes.append(s_all)
-            x = s_all.astype(np.float64)
-            out = x
-        else:
-            vs = np.zeros((t_out, layer.n_out))
-            for t in range(t_out):
-                v = v + (v_reset - v) / n.tau + cur[t]
-                vs[t] = v
-            out = vs
-    return {"output": out, "spikes": spikes}

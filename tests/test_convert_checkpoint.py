@@ -9,14 +9,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("DCLS")
 pytest.importorskip("spikingjelly")
 
-from convert_fixtures import make_delaykit_checkpoint, make_reference_state_dict, numpy_reference  # noqa: E402
+from convert_fixtures import make_delaykit_checkpoint, make_reference_state_dict  # noqa: E402
+from netgen import random_frames  # noqa: E402
 
 from delaykit.convert.build import build_network, convert_checkpoint, fold_batchnorm  # noqa: E402
 from delaykit.convert.checkpoint import ReferenceOptions, load_checkpoint  # noqa: E402
 from delaykit.convert.torch_eval import RoundedDelayModel, softmax_sum_prediction  # noqa: E402
 from delaykit.errors import DelaykitError, FormatError  # noqa: E402
 from delaykit.network import LI, LIF, load_network, save_network  # noqa: E402
-from netgen import random_frames  # noqa: E402
+from delaykit.sim import Arithmetic, simulate  # noqa: E402
 
 # Float tolerance of membrane traces, deployed (float64, BN folded) vs PyTorch (float32,
 # conv then BN): each current is a sum of <= n_in products of float32 values (relative
@@ -165,20 +166,19 @@ def test_delaykit_checkpoint_rejects_reference_flags(tmp_path, rng):
 
 
 def _fidelity(net, model, frames_list):
-    """Compare deployed (numpy contract reference) with PyTorch; returns worst |dv| and #agree."""
+    """Deployed network (simulator's time-stepped reference, float64) vs PyTorch with rounded
+    delays; returns worst |dv| of the readout, #same predictions and #hidden spikes."""
     worst, agree, hidden_spikes = 0.0, 0, 0
     for frames in frames_list:
         ref = model(frames)
-        ours = numpy_reference(net, frames)
+        ours = simulate(net, frames, engine="reference", arithmetic=Arithmetic.float64())
         torch_out = ref["output"][:, 0, :]
-        assert ours["output"].shape == torch_out.shape
-        worst = max(worst, float(np.abs(ours["output"] - torch_out).max()))
-        for s_ours, s_t in zip(ours["spikes"], ref["spikes"]):
+        assert ours.output.shape == torch_out.shape
+        worst = max(worst, float(np.abs(ours.output - torch_out).max()))
+        for s_ours, s_t in zip(ours.spikes, ref["spikes"], strict=True):
             np.testing.assert_array_equal(s_ours, s_t[:, 0, :])
             hidden_spikes += int(s_ours.sum())
-        p_t = softmax_sum_prediction(ref["output"])[0]
-        p_o = softmax_sum_prediction(ours["output"][:, None, :])[0]
-        agree += int(p_t == p_o)
+        agree += int(softmax_sum_prediction(ref["output"])[0] == ours.prediction)
     return worst, agree, hidden_spikes
 
 
@@ -204,7 +204,7 @@ def test_dkn_roundtrip_and_convert_checkpoint_api(tmp_path, rng):
     net = convert_checkpoint(p)
     save_network(net, tmp_path / "m.dkn")
     again = convert_checkpoint(tmp_path / "m.dkn")
-    for a, b in zip(net.layers, again.layers):
+    for a, b in zip(net.layers, again.layers, strict=False):
         np.testing.assert_array_equal(a.weight, b.weight)
         np.testing.assert_array_equal(a.delay, b.delay)
     assert load_network(tmp_path / "m.dkn").provenance == net.provenance

@@ -7,17 +7,18 @@ import pytest
 
 nir = pytest.importorskip("nir")
 
+from netgen import random_frames, random_network  # noqa: E402
+
 from delaykit.convert.nir_export import network_to_nir, read_nir_metadata, write_nir  # noqa: E402
 from delaykit.convert.quantize import quantize_network  # noqa: E402
 from delaykit.sim import Arithmetic, simulate  # noqa: E402
-from netgen import random_frames, random_network  # noqa: E402
 
 
 def _assert_same_network(a, b):
     assert a.dt == b.dt and a.readout == b.readout and a.input == b.input
     assert a.provenance == b.provenance and a.metadata == b.metadata
     assert len(a.layers) == len(b.layers)
-    for x, y in zip(a.layers, b.layers):
+    for x, y in zip(a.layers, b.layers, strict=False):
         assert x.name == y.name and x.extend_steps == y.extend_steps
         np.testing.assert_array_equal(x.weight, y.weight)
         np.testing.assert_array_equal(x.delay[x.weight != 0], y.delay[x.weight != 0])

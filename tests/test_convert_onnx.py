@@ -8,11 +8,12 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+from netgen import random_frames, random_network  # noqa: E402
+
 from delaykit.convert.onnx_export import network_to_onnx, run_onnx, write_onnx  # noqa: E402
 from delaykit.convert.quantize import quantize_network  # noqa: E402
 from delaykit.network import Layer, Network  # noqa: E402
 from delaykit.sim import Arithmetic, simulate  # noqa: E402
-from netgen import random_frames, random_network  # noqa: E402
 
 ARITH = {"float64": Arithmetic.float64, "float32": Arithmetic.float32}
 

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from netgen import random_frames, random_network
 
 from delaykit.convert.quantize import fit_delays, prepare_for_target, quantize_layer, quantize_network
 from delaykit.convert.report import build_report, format_report, plot_report, write_report
 from delaykit.errors import DelaykitError
 from delaykit.hardware_targets import load_target
 from delaykit.sim import Arithmetic, simulate
-from netgen import random_frames, random_network
 
 
 @pytest.mark.parametrize("per_neuron", [False, True])

@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from netgen import random_frames, random_network
 
 from delaykit.convert.quantize import quantize_network
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.sim import Arithmetic, simulate
 from delaykit.tables import read_tables, synapse_table, write_tables
-from netgen import random_frames, random_network
 
 
 def _same(a, b):
