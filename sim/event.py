@@ -282,7 +282,8 @@ class EventNetwork:
         scores = readout_scores(self.net.readout, out[offset:])
         return SimResult(output=out, spikes=spikes, events=events, prediction=int(np.argmax(scores)),
                          scores=scores, readout_offset=offset, input_events=input_events,
-                         engine="event", arithmetic=arith.name)
+                         engine="event", arithmetic=arith.name,
+                         output_raw=None if self.layers[-1].spiking else trace_raw)
 
 
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}

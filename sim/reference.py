@@ -44,7 +44,7 @@ def _run_float(syn: np.ndarray, c: LayerConstants, ftype: type) -> tuple[np.ndar
     tau = ftype(c.tau)
     v = c.reset.copy()
     spikes = np.zeros(syn.shape, dtype=np.uint8)
-    trace = np.zeros(syn.shape, dtype=np.float64)
+    trace = np.zeros(syn.shape, dtype=ftype)
     for t in range(syn.shape[0]):
         h = v + (c.reset - v) / tau + current[t]
         if c.spiking:
@@ -54,14 +54,14 @@ def _run_float(syn: np.ndarray, c: LayerConstants, ftype: type) -> tuple[np.ndar
         else:
             v = h
         trace[t] = v
-    return spikes, trace * c.out_scale
+    return spikes, trace
 
 
 def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray]:
     u = reduce_int(syn << arith.weight_shift, arith.current_bits, arith.current_overflow)
     v = c.reset.copy()
     spikes = np.zeros(syn.shape, dtype=np.uint8)
-    trace = np.zeros(syn.shape, dtype=np.float64)
+    trace = np.zeros(syn.shape, dtype=np.int64)
     for t in range(syn.shape[0]):
         h = c.reset + arith.apply_decay(v - c.reset, c.tau) + u[t] + c.bias
         h = reduce_int(h, arith.membrane_bits, arith.membrane_overflow)
@@ -72,11 +72,12 @@ def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[n
         else:
             v = h
         trace[t] = v
-    return spikes, trace * c.out_scale
+    return spikes, trace
 
 
 def run_layer(layer: Layer, x: np.ndarray, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray, int]:
-    """One layer on input ``x`` (L_in, n_in): (spikes uint8, membrane in real units, events)."""
+    """One layer on input ``x`` (L_in, n_in): (spikes uint8, membrane in the arithmetic's own
+    units -- integers in fixed point, F values in float modes --, events)."""
     c = layer_constants(layer, arith)
     lat = arith.layer_latency_steps
     out_steps = x.shape[0] + layer.extend_steps + lat
@@ -94,18 +95,19 @@ def simulate_reference(net: Network, frames: np.ndarray, arithmetic: Arithmetic 
     x = check_frames(net, frames, arith)
     input_events = int((x != 0).sum())
     spikes, events = [], []
-    out = np.zeros((0, 0))
+    out = raw = np.zeros((0, 0))
     for layer in net.layers:
-        s, trace, ev = run_layer(layer, x, arith)
+        s, raw, ev = run_layer(layer, x, arith)
         events.append(ev)
         if layer.neuron.spiking:
             spikes.append(s)
             out = s.astype(np.float64)
         else:
-            out = trace
+            out = raw.astype(np.float64) * layer_constants(layer, arith).out_scale
         x = s.astype(x.dtype)
     offset = arith.readout_offset(len(net.layers))
     scores = readout_scores(net.readout, out[offset:])
     return SimResult(output=out, spikes=spikes, events=events, prediction=int(np.argmax(scores)),
                      scores=scores, readout_offset=offset, input_events=input_events,
-                     engine="reference", arithmetic=arith.name)
+                     engine="reference", arithmetic=arith.name,
+                     output_raw=None if net.layers[-1].neuron.spiking else raw)

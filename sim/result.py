@@ -25,6 +25,9 @@ class SimResult:
     scores: (n_out,) the readout's per-class scores.
     readout_offset: output steps skipped by the readout (the layers' latency, steps).
     input_events: nonzero input bins (the first layer's event sources).
+    output_raw: for a non-spiking (LI) last layer, its membrane in the arithmetic's own units
+        (int64 membrane units in fixed point: ``output = output_raw * weight_scale /
+        2**weight_shift``; float32/float64 values in float modes); None for a spiking one.
     """
 
     output: np.ndarray
@@ -36,6 +39,7 @@ class SimResult:
     input_events: int = 0
     engine: str = ""
     arithmetic: str = ""
+    output_raw: np.ndarray | None = None
 
     @property
     def spike_counts(self) -> list[int]:

@@ -104,8 +104,13 @@ def _compare(net, frames, arith, rtol):
     if rtol == 0:
         np.testing.assert_array_equal(ev.output, ref.output)
         assert ev.prediction == ref.prediction
+        if ev.output_raw is not None:
+            assert ev.output_raw.dtype == ref.output_raw.dtype == np.int64
+            np.testing.assert_array_equal(ev.output_raw, ref.output_raw)
     else:
         np.testing.assert_allclose(ev.output, ref.output, rtol=rtol, atol=rtol * 1e-3)
+        if ev.output_raw is not None:
+            assert ev.output_raw.dtype == ref.output_raw.dtype == arith.float_dtype
     return ev, ref
 
 
@@ -240,7 +245,8 @@ def test_loihi_decay_sequence_rounds_toward_zero(engine):
     frames = np.zeros((10, 1))
     frames[0, 0] = 1
     res = simulate(net, frames, engine, arith)
-    raw = res.output[:, 0] * 64
+    raw = res.output_raw[:, 0]
+    np.testing.assert_array_equal(res.output[:, 0], raw / 64)
     # -192 halves toward zero: ..., -3, -1 (1.5 -> 1), 0 (0.5 -> 0); floor would stick at -1
     assert raw.tolist() == [-192, -96, -48, -24, -12, -6, -3, -1, 0, 0]
 
