@@ -109,3 +109,23 @@ def test_float_network_on_fixed_target_exits_2(tmp_path, files, capsys):
     assert main(["sim", str(model), "--data", str(data), "--target", "loihi2", "--workers", "1",
                  "--no-progress"]) == 2
     assert "float weights cannot run" in capsys.readouterr().err
+
+
+def test_nir_and_event_tables_give_the_dkn_answer(files, capsys):
+    """MODEL may be a .nir graph (convert's export) or an event-table folder / manifest."""
+    from delaykit.convert.nir_export import write_nir
+    from delaykit.network import load_network
+    from delaykit.tables import write_tables
+
+    model, data, _, tmp = files
+    net = load_network(model)
+    write_nir(net, tmp / "net.nir")
+    write_tables(net, tmp / "tables")
+    accs = []
+    for m in (model, tmp / "net.nir", tmp / "tables", tmp / "tables" / "manifest.json"):
+        js = tmp / f"{m.name}.json"
+        assert main(["sim", str(m), "--data", str(data), "--target", "loihi2", "--workers", "1",
+                     "--no-progress", "--json", str(js), "--tolerance", "100"]) == 0
+        doc = json.loads(js.read_text())
+        accs.append((doc["accuracy"], doc["samples"]["predictions"], doc["samples"]["events_per_layer"]))
+    assert all(a == accs[0] for a in accs[1:])
