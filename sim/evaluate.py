@@ -86,12 +86,15 @@ def evaluate(
     progress: bool = True,
     limit: int | None = None,
     chunk_size: int | None = None,
+    start_method: str | None = None,
 ) -> EvalResult:
     """Simulate every sample of ``dataset`` and score the predictions.
 
     dataset: an SHDFile (binned as the network expects) or a sequence of (frames, label).
     workers: processes (None = all cores); samples are split in chunks across them.
     limit: only the first ``limit`` samples. Returns an :class:`EvalResult`.
+    start_method: multiprocessing start method; default 'fork' where available (workers
+    inherit the prepared network and compiled kernels), else 'spawn'.
     """
     arith = arithmetic or Arithmetic.float64()
     n = len(dataset) if limit is None else min(len(dataset), int(limit))
@@ -121,11 +124,11 @@ def evaluate(
                 if bar is not None:
                     bar.update(len(ch))
         else:
-            methods = mp.get_all_start_methods()
-            if "fork" in methods:  # workers inherit the prepared network and compiled kernels
+            method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            if method == "fork":  # workers inherit the prepared network and compiled kernels
                 pool = mp.get_context("fork").Pool(workers, _init_worker, (None, engine, arith, dataset))
             else:
-                pool = mp.get_context("spawn").Pool(workers, _init_worker, (net, engine, arith, dataset))
+                pool = mp.get_context(method).Pool(workers, _init_worker, (net, engine, arith, dataset))
             with pool:
                 if progress:
                     from tqdm import tqdm

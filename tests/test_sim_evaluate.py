@@ -35,6 +35,20 @@ def test_parallel_equals_serial_and_single_samples(rng, engine):
         assert serial.spikes_per_layer[k].tolist() == r.spike_counts
 
 
+def test_spawned_workers_rebuild_the_network(rng, tmp_path):
+    """Where fork is missing (macOS, Windows) workers are spawned and rebuild everything."""
+    net = random_network(rng, (6, 8, 3), integer_bits=8, max_delay=3)
+    path = tmp_path / "s.h5"
+    times = [np.sort(rng.random(15) * 0.1).astype(np.float32) for _ in range(8)]
+    write_shd(path, times, [rng.integers(0, 6, 15) for _ in range(8)], rng.integers(0, 3, 8), n_units=6)
+    arith = Arithmetic.for_target("loihi2")
+    with SHDFile(path, BinSpec(dt=0.01, channel_group=1, window_steps=10), n_units=6) as ds:
+        serial = evaluate(net, ds, arithmetic=arith, workers=1, progress=False)
+        spawned = evaluate(net, ds, arithmetic=arith, workers=2, progress=False, start_method="spawn")
+    np.testing.assert_array_equal(serial.predictions, spawned.predictions)
+    np.testing.assert_array_equal(serial.events_per_layer, spawned.events_per_layer)
+
+
 def test_confusion_accuracy_and_shapes(rng):
     net = random_network(rng, (8, 10, 10, 3), max_delay=4)
     data = _dataset(rng, net, n=30)
