@@ -74,6 +74,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "threads": 0,              # torch threads (0 = torch's default)
         "checkpoint_every_steps": 0,  # also write resume.pt every N optimizer steps (0 = per epoch)
         "eval_train": False,       # also evaluate the training set each epoch (slower)
+        "eval_float64": True,      # evaluate in float64, like the simulator's float64 arithmetic
         "plots": True,
     },
     "finetune": {

@@ -120,7 +120,7 @@ def _sync_batchnorm(model: DelaySNN) -> None:
             dist.all_reduce(g, op=dist.ReduceOp.SUM)
             return g
 
-    def bn_forward(bn: torch.nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+    def bn_forward(bn: torch.nn.BatchNorm1d, x: torch.Tensor, i: int) -> torch.Tensor:
         if not bn.training:
             return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
         c = x.shape[1]
@@ -213,15 +213,20 @@ def anneal_sigma(model: DelaySNN, cfg: Mapping[str, Any], epoch: int, epochs: in
 
 @torch.no_grad()
 def evaluate(model: DelaySNN, ds: Any, batch_size: int, *, rounded: bool, dist: Dist | None = None,
-             progress: bool = False, desc: str = "eval") -> dict[str, Any]:
-    """Loss (mean CE on sum-softmax) and accuracy (%) of ``model`` on ``ds``; eval mode, fp32.
+             progress: bool = False, desc: str = "eval", float64: bool = True) -> dict[str, Any]:
+    """Loss (mean CE on sum-softmax) and accuracy (%) of ``model`` on ``ds``, in eval mode.
 
     rounded: one-hot integer delays (deployed semantics) instead of the training kernel.
+    float64: evaluate a float64 copy (default), so that the accuracy is the one the
+    simulator's float64 arithmetic gives for the converted network; float32 can flip a
+    spike whose membrane lands within rounding of the threshold.
     With ``dist``, each rank evaluates every world-th batch and the sums are all-reduced.
     """
     from tqdm import tqdm
 
     dist = dist or Dist()
+    if float64 and model.layers[0].weight.dtype != torch.float64:
+        model = copy.deepcopy(model).double()
     was_training = model.training
     model.eval()
     old_mode = model.kernel_mode
@@ -369,7 +374,7 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        if model.bn is not None:
+        if model.bn is not None and model.bn_forward is None:
             _sync_batchnorm(model)
         net = DDP(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None,
                   broadcast_buffers=False)
@@ -433,13 +438,14 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
         for split_name, ds in (("test", splits.test), ("valid", splits.valid)):
             if ds is None:
                 continue
-            for kind, rounded in (("float", False), ("rounded", True)):
+            kinds = (("float", False), ("rounded", True)) if phase == "train" else (("quantized", True),)
+            for kind, rounded in kinds:
                 r = evaluate(model, ds, ev_bs, rounded=rounded, dist=dist, progress=progress and dist.main,
-                             desc=f"{split_name} {kind}")
+                             desc=f"{split_name} {kind}", float64=bool(t["eval_float64"]))
                 rec[f"{split_name}_loss_{kind}"] = r["loss"]
                 rec[f"{split_name}_acc_{kind}"] = r["acc"]
         if t["eval_train"]:
-            r = evaluate(model, splits.train, ev_bs, rounded=True, dist=dist)
+            r = evaluate(model, splits.train, ev_bs, rounded=True, dist=dist, float64=bool(t["eval_float64"]))
             rec["train_acc_rounded_eval"] = r["acc"]
         rec["eval_seconds"] = time.perf_counter() - t1
         if dist.world > 1:
@@ -454,8 +460,9 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
 
 
 def _epoch_line(rec: Mapping[str, Any], epochs: int) -> str:
-    s = (f"[{rec['phase']}] epoch {rec['epoch']}/{epochs}  loss {rec['train_loss']:.3f}  train {rec['train_acc']:.2f}%"
-         f"  test float {rec.get('test_acc_float', float('nan')):.2f}%  rounded {rec.get('test_acc_rounded', float('nan')):.2f}%")
+    s = f"[{rec['phase']}] epoch {rec['epoch']}/{epochs}  loss {rec['train_loss']:.3f}  train {rec['train_acc']:.2f}%"
+    if "test_acc_float" in rec:
+        s += f"  test float {rec['test_acc_float']:.2f}%  rounded {rec['test_acc_rounded']:.2f}%"
     if "test_acc_quantized" in rec:
         s += f"  quantized {rec['test_acc_quantized']:.2f}%"
     if "valid_acc_rounded" in rec:

@@ -264,8 +264,11 @@ class DelaySNN(nn.Module):
         self.kernel_mode = "train"  # "train" | "rounded"
         self.quantizer: Any = None  # optional callable(model, layer_index, kernel) -> kernel (fine-tuning)
         self.bf16 = False
-        #: optional replacement for BatchNorm in training (data-parallel runs sync the statistics)
+        #: optional replacement for BatchNorm, called as (bn, x, layer_index): data-parallel runs
+        #: sync the statistics, fine-tuning folds it into the quantized weights
         self.bn_forward: Any = None
+        #: optional per-hidden-layer thresholds (fine-tuning uses the quantized ones)
+        self.thresholds: list[float] | None = None
         for layer in self.layers:
             layer.SIG.requires_grad_(False)
             if a["model"] != "learned":
@@ -319,7 +322,7 @@ class DelaySNN(nn.Module):
             raise ValueError(f"DelaySNN: input must be (batch, steps, {self.arch['n_inputs']}), got {tuple(x.shape)}")
         ksize = self.kernel_size
         pad = (ksize - 1, (ksize - 1) // 2)
-        h = x.to(torch.float32).transpose(1, 2)  # (B, C, T)
+        h = x.to(self.layers[0].weight.dtype).transpose(1, 2)  # (B, C, T): float32 unless model.double()
         n = self.n_layers
         out = h
         for i in range(n):
@@ -333,8 +336,9 @@ class DelaySNN(nn.Module):
                 cur = F.conv1d(hp, kern)  # (B, out, T')
             if i < n - 1:
                 if self.bn is not None:
-                    cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur)
-                spikes, _ = lif_multistep(cur.permute(2, 0, 1), self.arch["tau_steps"], self.arch["v_threshold"],
+                    cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur, i)
+                th = self.arch["v_threshold"] if self.thresholds is None else self.thresholds[i]
+                spikes, _ = lif_multistep(cur.permute(2, 0, 1), self.arch["tau_steps"], th,
                                           self.surrogate_alpha)  # (T', B, out)
                 if self.training and self.dropout > 0:
                     # spikingjelly multi-step Dropout: one mask per sample and neuron for all steps
@@ -350,7 +354,7 @@ class DelaySNN(nn.Module):
         """Like forward (no dropout, current kernel mode) but also returns hidden spikes (T_l, B, n_l)."""
         ksize = self.kernel_size
         pad = (ksize - 1, (ksize - 1) // 2)
-        h = x.to(torch.float32).transpose(1, 2)
+        h = x.to(self.layers[0].weight.dtype).transpose(1, 2)
         spikes_all = []
         out = h
         for i in range(self.n_layers):
@@ -358,8 +362,9 @@ class DelaySNN(nn.Module):
             cur = F.conv1d(hp, self.kernel(i))
             if i < self.n_layers - 1:
                 if self.bn is not None:
-                    cur = self.bn[i](cur)
-                s, _ = lif_multistep(cur.permute(2, 0, 1), self.arch["tau_steps"], self.arch["v_threshold"])
+                    cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur, i)
+                th = self.arch["v_threshold"] if self.thresholds is None else self.thresholds[i]
+                s, _ = lif_multistep(cur.permute(2, 0, 1), self.arch["tau_steps"], th)
                 spikes_all.append(s)
                 h = s.permute(1, 2, 0)
             else:

@@ -1,0 +1,187 @@
+"""Hardware-aware fine-tuning for a target profile (interface B).
+
+The trained model is changed into what the converter will deploy, and trained a little more
+in that form so the deployed accuracy holds:
+
+* **delays**: positions rounded half to even, clipped into the target's range
+  ``[delay_min_steps, delay_max_steps]`` (``delaykit.convert.quantize.delay_range``: ``[0, 0]``
+  for a target without native delays), then frozen; the kernel is one-hot (``SIG = 0``);
+* **BatchNorm** folded with its running statistics (frozen): ``W' = W γ/√(σ²+ε)``,
+  ``b = β − γμ/√(σ²+ε)`` (the converter's fold);
+* **weights** fake-quantized like ``delaykit.convert.quantize.quantize_layer`` (signed
+  ``bits``, one scale per layer ``s = max|W'| / (2^(bits-1) − 1)``, round half to even), with
+  the bias and the threshold in the same integer units (``th_int = max(round(th/s), 1)``);
+  gradients pass straight through the rounding (STE), the scale is not differentiated.
+
+Reported side by side: float (training kernel), rounded (integer delays), rounded within the
+target's range, quantized before fine-tuning (post-training quantization), quantized after.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from delaykit.fileio import write_text_atomic
+from delaykit.train.model import DelaySNN, rounded_delays
+
+
+class FakeQuant:
+    """Installs the deployment transform on a DelaySNN (kernel, BatchNorm and threshold hooks)."""
+
+    def __init__(self, model: DelaySNN, bits: int | None) -> None:
+        if bits is not None and not 2 <= int(bits) <= 32:
+            raise ValueError(f"weight_bits: must be between 2 and 32, got {bits}")
+        self.model = model
+        self.bits = None if bits is None else int(bits)
+        self.qmax = None if bits is None else 2 ** (int(bits) - 1) - 1
+        self.scales: list[torch.Tensor | None] = [None] * model.n_layers
+
+    @staticmethod
+    def _fold_gain(m: DelaySNN, i: int) -> torch.Tensor | None:
+        if m.bn is None or i >= m.n_layers - 1:
+            return None
+        bn = m.bn[i]
+        return bn.weight / torch.sqrt(bn.running_var + bn.eps)
+
+    def _q(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return x + (torch.round(x / s) * s - x).detach()
+
+    def kernel_hook(self, model: DelaySNN, i: int, k: torch.Tensor) -> torch.Tensor:
+        g = self._fold_gain(model, i)
+        kf = k if g is None else k * g[:, None, None]
+        th = float(model.arch["v_threshold"])
+        if self.qmax is None:
+            self.scales[i] = None
+            ths = th
+        else:
+            amax = kf.detach().abs().max()
+            s = torch.where(amax > 0, amax / self.qmax, torch.ones_like(amax))
+            self.scales[i] = s
+            kf = self._q(kf, s)
+            ths = float(max(torch.round(torch.tensor(th, dtype=s.dtype) / s).item(), 1.0) * s.item())
+        if i < model.n_layers - 1:
+            if model.thresholds is None:
+                model.thresholds = [th] * (model.n_layers - 1)
+            model.thresholds[i] = ths
+        return kf
+
+    def bn_hook(self, bn: torch.nn.BatchNorm1d, x: torch.Tensor, i: int) -> torch.Tensor:
+        inv = torch.rsqrt(bn.running_var + bn.eps)
+        b = bn.bias - bn.weight * bn.running_mean * inv
+        s = self.scales[i]
+        if s is not None:
+            b = self._q(b, s)
+        return x + b[None, :, None]
+
+    def install(self) -> None:
+        m = self.model
+        m.quantizer = self.kernel_hook
+        m.bn_forward = self.bn_hook if m.bn is not None else None
+
+    def remove(self) -> None:
+        m = self.model
+        m.quantizer = None
+        m.bn_forward = None
+        m.thresholds = None
+
+
+def fix_delays(model: DelaySNN, lo: int, hi: int) -> list[dict[str, int]]:
+    """Round positions, clip the delays into ``[lo, hi]`` steps, freeze them (SIG = 0, one-hot kernel).
+
+    Returns per-layer counts of clipped synapses.
+    """
+    k = model.kernel_size
+    center = (k - 1) // 2
+    hi_eff = min(int(hi), k - 1)
+    lo_eff = min(max(int(lo), 0), hi_eff)
+    records = []
+    with torch.no_grad():
+        for i, layer in enumerate(model.layers):
+            d = rounded_delays(layer.P[0, ..., 0], k)
+            dc = d.clamp(lo_eff, hi_eff)
+            records.append({"layer": i, "clipped": int((dc != d).sum()), "max_delay": int(d.max())})
+            layer.P[0, ..., 0] = (center - dc).to(layer.P.dtype)
+            layer.P.requires_grad_(False)
+            layer.SIG.zero_()
+    model.kernel_version = "rounded"
+    return records
+
+
+def target_bits(t: Any, override: int | None) -> int | None:
+    """Weight bits: the config's ``finetune.weight_bits``, else the target's (None = float)."""
+    if override is not None:
+        return int(override)
+    fp = getattr(t, "fixed_point", None)
+    if fp and fp.get("weight_bits"):
+        return int(fp["weight_bits"])
+    wb = getattr(t, "weight_bits", None)
+    return int(wb) if wb else None
+
+
+def finetune_for_target(model: DelaySNN, cfg: dict[str, Any], splits: Any, out: Path, target: Any, *,
+                        progress: bool = True, dist: Any = None, log: Any = print,
+                        history: list[dict[str, Any]] | None = None, resume: bool = False) -> Path:
+    """Fine-tune ``model`` for ``target``; write ``out/model.pt`` and ``finetune_report.json``."""
+    from delaykit.convert.quantize import delay_range, resolve_target
+    from delaykit.train.checkpoint import model_checkpoint, save_torch_atomic
+    from delaykit.train.loop import Dist, evaluate, final_metrics, run_training
+
+    dist = dist or Dist()
+    t = resolve_target(target)
+    name = str(getattr(t, "name", target))
+    lo, hi = delay_range(t)
+    bits = target_bits(t, cfg["finetune"]["weight_bits"])
+    bs = int(cfg["train"]["eval_batch_size"])
+    test = splits.test
+
+    def acc(rounded: bool) -> float:
+        return evaluate(model, test, bs, rounded=rounded, dist=dist, float64=bool(cfg["train"]["eval_float64"]))["acc"]
+
+    report: dict[str, Any] = {"target": name, "weight_bits": bits, "delay_range": [lo, hi],
+                              "quantization": "per-layer symmetric max-abs of BN-folded weights, round half to even"}
+    report["test_acc_float"] = acc(False)
+    report["test_acc_rounded"] = acc(True)
+    report["delays"] = fix_delays(model, lo, hi)
+    report["test_acc_rounded_in_range"] = acc(True)
+    fq = FakeQuant(model, bits)
+    fq.install()
+    report["test_acc_quantized_before_finetune"] = acc(True)
+    model.dropout = float(cfg["finetune"]["dropout"])
+    log(f"fine-tuning for {name}: delays clipped to {lo}..{hi} steps "
+        f"({sum(r['clipped'] for r in report['delays'])} synapses clipped), weights "
+        f"{'float' if bits is None else f'{bits}-bit'}")
+    model, ft_hist = run_training(cfg, splits, out, progress=progress, resume=resume, dist=dist, log=log,
+                                  model=model, phase="finetune")
+    report["test_acc_quantized"] = acc(True)
+    report["epochs"] = len(ft_hist)
+    metrics = final_metrics(history or [])
+    metrics.update({k: v for k, v in report.items() if k.startswith("test_acc")})
+    metrics["epoch"] = int(metrics.get("epoch", 0))
+    metrics["finetune_epochs"] = len(ft_hist)
+    path = out / "model.pt"
+    if dist.main:
+        extra = {"finetune": {k: v for k, v in report.items() if not k.startswith("test_acc")},
+                 "data": {"files": splits.files, "window_steps": splits.window_steps}}
+        save_torch_atomic(model_checkpoint(model, cfg, metrics, splits.class_names, extra), path)
+        write_text_atomic(out / "finetune_report.json", json.dumps(report, indent=2) + "\n")
+        log(format_report(report))
+    return path
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """The accuracies side by side, one line each."""
+    rows = [("float (training kernel)", "test_acc_float"), ("rounded integer delays", "test_acc_rounded"),
+            (f"delays within {r['delay_range'][0]}..{r['delay_range'][1]}", "test_acc_rounded_in_range"),
+            ("quantized, before fine-tuning", "test_acc_quantized_before_finetune"),
+            (f"quantized, after {r.get('epochs', 0)} fine-tuning epochs", "test_acc_quantized")]
+    bits = "float" if r["weight_bits"] is None else f"{r['weight_bits']}-bit weights"
+    lines = [f"test accuracy for target {r['target']} ({bits}):"]
+    lines += [f"  {label:38s} {r[key]:6.2f} %" for label, key in rows if key in r]
+    return "\n".join(lines)
+
+
+__all__ = ["FakeQuant", "finetune_for_target", "fix_delays", "format_report", "target_bits"]
