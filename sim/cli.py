@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +179,9 @@ def _run_checked(args: argparse.Namespace) -> int:
     if target is not None:
         from delaykit.hardware_targets import check
 
-        for v in check(net, target):
-            print(f"warning: {target.name}: layer {v.layer}: {v.limit}: {v.detail}")
+        for v in check(net, target):  # simulated anyway: the arithmetic does not need the limits
+            where = f"layer {v.layer}" if v.layer else "network"
+            print(f"warning: {target.name}: {where}: {v.limit}: {v.detail}", file=sys.stderr)
     ds = _open_data(net, args.data)
     try:
         if args.raster is not None and not 0 <= args.raster < len(ds):

@@ -129,3 +129,17 @@ def test_nir_and_event_tables_give_the_dkn_answer(files, capsys):
         doc = json.loads(js.read_text())
         accs.append((doc["accuracy"], doc["samples"]["predictions"], doc["samples"]["events_per_layer"]))
     assert all(a == accs[0] for a in accs[1:])
+
+
+def test_target_limits_are_reported_but_simulated(tmp_path, files, capsys):
+    _, data, _, _ = files
+    net = random_network(np.random.default_rng(3), (4, 3), integer_bits=8, max_delay=2)
+    layer = replace(net.layers[0], delay=np.full((3, 4), 70, dtype=np.int32))  # Loihi 2 holds 0..62
+    net = replace(net, layers=(layer,),
+                  input=InputSpec(n_channels=4, window_steps=WINDOW, n_units=N_UNITS, channel_group=GROUP))
+    model = tmp_path / "far.dkn"
+    save_network(net, model)
+    assert main(["sim", str(model), "--data", str(data), "--target", "loihi2", "--workers", "1",
+                 "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: loihi2: layer fc0" in captured.err and "accuracy:" in captured.out
