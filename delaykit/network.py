@@ -128,7 +128,7 @@ class LI:
         return {"kind": self.kind, "tau": float(self.tau), "v_reset": _to_json_value(self.v_reset)}
 
 
-Neuron = Union[LIF, LI]
+Neuron = Union[LIF, LI]  # noqa: UP007 (a runtime alias; X | Y needs 3.10 at import)
 NEURON_TYPES: dict[str, type] = {"lif": LIF, "li": LI}
 
 

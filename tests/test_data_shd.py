@@ -50,7 +50,8 @@ def test_bin_spec_options(tmp_path):
 
 def test_frames_do_not_depend_on_other_samples(tmp_path):
     """The padding trap: a sample's frames are the same whatever else is in the file."""
-    t = np.array([0.01, 0.05]); u = np.array([3, 9])
+    t = np.array([0.01, 0.05])
+    u = np.array([3, 9])
     write_shd(tmp_path / "a.h5", [t], [u], np.array([0]))
     write_shd(tmp_path / "b.h5", [t, np.array([1.3])], [u, np.array([1])], np.array([0, 1]))
     with SHDFile(tmp_path / "a.h5") as a, SHDFile(tmp_path / "b.h5") as b:
@@ -58,7 +59,8 @@ def test_frames_do_not_depend_on_other_samples(tmp_path):
 
 
 def test_bin_events_matches_loop(rng):
-    t = rng.uniform(0, 0.5, 300); u = rng.integers(0, 700, 300)
+    t = rng.uniform(0, 0.5, 300)
+    u = rng.integers(0, 700, 300)
     spec = BinSpec(dt=0.01, channel_group=5)
     frames, dropped = bin_events(t, u, 700, spec, 40)
     ref = np.zeros((40, 140), np.float32)

@@ -76,7 +76,8 @@ def bin_events(
     t = t_us // dt_us
     c = np.asarray(units, dtype=np.int64) // spec.channel_group
     keep = (t >= 0) & (t < window_steps)
-    np.add.at(frames, (t[keep], c[keep]), 1.0)
+    flat = np.bincount(t[keep] * n_channels + c[keep], minlength=window_steps * n_channels)
+    frames[:] = flat.reshape(window_steps, n_channels)
     if spec.binary:
         np.minimum(frames, 1.0, out=frames)
     return frames, int((~keep).sum())
@@ -181,6 +182,26 @@ class SHDFile:
             u = np.asarray(self._units[i], dtype=np.int64)
         except (OSError, ValueError) as e:
             raise FormatError(f"{self.path}: sample {i} unreadable ({e}); the file may be truncated") from None
+        return self._checked(i, t, u)
+
+    def read_range(self, lo: int, hi: int) -> list[tuple[np.ndarray, int]]:
+        """(frames, label) of samples ``lo..hi-1``, read with one HDF5 call per dataset."""
+        if not 0 <= lo <= hi <= len(self):
+            raise IndexError(f"range {lo}..{hi} outside 0..{len(self)}")
+        try:
+            times, units = self._times[lo:hi], self._units[lo:hi]
+        except (OSError, ValueError) as e:
+            raise FormatError(f"{self.path}: samples {lo}..{hi - 1} unreadable ({e}); the file may be "
+                              f"truncated") from None
+        out = []
+        for k, (t, u) in enumerate(zip(times, units, strict=True)):
+            t, u = self._checked(lo + k, np.asarray(t, np.float64), np.asarray(u, np.int64))
+            frames, dropped = bin_events(t, u, self.n_units, self.spec, self.window_steps)
+            self.dropped_events += dropped
+            out.append((frames, int(self._labels[lo + k])))
+        return out
+
+    def _checked(self, i: int, t: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if t.shape != u.shape:
             raise FormatError(
                 f"{self.path}: sample {i}: spikes/times has {t.size} events but spikes/units "
@@ -251,7 +272,7 @@ def write_shd(
             sp = f.create_group("spikes")
             ft = sp.create_dataset("times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
             fu = sp.create_dataset("units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
-            for i, (t, u) in enumerate(zip(times, units)):
+            for i, (t, u) in enumerate(zip(times, units, strict=True)):
                 ft[i] = np.asarray(t, dtype=np.float32)
                 fu[i] = np.asarray(u, dtype=np.uint16)
             f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
