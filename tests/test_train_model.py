@@ -54,15 +54,23 @@ def test_gauss_kernel_matches_dcls(sig):
     w = ref.weight.detach().clone().requires_grad_()
     p = ref.P.detach().clone().requires_grad_()
     k_ref = ref.DCK(ref.weight, ref.P, ref.SIG)
-    k_ours = dcls_kernel(w, p, ref.SIG, k, "gauss")
-    assert torch.equal(k_ref, k_ours)  # same operations, same float32 results
+    k_torch = dcls_kernel(w, p, ref.SIG, k, "gauss", fast=False)
+    assert torch.equal(k_ref, k_torch)  # same operations, same float32 results
     g = torch.randn_like(k_ref)
     (k_ref * g).sum().backward()
-    (k_ours * g).sum().backward()
+    (k_torch * g).sum().backward()
     # analytic vs autograd gradient: float32 rounding only (relative 1e-5 of the largest)
     torch.testing.assert_close(w.grad, ref.weight.grad, rtol=1e-5, atol=1e-6)
     scale = float(ref.P.grad.abs().max())
     torch.testing.assert_close(p.grad, ref.P.grad, rtol=1e-4, atol=1e-5 * scale)
+    # the numba kernel: same formula, sequential sums and libm exp -> a few float32 ulps
+    w2 = ref.weight.detach().clone().requires_grad_()
+    p2 = ref.P.detach().clone().requires_grad_()
+    k_fast = dcls_kernel(w2, p2, ref.SIG, k, "gauss", fast=True)
+    torch.testing.assert_close(k_fast, k_ref, rtol=1e-5, atol=1e-7)
+    (k_fast * g).sum().backward()
+    torch.testing.assert_close(w2.grad, ref.weight.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(p2.grad, ref.P.grad, rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_max_kernel_matches_dcls_and_rounded_is_onehot():
@@ -195,3 +203,25 @@ def test_loss_is_cross_entropy_on_summed_softmax():
     manual = -(torch.log_softmax(m, 1)[torch.arange(4), y]).mean()
     torch.testing.assert_close(loss_fn(v, y), manual)
     assert torch.equal(predict(v), m.argmax(1))
+
+
+def test_numba_lif_equals_torch_loop_lif():
+    from delaykit.train.model import lif_multistep_torch
+
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(30, 4, 9, generator=gen) * 1.5
+    for dtype in (torch.float32, torch.float64):
+        xa = x.to(dtype).clone().requires_grad_()
+        xb = x.to(dtype).clone().requires_grad_()
+        sa, va = lif_multistep(xa, 1.5, 0.8, 3.0)
+        sb, vb = lif_multistep_torch(xb, 1.5, 0.8, 3.0)
+        assert torch.equal(sa, sb) and torch.equal(va, vb)
+        gs, gv = torch.randn(sa.shape, generator=gen, dtype=dtype), torch.randn(sa.shape, generator=gen, dtype=dtype)
+        ((sa * gs).sum() + (va * gv).sum()).backward()
+        ((sb * gs).sum() + (vb * gv).sum()).backward()
+        torch.testing.assert_close(xa.grad, xb.grad)  # same operations in the same order
+        # only the spike gradient, or only the membrane gradient
+        xa.grad = xb.grad = None
+        lif_multistep(xa, 1.5, 0.8)[1].sum().backward()
+        lif_multistep_torch(xb, 1.5, 0.8)[1].sum().backward()
+        torch.testing.assert_close(xa.grad, xb.grad)

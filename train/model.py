@@ -123,6 +123,40 @@ class _GaussKernel(torch.autograd.Function):
         return grad_w, grad_p, None, None
 
 
+class _GaussKernelNumba(torch.autograd.Function):
+    """:class:`_GaussKernel` computed per synapse by the numba kernels (CPU): no (K, out, in)
+    temporaries, the taps are recomputed in backward. Same formula; the sum over taps is
+    sequential, so results differ from dcls' in the last bits (tested to 1e-6 relative)."""
+
+    @staticmethod
+    def forward(ctx: Any, w: torch.Tensor, p: torch.Tensor, sig: torch.Tensor, ksize: int) -> torch.Tensor:
+        from delaykit.train import kernels
+
+        w, p, sig = w.detach().contiguous(), p.detach().contiguous(), sig.detach().contiguous()
+        out = torch.empty(*w.shape, ksize, dtype=w.dtype)
+        dt = w.numpy().dtype.type
+        kernels.gauss_kernel_forward(w.numpy(), p.numpy(), sig.numpy(), ksize, dt(ksize // 2), dt(GAUSS_SIG_OFFSET),
+                                     dt(DCLS_NORM_EPS), out.numpy())
+        ctx.save_for_backward(w, p, sig)
+        ctx.ksize = ksize
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        from delaykit.train import kernels
+
+        w, p, sig = ctx.saved_tensors
+        k = ctx.ksize
+        grad = grad.contiguous()
+        gw = torch.empty_like(w)
+        gp = torch.empty_like(p)
+        dt = w.numpy().dtype.type
+        kernels.gauss_kernel_backward(grad.numpy(), w.numpy(), p.numpy(), sig.numpy(), k, dt(k // 2),
+                                      dt(GAUSS_SIG_OFFSET), dt(DCLS_NORM_EPS), bool(ctx.needs_input_grad[1]), gw.numpy(),
+                                      gp.numpy())
+        return gw, (gp if ctx.needs_input_grad[1] else None), None, None
+
+
 def _max_kernel(w: torch.Tensor, p: torch.Tensor, sig: torch.Tensor, ksize: int) -> torch.Tensor:
     """dcls 0.1.1 ``forward_vmax``: triangle of half-width ``|SIG| + 1``, normalized (autograd)."""
     idx = torch.arange(ksize, dtype=w.dtype, device=w.device).view(ksize, 1, 1)
@@ -145,11 +179,13 @@ def onehot_kernel(w: torch.Tensor, p: torch.Tensor, ksize: int) -> torch.Tensor:
     return k
 
 
-def dcls_kernel(weight: torch.Tensor, P: torch.Tensor, SIG: torch.Tensor, ksize: int, version: str) -> torch.Tensor:
+def dcls_kernel(weight: torch.Tensor, P: torch.Tensor, SIG: torch.Tensor, ksize: int, version: str,
+                fast: bool = True) -> torch.Tensor:
     """The conv1d kernel (out, in, K) of a ``Dcls1d(kernel_count=1)`` from its parameters.
 
     weight (out, in, 1), P and SIG (1, out, in, 1) as stored by dcls. version: 'gauss' | 'max' |
-    'rounded' (see the module docstring).
+    'rounded' (see the module docstring). fast: use the numba gauss kernel on CPU (else the
+    torch one, bit-identical to dcls).
     """
     w = weight[..., 0]
     p = P[0, ..., 0]
@@ -159,6 +195,8 @@ def dcls_kernel(weight: torch.Tensor, P: torch.Tensor, SIG: torch.Tensor, ksize:
         return onehot_kernel(w, p, ksize)
     sig = SIG[0, ..., 0]
     if version == "gauss":
+        if w.device.type == "cpu" and w.dtype in (torch.float32, torch.float64) and fast:
+            return _GaussKernelNumba.apply(w, p, sig, ksize)
         return _GaussKernel.apply(w, p, sig, ksize)
     if version == "max":
         return _max_kernel(w, p, sig, ksize)
@@ -221,12 +259,65 @@ class _LIFMultiStep(torch.autograd.Function):
         return gx, None, None, None
 
 
+class _LIFLastAxis(torch.autograd.Function):
+    """LIF over ``x (..., T)`` (time on the contiguous last axis) with the numba kernels (CPU)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+        from delaykit.train import kernels
+
+        x = x.contiguous()
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        h = torch.empty_like(x2)
+        s = torch.empty_like(x2)
+        v = torch.empty_like(x2)
+        npdt = x2.numpy().dtype.type
+        kernels.lif_forward(x2.numpy(), npdt(tau), npdt(th), h.numpy(), s.numpy(), v.numpy())
+        ctx.save_for_backward(h)
+        ctx.params = (tau, th, alpha)
+        return s.reshape(shape), v.reshape(shape)
+
+    @staticmethod
+    def backward(ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        from delaykit.train import kernels
+
+        (h,) = ctx.saved_tensors
+        tau, th, alpha = ctx.params
+        shape = g_s.shape if g_s is not None else g_v.shape
+        dummy = h[:1, :1]
+        gs = g_s.contiguous().reshape(h.shape) if g_s is not None else dummy
+        gv = g_v.contiguous().reshape(h.shape) if g_v is not None else dummy
+        gx = torch.empty_like(h)
+        npdt = h.numpy().dtype.type
+        kernels.lif_backward(h.numpy(), gs.numpy(), gv.numpy(), g_s is not None, g_v is not None, npdt(tau),
+                             npdt(th), npdt(alpha / 2), npdt(math.pi / 2 * alpha), gx.numpy())
+        return gx.reshape(shape), None, None, None
+
+
+def lif_last_axis(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """LIF over ``x (..., T)``: returns ``(spikes, v_seq)`` of the same shape (see :func:`lif_multistep`).
+
+    Uses the numba kernels on CPU and the torch loop elsewhere (GPU).
+    """
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        return _LIFLastAxis.apply(x, float(tau), float(v_threshold), float(alpha))
+    s, v = _LIFMultiStep.apply(x.movedim(-1, 0), float(tau), float(v_threshold), float(alpha))
+    return s.movedim(0, -1), v.movedim(0, -1)
+
+
 def lif_multistep(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused LIF over ``x (T, ...)``: returns ``(spikes, v_seq)`` (float, same shape).
 
     Forward is bit-identical to spikingjelly 2.0.0 ``LIFNode(tau, decay_input=False,
     v_reset=0, detach_reset=True)``; the gradient is its ATan(alpha) surrogate gradient.
     """
+    s, v = lif_last_axis(x.movedim(0, -1), tau, v_threshold, alpha)
+    return s.movedim(-1, 0), v.movedim(-1, 0)
+
+
+def lif_multistep_torch(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same LIF as a loop of torch operations over ``x (T, ...)`` (any device)."""
     return _LIFMultiStep.apply(x, float(tau), float(v_threshold), float(alpha))
 
 
@@ -338,17 +429,16 @@ class DelaySNN(nn.Module):
                 if self.bn is not None:
                     cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur, i)
                 th = self.arch["v_threshold"] if self.thresholds is None else self.thresholds[i]
-                spikes, _ = lif_multistep(cur.permute(2, 0, 1), self.arch["tau_steps"], th,
-                                          self.surrogate_alpha)  # (T', B, out)
+                spikes, _ = lif_last_axis(cur, self.arch["tau_steps"], th, self.surrogate_alpha)  # (B, out, T')
                 if self.training and self.dropout > 0:
                     # spikingjelly multi-step Dropout: one mask per sample and neuron for all steps
-                    mask = F.dropout(torch.ones_like(spikes[0]), self.dropout, training=True)
-                    spikes = spikes * mask
-                h = spikes.permute(1, 2, 0)  # (B, out, T')
+                    mask = F.dropout(torch.ones_like(spikes[:, :, 0]), self.dropout, training=True)
+                    spikes = spikes * mask[:, :, None]
+                h = spikes
             else:
-                _, out = lif_multistep(cur.permute(2, 0, 1), self.arch["readout_tau_steps"], self.readout_threshold,
+                _, out = lif_last_axis(cur, self.arch["readout_tau_steps"], self.readout_threshold,
                                        self.surrogate_alpha)
-        return out
+        return out.permute(2, 0, 1)  # (T', B, classes)
 
     def forward_spikes(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Like forward (no dropout, current kernel mode) but also returns hidden spikes (T_l, B, n_l)."""
@@ -364,12 +454,12 @@ class DelaySNN(nn.Module):
                 if self.bn is not None:
                     cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur, i)
                 th = self.arch["v_threshold"] if self.thresholds is None else self.thresholds[i]
-                s, _ = lif_multistep(cur.permute(2, 0, 1), self.arch["tau_steps"], th)
-                spikes_all.append(s)
-                h = s.permute(1, 2, 0)
+                s, _ = lif_last_axis(cur, self.arch["tau_steps"], th)
+                spikes_all.append(s.permute(2, 0, 1))
+                h = s
             else:
-                _, out = lif_multistep(cur.permute(2, 0, 1), self.arch["readout_tau_steps"], self.readout_threshold)
-        return out, spikes_all
+                _, out = lif_last_axis(cur, self.arch["readout_tau_steps"], self.readout_threshold)
+        return out.permute(2, 0, 1), spikes_all
 
     @contextlib.contextmanager
     def rounded(self) -> Iterator[DelaySNN]:

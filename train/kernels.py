@@ -1,0 +1,126 @@
+"""numba kernels for the LIF recurrence (forward and surrogate-gradient backward).
+
+Rows are independent neurons (batch x neuron), time runs along the contiguous last axis, so
+each thread walks one membrane through time with no temporaries. Arithmetic stays in the
+array's dtype (float32 in training) in spikingjelly's operation order, without fastmath, so
+the forward is bit-identical to ``LIFNode(decay_input=False, v_reset=0)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+
+@numba.njit(parallel=True, cache=True)
+def lif_forward(x: np.ndarray, tau: np.floating, th: np.floating, h_out: np.ndarray, s_out: np.ndarray,
+                v_out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """x (R, T): input current. Writes h (charged), s (spike 0/1) and v (after reset), all (R, T)."""
+    rows, steps = x.shape
+    zero = tau - tau
+    one = tau / tau
+    for r in prange(rows):
+        v = zero
+        for t in range(steps):
+            h = v - v / tau + x[r, t]
+            h_out[r, t] = h
+            if h >= th:
+                s_out[r, t] = one
+                v = zero
+            else:
+                s_out[r, t] = zero
+                v = h
+            v_out[r, t] = v
+
+
+@numba.njit(parallel=True, cache=True)
+def lif_backward(h: np.ndarray, g_s: np.ndarray, g_v: np.ndarray, use_s: bool, use_v: bool, tau: np.floating,
+                 th: np.floating, half_alpha: np.floating, k: np.floating, gx: np.ndarray) -> None:  # pragma: no cover
+    """Gradient of the input given dL/ds and dL/dv (R, T); ATan surrogate ``half_alpha / (1 + (k (h - th))^2)``.
+
+    The reset is detached: dv[t]/dh[t] = 1 - s[t]; dh[t]/dv[t-1] = 1 - 1/tau.
+    """
+    rows, steps = h.shape
+    zero = tau - tau
+    one = tau / tau
+    for r in prange(rows):
+        carry = zero
+        for t in range(steps - 1, -1, -1):
+            hv = h[r, t]
+            gh = zero
+            if use_s:
+                z = k * (hv - th)
+                gh = g_s[r, t] * (half_alpha / (one + z * z))
+            if hv < th:
+                gv = carry
+                if use_v:
+                    gv = g_v[r, t] + carry
+                gh = gh + gv
+            gx[r, t] = gh
+            carry = gh - gh / tau
+
+
+@numba.njit(parallel=True, cache=True)
+def gauss_kernel_forward(w: np.ndarray, p: np.ndarray, sig: np.ndarray, ksize: int, half_k: np.floating,
+                         offset: np.floating, eps: np.floating, out: np.ndarray) -> None:  # pragma: no cover
+    """dcls 'gauss' kernel per synapse: out[o, i, k] = w * g_k / (sum_j g_j + eps).
+
+    w, p, sig: (O, I); g_k = exp(-0.5 ((k - (p + K//2)) / (|sig| + offset))^2); out: (O, I, K).
+    """
+    n_out, n_in = w.shape
+    half = offset - offset + np.float32(0.5)
+    idx = np.arange(ksize).astype(w.dtype)
+    for o in prange(n_out):
+        for i in range(n_in):
+            c = p[o, i] + half_k
+            s = abs(sig[o, i]) + offset
+            denom = eps - eps
+            for k in range(ksize):
+                u = (idx[k] - c) / s
+                g = math.exp(-half * (u * u))
+                out[o, i, k] = g
+                denom += g
+            denom += eps
+            wv = w[o, i]
+            for k in range(ksize):
+                out[o, i, k] = (out[o, i, k] / denom) * wv
+
+
+@numba.njit(parallel=True, cache=True)
+def gauss_kernel_backward(grad: np.ndarray, w: np.ndarray, p: np.ndarray, sig: np.ndarray, ksize: int,
+                          half_k: np.floating, offset: np.floating, eps: np.floating, need_p: bool,
+                          grad_w: np.ndarray, grad_p: np.ndarray) -> None:  # pragma: no cover
+    """Gradients of w and p given dL/dK (O, I, K); recomputes the Gaussian taps."""
+    n_out, n_in = w.shape
+    half = offset - offset + np.float32(0.5)
+    zero = offset - offset
+    idx = np.arange(ksize).astype(w.dtype)
+    for o in prange(n_out):
+        g = np.empty(ksize, dtype=w.dtype)
+        for i in range(n_in):
+            c = p[o, i] + half_k
+            s = abs(sig[o, i]) + offset
+            denom = zero
+            for k in range(ksize):
+                u = (idx[k] - c) / s
+                gk = math.exp(-half * (u * u))
+                g[k] = gk
+                denom += gk
+            denom += eps
+            gw = zero
+            sum_dg = zero
+            for k in range(ksize):
+                gn = g[k] / denom
+                gw += grad[o, i, k] * gn
+                sum_dg += gn * ((idx[k] - c) / s) / s
+            grad_w[o, i] = gw
+            if need_p:
+                acc = zero
+                for k in range(ksize):
+                    gn = g[k] / denom
+                    dgn = gn * ((idx[k] - c) / s) / s - gn * sum_dg
+                    acc += grad[o, i, k] * dgn
+                grad_p[o, i] = acc * w[o, i]
