@@ -36,12 +36,15 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def run(*argv: str) -> int:
-    return main(["data", "encode-audio", *argv, "--no-progress", "--workers", "1"])
+    workers = [] if "--workers" in argv else ["--workers", "1"]
+    return main(["data", "encode-audio", *argv, "--no-progress", *workers])
 
 
 def test_labels_from_folders_and_speakers_from_names(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "set.h5"
-    assert run(str(corpus), "--out", str(out), "--speaker-pattern", r"^([a-z]+)_") == 0
+    png = tmp_path / "plot.png"
+    assert run(str(corpus), "--out", str(out), "--speaker-pattern", r"^([a-z]+)_", "--plot", str(png)) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with SHDFile(out) as ds:
         assert len(ds) == 4 and ds.n_units == 700
         assert ds.class_names() == ["high", "low"]
@@ -127,6 +130,7 @@ def _write_bad_csv(tmp_path: Path) -> str:
         (lambda c, t: [str(c), "--f-max", "9000"], "'f_max'"),
         (lambda c, t: [str(c), "--window-s", "0"], "--window-s"),
         (lambda c, t: [], "give WAV files"),
+        (lambda c, t: [str(c), "--workers", "0"], "--workers"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(corpus: Path, tmp_path: Path, capsys, make_args, message) -> None:

@@ -73,6 +73,19 @@ def test_trim_silence() -> None:
     assert sd.trim_silence(np.zeros(1000), fs, 45.0).size == 0
 
 
+def test_fade_removes_the_click_of_a_cut() -> None:
+    from delaykit.data import audio
+
+    fs = 16000
+    x = 0.1 * np.sin(2 * np.pi * 300 * np.arange(4000) / fs + 1.0)  # starts mid-cycle: a step
+    y = sd.fade(x, fs)
+    assert y[0] == pytest.approx(0.0, abs=1e-4 * 0.1) and np.array_equal(y[100:-100], x[100:-100])
+    high = audio.centre_frequencies(audio.CochleaConfig()) > 2000
+    _, u_cut = audio.encode(x, fs)
+    _, u_fade = audio.encode(y, fs)
+    assert high[u_cut].sum() > 0 and high[u_fade].sum() == 0
+
+
 @pytest.mark.parametrize("kw", [{"n_voices": 1}, {"repeats": 0}, {"test_fraction": 1.0}, {"labels": (3, 20)},
                                 {"speed_range": (300, 200)}])
 def test_config_validation(kw: dict) -> None:
@@ -139,8 +152,10 @@ def test_same_seed_same_files_other_seed_other_voices(tmp_path: Path) -> None:
 def test_cli_spoken_digits(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
     rc = main(["data", "spoken-digits", "--out", str(out), "--voices", "2", "--repeats", "1",
-               "--classes", "zero,19", "--test-fraction", "0.5", "--seed", "3", "--workers", "1", "--no-progress"])
+               "--classes", "zero,19", "--test-fraction", "0.5", "--seed", "3", "--workers", "1", "--no-progress",
+               "--plot", str(tmp_path / "sd.png")])
     assert rc == 0
+    assert (tmp_path / "sd.png").read_bytes()[:4] == b"\x89PNG"
     msg = capsys.readouterr().out
     assert "spoken_digits_train.h5 (2 samples, 1 voices)" in msg and "spikes/sample" in msg
     with SHDFile(out / "spoken_digits_test.h5") as ds:

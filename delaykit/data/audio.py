@@ -424,3 +424,53 @@ def encode_files_to_shd(
     n_spikes = sum(len(t) for t in times)
     return EncodeStats(Path(out), len(items), float(window_s), float(sum(durations)),
                        n_spikes / len(items), time.perf_counter() - t0)
+
+
+def plot_samples(h5_path: str | Path, png: str | Path, n: int = 4) -> Path:
+    """Draw spike rasters (unit vs seconds) and binned frames of the first ``n`` classes' samples.
+
+    One column per sample: the first sample of each of the first ``n`` labels in the file.
+    Written atomically; returns the PNG path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from delaykit.data.shd import SHDFile
+    from delaykit.fileio import atomic_path
+
+    with SHDFile(h5_path) as ds:
+        names = ds.class_names()
+        picks: list[int] = []
+        seen: set[int] = set()
+        for i, lab in enumerate(ds.labels.tolist()):
+            if lab not in seen:
+                seen.add(lab)
+                picks.append(i)
+            if len(picks) == n:
+                break
+        fig, axes = plt.subplots(2, max(1, len(picks)), figsize=(3.2 * max(1, len(picks)), 5.5), squeeze=False)
+        for col, i in enumerate(picks):
+            t, u = ds.events(i)
+            frames = ds.frames(i)
+            lab = int(ds.labels[i])
+            title = names[lab] if lab < len(names) else str(lab)
+            ax = axes[0, col]
+            ax.scatter(t, u, s=0.2, c="k", marker=".", linewidths=0)
+            ax.set_xlim(0, ds.window_steps * ds.spec.dt)
+            ax.set_ylim(0, ds.n_units)
+            ax.set_title(f"#{i} {title} ({t.size} spikes)", fontsize=9)
+            ax.set_xlabel("time [s]")
+            ax = axes[1, col]
+            ax.imshow(frames.T, aspect="auto", origin="lower", cmap="viridis",
+                      extent=(0, ds.window_steps * ds.spec.dt, 0, ds.n_channels))
+            ax.set_xlabel("time [s]")
+        axes[0, 0].set_ylabel("unit (low -> high frequency)")
+        axes[1, 0].set_ylabel(f"channel (x{ds.spec.channel_group} units), counts per {ds.spec.dt * 1e3:g} ms")
+        fig.suptitle(Path(h5_path).name, fontsize=10)
+        fig.tight_layout()
+        with atomic_path(png) as tmp:
+            fig.savefig(tmp, dpi=90)
+        plt.close(fig)
+    return Path(png)

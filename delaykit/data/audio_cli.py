@@ -41,6 +41,7 @@ def register_data(dsub: argparse._SubParsersAction) -> None:
     e.add_argument("--f-min", type=float, default=100.0, help="lowest centre frequency in Hz (default 100)")
     e.add_argument("--f-max", type=float, default=7000.0, help="highest centre frequency in Hz (default 7000)")
     e.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    e.add_argument("--plot", metavar="PNG", help="also draw rasters and frames of a few samples")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=_encode_audio)
 
@@ -61,6 +62,7 @@ def register_data(dsub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed for voices and jitter (default 0)")
     s.add_argument("--keep-wavs", action="store_true", help="also write the WAVs under OUT/wav/")
     s.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    s.add_argument("--plot", metavar="PNG", help="also draw rasters and frames of a few training samples")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_spoken_digits)
 
@@ -225,6 +227,8 @@ def _encode_audio(args: argparse.Namespace) -> int:
                             normalize_dbfs=args.normalize_dbfs)
     except ValueError as e:
         raise DelaykitError(str(e)) from None
+    if args.workers < 1:
+        raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
     if args.window_s is not None and not args.window_s > 0:
         raise DelaykitError(f"--window-s: must be a positive number of seconds, got {args.window_s}")
     items, classes, meta = build_items(args)
@@ -234,6 +238,10 @@ def _encode_audio(args: argparse.Namespace) -> int:
     print(f"wrote {stats.path}: {stats.n_samples} samples, {n_classes} classes, window {stats.window_s:.2f} s, "
           f"{stats.spikes_per_sample:.0f} spikes/sample, {stats.total_audio_s:.1f} s of audio in "
           f"{stats.wall_s:.1f} s")
+    if args.plot:
+        from delaykit.data.audio import plot_samples
+
+        print(f"wrote {plot_samples(stats.path, args.plot)}")
     return 0
 
 
@@ -265,4 +273,8 @@ def _spoken_digits(args: argparse.Namespace) -> int:
     res = write_spoken_digits(args.out, cfg, workers=args.workers, keep_wavs=args.keep_wavs,
                               progress=not args.no_progress)
     print(res.summary())
+    if args.plot:
+        from delaykit.data.audio import plot_samples
+
+        print(f"wrote {plot_samples(res.train_path, args.plot)}")
     return 0

@@ -9,7 +9,8 @@ en-gb-scotland, ...) for the English words and ``de`` for the German ones, a bas
 every selected word ``repeats`` times, each time with jittered speed, pitch and level.
 
 Each utterance: espeak-ng writes a WAV (22.05 kHz) -> leading/trailing silence trimmed
-(frames quieter than ``trim_db`` below the loudest 5 ms frame) -> a random onset of
+(5 ms frames quieter than ``trim_db`` below the loudest one), 5 ms raised-cosine fades at
+the cuts (a hard cut is a click that high channels would hear) -> a random onset of
 0..``onset_max_ms`` of silence -> level gain -> :mod:`delaykit.data.audio` front end.
 
 Split: like SHD's held-out speakers, whole voices go to the test file (a ``test_fraction`` of
@@ -27,7 +28,6 @@ root attributes ``delaykit_window_s`` (shared by both files), ``delaykit_cochlea
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -273,9 +273,21 @@ def trim_silence(x: np.ndarray, fs: float, below_db: float, frame_ms: float = 5.
     return x[loud[0] * n: min(x.size, (loud[-1] + 1) * n)]
 
 
+def fade(x: np.ndarray, fs: float, ms: float = 5.0) -> np.ndarray:
+    """Raised-cosine fade-in and fade-out of ``ms`` milliseconds (no clicks at cut edges)."""
+    n = min(int(fs * ms / 1e3), x.size // 2)
+    if n < 1:
+        return x
+    w = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
+    y = x.copy()
+    y[:n] *= w
+    y[-n:] *= w[::-1]
+    return y
+
+
 def _make_clip(u: Utterance, exe: str, trim_db: float) -> tuple[np.ndarray, float]:
     x, fs = synthesize(u, exe)
-    x = trim_silence(x, fs, trim_db)
+    x = fade(trim_silence(x, fs, trim_db), fs)
     x = np.concatenate([np.zeros(int(round(u.onset_s * fs))), x]) * 10.0 ** (u.gain_db / 20.0)
     return x, fs
 
@@ -346,11 +358,6 @@ def write_spoken_digits(
     return SpokenDigitsResult(paths["train"], paths["test"], counts["train"], counts["test"], window_s,
                               sum(len(r[0]) for r in results) / n, sum(r[2] for r in results) / n,
                               time.perf_counter() - t0, voices)
-
-
-def default_workers() -> int:
-    """Two workers, or fewer on a one-core machine."""
-    return max(1, min(2, os.cpu_count() or 1))
 
 
 __all__ = [
