@@ -189,6 +189,18 @@ def test_read_wav_formats(tmp_path) -> None:
         y, fs = audio.read_wav(tmp_path / name)
         assert fs == 22050 and y.dtype == np.float64
         np.testing.assert_allclose(y, x, atol=tol)
+    # 24-bit PCM (scipy returns it left-justified in int32), written with the stdlib
+    import wave
+
+    v = np.round(x * (2**23 - 1)).astype(np.int64)
+    with wave.open(str(tmp_path / "i24.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(3)
+        w.setframerate(16000)
+        w.writeframes(b"".join(int(s).to_bytes(3, "little", signed=True) for s in v))
+    y, fs = audio.read_wav(tmp_path / "i24.wav")
+    assert fs == 16000
+    np.testing.assert_allclose(y, x, atol=2**-22)
     stereo = np.stack([np.round(x * 32767), np.zeros_like(x)], axis=1).astype(np.int16)
     wavfile.write(tmp_path / "st.wav", 16000, stereo)
     y, _ = audio.read_wav(tmp_path / "st.wav")
