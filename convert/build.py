@@ -26,7 +26,7 @@ from delaykit import __version__
 from delaykit.convert.checkpoint import Checkpoint, LayerParams, ReferenceOptions, load_checkpoint
 from delaykit.convert.delays import delays_from_positions
 from delaykit.errors import DelaykitError
-from delaykit.network import LI, LIF, InputSpec, Layer, Network, load_network
+from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
 def fold_batchnorm(layer: LayerParams) -> tuple[np.ndarray, np.ndarray]:
@@ -104,20 +104,14 @@ def load_any(path: str | Path, *, reference_code: bool | None = None,
              options: ReferenceOptions | None = None) -> Network:
     """A Network from a checkpoint or reference state dict (float), or an already deployed
     network: a ``.dkn`` file, a ``to-table`` directory or a delaykit ``.nir`` graph."""
+    from delaykit.sim.loading import is_deployed_path, load_model
+
     p = Path(path)
-    deployed = p.is_dir() or p.suffix in (".dkn", ".nir") or _is_hdf5(p)
+    deployed = is_deployed_path(p) or _is_hdf5(p)
     if deployed and reference_code:
         raise DelaykitError(f"{p}: is a deployed network, not a reference-code state dict; drop --reference-code")
-    if p.is_dir():
-        from delaykit.tables import read_tables
-
-        return read_tables(p)
-    if p.suffix == ".nir":
-        from delaykit.sim.nir_import import load_nir
-
-        return load_nir(p)
     if deployed:
-        return load_network(p)
+        return load_model(p)
     return build_network(load_checkpoint(p, reference_code=reference_code, options=options))
 
 

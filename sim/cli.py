@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the training metrics stored in the network (exit 1 when they differ by more than --tolerance).")
     p.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table "
                    "folder / manifest")
+    p.add_argument("--dt-ms", type=float, default=None,
+                   help="step in milliseconds for a NIR graph without delaykit metadata (times in seconds)")
+    p.add_argument("--channel-group", type=int, default=None,
+                   help="raw units per input channel for a NIR graph without delaykit metadata "
+                   "(default: units / channels)")
     p.add_argument("--data", required=True, help="SHD-schema HDF5 test file")
     p.add_argument("--target", help="hardware target profile (name or .toml): its fixed point and "
                    "latency; default: float arithmetic of the contract")
@@ -46,34 +51,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def load_model(path: str | Path) -> Any:
-    """A Network from a .dkn file, a .nir graph, or an event-table folder / manifest."""
-    from delaykit.errors import DelaykitError
-    from delaykit.network import Network, load_network
-
-    p = Path(path)
-    if not p.exists():
-        raise DelaykitError(f"{p}: no such file or folder")
-    if p.is_dir() or p.suffix.lower() in (".json", ".toml", ".manifest"):
-        try:
-            from delaykit.tables import read_tables  # written by the convert area
-        except ImportError:
-            raise DelaykitError(f"{p}: event tables need delaykit.tables, which this install lacks") from None
-        net = read_tables(p)
-    elif p.suffix.lower() == ".nir":
-        try:
-            from delaykit.sim.nir_import import load_nir
-        except ImportError:
-            raise DelaykitError(f"{p}: NIR import needs delaykit.sim.nir_import, which this install lacks") from None
-        net = load_nir(p)
-    else:
-        net = load_network(p)
-    net = getattr(net, "network", net)
-    if not isinstance(net, Network):
-        raise DelaykitError(f"{p}: did not load as a delaykit network (got {type(net).__name__})")
-    return net
-
-
 def _arithmetic(args: argparse.Namespace) -> tuple[Any, Any]:
     from delaykit.errors import DelaykitError
     from delaykit.sim import Arithmetic
@@ -86,6 +63,28 @@ def _arithmetic(args: argparse.Namespace) -> tuple[Any, Any]:
         target = load_target(args.target)
         return Arithmetic.for_target(target), target
     return (Arithmetic.float32() if args.arithmetic == "float32" else Arithmetic.float64()), None
+
+
+def _foreign_input(net: Any, path: str, channel_group: int | None) -> Any:
+    """A network imported from a NIR graph without delaykit metadata knows its input channels but
+    not how events become frames: take the units and the window from the data file, and the
+    grouping from --channel-group or units / channels."""
+    import dataclasses
+    import math
+
+    from delaykit.data.shd import BinSpec, SHDFile
+    from delaykit.errors import DelaykitError
+    from delaykit.network import InputSpec
+
+    with SHDFile(path, BinSpec(dt=net.dt)) as ds:
+        n_units, window = ds.n_units, ds.window_steps
+    n_ch = net.input.n_channels
+    group = channel_group or (n_units // n_ch if n_units % n_ch == 0 else None)
+    if group is None or math.ceil(n_units / group) != n_ch:
+        raise DelaykitError(f"{path}: {n_units} input units do not group into the network's {n_ch} channels; "
+                            f"pass --channel-group")
+    spec = InputSpec(n_channels=n_ch, window_steps=window, n_units=n_units, channel_group=group)
+    return dataclasses.replace(net, input=spec)
 
 
 def _open_data(net: Any, path: str) -> Any:
@@ -174,7 +173,11 @@ def _run_checked(args: argparse.Namespace) -> int:
         raise DelaykitError(f"--limit: must be >= 1, got {args.limit}")
     if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
         raise DelaykitError(f"--tolerance: must be >= 0 percentage points, got {args.tolerance}")
-    net = load_model(args.model)
+    from delaykit.sim.loading import load_model
+
+    net = load_model(args.model, dt=args.dt_ms / 1e3 if args.dt_ms else None)
+    if net.provenance.get("imported_from") == "nir":
+        net = _foreign_input(net, args.data, args.channel_group)
     arith, target = _arithmetic(args)
     if target is not None:
         from delaykit.hardware_targets import check
