@@ -8,6 +8,8 @@ bash scripts/setup.sh
 if bash scripts/setup_brian2.sh; then
   export DELAYKIT_BRIAN2_PYTHON=${DELAYKIT_BRIAN2_PYTHON:-$PWD/.venv-brian2/bin/python}
 fi
+# Lava for the Loihi 2 netx check (slow test; skipped when absent): bash scripts/setup_lava.sh
+if [ -x .venv-lava/bin/python ]; then export DELAYKIT_LAVA_PYTHON=${DELAYKIT_LAVA_PYTHON:-$PWD/.venv-lava/bin/python}; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 set +e
 .venv/bin/python -m pytest "$@"
