@@ -1,0 +1,73 @@
+"""Delay-task acceptance: learned delays vs fixed random delays vs no delays.
+
+Writes the delay task (2000 training / 500 test samples, seed 0) unless present, trains the
+``delay-task`` config three times (``model.kind`` learned, random, none) and prints the
+rounded-delay test accuracies (what the deployed network computes) and the wall times.
+Acceptance: learned >= 95 %, none <= 60 %, random at most learned. Exit code 1 otherwise.
+
+    .venv/bin/python -m delaykit.train.acceptance --out runs/acceptance
+
+The same runs by hand::
+
+    delaykit data synth --out data/delay
+    delaykit train --config delay-task --data-dir data/delay --out runs/learned
+    delaykit train --config delay-task --data-dir data/delay --out runs/random --model random
+    delaykit train --config delay-task --data-dir data/delay --out runs/none --model none
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+KINDS = ("learned", "random", "none")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m delaykit.train.acceptance", description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="runs/acceptance", help="folder for the three runs (default runs/acceptance)")
+    ap.add_argument("--data", default=None, help="delay-task folder (default OUT/data; written when missing)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of learned,random,none")
+    args = ap.parse_args(argv)
+    from delaykit.data.synth import write_delay_task_pair
+    from delaykit.fileio import write_text_atomic
+    from delaykit.train.loop import train_model
+
+    out = Path(args.out)
+    data = Path(args.data) if args.data else out / "data"
+    if not (data / "delay_train.h5").exists() or not (data / "delay_test.h5").exists():
+        write_delay_task_pair(data, 2000, 500, seed=0, progress=True)
+    results = {}
+    for kind in args.kinds.split(","):
+        t0 = time.perf_counter()
+        import torch
+
+        path = train_model("delay-task", data, out / kind, progress=True,
+                           overrides=[f"model.kind={kind}", *args.overrides])
+        ck = torch.load(path, weights_only=True)
+        m = ck["metrics"]
+        results[kind] = {"test_acc_rounded": m["test_acc_rounded"], "test_acc_float": m["test_acc_float"],
+                         "wall_seconds": time.perf_counter() - t0, "epochs": m["epoch"]}
+    print("\ndelay task, rounded integer delays (deployed semantics):")
+    for kind, r in results.items():
+        print(f"  {kind:8s} test {r['test_acc_rounded']:6.2f} %  (training kernel {r['test_acc_float']:6.2f} %)"
+              f"  {r['wall_seconds']:6.1f} s for {r['epochs']} epochs")
+    ok = True
+    if "learned" in results:
+        ok &= results["learned"]["test_acc_rounded"] >= 95.0
+    if "none" in results:
+        ok &= results["none"]["test_acc_rounded"] <= 60.0
+    if "random" in results and "learned" in results:
+        ok &= results["random"]["test_acc_rounded"] <= results["learned"]["test_acc_rounded"]
+    results["accepted"] = bool(ok)
+    write_text_atomic(out / "acceptance.json", json.dumps(results, indent=2) + "\n")
+    print("accepted" if ok else "NOT accepted: learned >= 95 %, none <= 60 %, random <= learned")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
