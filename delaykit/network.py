@@ -19,6 +19,28 @@ Semantics (all times in **steps** of ``Network.dt`` seconds unless a name says o
 Weights are float, or integer with a per-output-neuron ``weight_scale`` (real value =
 integer x scale). In that case ``bias``, ``v_threshold`` and ``v_reset`` are in the same
 integer units as the weights of their neuron.
+
+Relay neurons and input taps (format version 2; a network using neither is written as
+version 1, byte-compatible with older readers). They let a network whose synapses all have
+delay 0 realize delays on chips without native delays:
+
+* **Relays.** A spiking layer (not the last) may carry ``n_relay`` relay neurons after its
+  ``n_out`` main neurons (``Layer.relay_src``). Its output sequence is then
+  ``y = [s | r]`` with ``n_out + n_relay`` columns, and the next layer has that many inputs.
+  Relay ``k`` outputs ``y[t, n_out + k] = y[t - 1, relay_src[k]]`` (``y[-1] = 0``): an exact
+  copy, one step later, of a main neuron or of another relay (relays chain; every chain starts
+  at a main neuron, no cycles). So relay ``k`` is the spike train of main neuron ``root_k``
+  delayed by ``lag_k`` steps (:func:`relay_roots`). A relay has no membrane, bias or leak: in
+  every arithmetic it is a copy (it never saturates). Main neurons emit nothing after their
+  ``L_in + extend_steps`` steps, as without relays; relay columns are defined at every step,
+  and the next layer reads them for its whole run (``t < L_out + extend_steps_next``), so the
+  spikes of the last main steps still arrive ``lag`` steps later. ``L_in`` of the next layer is
+  the main sequence length ``L_out``, as without relays.
+* **Input taps.** ``InputSpec.taps`` lists ``(channel, lag >= 1)`` pairs. The input carries
+  counts, which a relay cannot copy, so the host appends one column per tap to the frames:
+  the first layer reads ``n_channels + n_taps`` inputs, column ``n_channels + k`` at step ``t``
+  being ``frames[t - lag_k, channel_k]`` (0 outside ``[0, T)``), defined at every step of the
+  first layer's run (:func:`apply_input_taps`). ``L_in`` of the first layer stays ``T``.
 """
 
 from __future__ import annotations
@@ -37,7 +59,12 @@ from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path
 
 FORMAT_NAME = "delaykit.network"
-FORMAT_VERSION = 1
+#: Newest file version this module reads and writes. Version 2 adds relay neurons
+#: (``Layer.relay_src``) and input taps (``InputSpec.taps``); files that use neither are
+#: written as :data:`BASE_FORMAT_VERSION` so that version-1 readers keep reading them.
+FORMAT_VERSION = 2
+BASE_FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS: tuple[int, ...] = (1, 2)
 
 #: How a class is predicted from the last layer's output sequence ``y[t, c]``.
 #: ``softmax_sum``: argmax_c sum_t softmax(y[t])_c (the paper's 'sum' rule, needs the host);
@@ -146,6 +173,123 @@ def neuron_from_dict(d: Mapping[str, Any], where: str = "neuron") -> Neuron:
         raise _err(where, "neuron", f"bad parameters for {kind!r}: {e}") from None
 
 
+def _validate_relay_src(value: Any, n_out: int, neuron: Any, where: str) -> np.ndarray:
+    """``relay_src`` as an int64 vector, checked: in range, spiking layer, chains without cycles."""
+    if value is None:
+        return np.zeros(0, dtype=np.int64)
+    src = np.asarray(value)
+    if src.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if src.ndim != 1:
+        raise _err(where, "relay_src", f"must be a 1-D (n_relay,) integer array, got shape {src.shape}")
+    if src.dtype.kind not in "iu":
+        raise _err(where, "relay_src", f"must hold integer indices, got dtype {src.dtype}")
+    src = src.astype(np.int64)
+    n_ext = n_out + src.size
+    bad = np.flatnonzero((src < 0) | (src >= n_ext))
+    if bad.size:
+        k = int(bad[0])
+        raise _err(where, "relay_src", f"relay {k} copies index {int(src[k])}, outside the layer's output "
+                   f"[0, {n_ext}) = {n_out} main neurons + {src.size} relays")
+    if not neuron.spiking:
+        raise _err(where, "relay_src", "relays copy spikes; a non-spiking (LI) layer cannot have relays")
+    _relay_roots(src, n_out, where)  # raises on a cycle
+    return np.ascontiguousarray(src)
+
+
+def _relay_roots(src: np.ndarray, n_out: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pointer doubling along the chains: (root main neuron, lag in steps) of every relay."""
+    n = src.size
+    root = src.astype(np.int64).copy()
+    lag = np.ones(n, dtype=np.int64)
+    for _ in range(max(1, int(n).bit_length()) + 1):  # 2**rounds > n hops: every chain resolved
+        rel = root >= n_out
+        if not rel.any():
+            break
+        k = root[rel] - n_out
+        lag[rel] = lag[rel] + lag[k]
+        root[rel] = root[k]
+    rel = root >= n_out
+    if rel.any():
+        k = int(np.flatnonzero(rel)[0])
+        what = ("copies itself" if src[k] == n_out + k else
+                "is on a cycle of relays (or fed by one) and never reaches a main neuron")
+        raise _err(where, "relay_src", f"relay {k} (relay_src[{k}] = {int(src[k])}) {what}; every chain "
+                   f"must start at a main neuron (index < {n_out})")
+    return root, lag
+
+
+def relay_roots(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """For every relay of ``layer``: the main neuron it copies and its lag in steps (>= 1).
+
+    Relay ``k`` outputs ``s[t - lag[k], root[k]]``, ``s`` the layer's main spikes.
+    """
+    return _relay_roots(layer.relay_src, layer.n_out, f"layer {layer.name!r}")  # type: ignore[arg-type]
+
+
+def _validate_taps(value: Any, n_channels: int) -> tuple[tuple[int, int], ...]:
+    if value is None:
+        return ()
+    arr = np.asarray(value)
+    if arr.size == 0:
+        return ()
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise _err("input", "taps", f"must be (n_taps, 2) pairs of (channel, lag), got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        if not (arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+            raise _err("input", "taps", f"must hold integers (channel, lag in steps), got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    for k, (c, lag) in enumerate(arr.tolist()):
+        if not 0 <= c < n_channels:
+            raise _err("input", "taps", f"tap {k} reads channel {c}, outside [0, {n_channels})")
+        if not 1 <= lag <= np.iinfo(np.int32).max:
+            raise _err("input", "taps", f"tap {k} has lag {lag}; a lag is steps >= 1 (lag 0 is the "
+                       f"channel itself, already an input)")
+    return tuple((int(c), int(lag)) for c, lag in arr.tolist())
+
+
+def apply_input_taps(frames: np.ndarray, taps: Sequence[tuple[int, int]], steps: int) -> np.ndarray:
+    """The first layer's input with taps: (steps, C + n_taps), frames (T, C) zero-padded to
+    ``steps`` rows, then column ``C + k`` = ``frames[t - lag_k, channel_k]`` (0 outside [0, T))."""
+    x = np.asarray(frames)
+    if x.ndim != 2:
+        raise ValueError(f"frames: must be a (steps, channels) array, got shape {x.shape}")
+    T, C = x.shape
+    out = np.zeros((steps, C + len(taps)), dtype=x.dtype)
+    m = min(T, steps)
+    out[:m, :C] = x[:m]
+    for k, (c, lag) in enumerate(taps):
+        n = max(0, min(T, steps - lag))
+        out[lag:lag + n, C + k] = x[:n, c]
+    return out
+
+
+class RelayNotSupported(DelaykitError, ValueError):
+    """A consumer (exporter, table writer) cannot represent relay neurons or input taps."""
+
+
+def require_no_relays(net: Network, consumer: str) -> None:
+    """Raise :class:`RelayNotSupported` naming the layer if ``net`` uses relays or input taps
+    (format v2), which ``consumer`` cannot represent."""
+    if net.input.taps:
+        raise RelayNotSupported(
+            f"input: field 'taps': {consumer} cannot represent host-side input taps ({net.input.n_taps} "
+            f"taps); export the original network (synaptic delays) instead of its relay realization")
+    for layer in net.layers:
+        if layer.n_relay:
+            raise RelayNotSupported(
+                f"layer {layer.name!r}: field 'relay_src': {consumer} cannot represent relay neurons "
+                f"({layer.n_relay} relays); export the original network (synaptic delays) instead of "
+                f"its relay realization")
+
+
+def format_version(net: Network) -> int:
+    """The file version ``net`` is written as: 2 if it uses relays or input taps, else 1."""
+    if net.input.taps or any(layer.n_relay for layer in net.layers):
+        return FORMAT_VERSION
+    return BASE_FORMAT_VERSION
+
+
 @dataclass(frozen=True)
 class Layer:
     """One fully connected layer with per-synapse integer delays.
@@ -155,6 +299,9 @@ class Layer:
     bias: (out,) constant input current added every step (same units as the weights).
     weight_scale: None for float weights; (out,) positive floats for integer weights.
     extend_steps: steps this layer adds to the sequence length (DCLS right padding).
+    relay_src: (n_relay,) int, relay neurons after the main ones (format v2, see the module
+      docstring): relay ``k`` outputs ``y[t - 1, relay_src[k]]`` with ``y = [main | relays]``.
+      None or empty: no relays (the next layer then has ``n_out`` inputs).
     """
 
     name: str
@@ -164,6 +311,7 @@ class Layer:
     bias: np.ndarray | None = None
     weight_scale: np.ndarray | None = None
     extend_steps: int = 0
+    relay_src: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         where = f"layer {self.name!r}"
@@ -239,6 +387,7 @@ class Layer:
         if not isinstance(self.extend_steps, (int, np.integer)) or self.extend_steps < 0:
             raise _err(where, "extend_steps", f"must be an integer >= 0, got {self.extend_steps!r}")
         object.__setattr__(self, "extend_steps", int(self.extend_steps))
+        object.__setattr__(self, "relay_src", _validate_relay_src(self.relay_src, n_out, self.neuron, where))
 
     @property
     def n_in(self) -> int:
@@ -246,7 +395,18 @@ class Layer:
 
     @property
     def n_out(self) -> int:
+        """Main neurons (relays not included)."""
         return int(self.weight.shape[0])
+
+    @property
+    def n_relay(self) -> int:
+        """Relay neurons (0 without relays)."""
+        return int(self.relay_src.size)  # type: ignore[union-attr]
+
+    @property
+    def n_outputs(self) -> int:
+        """Columns of this layer's output sequence, i.e. inputs of the next layer: main + relays."""
+        return self.n_out + self.n_relay
 
     @property
     def is_integer(self) -> bool:
@@ -274,6 +434,8 @@ class InputSpec:
     channel_group: raw units summed per channel (5 for SHD: 700 -> 140).
     window_steps: fixed number of input frames per sample (frames = steps of dt).
     encoding: 'counts' (events per frame, as in the paper) or 'binary'.
+    taps: host-side input taps (format v2): ``(channel, lag)`` pairs, lag in steps >= 1; the
+      first layer reads ``n_channels + len(taps)`` inputs (see the module docstring).
     """
 
     n_channels: int
@@ -281,6 +443,7 @@ class InputSpec:
     n_units: int = 700
     channel_group: int = 5
     encoding: str = "counts"
+    taps: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("n_channels", "window_steps", "n_units", "channel_group"):
@@ -296,15 +459,28 @@ class InputSpec:
                 "n_channels",
                 f"{self.n_channels} != ceil(n_units {self.n_units} / channel_group {self.channel_group})",
             )
+        object.__setattr__(self, "taps", _validate_taps(self.taps, self.n_channels))
+
+    @property
+    def n_taps(self) -> int:
+        return len(self.taps)
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs of the first layer: channels + taps."""
+        return self.n_channels + len(self.taps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "n_channels": self.n_channels,
             "window_steps": self.window_steps,
             "n_units": self.n_units,
             "channel_group": self.channel_group,
             "encoding": self.encoding,
         }
+        if self.taps:  # only in version-2 files
+            d["taps"] = [list(t) for t in self.taps]
+        return d
 
 
 @dataclass(frozen=True)
@@ -342,19 +518,24 @@ class Network:
         object.__setattr__(self, "dt", dt)
         if not isinstance(self.input, InputSpec):
             raise _err("network", "input", "must be an InputSpec")
-        if self.input.n_channels != layers[0].n_in:
+        if self.input.n_inputs != layers[0].n_in:
+            taps = f" + {self.input.n_taps} input taps" if self.input.n_taps else ""
             raise _err(
                 f"layer {layers[0].name!r}",
                 "weight",
-                f"has {layers[0].n_in} inputs but the input spec has {self.input.n_channels} channels",
+                f"has {layers[0].n_in} inputs but the input spec has {self.input.n_channels} channels{taps}",
             )
         for prev, cur in zip(layers, layers[1:]):
-            if cur.n_in != prev.n_out:
+            if cur.n_in != prev.n_outputs:
+                relays = f" + {prev.n_relay} relays" if prev.n_relay else ""
                 raise _err(
                     f"layer {cur.name!r}",
                     "weight",
-                    f"has {cur.n_in} inputs but layer {prev.name!r} has {prev.n_out} neurons",
+                    f"has {cur.n_in} inputs but layer {prev.name!r} has {prev.n_out} neurons{relays}",
                 )
+        if layers[-1].n_relay:
+            raise _err(f"layer {layers[-1].name!r}", "relay_src",
+                       "the last layer cannot have relays: no layer reads them")
         for layer in layers[:-1]:
             if not layer.neuron.spiking:
                 raise _err(f"layer {layer.name!r}", "neuron", "hidden layers must be spiking (LIF)")
@@ -406,7 +587,7 @@ def save_network(net: Network, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT_NAME
-            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["format_version"] = format_version(net)
             f.attrs["delaykit_version"] = __version__
             f.attrs["dt"] = net.dt
             f.attrs["readout"] = net.readout
@@ -425,6 +606,8 @@ def save_network(net: Network, path: str | Path) -> None:
                 lg.create_dataset("bias", data=layer.bias)
                 if layer.weight_scale is not None:
                     lg.create_dataset("weight_scale", data=layer.weight_scale)
+                if layer.n_relay:  # version 2
+                    lg.create_dataset("relay_src", data=layer.relay_src, compression="gzip")
 
 
 def _compact_delay(d: np.ndarray) -> np.ndarray:
@@ -463,14 +646,18 @@ def load_network(path: str | Path) -> Network:
                     f"expected {FORMAT_NAME!r}); convert a checkpoint with 'delaykit convert'"
                 )
             version = int(f.attrs.get("format_version", -1))
-            if version != FORMAT_VERSION:
+            if version not in SUPPORTED_FORMAT_VERSIONS:
                 raise FormatError(
                     f"{p}: network format_version {version} is not supported by delaykit "
-                    f"{__version__} (supports {FORMAT_VERSION}); re-export the network or "
-                    f"upgrade delaykit"
+                    f"{__version__} (supports {', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}); "
+                    f"re-export the network or upgrade delaykit"
                 )
             try:
-                return _read_network(f, p)
+                net = _read_network(f, p)
+                if format_version(net) > version:
+                    raise FormatError(f"{p}: format_version {version} file holds relay neurons or input "
+                                      f"taps, which need version {format_version(net)}; the file is damaged")
+                return net
             except KeyError as e:
                 raise FormatError(f"{p}: missing field {e}; the file is incomplete") from None
             except (OSError, json.JSONDecodeError) as e:
@@ -509,9 +696,12 @@ def _read_network(f: Any, p: Path) -> Network:
                 neuron=neuron,
                 weight_scale=scale,
                 extend_steps=int(_attr(lg, "extend_steps")),
+                relay_src=lg["relay_src"][()] if "relay_src" in lg else None,
             )
         )
     inp = json.loads(_attr(f, "input"))
+    if "taps" in inp:
+        inp["taps"] = np.asarray(inp["taps"], dtype=np.int64).reshape(-1, 2)
     return Network(
         layers=tuple(layers),
         dt=float(_attr(f, "dt")),
@@ -544,10 +734,14 @@ def network_summary(net: Network) -> dict[str, Any]:
                 "mean_delay": float(layer.delay[nz].mean()) if nz.any() else 0.0,
                 "delay_histogram": hist.astype(int).tolist(),
                 "extend_steps": layer.extend_steps,
+                "relays": layer.n_relay,
+                "relay_max_lag": int(relay_roots(layer)[1].max()) if layer.n_relay else 0,
             }
         )
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(net),
+        "relay_neurons": sum(x["relays"] for x in layers),
+        "input_taps": net.input.n_taps,
         "dt_s": net.dt,
         "input": net.input.to_dict(),
         "readout": net.readout,
@@ -586,6 +780,11 @@ def format_summary(net: Network, path: str | None = None) -> str:
             f"{x['name']:<12} {shape:>11} {x['neuron']:>6} {x['weight_dtype']:>8} {x['synapses']:>9,} "
             f"{x['sparsity']:>8.1%} {x['max_delay']:>9} {x['mean_delay']:>6.2f}"
         )
+    if s["relay_neurons"] or s["input_taps"]:
+        per = ", ".join(f"{x['name']} {x['relays']:,} (chains up to {x['relay_max_lag']} steps)"
+                        for x in s["layers"] if x["relays"])
+        lines.append(f"relay neurons: {s['relay_neurons']:,}" + (f" ({per})" if per else "")
+                     + f"; host input taps: {s['input_taps']:,}")
     for x in s["layers"]:
         lines.append(f"delay histogram {x['name']} (steps 0..{len(x['delay_histogram']) - 1}):")
         lines.append("  " + _sparkline(x["delay_histogram"]))

@@ -67,3 +67,49 @@ def random_frames(rng: np.random.Generator, steps: int, channels: int, rate: flo
     active = rng.random((steps, channels)) < rate
     counts = rng.integers(1, max_count + 1, (steps, channels))
     return (active * counts).astype(np.float32)
+
+
+def with_relays(rng: np.random.Generator, net: Network, *, relays_per_layer: int = 6, n_taps: int = 4,
+                max_tap_lag: int = 6, relay_delays: bool = True, density: float = 0.7) -> Network:
+    """``net`` plus random relay neurons and input taps (format v2), with new synapses from them.
+
+    Every hidden layer gets ``relays_per_layer`` relays forming random chains (a relay copies a
+    main neuron or an earlier-drawn relay; the list is then shuffled, so a relay may copy one
+    listed after it). The next layer gets one new weight column per relay (delays random up to
+    the layer's max delay if ``relay_delays``, else 0); the first layer one per input tap
+    ``(channel, lag in 1..max_tap_lag)``. New weights lie within the layer's existing range
+    (same dtype, so integer layers stay within their bits).
+    """
+    from dataclasses import replace
+
+    def widen(layer: Layer, extra: int) -> tuple[np.ndarray, np.ndarray]:
+        w = layer.weight
+        if w.dtype.kind in "iu":
+            lo, hi = int(w.min()), int(w.max())
+            new_w = rng.integers(min(lo, -1), max(hi, 1) + 1, (layer.n_out, extra)).astype(w.dtype)
+        else:
+            new_w = rng.normal(0.0, float(np.abs(w).max()) / 2 + 1e-3, (layer.n_out, extra)).astype(w.dtype)
+        new_w = new_w * (rng.random((layer.n_out, extra)) < density)
+        dmax = int(layer.delay.max()) if relay_delays else 0
+        new_d = rng.integers(0, dmax + 1, (layer.n_out, extra))
+        return np.concatenate([w, new_w.astype(w.dtype)], axis=1), np.concatenate([layer.delay, new_d], axis=1)
+
+    layers = list(net.layers)
+    taps = [(int(rng.integers(0, net.input.n_channels)), int(rng.integers(1, max_tap_lag + 1)))
+            for _ in range(n_taps)]
+    if taps:
+        w, d = widen(layers[0], len(taps))
+        layers[0] = replace(layers[0], weight=w, delay=d)
+    for li in range(len(layers) - 1):
+        lay = layers[li]
+        n, k = lay.n_out, relays_per_layer
+        if k == 0:
+            continue
+        src = np.array([rng.integers(0, n + r) for r in range(k)], dtype=np.int64)  # acyclic
+        perm = rng.permutation(k)  # relay r is stored at index perm[r]
+        stored = np.empty(k, dtype=np.int64)
+        stored[perm] = np.where(src < n, src, n + perm[np.maximum(src - n, 0)])
+        layers[li] = replace(lay, relay_src=stored)
+        w, d = widen(layers[li + 1], k)
+        layers[li + 1] = replace(layers[li + 1], weight=w, delay=d)
+    return replace(net, layers=tuple(layers), input=replace(net.input, taps=tuple(taps)))
