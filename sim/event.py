@@ -12,6 +12,11 @@ only for the few sources near the end. Then the neurons are stepped through the 
 and their spikes, in time order, are the next layer's sources. Kernels are numba-compiled
 (``cache=True``): the first call in a fresh environment compiles them (a few seconds).
 
+Relay neurons and input taps (format v2, :mod:`delaykit.network`) cost nothing at run time: a
+relay is an exact copy of a main neuron ``lag`` steps late (a tap: of an input channel), so a
+synapse from it is stored in its root's row with delay ``D + lag`` (see :class:`_EventLayer`).
+The reference steps the copies literally; the property tests hold both to the same bits.
+
 Fixed point is bit for bit equal to the reference (the per-step total is exact and reduced
 once). Float modes sum the synaptic input in float64 in event order, the reference in
 delay/matrix order: the sums may differ in the last bits (relative ~1e-15), which changes a
@@ -23,7 +28,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from delaykit.network import Network
+from delaykit.network import Network, relay_roots
 
 from .arithmetic import Arithmetic, LayerConstants, layer_constants
 from .readout import readout_scores
@@ -176,9 +181,16 @@ def _neurons_float(current, out_steps, n, thr, reset, tau, spiking, raster, out_
 
 
 class _EventLayer:
-    """A layer's synapses in pre-major rows of flat offsets, and its neuron constants."""
+    """A layer's synapses in pre-major rows of flat offsets, and its neuron constants.
 
-    def __init__(self, layer, arith: Arithmetic):
+    fold: for a layer fed by relays or input taps (format v2), ``(root, lag, n_src)``: input
+    column ``i`` is source ``root[i]`` delayed by ``lag[i]`` steps (a relay is an exact delayed
+    copy of a main neuron, a tap of an input channel), so its synapses join the row of
+    ``root[i]`` with delay ``D + lag[i]``. Rows are then over the ``n_src`` main neurons (input
+    channels) that actually spike, and relays cost nothing at run time.
+    """
+
+    def __init__(self, layer, arith: Arithmetic, fold: tuple[np.ndarray, np.ndarray, int] | None = None):
         c: LayerConstants = layer_constants(layer, arith)
         self.name = layer.name
         self.c = c
@@ -188,7 +200,13 @@ class _EventLayer:
         self.spiking = c.spiking
         w = c.weight
         post, pre = np.nonzero(w)  # synapses with a nonzero weight
-        off = layer.delay[post, pre].astype(np.int64) * self.n_out + post
+        delay = layer.delay[post, pre].astype(np.int64)
+        vals = w[post, pre]
+        if fold is not None:
+            root, lag, self.n_in = fold
+            delay = delay + lag[pre]
+            pre = root[pre]
+        off = delay * self.n_out + post
         if off.size and off.max() >= 2**32:
             raise ValueError(f"layer {layer.name!r}: field 'delay': max delay x neurons exceeds 2**32 slots")
         order = np.lexsort((off, pre))  # pre-major, offsets ascending within a row
@@ -200,7 +218,7 @@ class _EventLayer:
         self.row_last = np.full(self.n_in, -1, dtype=np.int64)
         nz = counts > 0
         self.row_last[nz] = self.row_off[self.row_ptr[1:][nz] - 1]
-        vals = w[post, pre][order]
+        vals = vals[order]
         if arith.is_fixed:
             m = int(np.abs(vals).max()) if vals.size else 0
             w_type = np.int16 if m < 2**15 else (np.int32 if m < 2**31 else np.int64)
@@ -220,7 +238,7 @@ class EventNetwork:
     def __init__(self, net: Network, arithmetic: Arithmetic | None = None):
         self.net = net
         self.arith = arithmetic or Arithmetic.float64()
-        self.layers = [_EventLayer(layer, self.arith) for layer in net.layers]
+        self.layers = [_EventLayer(layer, self.arith, _fold(net, li)) for li, layer in enumerate(net.layers)]
 
     def run(self, frames: np.ndarray) -> SimResult:
         """Simulate one sample, frames (T, n_in) counts."""
@@ -286,12 +304,32 @@ class EventNetwork:
                          output_raw=None if self.layers[-1].spiking else trace_raw)
 
 
+def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``(root, lag, n_src)`` of layer ``li``'s input columns when relays or taps feed it, else None."""
+    if li == 0:
+        taps = net.input.taps
+        if not taps:
+            return None
+        c = net.input.n_channels
+        t = np.asarray(taps, dtype=np.int64).reshape(-1, 2)
+        root = np.concatenate([np.arange(c, dtype=np.int64), t[:, 0]])
+        lag = np.concatenate([np.zeros(c, np.int64), t[:, 1]])
+        return root, lag, c
+    prev = net.layers[li - 1]
+    if not prev.n_relay:
+        return None
+    r_root, r_lag = relay_roots(prev)
+    n = prev.n_out
+    return (np.concatenate([np.arange(n, dtype=np.int64), r_root]),
+            np.concatenate([np.zeros(n, np.int64), r_lag]), n)
+
+
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}
 
 
 def _check_shape(net: Network, frames: np.ndarray) -> np.ndarray:
     x = np.asarray(frames)
-    n_in = net.layers[0].n_in
+    n_in = net.input.n_channels  # input taps (format v2) are folded into the first layer's rows
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ValueError(f"frames: must have shape (steps, {n_in}) for this network, got {x.shape}")
     if x.shape[0] < 1:

@@ -3,13 +3,20 @@
 One layer at a time: the whole synaptic input ``syn[t, j]`` is computed first (one matrix
 product per distinct delay), then the neurons are stepped through time. The equations,
 number formats, overflow and latency rules are those of :mod:`delaykit.sim.arithmetic`.
+
+Relay neurons and input taps (format v2, :mod:`delaykit.network`) are run literally: the
+host appends the tap columns to the frames (:func:`delaykit.network.apply_input_taps`), and
+after a layer with relays the relay columns are stepped one copy per step
+(``y[t, n_out + k] = y[t - 1, relay_src[k]]``) for as long as the next layer reads them. A
+copy is exact in every arithmetic (no membrane, no overflow). Copies happen in the layer's own
+step count; ``layer_latency_steps`` applies to synapses only, as for delays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from delaykit.network import Layer, Network
+from delaykit.network import Layer, Network, apply_input_taps
 
 from .arithmetic import Arithmetic, LayerConstants, layer_constants, reduce_int
 from .readout import readout_scores
@@ -75,12 +82,17 @@ def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[n
     return spikes, trace
 
 
-def run_layer(layer: Layer, x: np.ndarray, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray, int]:
-    """One layer on input ``x`` (L_in, n_in): (spikes uint8, membrane in the arithmetic's own
-    units -- integers in fixed point, F values in float modes --, events)."""
+def run_layer(layer: Layer, x: np.ndarray, arith: Arithmetic,
+              in_steps: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """One layer on input ``x`` (rows = steps, n_in): (spikes uint8, membrane in the arithmetic's
+    own units -- integers in fixed point, F values in float modes --, events).
+
+    in_steps: the input sequence length ``L_in`` that sets the run length (default: the rows of
+    ``x``). With relays or input taps ``x`` has more rows: their columns go on past ``L_in``.
+    """
     c = layer_constants(layer, arith)
     lat = arith.layer_latency_steps
-    out_steps = x.shape[0] + layer.extend_steps + lat
+    out_steps = (x.shape[0] if in_steps is None else int(in_steps)) + layer.extend_steps + lat
     syn, events = synaptic_input(x, c.weight, layer.delay, lat, out_steps)
     if arith.is_fixed:
         spikes, trace = _run_fixed(syn, c, arith)
@@ -89,22 +101,40 @@ def run_layer(layer: Layer, x: np.ndarray, arith: Arithmetic) -> tuple[np.ndarra
     return spikes, trace, events
 
 
+def relay_outputs(layer: Layer, s: np.ndarray, steps: int) -> np.ndarray:
+    """The layer's output ``y = [main | relays]`` for ``steps`` steps (>= rows of ``s``): main
+    spikes ``s`` (zero after their run), each relay its source's value one step earlier."""
+    n = layer.n_out
+    y = np.zeros((steps, layer.n_outputs), dtype=s.dtype)
+    y[:s.shape[0], :n] = s
+    src = layer.relay_src
+    for t in range(1, steps):
+        y[t, n:] = y[t - 1, src]
+    return y
+
+
 def simulate_reference(net: Network, frames: np.ndarray, arithmetic: Arithmetic | None = None) -> SimResult:
     """Simulate one sample, frames (T, n_in) counts, with the reference engine."""
     arith = arithmetic or Arithmetic.float64()
     x = check_frames(net, frames, arith)
     input_events = int((x != 0).sum())
+    steps = x.shape[0]  # L_in of the next layer
+    if net.input.taps:  # host-side taps, read over the first layer's whole run
+        x = apply_input_taps(x, net.input.taps, steps + net.layers[0].extend_steps)
     spikes, events = [], []
     out = raw = np.zeros((0, 0))
-    for layer in net.layers:
-        s, raw, ev = run_layer(layer, x, arith)
+    for li, layer in enumerate(net.layers):
+        s, raw, ev = run_layer(layer, x, arith, in_steps=steps)
         events.append(ev)
         if layer.neuron.spiking:
             spikes.append(s)
             out = s.astype(np.float64)
         else:
             out = raw.astype(np.float64) * layer_constants(layer, arith).out_scale
+        steps = s.shape[0]
         x = s.astype(x.dtype)
+        if layer.n_relay:  # the next layer reads the relays over its whole run
+            x = relay_outputs(layer, x, steps + net.layers[li + 1].extend_steps)
     offset = arith.readout_offset(len(net.layers))
     scores = readout_scores(net.readout, out[offset:])
     return SimResult(output=out, spikes=spikes, events=events, prediction=int(np.argmax(scores)),

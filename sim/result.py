@@ -18,7 +18,8 @@ class SimResult:
 
     output: (T_out, n_out) float64, the last layer's membrane in real units (LI) or its 0/1
         spikes (LIF); ``T_out = net.output_steps(T) + n_layers * layer_latency_steps``.
-    spikes: (T_l, n_l) uint8 spike rasters of every spiking layer, in layer order.
+    spikes: (T_l, n_l) uint8 spike rasters of every spiking layer, in layer order (main
+        neurons only: relay neurons are delayed copies of them, see ``delaykit.network``).
     events: synaptic events delivered per layer (one per pair of a nonzero input bin or
         spike and a nonzero-weight synapse, whose arrival falls inside the layer's run).
     prediction: the network's readout rule applied to ``output[readout_offset:]``.
@@ -112,9 +113,12 @@ class EvalResult:
 
 
 def check_frames(net: Network, frames: Any, arith: Arithmetic) -> np.ndarray:
-    """Validate input frames (T, n_in); return int64 counts (fixed point) or float64."""
+    """Validate input frames (T, n_channels); return int64 counts (fixed point) or float64.
+
+    With input taps (format v2) the frames hold the channels only; the simulator appends the taps.
+    """
     x = np.asarray(frames)
-    n_in = net.layers[0].n_in
+    n_in = net.input.n_channels
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ValueError(f"frames: must have shape (steps, {n_in}) for this network, got {x.shape}")
     if x.shape[0] < 1:
