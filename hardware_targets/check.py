@@ -230,7 +230,7 @@ def _check_neuron(layer: Layer, target: Target, out: list[Violation]) -> None:
                              f"no membrane overshoots its threshold)"))
 
 
-def _check_fan(layer: Layer, target: Target, out: list[Violation]) -> None:
+def _check_fan(layer: Layer, target: Target, out: list[Violation], prev: Layer | None = None) -> None:
     nz = layer.weight != 0
     name = layer.name
     if target.fan_in_max is not None:
@@ -245,6 +245,8 @@ def _check_fan(layer: Layer, target: Target, out: list[Violation]) -> None:
                                  f"prune or split the layer"))
     if target.fan_out_max is not None:
         fan_out = nz.sum(axis=0)
+        if prev is not None and prev.n_relay:  # a relay's copy synapse leaves its source too
+            fan_out = fan_out + np.bincount(prev.relay_src, minlength=prev.n_outputs)
         bad = fan_out > target.fan_out_max
         n = int(bad.sum())
         if n:
@@ -259,11 +261,11 @@ def check(network: Network, target: Target) -> list[Violation]:
     """Every limit of ``target`` that ``network`` breaks (empty list: it fits). Pure."""
     out: list[Violation] = []
     layers = network.layers
-    for layer in layers:
+    for li, layer in enumerate(layers):
         _check_delays(layer, target, out)
         _check_weights(layer, target, out)
         _check_neuron(layer, target, out)
-        _check_fan(layer, target, out)
+        _check_fan(layer, target, out, layers[li - 1] if li else None)
     first, last = layers[0], layers[-1]
     if target.input_channels_max is not None and first.n_in > target.input_channels_max:
         n = first.n_in - target.input_channels_max
@@ -275,13 +277,13 @@ def check(network: Network, target: Target) -> list[Violation]:
         out.append(Violation(last.name, "output_neurons", n, last.n_out, target.output_neurons_max,
                              f"{last.n_out} readout neurons, {target.name} has "
                              f"{target.output_neurons_max} ({n} too many)"))
-    total_neurons = sum(layer.n_out for layer in layers)
+    total_neurons = sum(layer.n_outputs for layer in layers)  # relay neurons (format v2) included
     if target.neurons_max is not None and total_neurons > target.neurons_max:
         n = total_neurons - target.neurons_max
         out.append(Violation(None, "neurons", n, total_neurons, target.neurons_max,
                              f"{total_neurons:,} neurons, {target.name} has {target.neurons_max:,} "
                              f"({n:,} too many)"))
-    total_syn = sum(int((layer.weight != 0).sum()) for layer in layers)
+    total_syn = sum(int((layer.weight != 0).sum()) + layer.n_relay for layer in layers)  # + relay copies
     if target.synapses_max is not None and total_syn > target.synapses_max:
         n = total_syn - target.synapses_max
         out.append(Violation(None, "synapses", n, total_syn, target.synapses_max,

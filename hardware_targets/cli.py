@@ -60,15 +60,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser("realize", help="exact delay realization (relay lines or a delay queue) with its "
                         "cost, the expanded network and a simulator check",
                         description="Plan the realization of per-synapse delays on a chip without native "
-                        "delays: relay-neuron delay lines (written as a relay network, .dkr) or a shared "
-                        "circular delay queue. Verifies on random inputs (or --data) that the realization "
-                        "reproduces the simulator's outputs: exit 1 if it does not.")
+                        "delays: relay-neuron delay lines (the expanded network, all synapse delays 0, written "
+                        "as a deployed network .dkn, format version 2) or a shared circular delay queue. "
+                        "Verifies on random inputs (or --data) that the realization reproduces the original "
+                        "network in the simulator: exit 1 if it does not.")
     q.add_argument("model", help="a deployed network (.dkn) or a NIR graph (.nir)")
     _add_target_args(q)
     q.add_argument("--method", choices=["relay", "queue"], required=True)
-    q.add_argument("--out", help="relay network file to write (default: <model>_<target>_relay.dkr)")
+    q.add_argument("-o", "--out", help="expanded network to write, relay method (default: "
+                   "<model>_<target>_relay.dkn)")
     q.add_argument("--verify", type=int, default=4, metavar="N",
                    help="samples to verify against the simulator (default 4; 0 skips)")
+    q.add_argument("--engine", choices=["reference", "event"], default="reference",
+                   help="simulator engine of the relay check (default reference: it steps every relay copy)")
     q.add_argument("--data", help="SHD-schema file to take the verification samples from "
                    "(default: random event counts)")
     q.add_argument("--seed", type=int, default=0, help="seed of the random verification inputs")
@@ -234,17 +238,14 @@ def _verification_inputs(net: Any, args: argparse.Namespace) -> list[Any]:
             if close:
                 close()
     rng = np.random.default_rng(args.seed)
-    steps, ch = net.input.window_steps, net.layers[0].n_in
+    steps, ch = net.input.window_steps, net.input.n_channels
     return [(rng.random((steps, ch)) < 0.2) * rng.integers(1, 4, (steps, ch)) for _ in range(args.verify)]
 
 
 def _realize(args: argparse.Namespace) -> int:
-    from delaykit.hardware_targets.realize import (
-        plan_realization,
-        relay_expand,
-        save_relay_network,
-        verify_realization,
-    )
+    from delaykit.hardware_targets.check import check
+    from delaykit.hardware_targets.realize import plan_realization, relay_expand, verify_realization
+    from delaykit.network import load_network, save_network
 
     net = load_model(args.model)
     t = _target(args.target, args.overrides)
@@ -253,26 +254,34 @@ def _realize(args: argparse.Namespace) -> int:
     plan = plan_realization(net, t, args.method)
     print(plan.format())
     result: dict[str, Any] = {"model": args.model, "plan": plan.to_dict()}
-    rnet = None
+    expanded = None
     if args.method == "relay":
-        rnet = relay_expand(net)
-        out = args.out or str(Path(args.model).with_suffix("")) + f"_{t.name}_relay.dkr"
-        save_relay_network(rnet, out)
-        print(f"wrote relay network {out} ({rnet.relay_neurons:,} relay neurons, "
-              f"{len(rnet.input_taps):,} input taps)")
-        result["relay_network"] = out
+        out = args.out or str(Path(args.model).with_suffix("")) + f"_{t.name}_relay.dkn"
+        save_network(relay_expand(net), out)
+        expanded = load_network(out)  # verify what was written
+        n_relay = sum(lay.n_relay for lay in expanded.layers)
+        print(f"wrote {out}: deployed network v2, all synapse delays 0, {n_relay:,} relay neurons, "
+              f"{expanded.input.n_taps:,} host input taps")
+        violations = check(expanded, t)
+        left = [v for v in violations if v.limit.startswith("delay")]
+        other = sorted({v.limit for v in violations} - {v.limit for v in left})
+        print(f"check on {t.name}: {len(left)} delay violations" + (f"; other limits broken: {', '.join(other)}"
+                                                                    if other else "; fits"))
+        result["expanded_network"] = out
+        result["expanded_check"] = {"delay_violations": len(left), "other_limits": other}
     status = 0
     inputs = _verification_inputs(net, args)
     if inputs:
+        integer = all(lay.is_integer for lay in net.layers)
         arith = None
-        if t.fixed_point is not None and all(lay.is_integer for lay in net.layers):
+        if t.fixed_point is not None and integer:
             from delaykit.sim import Arithmetic
 
             arith = Arithmetic.for_target(t)
-        v = verify_realization(net, args.method, inputs, arith=arith, rnet=rnet)
-        integer = all(lay.is_integer for lay in net.layers)
+        v = verify_realization(net, args.method, inputs, arith=arith, expanded=expanded, engine=args.engine)
         # integer sums are exact: demand bit-identity; float: identical spikes, outputs equal up
-        # to summation-order rounding (relative 1e-9 of the output's magnitude)
+        # to summation-order rounding (1e-9 absolute: these outputs are O(1-100), float64 sums
+        # of a few hundred terms differ by < 1e-12)
         ok = v.identical if integer else (v.spikes_identical and v.max_abs_output_diff <= 1e-9)
         verdict = "identical" if v.identical else ("equal up to float rounding" if ok else "MISMATCH")
         print(f"verification on {v.samples} samples against {v.reference} ({v.arithmetic}): {verdict}; "

@@ -430,6 +430,10 @@ def estimate_resources(network: Network, target: Target, method: str = "relay") 
             n = est.extra_neurons
             pops.append(_Population(f"{network.layers[li - 1].name}:relays", np.ones(n, np.int64),
                                     np.full(n, mb, np.int64), None, 0))
+        if layer.n_relay:  # an expanded network's own relays (format v2): one copy synapse each
+            mb = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
+            pops.append(_Population(f"{layer.name}:relays", np.ones(layer.n_relay, np.int64),
+                                    np.full(layer.n_relay, mb, np.int64), None, 0))
         ext_cores.extend((f"{layer.name}:delay-ext", layer.n_in, k) for k in range(est.extension_cores))
     assignments: list[CoreAssignment] | None = None
     if has_core_limits:

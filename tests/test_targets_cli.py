@@ -90,9 +90,9 @@ def test_map_writes_json(small, tmp_path, capsys):
 
 @pytest.mark.parametrize("method", ["relay", "queue"])
 def test_realize_writes_and_verifies(small, tmp_path, capsys, method):
-    out = tmp_path / "r.dkr"
+    out = tmp_path / "r.dkn"
     js = tmp_path / "r.json"
-    rc = main(["targets", "realize", str(small), "--target", "xylo", "--method", method, "--out", str(out),
+    rc = main(["targets", "realize", str(small), "--target", "xylo", "--method", method, "-o", str(out),
                "--json", str(js)])
     text = capsys.readouterr().out
     assert rc == 0, text
@@ -101,9 +101,24 @@ def test_realize_writes_and_verifies(small, tmp_path, capsys, method):
     assert d["verification"]["identical"] and d["plan"]["method"] == method
     assert out.exists() == (method == "relay")
     if method == "relay":
-        from delaykit.hardware_targets.realize import load_relay_network
+        from delaykit.network import load_network
 
-        assert load_relay_network(out).relay_neurons == d["plan"]["extra_neurons"] > 0
+        expanded = load_network(out)
+        assert sum(lay.n_relay for lay in expanded.layers) == d["plan"]["extra_neurons"] > 0
+        assert all(not lay.delay.any() for lay in expanded.layers)
+        assert d["expanded_check"]["delay_violations"] == 0 and "0 delay violations" in text
+        # the written network is a deployed network: 'targets check' reads it, with no delay limit
+        assert main(["targets", "check", str(out), "--target", "xylo"]) in (0, 1)
+        assert "delay_native" not in capsys.readouterr().out
+
+
+def test_realize_event_engine_and_a_float_network(tmp_path, rng, capsys):
+    p = tmp_path / "f.dkn"
+    save_network(random_network(rng, (10, 12, 6), max_delay=5, threshold=0.5), p)
+    rc = main(["targets", "realize", str(p), "--target", "seneca", "--method", "relay", "--engine", "event"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "engine='event'" in text and "(float64)" in text and (tmp_path / "f_seneca_relay.dkn").exists()
 
 
 def test_realize_on_shd_schema_data(tmp_path, rng, capsys):
@@ -118,7 +133,19 @@ def test_realize_on_shd_schema_data(tmp_path, rng, capsys):
                "--verify", "3"])
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "verification on 3 samples" in text and (tmp_path / "m_seneca_relay.dkr").exists()
+    assert "verification on 3 samples" in text and (tmp_path / "m_seneca_relay.dkn").exists()
+    # end to end: 'delaykit sim' on the expanded .dkn predicts every test sample as the original
+    runs = {}
+    for name in ("m", "m_seneca_relay"):
+        js = tmp_path / f"{name}.json"
+        assert main(["sim", str(tmp_path / f"{name}.dkn"), "--data", str(test), "--target", "seneca",
+                     "--json", str(js), "--no-progress"]) in (0, 1)
+        runs[name] = json.loads(js.read_text())
+    capsys.readouterr()
+    a, b = runs["m"], runs["m_seneca_relay"]
+    assert a["samples"]["predictions"] == b["samples"]["predictions"] and a["accuracy"] == b["accuracy"]
+    assert a["samples"]["spikes_per_layer"] == b["samples"]["spikes_per_layer"]
+    assert sum(map(sum, a["samples"]["spikes_per_layer"])) > 0
 
 
 def test_shd_estimate_table(capsys):

@@ -1,11 +1,12 @@
 """hardware_targets.realize: relay lines and the delay queue reproduce the original network.
 
-The reference is the simulator (``delaykit.sim.simulate(engine='reference')``) in float64 or a
-target's fixed point. Integer networks are compared bit for bit: every sum is exact, so
-nothing may differ. Float networks: spikes must be identical and membranes may differ only by
-the summation order of the synaptic input (relays regroup the columns, the queue adds events
-one by one): with |w| <= ~2, inputs <= 3 and <= 20 terms per neuron, float64 rounding is below
-1e-13; we allow 1e-11.
+Relay: the expanded network is a contract Network (format v2: relay neurons, input taps, all
+synapse delays 0); ``delaykit.sim.simulate`` runs it and the original, in float64 or a
+target's fixed point, with both engines. Integer networks are compared bit for bit: every sum
+is exact, so nothing may differ. Float networks: spikes must be identical and membranes may
+differ only by the summation order of the synaptic input (relays regroup the columns, the
+queue adds events one by one): with |w| <= ~2, inputs <= 3 and <= 20 terms per neuron, float64
+rounding is below 1e-13; we allow 1e-11.
 """
 
 from __future__ import annotations
@@ -16,23 +17,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+from netgen import random_frames, random_network  # noqa: E402
+from test_sim_engines import SETTINGS, fixed_cases  # noqa: E402
+
 from delaykit.hardware_targets import load_target  # noqa: E402
+from delaykit.hardware_targets.check import check  # noqa: E402
 from delaykit.hardware_targets.realize import (  # noqa: E402
-    RelayLayer,
-    load_relay_network,
     plan_realization,
     reference_run,
     relay_expand,
     run_queue,
-    run_relay,
-    save_relay_network,
     verify_realization,
 )
-from netgen import random_frames, random_network  # noqa: E402
-
-from delaykit.network import LI, LIF, InputSpec, Layer, Network  # noqa: E402
+from delaykit.network import LI, LIF, InputSpec, Layer, Network, load_network, relay_roots  # noqa: E402
 
 FLOAT_TOL = 1e-11
 
@@ -50,17 +50,24 @@ def test_relay_expansion_structure_by_hand():
     net = Network(layers=(l0, l1), dt=0.01, input=InputSpec(n_channels=2, window_steps=5, n_units=2,
                                                               channel_group=1))
     r = relay_expand(net)
-    # host taps: (channel, lag) pairs of non-zero synapses; (1, 5) has weight 0
-    assert r.input_taps.tolist() == [[0, 0], [0, 1], [1, 2]]
+    assert isinstance(r, Network) and all(not lay.delay.any() for lay in r.layers)
+    # host taps: (channel, lag >= 1) pairs of non-zero synapses, appended after the 2 channels;
+    # (1, 5) has weight 0, (0, 0) is channel 0 itself
+    assert r.input.taps == ((0, 1), (1, 2))
     a, b = r.layers
-    assert a.weight.tolist() == [[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]]
+    # columns: ch0, ch1, tap (0, 1), tap (1, 2)
+    assert a.weight.tolist() == [[1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 3.0, 0.0]]
     # neuron 0 of layer a feeds b with delay 3: a chain of 3 relays; neuron 1 (delay 0): none
-    assert a.relay_main.tolist() == [0, 0, 0] and a.relay_lag.tolist() == [1, 2, 3]
-    assert a.relay_src.tolist() == [0, 2, 3]  # ext index: main 0, then the previous relay
-    assert b.weight.tolist() == [[0.0, 5.0, 0.0, 0.0, 4.0]]  # tap 3 of neuron 0 is ext column 4
-    assert b.n_relay == 0 and r.relay_neurons == 3
+    assert a.relay_src.tolist() == [0, 2, 3]  # main 0, then the previous relay
+    root, lag = relay_roots(a)
+    assert root.tolist() == [0, 0, 0] and lag.tolist() == [1, 2, 3]
+    assert b.weight.tolist() == [[0.0, 5.0, 0.0, 0.0, 4.0]]  # tap 3 of neuron 0 is column 2 + 2
+    assert b.n_relay == 0 and a.n_relay == 3
+    assert r.provenance["realization"]["relay_neurons"] == 3
     plan = plan_realization(net, load_target("xylo"), "relay")
+    # host inputs in use: (0, 0), (0, 1), (1, 2)
     assert (plan.extra_neurons, plan.extra_synapses, plan.host_input_taps) == (3, 3, 3)
+    assert plan.layers[0]["max_chain"] == 3
     q = plan_realization(net, load_target("seneca"), "queue")
     assert q.layers[0]["worst_entries"] == 1 + 2 and q.layers[1]["worst_entries"] == 3
 
@@ -119,40 +126,50 @@ def test_own_reference_agrees_with_the_simulator(rng):
             assert all(np.array_equal(a, b) for a, b in zip(spikes, res.spikes, strict=True))
 
 
-def test_a_broken_realization_is_detected(rng):
+@pytest.mark.parametrize("engine", ["reference", "event"])
+def test_a_broken_realization_is_detected(rng, engine):
     net = random_network(rng, (10, 12, 8, 4), max_delay=6, integer_bits=8, threshold=0.5)
     inputs = [random_frames(rng, 15, 10) for _ in range(3)]
     good = relay_expand(net)
-    assert verify_realization(net, "relay", inputs, rnet=good).identical
+    assert verify_realization(net, "relay", inputs, expanded=good, engine=engine).identical
     lay = good.layers[0]
-    k = int(np.flatnonzero(lay.relay_lag == 2)[0])
+    root, lag = relay_roots(lay)
+    k = int(np.flatnonzero(lag == 2)[0])
     src = lay.relay_src.copy()
-    src[k] = lay.relay_main[k]  # skip a link: that relay now lags by 1 instead of 2
-    bad_layer = RelayLayer(**{**lay.__dict__, "relay_src": src})
-    bad = good.__class__(**{**good.__dict__, "layers": (bad_layer, *good.layers[1:])})
-    v = verify_realization(net, "relay", inputs, rnet=bad)
+    src[k] = root[k]  # skip a link: that relay (and its successors) now lag one step less
+    bad = replace(good, layers=(replace(lay, relay_src=src), *good.layers[1:]))
+    v = verify_realization(net, "relay", inputs, expanded=bad, engine=engine)
     assert not v.identical and not v.spikes_identical
 
 
-def test_relay_network_file_round_trip(tmp_path, rng):
-    net = random_network(rng, (8, 10, 5), max_delay=7, integer_bits=8, extend_steps=1, threshold=0.5)
-    r = relay_expand(net)
-    p = tmp_path / "r.dkr"
-    save_relay_network(r, p)
-    back = load_relay_network(p)
-    assert np.array_equal(back.input_taps, r.input_taps) and back.relay_neurons == r.relay_neurons
-    for a, b in zip(back.layers, r.layers, strict=True):
-        assert np.array_equal(a.weight, b.weight) and a.weight.dtype == b.weight.dtype
-        assert np.array_equal(a.relay_src, b.relay_src) and a.neuron.to_dict() == b.neuron.to_dict()
-    frames = random_frames(rng, 10, 8)
-    o1, s1 = run_relay(r, frames, _arith("xylo"))
-    o2, s2 = run_relay(back, frames, _arith("xylo"))
-    assert np.array_equal(o1, o2) and all(np.array_equal(a, b) for a, b in zip(s1, s2, strict=True))
-    (tmp_path / "x.dkr").write_bytes(b"not hdf5")
-    from delaykit.errors import FormatError
+@pytest.mark.parametrize("target", ["xylo", "seneca", "spinnaker2"])
+def test_expanded_network_file_has_no_delay_violations(tmp_path, rng, target):
+    net = random_network(rng, (8, 10, 6, 5), max_delay=7, integer_bits=8, extend_steps=1, threshold=0.5)
+    t = load_target(target)
+    assert any(v.limit == "delay_native" for v in check(net, t))
+    p = tmp_path / "r.dkn"
+    relay_expand(net).save(p)
+    back = load_network(p)
+    import h5py
 
-    with pytest.raises(FormatError):
-        load_relay_network(tmp_path / "x.dkr")
+    with h5py.File(p, "r") as f:
+        assert int(f.attrs["format_version"]) == 2
+    delay_limits = [v for v in check(back, t) if v.limit.startswith("delay")]
+    assert delay_limits == []
+    # relays are counted as the neurons they are on the chip
+    n_relay = sum(lay.n_relay for lay in back.layers)
+    assert n_relay > 0
+    tight = load_target("generic", {"delay_max_steps": "0",
+                                    "neurons_max": str(sum(lay.n_out for lay in net.layers))})
+    over = [v for v in check(back, tight) if v.limit == "neurons"]
+    assert over and over[0].count == n_relay
+    frames = random_frames(rng, 10, 8)
+    from delaykit.sim import simulate
+
+    a = simulate(net, frames, "reference", _arith(target))
+    b = simulate(back, frames, "reference", _arith(target))
+    assert np.array_equal(a.output, b.output)
+    assert all(np.array_equal(x, y) for x, y in zip(a.spikes, b.spikes, strict=True))
 
 
 def test_queue_occupancy_is_bounded_by_the_worst_case(rng):
@@ -168,3 +185,42 @@ def test_queue_occupancy_is_bounded_by_the_worst_case(rng):
     one = Network(layers=(lay,), dt=0.01, input=InputSpec(n_channels=1, window_steps=8, n_units=1,
                                                           channel_group=1))
     assert run_queue(one, np.ones((8, 1))).max_pending == [queue_worst_entries(lay)] == [3]
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(fixed_cases())
+def test_relay_expansion_equals_the_original_bit_for_bit(case):
+    """Random integer networks, delays up to 62, every fixed-point rule, latency 0-2: the expanded
+    network (relays stepped literally by the reference engine, folded by the event engine)
+    gives the original's spikes, outputs and synaptic event counts exactly."""
+    from delaykit.sim import simulate
+
+    net, frames, arith = case
+    expanded = relay_expand(net)
+    for engine in ("reference", "event"):
+        a = simulate(net, frames, engine, arith)
+        b = simulate(expanded, frames, engine, arith)
+        assert a.events == b.events and a.input_events == b.input_events
+        assert all(np.array_equal(x, y) for x, y in zip(a.spikes, b.spikes, strict=True))
+        assert np.array_equal(a.output, b.output) and a.prediction == b.prediction
+
+
+def test_expanded_network_relays_take_chip_resources(rng):
+    """check and the core mapping count relays as neurons with one copy synapse each."""
+    from delaykit.hardware_targets.resources import estimate_resources
+
+    net = random_network(rng, (6, 8, 5, 3), max_delay=4, integer_bits=8, threshold=0.5)
+    ex = relay_expand(net)
+    n_relay = [lay.n_relay for lay in ex.layers]
+    est = estimate_resources(ex, load_target("generic", {"neurons_per_core": "7"}))
+    mapped = {}
+    for core in est.assignments:
+        for pop, a, b in core.segments:
+            mapped[pop] = mapped.get(pop, 0) + b - a
+    assert mapped == {"fc0": 8, "fc0:relays": n_relay[0], "fc1": 5, "fc1:relays": n_relay[1], "fc2": 3}
+    # fan-out: a neuron's copy into its first relay counts as one outgoing synapse
+    fan = load_target("generic", {"fan_out_max": "1"})
+    fo = {v.layer: v for v in check(ex, fan) if v.limit == "fan_out"}
+    src = ex.layers[0].relay_src
+    expect = (ex.layers[1].weight != 0).sum(axis=0) + np.bincount(src, minlength=ex.layers[0].n_outputs)
+    assert fo["fc1"].worst == int(expect.max()) and fo["fc1"].count == int((expect > 1).sum())
