@@ -32,7 +32,7 @@ import numpy as np
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
-from delaykit.network import LIF, Network
+from delaykit.network import LIF, Network, require_no_relays
 
 NETX_MAX_DELAY = 62
 VTH_MANT_MAX = (1 << 17) - 1
@@ -55,6 +55,7 @@ def netx_layers(net: Network) -> list[dict[str, Any]]:
     """The netx fields of every layer; raises DelaykitError when Loihi 2 cannot hold them."""
     from delaykit.sim.arithmetic import loihi_decay_constant
 
+    require_no_relays(net, "lava-dl netx (Loihi 2 has native delays)")
     out = []
     for layer in net.layers:
         where = f"layer {layer.name!r}"

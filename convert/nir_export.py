@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.fileio import atomic_path
-from delaykit.network import FORMAT_VERSION, Network
+from delaykit.network import Network, format_version, require_no_relays
 
 NIR_METADATA_KEY = "delaykit"
 _NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -67,6 +67,7 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
 
     if r_convention not in ("tau", "one"):
         raise ValueError(f"r_convention: must be 'tau' or 'one', got {r_convention!r}")
+    require_no_relays(net, "NIR export")  # NIR has no one-step copy neuron; export the delays
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array([net.input.n_channels]))}
     edges: list[tuple[str, str]] = []
     names = node_names(net)
@@ -122,7 +123,7 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
     # One JSON string: nir.write treats any nested key called "metadata" as a node's
     # metadata group and fails on a string value there, so the dict is not written as groups.
     metadata = {NIR_METADATA_KEY: json.dumps({
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version(net),
         "dt": float(net.dt),
         "readout": net.readout,
         "nir_r": r_convention,

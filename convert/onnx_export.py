@@ -35,7 +35,7 @@ import numpy as np
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
-from delaykit.network import LIF, Network
+from delaykit.network import LIF, Network, require_no_relays
 
 OPSET = 17
 
@@ -56,6 +56,7 @@ def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    require_no_relays(net, "the ONNX step model")
     f = _np_dtype(dtype)
     fproto = TensorProto.DOUBLE if f is np.float64 else TensorProto.FLOAT
     nodes: list[Any] = []

@@ -57,7 +57,7 @@ import numpy as np
 
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path, write_text_atomic
-from delaykit.network import InputSpec, Layer, Network, neuron_from_dict
+from delaykit.network import InputSpec, Layer, Network, neuron_from_dict, require_no_relays
 
 TABLES_FORMAT = "delaykit.tables"
 TABLES_VERSION = 1
@@ -77,6 +77,7 @@ NEURON_COLUMNS: tuple[tuple[str, str], ...] = (
 
 def synapse_table(net: Network) -> dict[str, np.ndarray]:
     """Columns of the synapse table (see the module docstring)."""
+    require_no_relays(net, "the synaptic-delay tables")  # their 'pre' indexes neurons, not relays
     cols: dict[str, list[np.ndarray]] = {name: [] for name, _ in SYNAPSE_COLUMNS}
     for li, layer in enumerate(net.layers):
         post, pre = np.nonzero(layer.weight)  # row-major: sorted by (post, pre)
@@ -95,6 +96,7 @@ def synapse_table(net: Network) -> dict[str, np.ndarray]:
 
 def neuron_table(net: Network) -> dict[str, np.ndarray]:
     """Columns of the neuron table (see the module docstring)."""
+    require_no_relays(net, "the synaptic-delay tables")
     cols: dict[str, list[Any]] = {name: [] for name, _ in NEURON_COLUMNS}
     for li, layer in enumerate(net.layers):
         n = layer.n_out
