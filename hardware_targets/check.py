@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from delaykit.hardware_targets.profile import Target
 
+from delaykit.hardware_targets.profile import Target
 from delaykit.network import Layer, Network
 
 #: Every limit ``check`` can report, with what its ``count`` counts.

@@ -43,13 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Report every limit the network breaks: layer, limit, how many "
                         "synapses/neurons, the worst value and the allowed one. Exit 0 when it fits, "
                         "1 when it does not.")
-    q.add_argument("model", help="a deployed network (.dkn) or a NIR graph (.nir)")
+    q.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder")
+    q.add_argument("--dt-ms", type=float, default=None,
+                   help="step in milliseconds for a NIR graph without delaykit metadata")
     _add_target_args(q)
     q.add_argument("--json", dest="json_out", metavar="OUT", help="also write the report as JSON")
     q.set_defaults(func=_check)
 
     q = tsub.add_parser("map", help="resource estimate and neuron-to-core mapping (table and JSON)")
-    q.add_argument("model", help="a deployed network (.dkn) or a NIR graph (.nir)")
+    q.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder")
+    q.add_argument("--dt-ms", type=float, default=None,
+                   help="step in milliseconds for a NIR graph without delaykit metadata")
     _add_target_args(q)
     q.add_argument("--method", choices=["relay", "queue"], default="relay",
                    help="how a target without native delays realizes them (default relay)")
@@ -64,7 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "as a deployed network .dkn, format version 2) or a shared circular delay queue. "
                         "Verifies on random inputs (or --data) that the realization reproduces the original "
                         "network in the simulator: exit 1 if it does not.")
-    q.add_argument("model", help="a deployed network (.dkn) or a NIR graph (.nir)")
+    q.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder")
+    q.add_argument("--dt-ms", type=float, default=None,
+                   help="step in milliseconds for a NIR graph without delaykit metadata")
     _add_target_args(q)
     q.add_argument("--method", choices=["relay", "queue"], required=True)
     q.add_argument("-o", "--out", help="expanded network to write, relay method (default: "
@@ -101,9 +107,8 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def _target(name: str, overrides: list[str]) -> Any:
-    from delaykit.hardware_targets.profile import load_target
-
     from delaykit.errors import DelaykitError
+    from delaykit.hardware_targets.profile import load_target
 
     try:
         return load_target(name, _overrides(overrides) or None)
@@ -111,31 +116,11 @@ def _target(name: str, overrides: list[str]) -> Any:
         raise DelaykitError(f"--target {name}: {e}") from None
 
 
-def load_model(path: str) -> Any:
-    """A Network from a .dkn file or a .nir graph (NIR import from delaykit.sim, lazily)."""
-    from delaykit.errors import DelaykitError
-    from delaykit.network import Network, load_network
+def load_model(path: str, dt_ms: float | None = None) -> Any:
+    """A Network from a .dkn file, a .nir graph or an event-table folder (delaykit.sim.loading)."""
+    from delaykit.sim.loading import load_model as _load
 
-    p = Path(path)
-    if not p.exists():
-        raise DelaykitError(f"{p}: no such file")
-    if p.suffix.lower() == ".nir":
-        try:
-            from delaykit.sim.nir_import import load_nir
-        except ImportError:
-            raise DelaykitError(f"{p}: NIR import needs delaykit.sim.nir_import, which this install lacks") from None
-        try:
-            net = load_nir(p)
-        except DelaykitError:
-            raise
-        except ValueError as e:
-            raise DelaykitError(f"{p}: {e}") from None
-    else:
-        net = load_network(p)
-    net = getattr(net, "network", net)
-    if not isinstance(net, Network):
-        raise DelaykitError(f"{p}: did not load as a delaykit network (got {type(net).__name__})")
-    return net
+    return _load(path, dt=dt_ms / 1e3 if dt_ms else None)
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -196,7 +181,7 @@ def _show(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from delaykit.hardware_targets.check import check, format_report
 
-    net = load_model(args.model)
+    net = load_model(args.model, args.dt_ms)
     t = _target(args.target, args.overrides)
     violations = check(net, t)
     print(format_report(net, t, violations, args.model))
@@ -209,7 +194,7 @@ def _check(args: argparse.Namespace) -> int:
 def _map(args: argparse.Namespace) -> int:
     from delaykit.hardware_targets.resources import estimate_resources
 
-    net = load_model(args.model)
+    net = load_model(args.model, args.dt_ms)
     t = _target(args.target, args.overrides)
     est = estimate_resources(net, t, method=args.method)
     print(est.format_table(max_cores=args.rows))
@@ -247,7 +232,7 @@ def _realize(args: argparse.Namespace) -> int:
     from delaykit.hardware_targets.realize import plan_realization, relay_expand, verify_realization
     from delaykit.network import load_network, save_network
 
-    net = load_model(args.model)
+    net = load_model(args.model, args.dt_ms)
     t = _target(args.target, args.overrides)
     if t.delay_native:
         print(f"note: {t.name} has native delays ({t.delay_granularity}); realizing them anyway")

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from delaykit.hardware_targets.check import check
 from delaykit.hardware_targets.profile import list_targets, load_target
 from delaykit.hardware_targets.realize import plan_realization
 from delaykit.hardware_targets.resources import _fmt_bytes, estimate_resources
-
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 

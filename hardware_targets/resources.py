@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from delaykit.hardware_targets.profile import Target
 
+from delaykit.hardware_targets.profile import Target
 from delaykit.network import Layer, Network
 
 DELAY_METHODS = ("relay", "queue")

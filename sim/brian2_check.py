@@ -348,10 +348,9 @@ def cross_check(model: Any, samples: list[np.ndarray], *, reference: Any = None,
     with delaykit's event and reference engines (float64, ``layer_latency_steps``) running
     ``reference`` (default: the network read back from the table). Raises DelaykitError when
     Brian2 cannot be run."""
-    from delaykit.sim import Arithmetic, simulate
-
     from delaykit.errors import DelaykitError
     from delaykit.network import Network
+    from delaykit.sim import Arithmetic, simulate
     from delaykit.tables import read_tables, write_tables
 
     python = find_brian2_python(brian2_python)
