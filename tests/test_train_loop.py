@@ -86,9 +86,9 @@ def test_checkpoint_is_interface_a_and_loads_weights_only(tiny_data, tmp_path):
     assert {"torch", "dcls", "spikingjelly", "delaykit"} <= set(ck["versions"])
     assert ck["config"]["model"]["kind"] == "learned"
     # the rounded accuracy in the checkpoint is what the model gives with integer delays
+    from delaykit.data.shd import BinSpec
     from delaykit.train.checkpoint import model_from_checkpoint
     from delaykit.train.data import FramesDataset
-    from delaykit.data.shd import BinSpec
     from delaykit.train.loop import evaluate
 
     model = model_from_checkpoint(ck)

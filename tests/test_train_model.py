@@ -225,3 +225,15 @@ def test_numba_lif_equals_torch_loop_lif():
         lif_multistep(xa, 1.5, 0.8)[1].sum().backward()
         lif_multistep_torch(xb, 1.5, 0.8)[1].sum().backward()
         torch.testing.assert_close(xa.grad, xb.grad)
+
+
+def test_numba_kernels_leave_torch_thread_count_alone():
+    # numba's OpenMP layer resets the process's OpenMP thread count when it starts; a run
+    # that set torch to 1 thread would silently switch to 2 (and change float results)
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(1); from delaykit.train.model import lif_multistep; "
+            "lif_multistep(torch.randn(5, 2, 3), 1.5, 1.0); n = torch.get_num_threads(); "
+            "assert n == 1, n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -22,11 +22,11 @@ RESUME_FORMAT = "delaykit.resume"
 
 def versions() -> dict[str, str]:
     """Versions of the packages that define the model's numerics."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
 
     from delaykit import __version__
-
-    from importlib.metadata import PackageNotFoundError, version
 
     out = {"delaykit": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
            "python": platform.python_version()}

@@ -124,3 +124,37 @@ def gauss_kernel_backward(grad: np.ndarray, w: np.ndarray, p: np.ndarray, sig: n
                     dgn = gn * ((idx[k] - c) / s) / s - gn * sum_dg
                     acc += grad[o, i, k] * dgn
                 grad_p[o, i] = acc * w[o, i]
+
+
+@numba.njit(parallel=True, cache=True)
+def _touch(x: np.ndarray) -> None:  # pragma: no cover - compiled
+    for i in prange(x.shape[0]):
+        x[i] = x[i]
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` threads in torch and in these kernels (0 = keep torch's count).
+
+    numba's OpenMP threading layer resets the process-wide OpenMP thread count to its own
+    when it starts, which would silently change torch's thread count (and with it the float
+    summation order of convolutions) in the middle of a run. This starts it first, then
+    sets both counts.
+    """
+    import torch
+
+    want = int(n) if n and n > 0 else torch.get_num_threads()
+    _touch(np.zeros(2))
+    numba.set_num_threads(max(1, min(want, numba.config.NUMBA_NUM_THREADS)))
+    torch.set_num_threads(want)
+
+
+def _start_threading_layer() -> None:
+    """Start numba's threading layer now, keeping torch's thread count (see set_threads)."""
+    import torch
+
+    prev = torch.get_num_threads()
+    _touch(np.zeros(2))
+    torch.set_num_threads(prev)
+
+
+_start_threading_layer()

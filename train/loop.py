@@ -338,8 +338,9 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
 
     dist = dist or Dist()
     t = cfg["train"]
-    if t["threads"] > 0:
-        torch.set_num_threads(int(t["threads"]))
+    from delaykit.train.kernels import set_threads
+
+    set_threads(int(t["threads"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     arch = make_arch(cfg, splits)
     epochs = int(t["epochs"]) if phase == "train" else int(cfg["finetune"]["epochs"])
