@@ -53,7 +53,8 @@ def register_data(dsub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", default="data/spoken_digits", help="output folder (default: data/spoken_digits)")
     s.add_argument("--voices", type=int, default=None, help="number of synthetic speakers (default 24)")
     s.add_argument("--repeats", type=int, default=None,
-                   help="utterances per word and voice, each with jittered speed/pitch/level (default 2)")
+                   help="utterances per word and voice, each with jittered speed/pitch/level (default 1; "
+                   "the acceptance run uses --voices 32 --repeats 2)")
     s.add_argument("--test-fraction", type=float, default=None,
                    help="fraction of voices held out for the test file (default 0.25)")
     s.add_argument("--classes", metavar="C,C,...",
