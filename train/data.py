@@ -246,6 +246,8 @@ def log_mel(wave: np.ndarray, fs: float, cfg: dict[str, Any]) -> np.ndarray:
     Pad/truncate to one second at ``gsc_sample_rate``, resample to ``gsc_resample_rate``,
     power spectrogram (periodic Hann window ``gsc_n_fft``, hop ``gsc_hop``, centred with
     reflect padding), HTK mel filterbank, power to dB. 16 kHz clips give 101 frames of 10 ms.
+    Resampling is scipy's polyphase filter (``delaykit.data.audio.resample``), not torchaudio's
+    windowed sinc, so values differ slightly from the reference code's near the band edges.
     """
     from delaykit.data.audio import resample
 

@@ -451,11 +451,11 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
             kinds = (("float", False), ("rounded", True)) if phase == "train" else (("quantized", True),)
             for kind, rounded in kinds:
                 r = evaluate(model, ds, ev_bs, rounded=rounded, dist=dist, progress=progress and dist.main,
-                             desc=f"{split_name} {kind}", float64=bool(t["eval_float64"]))
+                             desc=f"{split_name} {kind}", float64=False)
                 rec[f"{split_name}_loss_{kind}"] = r["loss"]
                 rec[f"{split_name}_acc_{kind}"] = r["acc"]
         if t["eval_train"]:
-            r = evaluate(model, splits.train, ev_bs, rounded=True, dist=dist, float64=bool(t["eval_float64"]))
+            r = evaluate(model, splits.train, ev_bs, rounded=True, dist=dist, float64=False)
             rec["train_acc_rounded_eval"] = r["acc"]
         rec["eval_seconds"] = time.perf_counter() - t1
         if dist.world > 1:
@@ -478,6 +478,21 @@ def _epoch_line(rec: Mapping[str, Any], epochs: int) -> str:
     if "valid_acc_rounded" in rec:
         s += f"  valid rounded {rec['valid_acc_rounded']:.2f}%"
     return s + f"  sigma {rec['sigma']:.3f}  ({rec['train_seconds']:.1f}s + {rec['eval_seconds']:.1f}s eval)"
+
+
+def final_evaluation(model: DelaySNN, cfg: Mapping[str, Any], splits: Splits, dist: Dist) -> dict[str, Any]:
+    """Test (and validation) accuracies of the final model, float and rounded, in the precision
+    ``train.eval_float64`` asks for (float64: the simulator's float64 arithmetic gives the same)."""
+    f64 = bool(cfg["train"]["eval_float64"])
+    rec: dict[str, Any] = {"eval_precision": "float64" if f64 else "float32"}
+    for split_name, ds in (("test", splits.test), ("valid", splits.valid)):
+        if ds is None:
+            continue
+        for kind, rounded in (("float", False), ("rounded", True)):
+            r = evaluate(model, ds, int(cfg["train"]["eval_batch_size"]), rounded=rounded, dist=dist, float64=f64)
+            rec[f"{split_name}_loss_{kind}"] = r["loss"]
+            rec[f"{split_name}_acc_{kind}"] = r["acc"]
+    return rec
 
 
 def final_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -534,6 +549,10 @@ def train_model(config: Mapping[str, Any] | str | Path, data_dir: str | Path, ou
                                           stop_after_steps=stop_after_steps, dist=dist, log=say)
         model_path = out / "model.pt"
         extra = {"data": {"files": splits.files, "window_steps": splits.window_steps}}
+        if init is None and history:
+            history[-1] = {**history[-1], **final_evaluation(model, cfg, splits, dist)}
+            if dist.main:
+                write_text_atomic(out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
         if dist.main and init is None:
             ck = model_checkpoint(model, cfg, final_metrics(history), splits.class_names, extra)
             save_torch_atomic(ck, model_path)
