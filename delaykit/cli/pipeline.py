@@ -25,7 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rounded-delay and deployed accuracies with a verdict.",
     )
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--data-dir", default=None, help="delay-task folder (default: OUT/data, made if missing)")
+    p.add_argument("--dataset", choices=["delay-task", "spoken-digits"], default="delay-task",
+                   help="the synthetic delay task (default), or SHD's 20 spoken digits made with "
+                   "espeak-ng and the cochlear front end (issue 7's real-speech check)")
+    p.add_argument("--data-dir", default=None, help="data folder (default: OUT/data, made if missing)")
+    p.add_argument("--voices", type=int, default=32, help="spoken-digits: espeak-ng voices (default 32)")
+    p.add_argument("--repeats", type=int, default=2, help="spoken-digits: utterances per voice and digit "
+                   "(default 2)")
     p.add_argument("--samples", type=int, nargs=2, default=(2000, 500), metavar=("TRAIN", "TEST"),
                    help="delay-task samples to synthesize when the data is missing (default 2000 500)")
     p.add_argument("--config", default="delay-task", help="training config name or file (default delay-task)")
@@ -48,7 +54,6 @@ def _run(args: argparse.Namespace) -> int:
     from delaykit.convert.build import convert_checkpoint
     from delaykit.convert.nir_export import write_nir
     from delaykit.data.shd import BinSpec, SHDFile
-    from delaykit.data.synth import write_delay_task_pair
     from delaykit.hardware_targets import load_target
     from delaykit.sim import Arithmetic, evaluate
     from delaykit.tables import write_tables
@@ -57,11 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "data"
     t_start = time.perf_counter()
-    if not (data_dir / "delay_train.h5").exists() or not (data_dir / "delay_test.h5").exists():
-        print(f"[1/4] writing the delay task to {data_dir}")
-        write_delay_task_pair(data_dir, *args.samples, progress=True)
-    else:
-        print(f"[1/4] using the delay task in {data_dir}")
+    train_file, test_file = _prepare_data(args, data_dir)
 
     kinds = ["learned", "random", "none"] if args.baselines else ["learned"]
     checkpoints = {}
@@ -81,7 +82,6 @@ def _run(args: argparse.Namespace) -> int:
     write_tables(int_net, out / "tables")
 
     print("[4/4] event-driven simulation of the deployed networks")
-    test_file = data_dir / "delay_test.h5"
     spec = BinSpec(dt=float_net.dt, channel_group=float_net.input.channel_group,
                    window_steps=float_net.input.window_steps)
     # Without a target: integer weights, a 24-bit saturating membrane and Loihi's 12-bit
@@ -134,6 +134,32 @@ def _run(args: argparse.Namespace) -> int:
          "bits": args.bits, "target": args.target}, indent=2))
     write_text_atomic(out / "results.txt", table + "\n" + verdict + "\n")
     return 0 if ok else 1
+
+
+def _prepare_data(args: argparse.Namespace, data_dir: Path) -> tuple[Path, Path]:
+    """Make (or find) the train and test files of the chosen dataset in ``data_dir``."""
+    if args.dataset == "delay-task":
+        train, test = data_dir / "delay_train.h5", data_dir / "delay_test.h5"
+        if train.exists() and test.exists():
+            print(f"[1/4] using the delay task in {data_dir}")
+        else:
+            from delaykit.data.synth import write_delay_task_pair
+
+            print(f"[1/4] writing the delay task to {data_dir}")
+            write_delay_task_pair(data_dir, *args.samples, progress=True)
+        return train, test
+    train, test = data_dir / "spoken_digits_train.h5", data_dir / "spoken_digits_test.h5"
+    if train.exists() and test.exists():
+        print(f"[1/4] using the spoken digits in {data_dir}")
+    else:
+        from delaykit.cli.main import main as cli_main
+
+        print(f"[1/4] speaking and encoding SHD's 20 digits ({args.voices} voices) into {data_dir}")
+        code = cli_main(["data", "spoken-digits", "--out", str(data_dir), "--voices", str(args.voices),
+                         "--repeats", str(args.repeats), "--workers", str(args.workers)])
+        if code != 0:
+            raise DelaykitError(f"{data_dir}: building the spoken-digit set failed (exit {code})")
+    return train, test
 
 
 def _fmt(v: float | None) -> str:
