@@ -75,7 +75,7 @@ class FakeQuant:
         s = self.scales[i]
         if s is not None:
             b = self._q(b, s)
-        return x + b[None, :, None]
+        return x + b  # x: (batch x time, neurons)
 
     def install(self) -> None:
         m = self.model

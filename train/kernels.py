@@ -1,7 +1,8 @@
 """numba kernels for the LIF recurrence (forward and surrogate-gradient backward).
 
-Rows are independent neurons (batch x neuron), time runs along the contiguous last axis, so
-each thread walks one membrane through time with no temporaries. Arithmetic stays in the
+Arrays are (batch, time, neuron) with neurons contiguous (the layout of channels-last
+convolutions): samples run in parallel, each walks its membranes through time, the inner loop
+over neurons vectorizes. Arithmetic stays in the
 array's dtype (float32 in training) in spikingjelly's operation order, without fastmath, so
 the forward is bit-identical to ``LIFNode(decay_input=False, v_reset=0)``.
 """
@@ -18,49 +19,52 @@ from numba import prange
 @numba.njit(parallel=True, cache=True)
 def lif_forward(x: np.ndarray, tau: np.floating, th: np.floating, h_out: np.ndarray, s_out: np.ndarray,
                 v_out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """x (R, T): input current. Writes h (charged), s (spike 0/1) and v (after reset), all (R, T)."""
-    rows, steps = x.shape
+    """x (B, T, N): input current, neurons contiguous. Writes h (charged), s (spike 0/1) and
+    v (after reset), all (B, T, N). Samples run in parallel, neurons in the inner loop."""
+    n_b, steps, n = x.shape
     zero = tau - tau
     one = tau / tau
-    for r in prange(rows):
-        v = zero
+    for b in prange(n_b):
+        v = np.zeros(n, dtype=x.dtype)
         for t in range(steps):
-            h = v - v / tau + x[r, t]
-            h_out[r, t] = h
-            if h >= th:
-                s_out[r, t] = one
-                v = zero
-            else:
-                s_out[r, t] = zero
-                v = h
-            v_out[r, t] = v
+            for j in range(n):
+                vj = v[j]
+                h = vj - vj / tau + x[b, t, j]
+                h_out[b, t, j] = h
+                if h >= th:
+                    s_out[b, t, j] = one
+                    v[j] = zero
+                else:
+                    s_out[b, t, j] = zero
+                    v[j] = h
+                v_out[b, t, j] = v[j]
 
 
 @numba.njit(parallel=True, cache=True)
 def lif_backward(h: np.ndarray, g_s: np.ndarray, g_v: np.ndarray, use_s: bool, use_v: bool, tau: np.floating,
                  th: np.floating, half_alpha: np.floating, k: np.floating, gx: np.ndarray) -> None:  # pragma: no cover
-    """Gradient of the input given dL/ds and dL/dv (R, T); ATan surrogate ``half_alpha / (1 + (k (h - th))^2)``.
-
-    The reset is detached: dv[t]/dh[t] = 1 - s[t]; dh[t]/dv[t-1] = 1 - 1/tau.
-    """
-    rows, steps = h.shape
+    """Gradient of the input given dL/ds and dL/dv, all (B, T, N); ATan surrogate
+    ``half_alpha / (1 + (k (h - th))^2)``. The reset is detached: dv[t]/dh[t] = 1 - s[t];
+    dh[t]/dv[t-1] = 1 - 1/tau."""
+    n_b, steps, n = h.shape
     zero = tau - tau
     one = tau / tau
-    for r in prange(rows):
-        carry = zero
+    for b in prange(n_b):
+        carry = np.zeros(n, dtype=h.dtype)
         for t in range(steps - 1, -1, -1):
-            hv = h[r, t]
-            gh = zero
-            if use_s:
-                z = k * (hv - th)
-                gh = g_s[r, t] * (half_alpha / (one + z * z))
-            if hv < th:
-                gv = carry
-                if use_v:
-                    gv = g_v[r, t] + carry
-                gh = gh + gv
-            gx[r, t] = gh
-            carry = gh - gh / tau
+            for j in range(n):
+                hv = h[b, t, j]
+                gh = zero
+                if use_s:
+                    z = k * (hv - th)
+                    gh = g_s[b, t, j] * (half_alpha / (one + z * z))
+                if hv < th:
+                    gv = carry[j]
+                    if use_v:
+                        gv = g_v[b, t, j] + carry[j]
+                    gh = gh + gv
+                gx[b, t, j] = gh
+                carry[j] = gh - gh / tau
 
 
 @numba.njit(parallel=True, cache=True)

@@ -121,11 +121,12 @@ def _sync_batchnorm(model: DelaySNN) -> None:
             return g
 
     def bn_forward(bn: torch.nn.BatchNorm1d, x: torch.Tensor, i: int) -> torch.Tensor:
+        # x: (N, C) with N = batch x time on this rank
         if not bn.training:
             return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
         c = x.shape[1]
-        n_local = torch.tensor([x.numel() / c], dtype=x.dtype, device=x.device)
-        stats = torch.cat([x.sum((0, 2)), (x * x).sum((0, 2)), n_local])
+        n_local = torch.tensor([float(x.shape[0])], dtype=x.dtype, device=x.device)
+        stats = torch.cat([x.sum(0), (x * x).sum(0), n_local])
         stats = _AllReduceSum.apply(stats)
         s1, s2, n = stats[:c], stats[c:2 * c], stats[2 * c]
         mean = s1 / n
@@ -135,8 +136,8 @@ def _sync_batchnorm(model: DelaySNN) -> None:
             bn.running_mean.mul_(1 - m).add_(m * mean.detach())
             bn.running_var.mul_(1 - m).add_(m * var.detach() * (n / (n - 1)).detach())
             bn.num_batches_tracked.add_(1)
-        y = (x - mean[None, :, None]) * torch.rsqrt(var + bn.eps)[None, :, None]
-        return y * bn.weight[None, :, None] + bn.bias[None, :, None]
+        y = (x - mean) * torch.rsqrt(var + bn.eps)
+        return y * bn.weight + bn.bias
 
     model.bn_forward = bn_forward  # type: ignore[attr-defined]
 

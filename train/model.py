@@ -259,24 +259,22 @@ class _LIFMultiStep(torch.autograd.Function):
         return gx, None, None, None
 
 
-class _LIFLastAxis(torch.autograd.Function):
-    """LIF over ``x (..., T)`` (time on the contiguous last axis) with the numba kernels (CPU)."""
+class _LIFBTN(torch.autograd.Function):
+    """LIF over ``x (B, T, N)`` (neurons contiguous) with the numba kernels (CPU)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
         from delaykit.train import kernels
 
         x = x.contiguous()
-        shape = x.shape
-        x2 = x.reshape(-1, shape[-1])
-        h = torch.empty_like(x2)
-        s = torch.empty_like(x2)
-        v = torch.empty_like(x2)
-        npdt = x2.numpy().dtype.type
-        kernels.lif_forward(x2.numpy(), npdt(tau), npdt(th), h.numpy(), s.numpy(), v.numpy())
+        h = torch.empty_like(x)
+        s = torch.empty_like(x)
+        v = torch.empty_like(x)
+        npdt = x.numpy().dtype.type
+        kernels.lif_forward(x.numpy(), npdt(tau), npdt(th), h.numpy(), s.numpy(), v.numpy())
         ctx.save_for_backward(h)
         ctx.params = (tau, th, alpha)
-        return s.reshape(shape), v.reshape(shape)
+        return s, v
 
     @staticmethod
     def backward(ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
@@ -284,26 +282,25 @@ class _LIFLastAxis(torch.autograd.Function):
 
         (h,) = ctx.saved_tensors
         tau, th, alpha = ctx.params
-        shape = g_s.shape if g_s is not None else g_v.shape
-        dummy = h[:1, :1]
-        gs = g_s.contiguous().reshape(h.shape) if g_s is not None else dummy
-        gv = g_v.contiguous().reshape(h.shape) if g_v is not None else dummy
+        dummy = h[:1, :1, :1]
+        gs = g_s.contiguous() if g_s is not None else dummy
+        gv = g_v.contiguous() if g_v is not None else dummy
         gx = torch.empty_like(h)
         npdt = h.numpy().dtype.type
         kernels.lif_backward(h.numpy(), gs.numpy(), gv.numpy(), g_s is not None, g_v is not None, npdt(tau),
                              npdt(th), npdt(alpha / 2), npdt(math.pi / 2 * alpha), gx.numpy())
-        return gx.reshape(shape), None, None, None
+        return gx, None, None, None
 
 
-def lif_last_axis(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """LIF over ``x (..., T)``: returns ``(spikes, v_seq)`` of the same shape (see :func:`lif_multistep`).
+def lif_btn(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """LIF over ``x (B, T, N)``: returns ``(spikes, v_seq)`` of the same shape (see :func:`lif_multistep`).
 
     Uses the numba kernels on CPU and the torch loop elsewhere (GPU).
     """
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-        return _LIFLastAxis.apply(x, float(tau), float(v_threshold), float(alpha))
-    s, v = _LIFMultiStep.apply(x.movedim(-1, 0), float(tau), float(v_threshold), float(alpha))
-    return s.movedim(0, -1), v.movedim(0, -1)
+        return _LIFBTN.apply(x, float(tau), float(v_threshold), float(alpha))
+    s, v = _LIFMultiStep.apply(x.transpose(0, 1), float(tau), float(v_threshold), float(alpha))
+    return s.transpose(0, 1), v.transpose(0, 1)
 
 
 def lif_multistep(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -312,8 +309,9 @@ def lif_multistep(x: torch.Tensor, tau: float, v_threshold: float, alpha: float 
     Forward is bit-identical to spikingjelly 2.0.0 ``LIFNode(tau, decay_input=False,
     v_reset=0, detach_reset=True)``; the gradient is its ATan(alpha) surrogate gradient.
     """
-    s, v = lif_last_axis(x.movedim(0, -1), tau, v_threshold, alpha)
-    return s.movedim(-1, 0), v.movedim(-1, 0)
+    shape = x.shape
+    s, v = lif_btn(x.reshape(1, shape[0], -1), tau, v_threshold, alpha)
+    return s.reshape(shape), v.reshape(shape)
 
 
 def lif_multistep_torch(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -408,58 +406,63 @@ class DelaySNN(nn.Module):
             k = self.quantizer(self, i, k)
         return k
 
+    def _conv(self, h: torch.Tensor, kern: torch.Tensor) -> torch.Tensor:
+        """Delay convolution of ``h (B, T, C)`` with ``kern (out, C, K)`` -> ``(B, T + (K-1)//2, out)``.
+
+        Runs as a channels-last conv2d (H = 1): oneDNN's fastest layout here, and ``(B, T, C)``
+        with channels contiguous is what the data, the LIF kernels and BatchNorm use, so no
+        transposes are needed between layers.
+        """
+        ksize = self.kernel_size
+        if ksize > 1:
+            h = F.pad(h, (0, 0, ksize - 1, (ksize - 1) // 2))
+        x4 = h.permute(0, 2, 1).unsqueeze(2)  # (B, C, 1, T) over channels-last memory
+        w4 = kern.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        if self.bf16 and self.training:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = F.conv2d(x4, w4)
+            y = y.float()
+        else:
+            y = F.conv2d(x4, w4)
+        return y.squeeze(2).permute(0, 2, 1)  # (B, T', out)
+
+    def _hidden(self, i: int, cur: torch.Tensor) -> torch.Tensor:
+        """BatchNorm and LIF of hidden layer ``i`` on ``cur (B, T, N)``; returns spikes (B, T, N)."""
+        if self.bn is not None:
+            b, t, c = cur.shape
+            flat = cur.reshape(b * t, c)  # statistics over batch and time, like BatchNorm1d on (B, C, T)
+            flat = self.bn[i](flat) if self.bn_forward is None else self.bn_forward(self.bn[i], flat, i)
+            cur = flat.reshape(b, t, c)
+        th = self.arch["v_threshold"] if self.thresholds is None else self.thresholds[i]
+        spikes, _ = lif_btn(cur, self.arch["tau_steps"], th, self.surrogate_alpha)
+        return spikes
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[2] != self.arch["n_inputs"]:
             raise ValueError(f"DelaySNN: input must be (batch, steps, {self.arch['n_inputs']}), got {tuple(x.shape)}")
-        ksize = self.kernel_size
-        pad = (ksize - 1, (ksize - 1) // 2)
-        h = x.to(self.layers[0].weight.dtype).transpose(1, 2)  # (B, C, T): float32 unless model.double()
+        h = x.to(self.layers[0].weight.dtype)  # (B, T, C): float32 unless model.double()
         n = self.n_layers
-        out = h
-        for i in range(n):
-            kern = self.kernel(i)
-            hp = F.pad(h, pad) if ksize > 1 else h
-            if self.bf16 and self.training:
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    cur = F.conv1d(hp, kern)
-                cur = cur.float()
-            else:
-                cur = F.conv1d(hp, kern)  # (B, out, T')
-            if i < n - 1:
-                if self.bn is not None:
-                    cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur, i)
-                th = self.arch["v_threshold"] if self.thresholds is None else self.thresholds[i]
-                spikes, _ = lif_last_axis(cur, self.arch["tau_steps"], th, self.surrogate_alpha)  # (B, out, T')
-                if self.training and self.dropout > 0:
-                    # spikingjelly multi-step Dropout: one mask per sample and neuron for all steps
-                    mask = F.dropout(torch.ones_like(spikes[:, :, 0]), self.dropout, training=True)
-                    spikes = spikes * mask[:, :, None]
-                h = spikes
-            else:
-                _, out = lif_last_axis(cur, self.arch["readout_tau_steps"], self.readout_threshold,
-                                       self.surrogate_alpha)
-        return out.permute(2, 0, 1)  # (T', B, classes)
+        for i in range(n - 1):
+            spikes = self._hidden(i, self._conv(h, self.kernel(i)))
+            if self.training and self.dropout > 0:
+                # spikingjelly multi-step Dropout: one mask per sample and neuron for all steps
+                mask = F.dropout(torch.ones_like(spikes[:, 0]), self.dropout, training=True)
+                spikes = spikes * mask[:, None, :]
+            h = spikes
+        cur = self._conv(h, self.kernel(n - 1))
+        _, out = lif_btn(cur, self.arch["readout_tau_steps"], self.readout_threshold, self.surrogate_alpha)
+        return out.transpose(0, 1)  # (T', B, classes)
 
     def forward_spikes(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Like forward (no dropout, current kernel mode) but also returns hidden spikes (T_l, B, n_l)."""
-        ksize = self.kernel_size
-        pad = (ksize - 1, (ksize - 1) // 2)
-        h = x.to(self.layers[0].weight.dtype).transpose(1, 2)
+        """Like forward without dropout (current kernel mode); also returns hidden spikes (T_l, B, n_l)."""
+        h = x.to(self.layers[0].weight.dtype)
         spikes_all = []
-        out = h
-        for i in range(self.n_layers):
-            hp = F.pad(h, pad) if ksize > 1 else h
-            cur = F.conv1d(hp, self.kernel(i))
-            if i < self.n_layers - 1:
-                if self.bn is not None:
-                    cur = self.bn[i](cur) if self.bn_forward is None else self.bn_forward(self.bn[i], cur, i)
-                th = self.arch["v_threshold"] if self.thresholds is None else self.thresholds[i]
-                s, _ = lif_last_axis(cur, self.arch["tau_steps"], th)
-                spikes_all.append(s.permute(2, 0, 1))
-                h = s
-            else:
-                _, out = lif_last_axis(cur, self.arch["readout_tau_steps"], self.readout_threshold)
-        return out.permute(2, 0, 1), spikes_all
+        n = self.n_layers
+        for i in range(n - 1):
+            h = self._hidden(i, self._conv(h, self.kernel(i)))
+            spikes_all.append(h.transpose(0, 1))
+        _, out = lif_btn(self._conv(h, self.kernel(n - 1)), self.arch["readout_tau_steps"], self.readout_threshold)
+        return out.transpose(0, 1), spikes_all
 
     @contextlib.contextmanager
     def rounded(self) -> Iterator[DelaySNN]:
