@@ -65,7 +65,7 @@ def write_plots(folder: str | Path, history: Sequence[Mapping[str, Any]], model:
         ax.set_xlabel("delay (steps)")
         ax.set_xlim(-0.5, k - 0.5)
     axes[0][0].set_ylabel("synapses")
-    fig.suptitle("learned integer delays (rounded positions)")
+    fig.suptitle("learned integer delays (rounded positions)", y=1.04)
     p = out / "delays.png"
     _save(fig, p)
     written.append(p)
