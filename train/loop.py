@@ -535,6 +535,7 @@ def train_model(config: Mapping[str, Any] | str | Path, data_dir: str | Path, ou
     out = Path(out_dir)
     dist = setup_distributed()
     say = log or (print if dist.main else (lambda s: None))
+    threads_before = torch.get_num_threads()
     try:
         if dist.main:
             out.mkdir(parents=True, exist_ok=True)
@@ -572,6 +573,7 @@ def train_model(config: Mapping[str, Any] | str | Path, data_dir: str | Path, ou
                                              log=say, history=history, resume=resume)
         return model_path
     finally:
+        torch.set_num_threads(threads_before)  # train.threads applies to this call only
         if dist.initialized_here:
             import torch.distributed as tdist
 
