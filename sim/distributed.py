@@ -43,7 +43,7 @@ from delaykit.errors import DelaykitError
 from delaykit.network import Network
 
 from .arithmetic import Arithmetic
-from .evaluate import ENGINES, make_runner
+from .evaluate import ENGINES, assemble_result, make_runner
 from .result import EvalResult
 
 #: Row recorded per sample: (index, label, prediction, seconds, spikes per spiking layer,
@@ -162,38 +162,7 @@ def _dataset_parts(client: Any, dataset: Any, n: int, size: int) -> list[tuple[A
 def _assemble(net: Network, rows: list[Row], engine: str, arith: Arithmetic, workers: int,
               wall: float, dataset: Any) -> EvalResult:
     """Rows of all chunks -> the EvalResult the serial evaluate would have built."""
-    rows = sorted(rows, key=lambda r: r[0])
-    n = len(rows)
-    labels = np.array([r[1] for r in rows], dtype=np.int64)
-    preds = np.array([r[2] for r in rows], dtype=np.int64)
-    n_classes = net.n_classes
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise DelaykitError(f"dataset: labels span {labels.min()}..{labels.max()} but the network has "
-                            f"{n_classes} classes; is it the right data file for this network?")
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, preds), 1)
-    spiking = [layer.name for layer in net.layers if layer.neuron.spiking]
-    class_names = list(net.metadata.get("class_names", [])) if isinstance(net.metadata, dict) else []
-    if not class_names and hasattr(dataset, "class_names"):
-        class_names = list(dataset.class_names())
-    return EvalResult(
-        accuracy=float(100.0 * (preds == labels).mean()),
-        confusion=confusion,
-        predictions=preds,
-        labels=labels,
-        per_sample_seconds=np.array([r[3] for r in rows], dtype=np.float64),
-        spikes_per_layer=np.array([r[4] for r in rows], dtype=np.int64).reshape(n, len(spiking)),
-        events_per_layer=np.array([r[5] for r in rows], dtype=np.int64).reshape(n, len(net.layers)),
-        input_events=np.array([r[6] for r in rows], dtype=np.int64),
-        layer_names=[layer.name for layer in net.layers],
-        spiking_layer_names=spiking,
-        engine=engine,
-        arithmetic=arith.name,
-        readout=net.readout,
-        workers=workers,
-        wall_seconds=wall,
-        class_names=class_names,
-    )
+    return assemble_result(net, rows, engine, arith, workers, wall, dataset)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.errors import FormatError
 from delaykit.network import Network
 
 from .arithmetic import Arithmetic
@@ -145,13 +146,21 @@ def evaluate(
             _STATE["reader"].close()
         _STATE.clear()
     wall = time.perf_counter() - t_start
-    rows.sort(key=lambda r: r[0])
+    return assemble_result(net, rows, engine, arith, workers, wall, dataset)
+
+
+def assemble_result(net: Network, rows: list[tuple[Any, ...]], engine: str, arith: Arithmetic,
+                    workers: int, wall: float, dataset: Any) -> EvalResult:
+    """Per-sample rows ``(index, label, prediction, seconds, spikes, events, input_events)``
+    from any number of workers -> the EvalResult (sorted by sample index)."""
+    rows = sorted(rows, key=lambda r: r[0])
+    n = len(rows)
     labels = np.array([r[1] for r in rows], dtype=np.int64)
     preds = np.array([r[2] for r in rows], dtype=np.int64)
     n_classes = net.n_classes
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"dataset: labels span {labels.min()}..{labels.max()} but the network has "
-                         f"{n_classes} classes; is it the right data file for this network?")
+        raise FormatError(f"dataset: labels span {labels.min()}..{labels.max()} but the network has "
+                          f"{n_classes} classes; is it the right data file for this network?")
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, preds), 1)
     spiking = [layer.name for layer in net.layers if layer.neuron.spiking]
