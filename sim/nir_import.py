@@ -728,7 +728,8 @@ def _map_neuron(name: str, node: Any, n: int, dt: float, strict_threshold: bool)
 def _collapse(pop: _Population, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The layer's op -> (weight (out,in) float64, delay (out,in) int64, bias (out,))."""
     op = pop.source
-    assert op is not None
+    if op is None:
+        raise _err(name, "has no synaptic input (no Linear/Affine node feeds it)")
     w = np.zeros((op.n, op.n_src))
     d = np.zeros((op.n, op.n_src), dtype=np.int64)
     seen = np.zeros((op.n, op.n_src), dtype=bool)
