@@ -130,6 +130,20 @@ NAMED: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"hidden": [64, 64], "kernel_size": 25, "dropout": 0.1},
         # one thread: this model is small, and a second OpenMP thread stalls badly whenever
         # another process takes a core of a shared 2-core machine (0.8 s -> 5-25 s per epoch)
+        # SIG annealed to 0 (sigma_eff = 0.27 steps) instead of the paper's 0.23: the task hinges on
+        # lags exact to one step, and with the paper's wider final kernel the rounded-delay
+        # accuracy fell 2-3 points below the training-kernel one (100 % -> 97.6 %, seed 0); at 0
+        # both are 100 % (seed 0) / 99.8 % (seed 1).
+        "train": {"epochs": 20, "batch_size": 64, "eval_batch_size": 128, "threads": 1,
+                  "sig_final": 0.0},
+        "finetune": {"epochs": 3},
+    },
+    # SHD's 20 digits spoken by espeak-ng (delaykit data spoken-digits): the delay-task network
+    # with the paper's final SIG (0.23), which did better here than 0 (91.6 % vs 89.1 % rounded,
+    # seed 0): real speech needs less exact lags than the delay task.
+    "spoken-digits": {
+        "data": {"dataset": "h5"},
+        "model": {"hidden": [64, 64], "kernel_size": 25, "dropout": 0.1},
         "train": {"epochs": 20, "batch_size": 64, "eval_batch_size": 128, "threads": 1},
         "finetune": {"epochs": 3},
     },

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default 2)")
     p.add_argument("--samples", type=int, nargs=2, default=(2000, 500), metavar=("TRAIN", "TEST"),
                    help="delay-task samples to synthesize when the data is missing (default 2000 500)")
-    p.add_argument("--config", default="delay-task", help="training config name or file (default delay-task)")
+    p.add_argument("--config", default=None,
+                   help="training config name or file (default: the dataset's, delay-task or spoken-digits)")
     p.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                    help="also train the no-delay and fixed-random-delay baselines (default on)")
     p.add_argument("--bits", type=int, default=8, help="weight bits of the deployed network (default 8)")
@@ -64,12 +65,13 @@ def _run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     train_file, test_file = _prepare_data(args, data_dir)
 
+    config = args.config or args.dataset
     kinds = ["learned", "random", "none"] if args.baselines else ["learned"]
     checkpoints = {}
     for kind in kinds:
         print(f"[2/4] training: {kind} delays")
         overrides = [*args.set, f"model.kind={kind}"]
-        checkpoints[kind] = train_model(args.config, data_dir, out / kind, overrides=overrides, progress=True)
+        checkpoints[kind] = train_model(config, data_dir, out / kind, overrides=overrides, progress=True)
 
     print("[3/4] converting the learned-delay model")
     ckpt = checkpoints["learned"]
