@@ -43,7 +43,7 @@ from delaykit.hardware_targets.resources import (
     queue_worst_entries,
     relay_chain_lengths,
 )
-from delaykit.network import LI, LIF, Layer, Network, relay_roots
+from delaykit.network import Layer, Network, relay_roots
 
 RELAY_WEIGHT = 2  #: a relay on a chip: one synapse of weight 2 ...
 RELAY_THRESHOLD = 1  #: ... and threshold 1 (fires for 2 > 1 and 2 >= 1), bias 0, reset 0
@@ -106,125 +106,21 @@ def relay_expand(net: Network) -> Network:
                    provenance={**net.provenance, "realization": realization})
 
 
-# ---- exact numpy steppers ------------------------------------------------------------------
+# ---- the queue stepper ------------------------------------------------------------------------
 #
-# They follow the number formats of delaykit.sim.arithmetic (its module docstring is the
-# spec): ``arith=None`` is float64 without importing the simulator; an ``Arithmetic`` (float32
-# or a target's fixed point) uses its public helpers. All steppers run in model time: layer
-# latency (a uniform per-layer offset on hardware) is not applied, so an ``arith`` must have
-# ``layer_latency_steps == 0`` (see :func:`model_time`).
-
-
-@dataclass(frozen=True)
-class _Consts:
-    weight: np.ndarray
-    bias: np.ndarray
-    threshold: np.ndarray
-    reset: np.ndarray
-    tau: float
-    spiking: bool
-    out_scale: np.ndarray
+# It sums synaptic input through a shared circular queue and steps the neurons with the
+# simulator's reference (delaykit.sim.reference.run_neurons), in the number formats of
+# delaykit.sim.arithmetic. It runs in model time: layer latency (a uniform per-layer offset on
+# hardware) is not applied, so ``arith`` must have ``layer_latency_steps == 0`` (see
+# :func:`model_time`).
 
 
 def model_time(arith: Any) -> Any:
-    """``arith`` with ``layer_latency_steps = 0`` (None stays None)."""
-    if arith is None or getattr(arith, "layer_latency_steps", 0) == 0:
-        return arith
-    from dataclasses import replace
+    """``arith`` (None: float64) with ``layer_latency_steps = 0``."""
+    from delaykit.sim import Arithmetic
 
-    return replace(arith, layer_latency_steps=0)
-
-
-def _consts(name: str, weight: np.ndarray, bias: np.ndarray, neuron: LIF | LI,
-            weight_scale: np.ndarray | None, arith: Any) -> _Consts:
-    n = weight.shape[0]
-    if arith is not None:
-        from delaykit.sim.arithmetic import layer_constants
-
-        lay = Layer(name=name, weight=weight, delay=np.zeros(weight.shape, np.int32), neuron=neuron,
-                    bias=bias, weight_scale=weight_scale)
-        c = layer_constants(lay, arith)
-        return _Consts(weight=c.weight, bias=c.bias, threshold=c.threshold, reset=c.reset, tau=c.tau,
-                       spiking=c.spiking, out_scale=c.out_scale)
-    spiking = isinstance(neuron, LIF)
-    th = np.broadcast_to(np.asarray(neuron.v_threshold if spiking else 0.0, np.float64), (n,)).copy()
-    reset = np.broadcast_to(np.asarray(neuron.v_reset, np.float64), (n,)).copy()
-    scale = np.ones(n) if weight_scale is None else np.asarray(weight_scale, np.float64)
-    return _Consts(weight=weight.astype(np.float64), bias=bias.astype(np.float64), threshold=th, reset=reset,
-                   tau=float(neuron.tau), spiking=spiking, out_scale=scale)
-
-
-def _syn_dtype(arith: Any) -> type:
-    return np.int64 if arith is not None and arith.is_fixed else np.float64
-
-
-def _step(v: np.ndarray, syn_t: np.ndarray, c: _Consts, arith: Any) -> tuple[np.ndarray, np.ndarray]:
-    """One step of the contract neuron in ``arith``: returns (spike bool or None-array, new v)."""
-    if arith is None or not arith.is_fixed:
-        f = np.float64 if arith is None else arith.float_dtype
-        cur = (syn_t + c.bias).astype(f)  # I = F(syn + F(b))
-        h = v + (c.reset - v) / f(c.tau) + cur
-    else:
-        from delaykit.sim.arithmetic import reduce_int
-
-        u = reduce_int(syn_t << arith.weight_shift, arith.current_bits, arith.current_overflow)
-        h = c.reset + arith.apply_decay(v - c.reset, c.tau) + u + c.bias
-        h = reduce_int(h, arith.membrane_bits, arith.membrane_overflow)
-    if not c.spiking:
-        return np.zeros(h.shape, bool), h
-    if arith is not None and arith.is_fixed and arith.threshold_compare == "gt":
-        s = h > c.threshold
-    else:
-        s = h >= c.threshold
-    return s, np.where(s, c.reset, h)
-
-
-def _run(syn: np.ndarray, c: _Consts, arith: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Neurons over a whole (T, n) synaptic input: (spikes uint8, membrane in real units)."""
-    v = c.reset.copy()
-    if arith is not None and not arith.is_fixed:
-        v = v.astype(arith.float_dtype)
-    spikes = np.zeros(syn.shape, np.uint8)
-    trace = np.zeros(syn.shape, np.float64)
-    for t in range(syn.shape[0]):
-        s, v = _step(v, syn[t], c, arith)
-        spikes[t] = s
-        trace[t] = v
-    return spikes, trace * c.out_scale
-
-
-def _input(frames: np.ndarray, arith: Any) -> np.ndarray:
-    x = np.asarray(frames, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"frames: must be a (steps, channels) array, got shape {x.shape}")
-    return x.astype(np.int64) if arith is not None and arith.is_fixed else x
-
-
-def reference_run(net: Network, frames: np.ndarray, arith: Any = None) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The contract's semantics in plain numpy: (output, spikes of spiking layers).
-
-    A small independent reference used to verify realizations when ``delaykit.sim`` is absent.
-    """
-    arith = model_time(arith)
-    x = _input(frames, arith)
-    spikes: list[np.ndarray] = []
-    out = np.zeros((0, 0))
-    for layer in net.layers:
-        c = _consts(layer.name, layer.weight, layer.bias, layer.neuron, layer.weight_scale, arith)
-        steps = x.shape[0] + layer.extend_steps
-        syn = np.zeros((steps, layer.n_out), dtype=_syn_dtype(arith))
-        for d in np.unique(layer.delay[layer.weight != 0]):
-            wd = np.where(layer.delay == d, c.weight, 0).astype(syn.dtype)
-            n = min(x.shape[0], steps - int(d))
-            syn[d:d + n] += x[:n].astype(syn.dtype) @ wd.T
-        s, trace = _run(syn, c, arith)
-        if layer.neuron.spiking:
-            spikes.append(s)
-            out = s.astype(np.float64)
-        else:
-            out = trace
-        x = s.astype(x.dtype)
-    return out, spikes
+    arith = arith or Arithmetic.float64()
+    return arith if arith.layer_latency_steps == 0 else replace(arith, layer_latency_steps=0)
 
 
 @dataclass(frozen=True)
@@ -243,15 +139,19 @@ class QueueRun:
 
 def run_queue(net: Network, frames: np.ndarray, arith: Any = None) -> QueueRun:
     """Event-driven stepper with one shared circular delay queue per layer (exact)."""
+    from delaykit.sim.arithmetic import layer_constants
+    from delaykit.sim.reference import run_neurons
+    from delaykit.sim.result import check_frames
+
     arith = model_time(arith)
-    x = _input(frames, arith)
-    sdt = _syn_dtype(arith)
+    x = check_frames(net, frames, arith)
+    sdt = np.int64 if arith.is_fixed else np.float64
     spikes: list[np.ndarray] = []
     max_pending: list[int] = []
     n_events: list[int] = []
     out = np.zeros((0, 0))
     for layer in net.layers:
-        c = _consts(layer.name, layer.weight, layer.bias, layer.neuron, layer.weight_scale, arith)
+        c = layer_constants(layer, arith)
         L_in = x.shape[0]
         L = L_in + layer.extend_steps
         nz = layer.weight != 0
@@ -285,12 +185,12 @@ def run_queue(net: Network, frames: np.ndarray, arith: Any = None) -> QueueRun:
             worst = max(worst, pending)
         max_pending.append(worst)
         n_events.append(events)
-        s, trace = _run(syn, c, arith)
+        s, trace = run_neurons(syn, c, arith)
         if layer.neuron.spiking:
             spikes.append(s)
             out = s.astype(np.float64)
         else:
-            out = trace
+            out = trace.astype(np.float64) * c.out_scale
         x = s.astype(x.dtype)
     return QueueRun(output=out, spikes=spikes, max_pending=max_pending, events=n_events)
 
@@ -399,19 +299,11 @@ class Verification:
     details: list[str]
 
 
-def _reference(net: Network, frames: np.ndarray, arith: Any, use_sim: bool
-               ) -> tuple[np.ndarray, list[np.ndarray], str]:
-    if use_sim:
-        try:
-            from delaykit.sim import Arithmetic, simulate
-        except ImportError:
-            use_sim = False
-    if not use_sim:
-        out, spikes = reference_run(net, frames, arith)
-        return out, spikes, "delaykit.hardware_targets.realize.reference_run"
-    res = simulate(net, frames, engine="reference", arithmetic=arith or Arithmetic.float64())
-    return (np.asarray(res.output, dtype=np.float64), [np.asarray(s) for s in res.spikes],
-            "delaykit.sim.simulate(engine='reference')")
+def _reference(net: Network, frames: np.ndarray, arith: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+    from delaykit.sim import simulate
+
+    res = simulate(net, frames, engine="reference", arithmetic=arith)
+    return np.asarray(res.output, dtype=np.float64), [np.asarray(sp) for sp in res.spikes]
 
 
 def _compare(out: np.ndarray, spikes: list[np.ndarray], ref_out: np.ndarray, ref_spikes: list[np.ndarray]
@@ -431,16 +323,15 @@ def _compare(out: np.ndarray, spikes: list[np.ndarray], ref_out: np.ndarray, ref
 
 
 def verify_realization(net: Network, method: str, inputs: Sequence[np.ndarray], arith: Any = None,
-                       expanded: Network | None = None, engine: str = "reference",
-                       use_sim: bool = True) -> Verification:
+                       expanded: Network | None = None, engine: str = "reference") -> Verification:
     """Run the realization and the original on every input; compare spikes and outputs.
 
     relay: ``delaykit.sim.simulate(..., engine)`` of the expanded network (``expanded``, default
     :func:`relay_expand` of ``net``; all delays 0, relays and input taps) against the same call
     on ``net``, in ``arith`` (a simulator ``Arithmetic``, None: float64; layer latency kept).
     The reference engine steps every relay copy literally, so it is the default.
-    queue: :func:`run_queue` against ``delaykit.sim.simulate(engine='reference')`` (or
-    :func:`reference_run` without the simulator, ``use_sim=False``) in model time (latency 0).
+    queue: :func:`run_queue` against ``delaykit.sim.simulate(engine='reference')`` in model
+    time (latency 0).
     ``identical`` means bit-for-bit equal outputs and main-neuron spikes. Integer networks
     sum exactly, so that must hold for them; with float weights the summation order differs
     (relays regroup the columns, the queue adds events one by one): outputs may differ by rounding.
@@ -460,7 +351,7 @@ def verify_realization(net: Network, method: str, inputs: Sequence[np.ndarray], 
         ref_name = f"delaykit.sim.simulate(engine={engine!r}) of the original network"
     else:
         arith = model_time(arith)
-        ref_name = ""
+        ref_name = "delaykit.sim.simulate(engine='reference')"
     for k, frames in enumerate(inputs):
         if method == "relay":
             ref = run_ref(frames)
@@ -468,7 +359,7 @@ def verify_realization(net: Network, method: str, inputs: Sequence[np.ndarray], 
             ref_out, ref_spikes = ref.output, ref.spikes
             out, spikes = got.output, got.spikes
         else:
-            ref_out, ref_spikes, ref_name = _reference(net, frames, arith, use_sim)
+            ref_out, ref_spikes = _reference(net, frames, arith)
             q = run_queue(net, frames, arith)
             out, spikes = q.output, q.spikes
         same, same_spikes, diff, problems = _compare(out, spikes, ref_out, ref_spikes)

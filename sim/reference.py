@@ -94,11 +94,16 @@ def run_layer(layer: Layer, x: np.ndarray, arith: Arithmetic,
     lat = arith.layer_latency_steps
     out_steps = (x.shape[0] if in_steps is None else int(in_steps)) + layer.extend_steps + lat
     syn, events = synaptic_input(x, c.weight, layer.delay, lat, out_steps)
-    if arith.is_fixed:
-        spikes, trace = _run_fixed(syn, c, arith)
-    else:
-        spikes, trace = _run_float(syn, c, arith.float_dtype)
+    spikes, trace = run_neurons(syn, c, arith)
     return spikes, trace, events
+
+
+def run_neurons(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray]:
+    """Step a layer's neurons over its synaptic input ``syn`` (steps, n_out), however it was
+    summed: (spikes uint8, membrane in the arithmetic's own units)."""
+    if arith.is_fixed:
+        return _run_fixed(syn, c, arith)
+    return _run_float(syn, c, arith.float_dtype)
 
 
 def relay_outputs(layer: Layer, s: np.ndarray, steps: int) -> np.ndarray:
