@@ -55,7 +55,7 @@ def baseline(x: np.ndarray, cfg: audio.CochleaConfig, channels: np.ndarray) -> i
         y = signal.lfilter(b, a, x)
         c = signal.lfilter([1 - p], [1, -p], np.maximum(y, 0))[:: cfg.decimate]
         c = np.cbrt(c / 10 ** (cfg.ref_dbfs / 20))
-        v, thr, last = 0.0, 1.0, -10**9
+        v, thr, last = 0.0, 1.0, -(10**9)
         for t, ct in enumerate(c.tolist()):
             v = v * decay + (1 - decay) * ct
             if v >= thr and t - last > n_ref:
@@ -95,13 +95,17 @@ def main() -> None:
     t0 = time.perf_counter()
     baseline(x, cfg, sel)
     base = (time.perf_counter() - t0) * cfg.n_channels / len(sel) / args.seconds
-    print(f"clip {args.seconds:g} s at 16 kHz, {cfg.n_channels} channels, {n_spikes} spikes; "
-          f"median of {args.repeats}, seconds of one core per second of audio:")
+    print(
+        f"clip {args.seconds:g} s at 16 kHz, {cfg.n_channels} channels, {n_spikes} spikes; "
+        f"median of {args.repeats}, seconds of one core per second of audio:"
+    )
     for k, v in stages.items():
         print(f"  delaykit {k:<10s} {statistics.median(v):7.3f}")
     print(f"  baseline (channel at a time, scaled from {len(sel)} channels) {base:7.3f}")
-    print(f"  speed-up {base / statistics.median(stages['total']):.1f}x; real-time factor "
-          f"{statistics.median(stages['total']):.2f}")
+    print(
+        f"  speed-up {base / statistics.median(stages['total']):.1f}x; real-time factor "
+        f"{statistics.median(stages['total']):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,12 +42,36 @@ def make_checkpoint(path: Path, sizes: list[int], k: int, seed: int = 0) -> None
             sd[f"bn.{i}.running_mean"] = torch.as_tensor(rng.normal(0, 0.1, n_out), dtype=torch.float32)
             sd[f"bn.{i}.running_var"] = torch.ones(n_out)
             sd[f"bn.{i}.num_batches_tracked"] = torch.tensor(1)
-    torch.save({"format": "delaykit.checkpoint", "format_version": 1,
-                "arch": {"model": "learned", "n_inputs": sizes[0], "hidden": sizes[1:-1], "n_classes": sizes[-1],
-                         "kernel_size": k, "tau_steps": 1.005, "v_threshold": 1.0, "v_reset": 0.0,
-                         "readout_tau_steps": 1.005, "batchnorm": True, "bn_eps": 1e-5, "dt": 0.01,
-                         "n_units": 700, "channel_group": 5, "window_steps": 140, "readout": "softmax_sum"},
-                "state_dict": sd, "metrics": {}, "class_names": [], "config": {}, "versions": {}}, path)
+    torch.save(
+        {
+            "format": "delaykit.checkpoint",
+            "format_version": 1,
+            "arch": {
+                "model": "learned",
+                "n_inputs": sizes[0],
+                "hidden": sizes[1:-1],
+                "n_classes": sizes[-1],
+                "kernel_size": k,
+                "tau_steps": 1.005,
+                "v_threshold": 1.0,
+                "v_reset": 0.0,
+                "readout_tau_steps": 1.005,
+                "batchnorm": True,
+                "bn_eps": 1e-5,
+                "dt": 0.01,
+                "n_units": 700,
+                "channel_group": 5,
+                "window_steps": 140,
+                "readout": "softmax_sum",
+            },
+            "state_dict": sd,
+            "metrics": {},
+            "class_names": [],
+            "config": {},
+            "versions": {},
+        },
+        path,
+    )
 
 
 def main() -> None:
@@ -80,7 +104,9 @@ def main() -> None:
             "to-nir": lambda: write_nir(convert_checkpoint(ck), tmp / "m.nir"),
             "to-table (csv+parquet+npz)": lambda: write_tables(convert_checkpoint(ck), tmp / "t"),
             "to-onnx": lambda: write_onnx(convert_checkpoint(ck), tmp / "m.onnx"),
-            "to-netx (loihi2, 8-bit)": lambda: write_netx(convert_checkpoint(ck, target="loihi2"), tmp / "m.h5"),
+            "to-netx (loihi2, 8-bit)": lambda: write_netx(
+                convert_checkpoint(ck, target="loihi2"), tmp / "m.h5"
+            ),
         }
         times: dict[str, float] = {}
         for name, job in jobs.items():
@@ -92,7 +118,9 @@ def main() -> None:
             times[name] = statistics.median(runs)
         base = times[".dkn (baseline)"]
         n_syn = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
-        print(f"model {'->'.join(map(str, sizes))}, K={args.kernel}, {n_syn:,} synapses; median of {args.repeats}")
+        print(
+            f"model {'->'.join(map(str, sizes))}, K={args.kernel}, {n_syn:,} synapses; median of {args.repeats}"
+        )
         for name, t in times.items():
             print(f"  {name:<28} {t:6.3f} s   x{t / base:5.2f} of .dkn")
         verdict = "OK" if times["to-nir"] < 2.0 else "TOO SLOW"

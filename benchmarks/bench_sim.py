@@ -92,12 +92,19 @@ def bench_event(net: Network, arith: Arithmetic, frames: list[np.ndarray]) -> di
         events.append(sum(r.events))
     s, e = float(np.median(secs)), float(np.median(events))
     ev = np.array(events, dtype=np.float64)
-    return {"seconds": s, "cpu": float(np.median(cpu)), "events": e, "rate": float(np.median(ev / np.array(secs))),
-            "cpu_rate": float(np.median(ev / np.maximum(np.array(cpu), 1e-9))), "spikes": r.spike_counts}
+    return {
+        "seconds": s,
+        "cpu": float(np.median(cpu)),
+        "events": e,
+        "rate": float(np.median(ev / np.array(secs))),
+        "cpu_rate": float(np.median(ev / np.maximum(np.array(cpu), 1e-9))),
+        "spikes": r.spike_counts,
+    }
 
 
-def bench_dense(net: Network, frames: list[np.ndarray], threads: int, batch: int = 256,
-                repeats: int = 3) -> tuple[float, np.ndarray]:
+def bench_dense(
+    net: Network, frames: list[np.ndarray], threads: int, batch: int = 256, repeats: int = 3
+) -> tuple[float, np.ndarray]:
     """Seconds per sample of a dense float32 PyTorch evaluation, and its predictions."""
     import torch
 
@@ -162,23 +169,34 @@ def main(argv: list[str] | None = None) -> int:
             frames = [ds[i][0] for i in range(min(len(ds), max(args.per_sample, 256)))]
             inp = np.array([(f != 0).sum() for f in frames])
             counts = np.array([f.sum() for f in frames])
-            print(f"input: median {np.median(counts):.0f} events per sample in {np.median(inp):.0f} nonzero "
-                  f"bins (140 channels x {WINDOW} steps)")
+            print(
+                f"input: median {np.median(counts):.0f} events per sample in {np.median(inp):.0f} nonzero "
+                f"bins (140 channels x {WINDOW} steps)"
+            )
             rows = []
-            for name, n, a in (("fixed:loihi2 (int8)", qnet, loihi), ("float32", net, Arithmetic.float32()),
-                               ("float64", net, Arithmetic.float64())):
-                r = bench_event(n, a, frames[:args.per_sample])
+            for name, n, a in (
+                ("fixed:loihi2 (int8)", qnet, loihi),
+                ("float32", net, Arithmetic.float32()),
+                ("float64", net, Arithmetic.float64()),
+            ):
+                r = bench_event(n, a, frames[: args.per_sample])
                 rows.append((name, r))
-                print(f"event engine {name:<20} {r['seconds'] * 1e3:7.3f} ms/sample wall ({r['cpu'] * 1e3:.3f} ms "
-                      f"CPU), {r['events'] / 1e6:5.2f} M events/sample, {r['rate'] / 1e9:5.2f} G events/s per core "
-                      f"({r['cpu_rate'] / 1e9:.2f} G per CPU-second); hidden spikes {r['spikes']}")
+                print(
+                    f"event engine {name:<20} {r['seconds'] * 1e3:7.3f} ms/sample wall ({r['cpu'] * 1e3:.3f} ms "
+                    f"CPU), {r['events'] / 1e6:5.2f} M events/sample, {r['rate'] / 1e9:5.2f} G events/s per core "
+                    f"({r['cpu_rate'] / 1e9:.2f} G per CPU-second); hidden spikes {r['spikes']}"
+                )
             dense1, dense_pred = bench_dense(net, frames, threads=1)
             dense_all, _ = bench_dense(net, frames, threads=os.cpu_count() or 1)
             ev32 = EventNetwork(net, Arithmetic.float32())
-            agree = np.mean([ev32.run(f).prediction == p for f, p in zip(frames[:256], dense_pred, strict=True)])
-            print(f"dense PyTorch float32 (conv1d, batch 256): {dense1 * 1e3:7.3f} ms/sample on 1 thread, "
-                  f"{dense_all * 1e3:7.3f} ms/sample on {os.cpu_count()} threads; predictions agree with the "
-                  f"event engine (float32) on {agree:.1%} of 256 samples")
+            agree = np.mean(
+                [ev32.run(f).prediction == p for f, p in zip(frames[:256], dense_pred, strict=True)]
+            )
+            print(
+                f"dense PyTorch float32 (conv1d, batch 256): {dense1 * 1e3:7.3f} ms/sample on 1 thread, "
+                f"{dense_all * 1e3:7.3f} ms/sample on {os.cpu_count()} threads; predictions agree with the "
+                f"event engine (float32) on {agree:.1%} of 256 samples"
+            )
             evaluate(qnet, [(frames[0], 0)], arithmetic=loihi, workers=1, progress=False)  # warm the cache
             t0 = os.times()
             ev = evaluate(qnet, ds, arithmetic=loihi, workers=args.workers, progress=False)
@@ -193,18 +211,28 @@ def main(argv: list[str] | None = None) -> int:
     # what the run would take on idle cores: the parent's CPU time counted as serial, the workers'
     # CPU time spread over the workers (CPU time excludes the time other processes held the cores)
     idle = (cpu_parent + cpu_workers / args.workers) * 2264 / args.samples
-    print(f"evaluate {args.samples} samples, {args.workers} workers, fixed:loihi2: {ev.wall_seconds:.2f} s wall "
-          f"({scaled:.2f} s scaled to 2264); CPU {cpu_parent:.2f} s parent + {cpu_workers:.2f} s workers "
-          f"-> {idle:.2f} s for 2264 on {args.workers} idle cores; accuracy {ev.accuracy:.1f} % (random labels)")
+    print(
+        f"evaluate {args.samples} samples, {args.workers} workers, fixed:loihi2: {ev.wall_seconds:.2f} s wall "
+        f"({scaled:.2f} s scaled to 2264); CPU {cpu_parent:.2f} s parent + {cpu_workers:.2f} s workers "
+        f"-> {idle:.2f} s for 2264 on {args.workers} idle cores; accuracy {ev.accuracy:.1f} % (random labels)"
+    )
     print("targets:")
-    print(f"  events/s per core   {rate / 1e9:6.2f} G  (target >= 1.5 G)   {'OK' if rate >= 1.5e9 else 'MISSED'}"
-          f"   [{fixed['cpu_rate'] / 1e9:.2f} G per CPU-second]")
-    print(f"  vs dense per sample {speedup:6.1f} x  (target >= 5 x, 1 thread each)   "
-          f"{'OK' if speedup >= 5 else 'MISSED'}")
-    print(f"  2264-sample set     {scaled:6.2f} s  (target < 3 s on 2 cores)   {'OK' if scaled < 3 else 'MISSED'}"
-          f"   [{idle:.2f} s projected on idle cores]")
-    print(f"machine: {os.cpu_count()} cores, load average {load0[0]:.2f} before, {load1[0]:.2f} after "
-          f"(other processes share these cores)")
+    print(
+        f"  events/s per core   {rate / 1e9:6.2f} G  (target >= 1.5 G)   {'OK' if rate >= 1.5e9 else 'MISSED'}"
+        f"   [{fixed['cpu_rate'] / 1e9:.2f} G per CPU-second]"
+    )
+    print(
+        f"  vs dense per sample {speedup:6.1f} x  (target >= 5 x, 1 thread each)   "
+        f"{'OK' if speedup >= 5 else 'MISSED'}"
+    )
+    print(
+        f"  2264-sample set     {scaled:6.2f} s  (target < 3 s on 2 cores)   {'OK' if scaled < 3 else 'MISSED'}"
+        f"   [{idle:.2f} s projected on idle cores]"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load0[0]:.2f} before, {load1[0]:.2f} after "
+        f"(other processes share these cores)"
+    )
     return 0
 
 

@@ -87,15 +87,23 @@ def reference_model(sizes: list[int], k: int):
     class Ref(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.dcls = nn.ModuleList(Dcls1d(a, b, kernel_count=1, dilated_kernel_size=k, bias=False, version="gauss")
-                                      for a, b in zip(sizes[:-1], sizes[1:]))
+            self.dcls = nn.ModuleList(
+                Dcls1d(a, b, kernel_count=1, dilated_kernel_size=k, bias=False, version="gauss")
+                for a, b in zip(sizes[:-1], sizes[1:])
+            )
             for m in self.dcls:
                 m.SIG.requires_grad_(False)
                 with torch.no_grad():
                     m.SIG.fill_(k // 2)
             self.bns = nn.ModuleList(layer.BatchNorm1d(b, step_mode="m") for b in sizes[1:-1])
-            kw = dict(tau=1.005, surrogate_function=surrogate.ATan(alpha=5.0), detach_reset=True, step_mode="m",
-                      decay_input=False, store_v_seq=True)
+            kw = dict(
+                tau=1.005,
+                surrogate_function=surrogate.ATan(alpha=5.0),
+                detach_reset=True,
+                step_mode="m",
+                decay_input=False,
+                store_v_seq=True,
+            )
             self.lifs = nn.ModuleList(neuron.LIFNode(v_threshold=1.0, **kw) for _ in sizes[1:-1])
             self.out_lif = neuron.LIFNode(v_threshold=1e9, **kw)
             self.drops = nn.ModuleList(layer.Dropout(0.4, step_mode="m") for _ in sizes[1:-1])
@@ -167,18 +175,39 @@ def main() -> None:
 
     if not args.skip_reference:
         ref = reference_model(sizes, k)
-        opts = [torch.optim.Adam([p for n, p in ref.named_parameters() if not n.endswith(".P") and p.requires_grad], 1e-3),
-                torch.optim.Adam([m.P for m in ref.dcls], 0.1)]
+        opts = [
+            torch.optim.Adam(
+                [p for n, p in ref.named_parameters() if not n.endswith(".P") and p.requires_grad], 1e-3
+            ),
+            torch.optim.Adam([m.P for m in ref.dcls], 0.1),
+        ]
         runners["reference"] = Runner(ref, opts, ref.clear_state)
 
-    arch = dict(model="learned", n_inputs=140, hidden=sizes[1:-1], n_classes=20, kernel_size=k, tau_steps=1.005,
-                v_threshold=1.0, v_reset=0.0, readout_tau_steps=1.005, batchnorm=True, bn_eps=1e-5, dt=0.01,
-                n_units=700, channel_group=5, window_steps=args.steps, readout="softmax_sum")
+    arch = dict(
+        model="learned",
+        n_inputs=140,
+        hidden=sizes[1:-1],
+        n_classes=20,
+        kernel_size=k,
+        tau_steps=1.005,
+        v_threshold=1.0,
+        v_reset=0.0,
+        readout_tau_steps=1.005,
+        batchnorm=True,
+        bn_eps=1e-5,
+        dt=0.01,
+        n_units=700,
+        channel_group=5,
+        window_steps=args.steps,
+        readout="softmax_sum",
+    )
     for name, bf16 in (("delaykit_fp32", False), ("delaykit_bf16", True)):
         m = build_model(arch, seed=0, dropout=0.4)
         m.bf16 = bf16
-        opts = [torch.optim.Adam(m.weight_parameters() + m.bn_parameters(), 1e-3, fused=True),
-                torch.optim.Adam(m.position_parameters(), 0.1, fused=True)]
+        opts = [
+            torch.optim.Adam(m.weight_parameters() + m.bn_parameters(), 1e-3, fused=True),
+            torch.optim.Adam(m.position_parameters(), 0.1, fused=True),
+        ]
         runners[name] = Runner(m, opts, m.clamp_positions)
 
     # The machine is shared: run the implementations round-robin so that load changes hit
@@ -190,8 +219,10 @@ def main() -> None:
             r.times.append(r.step(x, y))
     results = {name: statistics.median(r.times) for name, r in runners.items()}
 
-    print(f"one training step, 140-{args.hidden}-{args.hidden}-20, K={k}, batch {args.batch}, T={args.steps}, "
-          f"{args.threads} threads, median of {args.repeats} (interleaved):")
+    print(
+        f"one training step, 140-{args.hidden}-{args.hidden}-20, K={k}, batch {args.batch}, T={args.steps}, "
+        f"{args.threads} threads, median of {args.repeats} (interleaved):"
+    )
     base = results["dense"]
     for name, t in results.items():
         print(f"  {name:15s} {t:7.3f} s/step   speed-up vs dense {base / t:5.2f}x")

@@ -56,8 +56,7 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def build_network(ck: Checkpoint, *, window_steps: int | None = None,
-                  readout: str | None = None) -> Network:
+def build_network(ck: Checkpoint, *, window_steps: int | None = None, readout: str | None = None) -> Network:
     """Build the float deployed network of a loaded checkpoint.
 
     window_steps: input frames per sample (default: the checkpoint's window).
@@ -73,11 +72,14 @@ def build_network(ck: Checkpoint, *, window_steps: int | None = None,
             neuron: LIF | LI = LI(tau=lp.tau_steps, v_reset=lp.v_reset)
         else:
             neuron = LIF(tau=lp.tau_steps, v_threshold=lp.v_threshold, v_reset=lp.v_reset)
-        layers.append(Layer(name=lp.name, weight=w, delay=d, bias=b, neuron=neuron,
-                            extend_steps=extend))
-    inp = InputSpec(n_channels=ck.layers[0].n_in,
-                    window_steps=int(window_steps or ck.window_steps),
-                    n_units=ck.n_units, channel_group=ck.channel_group, encoding="counts")
+        layers.append(Layer(name=lp.name, weight=w, delay=d, bias=b, neuron=neuron, extend_steps=extend))
+    inp = InputSpec(
+        n_channels=ck.layers[0].n_in,
+        window_steps=int(window_steps or ck.window_steps),
+        n_units=ck.n_units,
+        channel_group=ck.channel_group,
+        encoding="counts",
+    )
     provenance = {
         "source": Path(ck.path).name,
         "source_sha256": ck.sha256,
@@ -85,8 +87,9 @@ def build_network(ck: Checkpoint, *, window_steps: int | None = None,
         "converter": f"delaykit {__version__}",
         "kernel_size": k,
         "delay_rule": "d = (K-1)//2 - round_half_even(clamp(P, -(K//2), K//2))",
-        "batchnorm": "folded: W*g, beta - mean*g, g = gamma/sqrt(var+eps)" if any(
-            lp.bn is not None for lp in ck.layers) else "none",
+        "batchnorm": "folded: W*g, beta - mean*g, g = gamma/sqrt(var+eps)"
+        if any(lp.bn is not None for lp in ck.layers)
+        else "none",
         "options": _jsonable(ck.options),
     }
     metadata: dict[str, Any] = {"arch": _jsonable(ck.arch)}
@@ -96,12 +99,19 @@ def build_network(ck: Checkpoint, *, window_steps: int | None = None,
         metadata["class_names"] = list(ck.class_names)
     if ck.versions:
         metadata["training_versions"] = _jsonable(ck.versions)
-    return Network(layers=tuple(layers), dt=ck.dt, input=inp, readout=readout or ck.readout,
-                   provenance=provenance, metadata=metadata)
+    return Network(
+        layers=tuple(layers),
+        dt=ck.dt,
+        input=inp,
+        readout=readout or ck.readout,
+        provenance=provenance,
+        metadata=metadata,
+    )
 
 
-def load_any(path: str | Path, *, reference_code: bool | None = None,
-             options: ReferenceOptions | None = None) -> Network:
+def load_any(
+    path: str | Path, *, reference_code: bool | None = None, options: ReferenceOptions | None = None
+) -> Network:
     """A Network from a checkpoint or reference state dict (float), or an already deployed
     network: a ``.dkn`` file, a ``to-table`` directory or a delaykit ``.nir`` graph."""
     from delaykit.sim.loading import is_deployed_path, load_model
@@ -109,7 +119,9 @@ def load_any(path: str | Path, *, reference_code: bool | None = None,
     p = Path(path)
     deployed = is_deployed_path(p) or _is_hdf5(p)
     if deployed and reference_code:
-        raise DelaykitError(f"{p}: is a deployed network, not a reference-code state dict; drop --reference-code")
+        raise DelaykitError(
+            f"{p}: is a deployed network, not a reference-code state dict; drop --reference-code"
+        )
     if deployed:
         return load_model(p)
     return build_network(load_checkpoint(p, reference_code=reference_code, options=options))
@@ -147,9 +159,15 @@ def convert_checkpoint(
 
     net = load_any(path, reference_code=reference_code, options=options)
     if window_steps is not None or readout is not None:
-        net = Network(layers=net.layers, dt=net.dt,
-                      input=InputSpec(**{**net.input.to_dict(),
-                                         "window_steps": int(window_steps or net.input.window_steps)}),
-                      readout=readout or net.readout, provenance=net.provenance, metadata=net.metadata)
+        net = Network(
+            layers=net.layers,
+            dt=net.dt,
+            input=InputSpec(
+                **{**net.input.to_dict(), "window_steps": int(window_steps or net.input.window_steps)}
+            ),
+            readout=readout or net.readout,
+            provenance=net.provenance,
+            metadata=net.metadata,
+        )
     deployed, _report = prepare_for_target(net, target=target, bits=bits, per_neuron=per_neuron, clip=clip)
     return deployed

@@ -146,8 +146,10 @@ def torch_load_safe(path: str | Path) -> Any:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        why = next((ln for ln in lines if "Unsupported global" in ln or "Unpickler error" in ln),
-                   lines[0] if lines else type(e).__name__)
+        why = next(
+            (ln for ln in lines if "Unsupported global" in ln or "Unpickler error" in ln),
+            lines[0] if lines else type(e).__name__,
+        )
         why = re.sub(r"\x1b\[[0-9;]*m", "", why)
         raise FormatError(
             f"{p}: cannot be loaded with torch.load(weights_only=True) ({why[:200]}). It holds "
@@ -226,8 +228,18 @@ def load_checkpoint(
 
 # ---- delaykit checkpoints ------------------------------------------------------------------
 
-_ARCH_REQUIRED = ("model", "n_inputs", "hidden", "n_classes", "kernel_size", "tau_steps",
-                  "v_threshold", "readout_tau_steps", "batchnorm", "dt")
+_ARCH_REQUIRED = (
+    "model",
+    "n_inputs",
+    "hidden",
+    "n_classes",
+    "kernel_size",
+    "tau_steps",
+    "v_threshold",
+    "readout_tau_steps",
+    "batchnorm",
+    "dt",
+)
 
 
 def _from_delaykit(ck: Mapping[str, Any], path: str, sha: str) -> Checkpoint:
@@ -285,28 +297,51 @@ def _from_delaykit(ck: Mapping[str, Any], path: str, sha: str) -> Checkpoint:
         bn = None
         if use_bn and not last:
             bn = _read_bn(sd, f"bn.{i}", w.shape[0], eps, where)
-        layers.append(LayerParams(
-            name=f"fc{i}" if not last else "readout", weight=w, positions=pos,
-            sig=sig, conv_bias=cb, bn=bn, tau_steps=tau_out if last else tau,
-            v_threshold=None if last else vth, v_reset=v_reset))
+        layers.append(
+            LayerParams(
+                name=f"fc{i}" if not last else "readout",
+                weight=w,
+                positions=pos,
+                sig=sig,
+                conv_bias=cb,
+                bn=bn,
+                tau_steps=tau_out if last else tau,
+                v_threshold=None if last else vth,
+                v_reset=v_reset,
+            )
+        )
     readout = str(arch.get("readout", "softmax_sum"))
     dt = float(arch["dt"])
     window = int(arch.get("window_steps") or round(1.4 / dt))
     group = int(arch.get("channel_group", 1) or 1)
     n_units = int(arch.get("n_units") or sizes[0] * group)
     return Checkpoint(
-        path=path, sha256=sha, kind="delaykit", dt=dt, kernel_size=k, layers=layers,
-        arch=dict(arch), n_units=n_units, channel_group=group, window_steps=window,
-        readout=readout, metrics=dict(ck.get("metrics") or {}),
+        path=path,
+        sha256=sha,
+        kind="delaykit",
+        dt=dt,
+        kernel_size=k,
+        layers=layers,
+        arch=dict(arch),
+        n_units=n_units,
+        channel_group=group,
+        window_steps=window,
+        readout=readout,
+        metrics=dict(ck.get("metrics") or {}),
         class_names=[str(c) for c in (ck.get("class_names") or [])],
-        config=dict(ck.get("config") or {}), versions=dict(ck.get("versions") or {}),
+        config=dict(ck.get("config") or {}),
+        versions=dict(ck.get("versions") or {}),
     )
 
 
 def _read_bn(sd: Mapping[str, Any], prefix: str, n: int, eps: float, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {"eps": eps}
-    for key, name in (("weight", "gamma"), ("bias", "beta"), ("running_mean", "mean"),
-                      ("running_var", "var")):
+    for key, name in (
+        ("weight", "gamma"),
+        ("bias", "beta"),
+        ("running_mean", "mean"),
+        ("running_var", "var"),
+    ):
         full = f"{prefix}.{key}"
         if full not in sd:
             raise FormatError(f"{where} lacks '{full}' (BatchNorm of a hidden layer)")
@@ -431,7 +466,7 @@ def _from_reference(sd: Mapping[str, Any], path: str, sha: str, opt: ReferenceOp
             )
         bn = None
         tau = tau_steps
-        for kind, pfx in seq[start + 1:end]:
+        for kind, pfx in seq[start + 1 : end]:
             if kind == "bn":
                 if bn is not None:
                     raise FormatError(f"{where}: two BatchNorm modules after '{prefix}' ('{pfx}')")
@@ -448,10 +483,20 @@ def _from_reference(sd: Mapping[str, Any], path: str, sha: str, opt: ReferenceOp
                     raise FormatError(f"{where}['{pfx}.w'] must be a scalar (ParametricLIF)")
                 tau = float(1.0 / (1.0 / (1.0 + math.exp(-float(wv[0])))))  # 1 / sigmoid(w)
         readout_spiking = opt.output_v_threshold < 1e8
-        layers.append(LayerParams(
-            name="readout" if last else f"fc{li}", weight=w, positions=pos, sig=sig, conv_bias=cb,
-            bn=bn, tau_steps=tau,
-            v_threshold=(opt.output_v_threshold if readout_spiking else None) if last else opt.v_threshold))
+        layers.append(
+            LayerParams(
+                name="readout" if last else f"fc{li}",
+                weight=w,
+                positions=pos,
+                sig=sig,
+                conv_bias=cb,
+                bn=bn,
+                tau_steps=tau,
+                v_threshold=(opt.output_v_threshold if readout_spiking else None)
+                if last
+                else opt.v_threshold,
+            )
+        )
     if n_layers < 1:
         raise FormatError(f"{where}: needs at least one Dcls1d layer")
     n_in = layers[0].n_in
@@ -470,15 +515,34 @@ def _from_reference(sd: Mapping[str, Any], path: str, sha: str, opt: ReferenceOp
         )
     readout_rule = "spike_count" if opt.output_v_threshold < 1e8 else "softmax_sum"
     arch = {
-        "model": "learned", "n_inputs": n_in, "hidden": [lay.n_out for lay in layers[:-1]],
-        "n_classes": layers[-1].n_out, "kernel_size": k, "tau_steps": tau_steps,
-        "v_threshold": opt.v_threshold, "v_reset": 0.0, "readout_tau_steps": layers[-1].tau_steps,
-        "batchnorm": any(lay.bn is not None for lay in layers), "bn_eps": opt.bn_eps, "dt": dt,
-        "n_units": n_units, "channel_group": group,
-        "window_steps": int(round(opt.window_ms / opt.dt_ms)), "readout": readout_rule,
+        "model": "learned",
+        "n_inputs": n_in,
+        "hidden": [lay.n_out for lay in layers[:-1]],
+        "n_classes": layers[-1].n_out,
+        "kernel_size": k,
+        "tau_steps": tau_steps,
+        "v_threshold": opt.v_threshold,
+        "v_reset": 0.0,
+        "readout_tau_steps": layers[-1].tau_steps,
+        "batchnorm": any(lay.bn is not None for lay in layers),
+        "bn_eps": opt.bn_eps,
+        "dt": dt,
+        "n_units": n_units,
+        "channel_group": group,
+        "window_steps": int(round(opt.window_ms / opt.dt_ms)),
+        "readout": readout_rule,
     }
     return Checkpoint(
-        path=path, sha256=sha, kind="reference", dt=dt, kernel_size=k, layers=layers, arch=arch,
-        n_units=n_units, channel_group=group, window_steps=arch["window_steps"],
-        readout=readout_rule, options={"reference_code": asdict(opt)},
+        path=path,
+        sha256=sha,
+        kind="reference",
+        dt=dt,
+        kernel_size=k,
+        layers=layers,
+        arch=arch,
+        n_units=n_units,
+        channel_group=group,
+        window_steps=arch["window_steps"],
+        readout=readout_rule,
+        options={"reference_code": asdict(opt)},
     )

@@ -18,25 +18,45 @@ VERBS: dict[str, str] = {
     "report": "conversion report only: delay histograms, quantization error, target check",
 }
 
-_DEFAULT_SUFFIX = {"to-dkn": ".dkn", "to-nir": ".nir", "to-table": "_tables", "to-netx": ".netx.h5",
-                   "to-onnx": ".onnx", "report": ".report.json"}
+_DEFAULT_SUFFIX = {
+    "to-dkn": ".dkn",
+    "to-nir": ".nir",
+    "to-table": "_tables",
+    "to-netx": ".netx.h5",
+    "to-onnx": ".onnx",
+    "report": ".report.json",
+}
 
 
 def _add_common(p: argparse.ArgumentParser, verb: str) -> None:
     p.add_argument("model", help="delaykit checkpoint (model.pt), reference-code state dict, or .dkn")
-    p.add_argument("-o", "--output", help=f"output path (default: MODEL with suffix '{_DEFAULT_SUFFIX[verb]}')")
+    p.add_argument(
+        "-o", "--output", help=f"output path (default: MODEL with suffix '{_DEFAULT_SUFFIX[verb]}')"
+    )
     p.add_argument("--target", help="hardware target name or .toml profile (see 'delaykit targets list')")
     p.add_argument("--bits", type=int, help="signed weight bits (default: the target's; none: float)")
-    p.add_argument("--per-neuron", action="store_true", help="one weight scale per neuron (default: per layer)")
-    p.add_argument("--clip", action="store_true",
-                   help="clip delays outside the target's range (reported) instead of refusing")
+    p.add_argument(
+        "--per-neuron", action="store_true", help="one weight scale per neuron (default: per layer)"
+    )
+    p.add_argument(
+        "--clip",
+        action="store_true",
+        help="clip delays outside the target's range (reported) instead of refusing",
+    )
     p.add_argument("--window-steps", type=int, help="input frames per sample (default: the checkpoint's)")
-    p.add_argument("--readout", choices=("softmax_sum", "membrane_sum", "membrane_max", "spike_count"),
-                   help="readout rule (default: the checkpoint's)")
+    p.add_argument(
+        "--readout",
+        choices=("softmax_sum", "membrane_sum", "membrane_max", "spike_count"),
+        help="readout rule (default: the checkpoint's)",
+    )
     p.add_argument("--report", metavar="JSON", help="also write the conversion report as JSON (+ .txt)")
     p.add_argument("--plot", metavar="PNG", help="also draw delay/weight-error histograms to a PNG")
-    g = p.add_argument_group("reference-code state dicts (Thvnvtos/SNN-delays); defaults: the paper's SHD run")
-    g.add_argument("--reference-code", action="store_true", help="MODEL is a plain state dict of the paper's code")
+    g = p.add_argument_group(
+        "reference-code state dicts (Thvnvtos/SNN-delays); defaults: the paper's SHD run"
+    )
+    g.add_argument(
+        "--reference-code", action="store_true", help="MODEL is a plain state dict of the paper's code"
+    )
     g.add_argument("--tau-ms", type=float, help="membrane time constant in ms (default 10.05)")
     g.add_argument("--dt-ms", type=float, help="time step in ms (default 10)")
     g.add_argument("--kernel-size", type=int, help="DCLS kernel size K in steps (default 250 ms // dt, odd)")
@@ -46,35 +66,57 @@ def _add_common(p: argparse.ArgumentParser, verb: str) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert a trained model for deployment (NIR, tables, netx, ONNX)",
-                       description="Round delays exactly as training evaluates them, fold BatchNorm, "
-                       "optionally quantize for a hardware target, and export.")
+    p = sub.add_parser(
+        "convert",
+        help="convert a trained model for deployment (NIR, tables, netx, ONNX)",
+        description="Round delays exactly as training evaluates them, fold BatchNorm, "
+        "optionally quantize for a hardware target, and export.",
+    )
     vs = p.add_subparsers(dest="verb", metavar="VERB")
     for verb, text in VERBS.items():
         q = vs.add_parser(verb, help=text, description=text)
         _add_common(q, verb)
         if verb == "to-nir":
-            q.add_argument("--nir-r", choices=("tau", "one"), default="tau",
-                           help="LIF r convention: 'tau' (r = tau/dt, lossless, spikingjelly) or 'one' "
-                           "(r = 1, weights x tau/dt, for consumers that ignore r such as norse)")
+            q.add_argument(
+                "--nir-r",
+                choices=("tau", "one"),
+                default="tau",
+                help="LIF r convention: 'tau' (r = tau/dt, lossless, spikingjelly) or 'one' "
+                "(r = 1, weights x tau/dt, for consumers that ignore r such as norse)",
+            )
         if verb == "to-table":
-            q.add_argument("--format", choices=("csv", "parquet", "npz", "all"), default="all",
-                           help="table formats to write (default: csv + parquet + npz)")
+            q.add_argument(
+                "--format",
+                choices=("csv", "parquet", "npz", "all"),
+                default="all",
+                help="table formats to write (default: csv + parquet + npz)",
+            )
         if verb == "to-onnx":
-            q.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                           help="state/arithmetic type of the step model (default float64: exact)")
+            q.add_argument(
+                "--dtype",
+                choices=("float64", "float32"),
+                default="float64",
+                help="state/arithmetic type of the step model (default float64: exact)",
+            )
         if verb == "to-netx":
             q.set_defaults(target_default="loihi2")
         q.set_defaults(func=_run)
-    v = vs.add_parser("verify", help="prove the float deployed network predicts like the PyTorch model",
-                      description="Run the converted float network in the simulator's reference and the "
-                      "PyTorch model with rounded delays on every sample of DATA; exit 1 on any disagreement.")
+    v = vs.add_parser(
+        "verify",
+        help="prove the float deployed network predicts like the PyTorch model",
+        description="Run the converted float network in the simulator's reference and the "
+        "PyTorch model with rounded delays on every sample of DATA; exit 1 on any disagreement.",
+    )
     v.add_argument("model", help="delaykit checkpoint or reference-code state dict")
     v.add_argument("data", help="SHD-schema test file (.h5)")
     v.add_argument("--limit", type=int, help="first N samples only")
-    v.add_argument("--torch-model", choices=("auto", "train", "dcls"), default="auto",
-                   help="PyTorch side: delaykit's training model (train) or DCLS+spikingjelly (dcls); "
-                   "auto: train for delaykit checkpoints, dcls for reference state dicts")
+    v.add_argument(
+        "--torch-model",
+        choices=("auto", "train", "dcls"),
+        default="auto",
+        help="PyTorch side: delaykit's training model (train) or DCLS+spikingjelly (dcls); "
+        "auto: train for delaykit checkpoints, dcls for reference state dicts",
+    )
     v.add_argument("--atol", type=float, help="tolerance on readout membranes (default 1e-4)")
     v.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
     v.add_argument("--no-progress", action="store_true")
@@ -96,10 +138,16 @@ def _verify(args: argparse.Namespace) -> int:
     from delaykit.convert.verify import DEFAULT_ATOL, format_verify, verify_fidelity
     from delaykit.fileio import write_text_atomic
 
-    r = verify_fidelity(args.model, args.data, reference_code=args.reference_code or None,
-                        options=_options(args), torch_model=args.torch_model, limit=args.limit,
-                        atol=args.atol if args.atol is not None else DEFAULT_ATOL,
-                        progress=not args.no_progress)
+    r = verify_fidelity(
+        args.model,
+        args.data,
+        reference_code=args.reference_code or None,
+        options=_options(args),
+        torch_model=args.torch_model,
+        limit=args.limit,
+        atol=args.atol if args.atol is not None else DEFAULT_ATOL,
+        progress=not args.no_progress,
+    )
     print(format_verify(r))
     if args.json:
         write_text_atomic(args.json, json.dumps(r, indent=2) + "\n")
@@ -110,16 +158,25 @@ def _help(p: argparse.ArgumentParser) -> Any:
     def run(args: argparse.Namespace) -> int:
         p.print_help()
         return 2
+
     return run
 
 
 def _options(args: argparse.Namespace) -> Any:
     from delaykit.convert.checkpoint import ReferenceOptions
 
-    given = {k: getattr(args, a) for k, a in (("tau_ms", "tau_ms"), ("dt_ms", "dt_ms"),
-                                             ("kernel_size", "kernel_size"), ("v_threshold", "v_threshold"),
-                                             ("window_ms", "window_ms"), ("channel_group", "channel_group"))
-             if getattr(args, a) is not None}
+    given = {
+        k: getattr(args, a)
+        for k, a in (
+            ("tau_ms", "tau_ms"),
+            ("dt_ms", "dt_ms"),
+            ("kernel_size", "kernel_size"),
+            ("v_threshold", "v_threshold"),
+            ("window_ms", "window_ms"),
+            ("channel_group", "channel_group"),
+        )
+        if getattr(args, a) is not None
+    }
     return ReferenceOptions(**given) if given else None
 
 
@@ -136,16 +193,25 @@ def _run(args: argparse.Namespace) -> int:
     src = Path(args.model)
     float_net = load_any(src, reference_code=args.reference_code or None, options=_options(args))
     if args.window_steps or args.readout:
-        float_net = Network(layers=float_net.layers, dt=float_net.dt,
-                            input=InputSpec(**{**float_net.input.to_dict(),
-                                               "window_steps": args.window_steps or float_net.input.window_steps}),
-                            readout=args.readout or float_net.readout, provenance=float_net.provenance,
-                            metadata=float_net.metadata)
+        float_net = Network(
+            layers=float_net.layers,
+            dt=float_net.dt,
+            input=InputSpec(
+                **{
+                    **float_net.input.to_dict(),
+                    "window_steps": args.window_steps or float_net.input.window_steps,
+                }
+            ),
+            readout=args.readout or float_net.readout,
+            provenance=float_net.provenance,
+            metadata=float_net.metadata,
+        )
     target = args.target or getattr(args, "target_default", None)
     if args.verb == "to-netx" and target not in (None, "loihi2") and not str(target).endswith(".toml"):
         raise DelaykitError(f"to-netx writes Loihi 2 files; --target {target} is not loihi2")
-    net, info = prepare_for_target(float_net, target=target, bits=args.bits, per_neuron=args.per_neuron,
-                                   clip=args.clip)
+    net, info = prepare_for_target(
+        float_net, target=target, bits=args.bits, per_neuron=args.per_neuron, clip=args.clip
+    )
     rep = build_report(net, info, float_net=float_net if info.get("quantization") else None)
     out = Path(args.output) if args.output else _default_output(src, args.verb)
     if args.verb == "report":

@@ -68,14 +68,17 @@ def run_lava(netx_path: str, frames: np.ndarray, steps: int) -> dict[str, np.nda
             arr = next(iter(next(iter(d.values())).values()))
             out[f"spikes_{k}"] = (np.asarray(arr).reshape(steps, -1) != 0).astype(np.uint8)
         d = mv.get_data()
-        out["v_out"] = np.asarray(next(iter(next(iter(d.values())).values()))).reshape(steps, -1).astype(np.int64)
+        out["v_out"] = (
+            np.asarray(next(iter(next(iter(d.values())).values()))).reshape(steps, -1).astype(np.int64)
+        )
     finally:
         net.stop()
     return out
 
 
-def compare(lava: dict[str, np.ndarray], expect: dict[str, np.ndarray], s: int, spiking_layers: list[int]
-            ) -> list[str]:
+def compare(
+    lava: dict[str, np.ndarray], expect: dict[str, np.ndarray], s: int, spiking_layers: list[int]
+) -> list[str]:
     """Differences between Lava and the simulator for sample ``s`` (empty: identical)."""
     problems = []
     for j, k in enumerate(spiking_layers):
@@ -88,8 +91,10 @@ def compare(lava: dict[str, np.ndarray], expect: dict[str, np.ndarray], s: int, 
         diff = np.argwhere(theirs[:n] != ours)
         if diff.size:
             t, i = diff[0]
-            problems.append(f"layer {k}: {len(diff)} spike(s) differ, first at step {t} neuron {i} "
-                            f"(lava {theirs[t, i]}, delaykit {ours[t, i]})")
+            problems.append(
+                f"layer {k}: {len(diff)} spike(s) differ, first at step {t} neuron {i} "
+                f"(lava {theirs[t, i]}, delaykit {ours[t, i]})"
+            )
         extra = int(theirs[n:].sum())
         if extra:
             problems.append(f"layer {k}: {extra} Lava spike(s) after the layer's last step {n - 1}")
@@ -99,8 +104,10 @@ def compare(lava: dict[str, np.ndarray], expect: dict[str, np.ndarray], s: int, 
         diff = np.argwhere(theirs != ours)
         if diff.size:
             t, i = diff[0]
-            problems.append(f"readout: {len(diff)} voltage(s) differ, first at step {t} neuron {i} "
-                            f"(lava {theirs[t, i]}, delaykit {ours[t, i]})")
+            problems.append(
+                f"readout: {len(diff)} voltage(s) differ, first at step {t} neuron {i} "
+                f"(lava {theirs[t, i]}, delaykit {ours[t, i]})"
+            )
         last = max(int(key.split("_")[1]) for key in lava if key.startswith("spikes_"))
         if int(lava[f"spikes_{last}"].sum()):
             problems.append("readout: Lava's readout spiked (voltage near the 24-bit limit)")
@@ -139,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"sample {s}: identical ({n_spk} spikes, {steps} steps)")
         else:
-            print(f"sample {s}: ran {steps} steps, spikes per layer "
-                  f"{[int(lava[f'spikes_{k}'].sum()) for k in range(len(meta.get('layers', [])) or 1)]}")
+            print(
+                f"sample {s}: ran {steps} steps, spikes per layer "
+                f"{[int(lava[f'spikes_{k}'].sum()) for k in range(len(meta.get('layers', [])) or 1)]}"
+            )
     if args.out:
         keys = results[0].keys()
         np.savez_compressed(args.out, **{k: np.stack([r[k] for r in results]) for k in keys})

@@ -45,9 +45,12 @@ def _scalar(v: Any, what: str, layer: str) -> int:
     if a.size != 1:
         raise DelaykitError(
             f"layer {layer!r}: netx holds one {what} per layer, the network has {a.size} different "
-            "values; convert with a per-layer scale (drop --per-neuron)")
+            "values; convert with a per-layer scale (drop --per-neuron)"
+        )
     if a[0] != np.round(a[0]):
-        raise DelaykitError(f"layer {layer!r}: {what} {a[0]} is not an integer; quantize with --target loihi2")
+        raise DelaykitError(
+            f"layer {layer!r}: {what} {a[0]} is not an integer; quantize with --target loihi2"
+        )
     return int(a[0])
 
 
@@ -60,7 +63,9 @@ def netx_layers(net: Network) -> list[dict[str, Any]]:
     for layer in net.layers:
         where = f"layer {layer.name!r}"
         if not layer.is_integer:
-            raise DelaykitError(f"{where}: float weights; netx needs integer weights: convert with --target loihi2")
+            raise DelaykitError(
+                f"{where}: float weights; netx needs integer weights: convert with --target loihi2"
+            )
         w = layer.weight.astype(np.int64)
         if w.size and (w.min() < -128 or w.max() > 127):
             raise DelaykitError(f"{where}: weights {w.min()}..{w.max()} exceed 8 signed bits; use --bits 8")
@@ -80,9 +85,18 @@ def netx_layers(net: Network) -> list[dict[str, Any]]:
                 raise DelaykitError(f"{where}: threshold {vth} outside Loihi's 1..{VTH_MANT_MAX}")
         else:
             vth = VTH_MANT_MAX
-        out.append({"name": layer.name, "weight": w, "delay": d, "bias": bias,
-                    "iDecay": FULL_CURRENT_DECAY, "vDecay": loihi_decay_constant(neu.tau),
-                    "vThMant": vth, "spiking": isinstance(neu, LIF)})
+        out.append(
+            {
+                "name": layer.name,
+                "weight": w,
+                "delay": d,
+                "bias": bias,
+                "iDecay": FULL_CURRENT_DECAY,
+                "vDecay": loihi_decay_constant(neu.tau),
+                "vThMant": vth,
+                "spiking": isinstance(neu, LIF),
+            }
+        )
     return out
 
 
@@ -117,16 +131,26 @@ def write_netx(net: Network, path: str | Path) -> None:
                 n.create_dataset("vThMant", data=spec["vThMant"])
                 n.create_dataset("refDelay", data=1)
                 n.create_dataset("gradedSpike", data=False)
-            f.attrs["delaykit"] = json.dumps({
-                "format_version": 1, "dt_s": net.dt, "readout": net.readout,
-                "input": net.input.to_dict(),
-                "layers": [{"name": lay.name, "extend_steps": lay.extend_steps,
-                            "weight_scale": lay.weight_scale.tolist(), "spiking": s["spiking"]}
-                           for lay, s in zip(net.layers, layers, strict=False)],
-                "provenance": net.provenance,
-                "timing": "Loihi delivers a delay-d spike after d + 1 steps per layer; frame f fed "
-                          "at Lava step f + 1 appears in layer k's output at Lava step f + 1 + k + delays",
-            })
+            f.attrs["delaykit"] = json.dumps(
+                {
+                    "format_version": 1,
+                    "dt_s": net.dt,
+                    "readout": net.readout,
+                    "input": net.input.to_dict(),
+                    "layers": [
+                        {
+                            "name": lay.name,
+                            "extend_steps": lay.extend_steps,
+                            "weight_scale": lay.weight_scale.tolist(),
+                            "spiking": s["spiking"],
+                        }
+                        for lay, s in zip(net.layers, layers, strict=False)
+                    ],
+                    "provenance": net.provenance,
+                    "timing": "Loihi delivers a delay-d spike after d + 1 steps per layer; frame f fed "
+                    "at Lava step f + 1 appears in layer k's output at Lava step f + 1 + k + delays",
+                }
+            )
 
 
 def lava_padding(net: Network) -> int:
@@ -141,8 +165,9 @@ def lava_padding(net: Network) -> int:
     return sum(layer.max_delay + 2 for layer in net.layers)
 
 
-def write_lava_expectation(net: Network, frames: np.ndarray, inputs_path: str | Path,
-                           expect_path: str | Path, pad: int | None = None) -> dict[str, np.ndarray]:
+def write_lava_expectation(
+    net: Network, frames: np.ndarray, inputs_path: str | Path, expect_path: str | Path, pad: int | None = None
+) -> dict[str, np.ndarray]:
     """Write the inputs and expected outputs of ``lava_check.py`` for frames (S, T, n_in).
 
     The frames get ``pad`` zero frames appended (default :func:`lava_padding`) and are written
@@ -161,7 +186,9 @@ def write_lava_expectation(net: Network, frames: np.ndarray, inputs_path: str | 
     if frames.size and (frames < 0).any() or (frames != np.round(frames)).any():
         raise DelaykitError("frames: Loihi input must be non-negative integer event counts")
     pad = lava_padding(net) if pad is None else int(pad)
-    padded = np.concatenate([frames, np.zeros((frames.shape[0], pad, frames.shape[2]))], axis=1).astype(np.int64)
+    padded = np.concatenate([frames, np.zeros((frames.shape[0], pad, frames.shape[2]))], axis=1).astype(
+        np.int64
+    )
     spikes: list[list[np.ndarray]] = []
     volts = []
     last = net.layers[-1]

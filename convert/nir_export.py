@@ -108,35 +108,48 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
         r = _vec(tau_steps if r_convention == "tau" else 1.0, n_out)
         v_reset = _vec(neu.v_reset, n_out) * k
         if neu.spiking:
-            nodes[name] = nir.LIF(tau=tau_s, r=r, v_leak=v_reset.copy(),
-                                  v_threshold=_vec(neu.v_threshold, n_out) * k, v_reset=v_reset)
+            nodes[name] = nir.LIF(
+                tau=tau_s,
+                r=r,
+                v_leak=v_reset.copy(),
+                v_threshold=_vec(neu.v_threshold, n_out) * k,
+                v_reset=v_reset,
+            )
         else:
             nodes[name] = nir.LI(tau=tau_s, r=r, v_leak=v_reset)
-        layers_md.append({
-            "name": layer.name, "node": name, "extend_steps": layer.extend_steps,
-            "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
-            "neuron": neu.to_dict(), "weight_dtype": str(layer.weight.dtype),
-        })
+        layers_md.append(
+            {
+                "name": layer.name,
+                "node": name,
+                "extend_steps": layer.extend_steps,
+                "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
+                "neuron": neu.to_dict(),
+                "weight_dtype": str(layer.weight.dtype),
+            }
+        )
         prev = name
     nodes["output"] = nir.Output(output_type=np.array([net.layers[-1].n_out]))
     edges.append((prev, "output"))
     # One JSON string: nir.write treats any nested key called "metadata" as a node's
     # metadata group and fails on a string value there, so the dict is not written as groups.
-    metadata = {NIR_METADATA_KEY: json.dumps({
-        "format_version": format_version(net),
-        "dt": float(net.dt),
-        "readout": net.readout,
-        "nir_r": r_convention,
-        "input": net.input.to_dict(),
-        "layers": layers_md,
-        "provenance": net.provenance,
-        "metadata": net.metadata,
-    })}
+    metadata = {
+        NIR_METADATA_KEY: json.dumps(
+            {
+                "format_version": format_version(net),
+                "dt": float(net.dt),
+                "readout": net.readout,
+                "nir_r": r_convention,
+                "input": net.input.to_dict(),
+                "layers": layers_md,
+                "provenance": net.provenance,
+                "metadata": net.metadata,
+            }
+        )
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 
 
-def write_nir(net: Network, path: str | Path, compression_level: int = 1,
-              r_convention: str = "tau") -> None:
+def write_nir(net: Network, path: str | Path, compression_level: int = 1, r_convention: str = "tau") -> None:
     """Write ``net`` as a NIR HDF5 file, atomically (gzip level ``compression_level``)."""
     import nir
 
@@ -149,7 +162,9 @@ def read_nir_metadata(path_or_graph: Any) -> dict[str, Any]:
     """The decoded ``graph.metadata["delaykit"]`` of a NIR file or graph ({} if absent)."""
     import nir
 
-    graph = nir.read(path_or_graph, type_check=True) if isinstance(path_or_graph, (str, Path)) else path_or_graph
+    graph = (
+        nir.read(path_or_graph, type_check=True) if isinstance(path_or_graph, (str, Path)) else path_or_graph
+    )
     md = (graph.metadata or {}).get(NIR_METADATA_KEY)
     if isinstance(md, np.ndarray) and md.ndim == 0:
         md = md.item()

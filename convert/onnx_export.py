@@ -61,9 +61,11 @@ def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
     fproto = TensorProto.DOUBLE if f is np.float64 else TensorProto.FLOAT
     nodes: list[Any] = []
     inits: list[Any] = []
-    inputs = [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [net.layers[0].n_in]),
-              helper.make_tensor_value_info("input_steps", TensorProto.INT64, []),
-              helper.make_tensor_value_info("step", TensorProto.INT64, [])]
+    inputs = [
+        helper.make_tensor_value_info("x", TensorProto.DOUBLE, [net.layers[0].n_in]),
+        helper.make_tensor_value_info("input_steps", TensorProto.INT64, []),
+        helper.make_tensor_value_info("step", TensorProto.INT64, []),
+    ]
     outputs: list[Any] = []
     state_out: list[Any] = [helper.make_tensor_value_info("step_out", TensorProto.INT64, [])]
 
@@ -78,7 +80,9 @@ def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
     one = const("one_i64", np.array(1, np.int64))
     node("Add", ["step", one], "step_out")
     # validity of the network input at this step: step < T
-    x_ok = node("Cast", [node("Less", ["step", "input_steps"], "x_valid_b")], "x_valid", to=TensorProto.DOUBLE)
+    x_ok = node(
+        "Cast", [node("Less", ["step", "input_steps"], "x_valid_b")], "x_valid", to=TensorProto.DOUBLE
+    )
     x = node("Mul", ["x", x_ok], "x_masked")
     cum_ext = 0
     spike_idx = 0
@@ -87,14 +91,23 @@ def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
         n_out, n_in = layer.weight.shape
         depth = layer_buffer_depth(layer)
         buf, v = f"buf_{k}", f"v_{k}"
-        inputs += [helper.make_tensor_value_info(buf, TensorProto.DOUBLE, [depth, n_in]),
-                   helper.make_tensor_value_info(v, fproto, [n_out])]
+        inputs += [
+            helper.make_tensor_value_info(buf, TensorProto.DOUBLE, [depth, n_in]),
+            helper.make_tensor_value_info(v, fproto, [n_out]),
+        ]
         # shift register: new_buf = [x; buf[:-1]]
         x_row = node("Unsqueeze", [x, const(f"axes0_{k}", np.array([0], np.int64))], f"xrow_{k}")
         if depth > 1:
-            old = node("Slice", [buf, const(f"s0_{k}", np.array([0], np.int64)),
-                                 const(f"s1_{k}", np.array([depth - 1], np.int64)),
-                                 const(f"sax_{k}", np.array([0], np.int64))], f"bufhead_{k}")
+            old = node(
+                "Slice",
+                [
+                    buf,
+                    const(f"s0_{k}", np.array([0], np.int64)),
+                    const(f"s1_{k}", np.array([depth - 1], np.int64)),
+                    const(f"sax_{k}", np.array([0], np.int64)),
+                ],
+                f"bufhead_{k}",
+            )
             new_buf = node("Concat", [x_row, old], f"{buf}_out", axis=0)
         else:
             new_buf = node("Identity", [x_row], f"{buf}_out")
@@ -116,14 +129,24 @@ def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
         leak = node("Div", [node("Sub", [reset, v], f"rmv_{k}"), tau], f"leak_{k}")
         h = node("Add", [node("Add", [v, leak], f"vleak_{k}"), cur], f"h_{k}")
         cum_ext += layer.extend_steps
-        valid = node("Less", ["step", node("Add", ["input_steps", const(f"ext_{k}", np.array(cum_ext, np.int64))],
-                                           f"end_{k}")], f"valid_{k}")
+        valid = node(
+            "Less",
+            [
+                "step",
+                node("Add", ["input_steps", const(f"ext_{k}", np.array(cum_ext, np.int64))], f"end_{k}"),
+            ],
+            f"valid_{k}",
+        )
         valid_f = node("Cast", [valid], f"validf_{k}", to=TensorProto.DOUBLE)
         if isinstance(neu, LIF):
-            th = const(f"th_{k}", np.broadcast_to(np.asarray(neu.v_threshold, np.float64), (n_out,)).astype(f))
+            th = const(
+                f"th_{k}", np.broadcast_to(np.asarray(neu.v_threshold, np.float64), (n_out,)).astype(f)
+            )
             s = node("GreaterOrEqual", [h, th], f"s_{k}")
             node("Where", [s, reset, h], f"{v}_out")
-            spk = node("Mul", [node("Cast", [s], f"sf_{k}", to=TensorProto.DOUBLE), valid_f], f"spikes_{spike_idx}")
+            spk = node(
+                "Mul", [node("Cast", [s], f"sf_{k}", to=TensorProto.DOUBLE), valid_f], f"spikes_{spike_idx}"
+            )
             outputs.append(helper.make_tensor_value_info(spk, TensorProto.DOUBLE, [n_out]))
             spike_idx += 1
             x = spk
@@ -135,18 +158,39 @@ def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
             last_out = node("Mul", [hv, const(f"oscale_{k}", scale.astype(np.float64))], f"trace_{k}")
             x = node("Mul", [last_out, valid_f], f"tracem_{k}")
         state_out.append(helper.make_tensor_value_info(f"{v}_out", fproto, [n_out]))
-        layer_md.append({"name": layer.name, "buffer": buf, "membrane": v, "depth": depth,
-                         "n_in": n_in, "n_out": n_out, "spiking": isinstance(neu, LIF),
-                         "v_reset": np.broadcast_to(np.asarray(neu.v_reset, np.float64), (n_out,)).tolist()})
+        layer_md.append(
+            {
+                "name": layer.name,
+                "buffer": buf,
+                "membrane": v,
+                "depth": depth,
+                "n_in": n_in,
+                "n_out": n_out,
+                "spiking": isinstance(neu, LIF),
+                "v_reset": np.broadcast_to(np.asarray(neu.v_reset, np.float64), (n_out,)).tolist(),
+            }
+        )
     node("Identity", [last_out], "output")
     outputs.insert(0, helper.make_tensor_value_info("output", TensorProto.DOUBLE, [net.layers[-1].n_out]))
     graph = helper.make_graph(nodes, "delaykit_step", inputs, outputs + state_out, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="delaykit", doc_string=__doc__.split("\n\n")[0])
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="delaykit",
+        doc_string=__doc__.split("\n\n")[0],
+    )
     model.ir_version = 8
-    md = {"format": "delaykit.onnx_step", "format_version": 1, "dtype": dtype, "dt_s": net.dt,
-          "readout": net.readout, "extend_steps": [lay.extend_steps for lay in net.layers],
-          "layers": layer_md, "input": net.input.to_dict(), "provenance": net.provenance}
+    md = {
+        "format": "delaykit.onnx_step",
+        "format_version": 1,
+        "dtype": dtype,
+        "dt_s": net.dt,
+        "readout": net.readout,
+        "extend_steps": [lay.extend_steps for lay in net.layers],
+        "layers": layer_md,
+        "input": net.input.to_dict(),
+        "provenance": net.provenance,
+    }
     helper.set_model_props(model, {"delaykit": json.dumps(md)})
     onnx.checker.check_model(model)
     return model
@@ -164,7 +208,9 @@ def write_onnx(net: Network, path: str | Path, dtype: str = "float64") -> None:
 def _meta(session: Any) -> dict[str, Any]:
     props = session.get_modelmeta().custom_metadata_map
     if "delaykit" not in props:
-        raise DelaykitError("ONNX model has no 'delaykit' metadata; was it written by 'delaykit convert to-onnx'?")
+        raise DelaykitError(
+            "ONNX model has no 'delaykit' metadata; was it written by 'delaykit convert to-onnx'?"
+        )
     return json.loads(props["delaykit"])
 
 
@@ -195,7 +241,9 @@ def run_onnx(path_or_model: Any, frames: np.ndarray) -> dict[str, Any]:
     n_steps = t_in + sum(meta["extend_steps"])
     state = initial_state(meta)
     out_names = [o.name for o in sess.get_outputs()]
-    spike_names = sorted((n for n in out_names if n.startswith("spikes_")), key=lambda s: int(s.split("_")[1]))
+    spike_names = sorted(
+        (n for n in out_names if n.startswith("spikes_")), key=lambda s: int(s.split("_")[1])
+    )
     zeros = np.zeros(x.shape[1])
     outs, spikes = [], {n: [] for n in spike_names}
     t_arr = np.array(t_in, np.int64)
@@ -206,5 +254,7 @@ def run_onnx(path_or_model: Any, frames: np.ndarray) -> dict[str, Any]:
         for n in spike_names:
             spikes[n].append(res[n])
         state = {k: res[f"{k}_out"] for k in state}
-    return {"output": np.asarray(outs),
-            "spikes": [np.asarray(spikes[n]).astype(np.uint8) for n in spike_names]}
+    return {
+        "output": np.asarray(outs),
+        "spikes": [np.asarray(spikes[n]).astype(np.uint8) for n in spike_names],
+    }

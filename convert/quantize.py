@@ -75,7 +75,8 @@ def quantize_layer(layer: Layer, bits: int, per_neuron: bool = False) -> tuple[L
     if isinstance(n, LIF):
         th_real = np.asarray(neuron.v_threshold) * scale
         stats["threshold_max_rel_error"] = float(
-            np.max(np.abs(th_real - np.asarray(n.v_threshold)) / np.abs(np.asarray(n.v_threshold))))
+            np.max(np.abs(th_real - np.asarray(n.v_threshold)) / np.abs(np.asarray(n.v_threshold)))
+        )
         stats["int_threshold_range"] = [int(np.min(neuron.v_threshold)), int(np.max(neuron.v_threshold))]
     return q, stats
 
@@ -88,16 +89,24 @@ def _compact(v: np.ndarray) -> float | np.ndarray:
     return v
 
 
-def quantize_network(net: Network, bits: int, per_neuron: bool = False) -> tuple[Network, list[dict[str, Any]]]:
+def quantize_network(
+    net: Network, bits: int, per_neuron: bool = False
+) -> tuple[Network, list[dict[str, Any]]]:
     """Quantize every layer; returns (network, per-layer error stats)."""
     layers, stats = [], []
     for layer in net.layers:
         q, s = quantize_layer(layer, bits, per_neuron)
         layers.append(q)
         stats.append({"layer": layer.name, **s})
-    prov = {**net.provenance, "quantization": {
-        "bits": bits, "scheme": "symmetric", "scale": "per_neuron" if per_neuron else "per_layer",
-        "rounding": "weights, biases, thresholds: round half to even; threshold >= reset + 1"}}
+    prov = {
+        **net.provenance,
+        "quantization": {
+            "bits": bits,
+            "scheme": "symmetric",
+            "scale": "per_neuron" if per_neuron else "per_layer",
+            "rounding": "weights, biases, thresholds: round half to even; threshold >= reset + 1",
+        },
+    }
     return replace(net, layers=tuple(layers), provenance=prov), stats
 
 
@@ -110,8 +119,9 @@ def delay_range(target: Any) -> tuple[int, int]:
     return min(dmin, int(dmax)), int(dmax)
 
 
-def fit_delays(net: Network, lo: int, hi: int, clip: bool, target_name: str = "target"
-               ) -> tuple[Network, list[dict[str, Any]]]:
+def fit_delays(
+    net: Network, lo: int, hi: int, clip: bool, target_name: str = "target"
+) -> tuple[Network, list[dict[str, Any]]]:
     """Count (and with ``clip`` clip) delays outside ``[lo, hi]``; refuse them otherwise.
 
     Only synapses with a non-zero weight count. Returns (network, per-layer records).
@@ -124,9 +134,15 @@ def fit_delays(net: Network, lo: int, hi: int, clip: bool, target_name: str = "t
         bad = nz & ((layer.delay < lo) | (layer.delay > hi))
         n_bad = int(bad.sum())
         out_of_range_total += n_bad
-        rec = {"layer": layer.name, "range": [lo, hi], "out_of_range": n_bad,
-               "above": int((nz & (layer.delay > hi)).sum()), "below": int((nz & (layer.delay < lo)).sum()),
-               "max_delay": layer.max_delay, "clipped": 0}
+        rec = {
+            "layer": layer.name,
+            "range": [lo, hi],
+            "out_of_range": n_bad,
+            "above": int((nz & (layer.delay > hi)).sum()),
+            "below": int((nz & (layer.delay < lo)).sum()),
+            "max_delay": layer.max_delay,
+            "clipped": 0,
+        }
         if n_bad and clip:
             d = layer.delay.copy()
             d[nz] = np.clip(d[nz], lo, hi)
@@ -135,15 +151,19 @@ def fit_delays(net: Network, lo: int, hi: int, clip: bool, target_name: str = "t
         records.append(rec)
         layers.append(layer)
     if out_of_range_total and not clip:
-        per = ", ".join(f"{r['layer']}: {r['out_of_range']} (max {r['max_delay']})" for r in records
-                        if r["out_of_range"])
+        per = ", ".join(
+            f"{r['layer']}: {r['out_of_range']} (max {r['max_delay']})" for r in records if r["out_of_range"]
+        )
         raise DelaykitError(
             f"{out_of_range_total} synaptic delays lie outside {target_name}'s range {lo}..{hi} steps "
             f"({per}); pass --clip to clip them (changes the network's behaviour) or choose another target"
         )
     if any(r["clipped"] for r in records):
-        prov = {**net.provenance, "clipped_delays": {r["layer"]: r["clipped"] for r in records},
-                "delay_range": [lo, hi]}
+        prov = {
+            **net.provenance,
+            "clipped_delays": {r["layer"]: r["clipped"] for r in records},
+            "delay_range": [lo, hi],
+        }
         net = replace(net, layers=tuple(layers), provenance=prov)
     return net, records
 
@@ -177,8 +197,12 @@ def prepare_for_target(
     ``quantization`` (per-layer error stats or None) and ``violations`` (target check).
     """
     t = resolve_target(target)
-    info: dict[str, Any] = {"target": getattr(t, "name", None), "delays": [], "quantization": None,
-                            "violations": []}
+    info: dict[str, Any] = {
+        "target": getattr(t, "name", None),
+        "delays": [],
+        "quantization": None,
+        "violations": [],
+    }
     if t is not None:
         lo, hi = delay_range(t)
         net, info["delays"] = fit_delays(net, lo, hi, clip, target_name=str(getattr(t, "name", "target")))
@@ -212,10 +236,15 @@ def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
     out = []
     for layer in net.layers:
         neu = layer.neuron
-        rec: dict[str, Any] = {"layer": layer.name, "decay": arith.decay, "tau_steps": float(neu.tau),
-                               "decay_param": int(arith.decay_param(neu.tau)),
-                               "weight_shift": arith.weight_shift, "threshold_shift": arith.threshold_shift,
-                               "bias_range": [int(layer.bias.min()), int(layer.bias.max())]}
+        rec: dict[str, Any] = {
+            "layer": layer.name,
+            "decay": arith.decay,
+            "tau_steps": float(neu.tau),
+            "decay_param": int(arith.decay_param(neu.tau)),
+            "weight_shift": arith.weight_shift,
+            "threshold_shift": arith.threshold_shift,
+            "bias_range": [int(layer.bias.min()), int(layer.bias.max())],
+        }
         if arith.decay == "loihi12":
             from delaykit.sim.arithmetic import loihi_decay_constant
 
@@ -223,8 +252,10 @@ def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
         if isinstance(neu, LIF):
             th = np.asarray(neu.v_threshold)
             rec["threshold_int"] = [int(th.min()), int(th.max())]
-            rec["threshold_membrane_units"] = [int(th.min()) << arith.threshold_shift,
-                                               int(th.max()) << arith.threshold_shift]
+            rec["threshold_membrane_units"] = [
+                int(th.min()) << arith.threshold_shift,
+                int(th.max()) << arith.threshold_shift,
+            ]
         out.append(rec)
     return out
 

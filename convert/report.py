@@ -19,8 +19,9 @@ from delaykit.network import Network, _sparkline
 REPORT_FORMAT = "delaykit.conversion_report"
 
 
-def build_report(net: Network, info: dict[str, Any] | None = None,
-                 float_net: Network | None = None) -> dict[str, Any]:
+def build_report(
+    net: Network, info: dict[str, Any] | None = None, float_net: Network | None = None
+) -> dict[str, Any]:
     """A JSON-able report of ``net`` (the deployed network).
 
     info: what :func:`delaykit.convert.quantize.prepare_for_target` returned.
@@ -87,34 +88,47 @@ def format_report(rep: dict[str, Any]) -> str:
     ]
     src = rep["provenance"].get("source")
     if src:
-        lines.append(f"source {src} ({rep['provenance'].get('source_kind', '?')}, sha256 "
-                     f"{str(rep['provenance'].get('source_sha256', ''))[:12]}...)")
-    lines.append(f"{'layer':<10} {'shape':>9} {'synapses':>9} {'delay max':>9} {'mean':>6} "
-                 f"{'distinct':>8} {'clipped':>7} {'w rel.err':>9}")
+        lines.append(
+            f"source {src} ({rep['provenance'].get('source_kind', '?')}, sha256 "
+            f"{str(rep['provenance'].get('source_sha256', ''))[:12]}...)"
+        )
+    lines.append(
+        f"{'layer':<10} {'shape':>9} {'synapses':>9} {'delay max':>9} {'mean':>6} "
+        f"{'distinct':>8} {'clipped':>7} {'w rel.err':>9}"
+    )
     for x in rep["layers"]:
         q = x.get("quantization") or {}
         rel = f"{q['weight_rel_l2_error']:.2e}" if q else "-"
         lines.append(
             f"{x['name']:<10} {x['shape'][0]:>4}x{x['shape'][1]:<4} {x['synapses']:>9,} "
             f"{x['delay_max_steps']:>9} {x['delay_mean_steps']:>6.2f} {x['distinct_delays']:>8} "
-            f"{x.get('delays_clipped', 0):>7} {rel:>9}")
+            f"{x.get('delays_clipped', 0):>7} {rel:>9}"
+        )
     for x in rep["layers"]:
-        lines.append(f"delays {x['name']} (steps 0..{len(x['delay_histogram']) - 1}): "
-                     + _sparkline(x["delay_histogram"]))
+        lines.append(
+            f"delays {x['name']} (steps 0..{len(x['delay_histogram']) - 1}): "
+            + _sparkline(x["delay_histogram"])
+        )
     for x in rep["layers"]:
         q = x.get("quantization")
         if q:
             lines.append(
                 f"quantization {x['name']}: {q['bits']}-bit {'per-neuron' if q['per_neuron'] else 'per-layer'}"
                 f" scale {q['scale_min']:.3g}..{q['scale_max']:.3g}, weight RMSE {q['weight_rmse']:.3g},"
-                f" max |err| {q['weight_max_abs_error']:.3g}, zeroed {q['weights_zeroed']}")
+                f" max |err| {q['weight_max_abs_error']:.3g}, zeroed {q['weights_zeroed']}"
+            )
     for fp in rep.get("fixed_point", []):
         th = fp.get("threshold_int")
-        decay = (f"vDecay {fp['loihi_vDecay']} (keeps {fp['decay_param']}/4096 per step)" if "loihi_vDecay" in fp
-                 else f"{fp['decay']} decay parameter {fp['decay_param']}")
-        lines.append(f"fixed point {fp['layer']}: {decay} for tau {fp['tau_steps']:g} steps, input << {fp['weight_shift']}"
-                     + (f", threshold {th[0]}..{th[1]} << {fp['threshold_shift']}" if th else ", no threshold")
-                     + f", bias {fp['bias_range'][0]}..{fp['bias_range'][1]}")
+        decay = (
+            f"vDecay {fp['loihi_vDecay']} (keeps {fp['decay_param']}/4096 per step)"
+            if "loihi_vDecay" in fp
+            else f"{fp['decay']} decay parameter {fp['decay_param']}"
+        )
+        lines.append(
+            f"fixed point {fp['layer']}: {decay} for tau {fp['tau_steps']:g} steps, input << {fp['weight_shift']}"
+            + (f", threshold {th[0]}..{th[1]} << {fp['threshold_shift']}" if th else ", no threshold")
+            + f", bias {fp['bias_range'][0]}..{fp['bias_range'][1]}"
+        )
     if rep["total_clipped_delays"]:
         lines.append(f"CLIPPED {rep['total_clipped_delays']} delays to the target's range (--clip)")
     if rep["violations"]:
@@ -164,8 +178,14 @@ def plot_report(rep: dict[str, Any], path: str | Path) -> None:
             q = x.get("quantization", {})
             row[1].set_title(f"{x['name']}: weight error ({q.get('bits', '?')}-bit)", fontsize=9)
         else:
-            row[1].text(0.5, 0.5, "float weights (no quantization)", ha="center", va="center",
-                        transform=row[1].transAxes)
+            row[1].text(
+                0.5,
+                0.5,
+                "float weights (no quantization)",
+                ha="center",
+                va="center",
+                transform=row[1].transAxes,
+            )
             row[1].set_axis_off()
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -30,8 +30,14 @@ class RoundedDelayModel:
         self.k = ck.kernel_size
         self.blocks = []
         for lp in ck.layers:
-            conv = Dcls1d(lp.n_in, lp.n_out, kernel_count=1, dilated_kernel_size=self.k,
-                          bias=lp.conv_bias is not None, version="max")
+            conv = Dcls1d(
+                lp.n_in,
+                lp.n_out,
+                kernel_count=1,
+                dilated_kernel_size=self.k,
+                bias=lp.conv_bias is not None,
+                version="max",
+            )
             with torch.no_grad():
                 conv.weight.copy_(torch.as_tensor(lp.weight[:, :, None]))
                 conv.P.copy_(torch.as_tensor(lp.positions[None, :, :, None]))
@@ -51,9 +57,15 @@ class RoundedDelayModel:
                     bn.running_var.copy_(torch.as_tensor(lp.bn["var"]))
                 bn = bn.to(self.dtype).eval()
             vth = 1e9 if lp.v_threshold is None else float(lp.v_threshold)
-            lif = neuron.LIFNode(tau=float(lp.tau_steps), v_threshold=vth, v_reset=float(lp.v_reset),
-                                 decay_input=False, detach_reset=True, step_mode="m",
-                                 store_v_seq=True)
+            lif = neuron.LIFNode(
+                tau=float(lp.tau_steps),
+                v_threshold=vth,
+                v_reset=float(lp.v_reset),
+                decay_input=False,
+                detach_reset=True,
+                step_mode="m",
+                store_v_seq=True,
+            )
             self.blocks.append((conv, bn, lif, lp.v_threshold is None))
 
     def __call__(self, frames: np.ndarray) -> dict[str, Any]:

@@ -43,6 +43,7 @@ def _train_model(ck: Checkpoint) -> Any:
     def run(x: np.ndarray) -> np.ndarray:  # x (B, T, C) -> (T_out, B, n)
         with torch.no_grad(), model.rounded():
             return model(torch.as_tensor(x)).to(torch.float64).numpy()
+
     return run
 
 
@@ -51,6 +52,7 @@ def _dcls_model(ck: Checkpoint) -> Any:
 
     def run(x: np.ndarray) -> np.ndarray:
         return m(np.transpose(x, (1, 0, 2)))["output"]
+
     return run
 
 
@@ -79,15 +81,21 @@ def verify_fidelity(
     ck = load_checkpoint(model_path, reference_code=reference_code, options=options)
     net = build_network(ck)
     if net.readout != "softmax_sum":
-        raise DelaykitError(f"{model_path}: verify compares the 'softmax_sum' readout; this model uses {net.readout}")
+        raise DelaykitError(
+            f"{model_path}: verify compares the 'softmax_sum' readout; this model uses {net.readout}"
+        )
     kind = torch_model
     if kind == "auto":
         kind = "train" if ck.kind == "delaykit" else "dcls"
     if kind == "train" and ck.kind != "delaykit":
-        raise DelaykitError("--torch-model train needs a delaykit checkpoint; use dcls for reference state dicts")
+        raise DelaykitError(
+            "--torch-model train needs a delaykit checkpoint; use dcls for reference state dicts"
+        )
     run_torch = _train_model(ck) if kind == "train" else _dcls_model(ck)
-    ds = SHDFile(data_path, BinSpec(dt=net.dt, channel_group=net.input.channel_group,
-                                    window_steps=net.input.window_steps))
+    ds = SHDFile(
+        data_path,
+        BinSpec(dt=net.dt, channel_group=net.input.channel_group, window_steps=net.input.window_steps),
+    )
     n = len(ds) if limit is None else min(len(ds), int(limit))
     arith = Arithmetic.float64()
     agree = correct_t = correct_d = 0
@@ -109,7 +117,9 @@ def verify_fidelity(
             res = simulate(net, x[b], engine="reference", arithmetic=arith)
             t_sim += time.perf_counter() - t0
             if res.output.shape != v_t[:, b].shape:
-                raise DelaykitError(f"output shapes differ: deployed {res.output.shape}, torch {v_t[:, b].shape}")
+                raise DelaykitError(
+                    f"output shapes differ: deployed {res.output.shape}, torch {v_t[:, b].shape}"
+                )
             worst = max(worst, float(np.abs(res.output - v_t[:, b]).max()))
             same = int(res.prediction) == int(pred_t[b])
             agree += same
@@ -120,18 +130,28 @@ def verify_fidelity(
         bar.update(len(idx))
     bar.close()
     return {
-        "model": str(model_path), "data": str(data_path), "source_kind": ck.kind, "torch_model": kind,
-        "samples": n, "agree": agree, "disagreements": disagreements[:20],
-        "max_abs_diff": worst, "atol": atol, "within_tol": worst <= atol,
+        "model": str(model_path),
+        "data": str(data_path),
+        "source_kind": ck.kind,
+        "torch_model": kind,
+        "samples": n,
+        "agree": agree,
+        "disagreements": disagreements[:20],
+        "max_abs_diff": worst,
+        "atol": atol,
+        "within_tol": worst <= atol,
         "accuracy_torch_rounded": 100.0 * correct_t / max(n, 1),
         "accuracy_deployed": 100.0 * correct_d / max(n, 1),
-        "seconds_torch": t_torch, "seconds_sim": t_sim,
+        "seconds_torch": t_torch,
+        "seconds_sim": t_sim,
     }
 
 
 def format_verify(r: dict[str, Any]) -> str:
     ok = r["agree"] == r["samples"] and r["within_tol"]
-    return (f"fidelity ({r['source_kind']} checkpoint vs PyTorch '{r['torch_model']}', rounded delays): "
-            f"{r['agree']}/{r['samples']} same prediction, max |dv| {r['max_abs_diff']:.3g} "
-            f"(tolerance {r['atol']:g}); accuracy torch {r['accuracy_torch_rounded']:.2f}% / deployed "
-            f"{r['accuracy_deployed']:.2f}% -> {'OK' if ok else 'MISMATCH'}")
+    return (
+        f"fidelity ({r['source_kind']} checkpoint vs PyTorch '{r['torch_model']}', rounded delays): "
+        f"{r['agree']}/{r['samples']} same prediction, max |dv| {r['max_abs_diff']:.3g} "
+        f"(tolerance {r['atol']:g}); accuracy torch {r['accuracy_torch_rounded']:.2f}% / deployed "
+        f"{r['accuracy_deployed']:.2f}% -> {'OK' if ok else 'MISMATCH'}"
+    )

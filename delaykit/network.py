@@ -165,8 +165,11 @@ def neuron_from_dict(d: Mapping[str, Any], where: str = "neuron") -> Neuron:
     cls = NEURON_TYPES.get(str(kind))
     if cls is None:
         raise _err(where, "neuron.kind", f"unknown neuron kind {kind!r}; known: {sorted(NEURON_TYPES)}")
-    kwargs = {k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v)
-              for k, v in d.items() if k != "kind"}
+    kwargs = {
+        k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v)
+        for k, v in d.items()
+        if k != "kind"
+    }
     try:
         return cls(**kwargs)
     except TypeError as e:
@@ -189,8 +192,12 @@ def _validate_relay_src(value: Any, n_out: int, neuron: Any, where: str) -> np.n
     bad = np.flatnonzero((src < 0) | (src >= n_ext))
     if bad.size:
         k = int(bad[0])
-        raise _err(where, "relay_src", f"relay {k} copies index {int(src[k])}, outside the layer's output "
-                   f"[0, {n_ext}) = {n_out} main neurons + {src.size} relays")
+        raise _err(
+            where,
+            "relay_src",
+            f"relay {k} copies index {int(src[k])}, outside the layer's output "
+            f"[0, {n_ext}) = {n_out} main neurons + {src.size} relays",
+        )
     if not neuron.spiking:
         raise _err(where, "relay_src", "relays copy spikes; a non-spiking (LI) layer cannot have relays")
     _relay_roots(src, n_out, where)  # raises on a cycle
@@ -212,10 +219,17 @@ def _relay_roots(src: np.ndarray, n_out: int, where: str) -> tuple[np.ndarray, n
     rel = root >= n_out
     if rel.any():
         k = int(np.flatnonzero(rel)[0])
-        what = ("copies itself" if src[k] == n_out + k else
-                "is on a cycle of relays (or fed by one) and never reaches a main neuron")
-        raise _err(where, "relay_src", f"relay {k} (relay_src[{k}] = {int(src[k])}) {what}; every chain "
-                   f"must start at a main neuron (index < {n_out})")
+        what = (
+            "copies itself"
+            if src[k] == n_out + k
+            else "is on a cycle of relays (or fed by one) and never reaches a main neuron"
+        )
+        raise _err(
+            where,
+            "relay_src",
+            f"relay {k} (relay_src[{k}] = {int(src[k])}) {what}; every chain "
+            f"must start at a main neuron (index < {n_out})",
+        )
     return root, lag
 
 
@@ -243,8 +257,11 @@ def _validate_taps(value: Any, n_channels: int) -> tuple[tuple[int, int], ...]:
         if not 0 <= c < n_channels:
             raise _err("input", "taps", f"tap {k} reads channel {c}, outside [0, {n_channels})")
         if not 1 <= lag <= np.iinfo(np.int32).max:
-            raise _err("input", "taps", f"tap {k} has lag {lag}; a lag is steps >= 1 (lag 0 is the "
-                       f"channel itself, already an input)")
+            raise _err(
+                "input",
+                "taps",
+                f"tap {k} has lag {lag}; a lag is steps >= 1 (lag 0 is the channel itself, already an input)",
+            )
     return tuple((int(c), int(lag)) for c, lag in arr.tolist())
 
 
@@ -260,7 +277,7 @@ def apply_input_taps(frames: np.ndarray, taps: Sequence[tuple[int, int]], steps:
     out[:m, :C] = x[:m]
     for k, (c, lag) in enumerate(taps):
         n = max(0, min(T, steps - lag))
-        out[lag:lag + n, C + k] = x[:n, c]
+        out[lag : lag + n, C + k] = x[:n, c]
     return out
 
 
@@ -274,13 +291,15 @@ def require_no_relays(net: Network, consumer: str) -> None:
     if net.input.taps:
         raise RelayNotSupported(
             f"input: field 'taps': {consumer} cannot represent host-side input taps ({net.input.n_taps} "
-            f"taps); export the original network (synaptic delays) instead of its relay realization")
+            f"taps); export the original network (synaptic delays) instead of its relay realization"
+        )
     for layer in net.layers:
         if layer.n_relay:
             raise RelayNotSupported(
                 f"layer {layer.name!r}: field 'relay_src': {consumer} cannot represent relay neurons "
                 f"({layer.n_relay} relays); export the original network (synaptic delays) instead of "
-                f"its relay realization")
+                f"its relay realization"
+            )
 
 
 def format_version(net: Network) -> int:
@@ -534,8 +553,11 @@ class Network:
                     f"has {cur.n_in} inputs but layer {prev.name!r} has {prev.n_out} neurons{relays}",
                 )
         if layers[-1].n_relay:
-            raise _err(f"layer {layers[-1].name!r}", "relay_src",
-                       "the last layer cannot have relays: no layer reads them")
+            raise _err(
+                f"layer {layers[-1].name!r}",
+                "relay_src",
+                "the last layer cannot have relays: no layer reads them",
+            )
         for layer in layers[:-1]:
             if not layer.neuron.spiking:
                 raise _err(f"layer {layer.name!r}", "neuron", "hidden layers must be spiking (LIF)")
@@ -655,8 +677,10 @@ def load_network(path: str | Path) -> Network:
             try:
                 net = _read_network(f, p)
                 if format_version(net) > version:
-                    raise FormatError(f"{p}: format_version {version} file holds relay neurons or input "
-                                      f"taps, which need version {format_version(net)}; the file is damaged")
+                    raise FormatError(
+                        f"{p}: format_version {version} file holds relay neurons or input "
+                        f"taps, which need version {format_version(net)}; the file is damaged"
+                    )
                 return net
             except KeyError as e:
                 raise FormatError(f"{p}: missing field {e}; the file is incomplete") from None
@@ -720,7 +744,11 @@ def network_summary(net: Network) -> dict[str, Any]:
     layers = []
     for layer in net.layers:
         nz = layer.weight != 0
-        hist = np.bincount(layer.delay[nz].ravel(), minlength=layer.max_delay + 1) if nz.any() else np.zeros(1, int)
+        hist = (
+            np.bincount(layer.delay[nz].ravel(), minlength=layer.max_delay + 1)
+            if nz.any()
+            else np.zeros(1, int)
+        )
         layers.append(
             {
                 "name": layer.name,
@@ -772,8 +800,10 @@ def format_summary(net: Network, path: str | None = None) -> str:
         f"{s['parameters']:,} parameters, {s['synapses']:,} synapses, max delay "
         f"{s['max_delay_steps']} steps ({s['max_delay_ms']:g} ms)"
     )
-    lines.append(f"{'layer':<12} {'shape':>11} {'neuron':>6} {'dtype':>8} {'synapses':>9} "
-                 f"{'sparsity':>8} {'delay max':>9} {'mean':>6}")
+    lines.append(
+        f"{'layer':<12} {'shape':>11} {'neuron':>6} {'dtype':>8} {'synapses':>9} "
+        f"{'sparsity':>8} {'delay max':>9} {'mean':>6}"
+    )
     for x in s["layers"]:
         shape = f"{x['shape'][0]}x{x['shape'][1]}"
         lines.append(
@@ -781,10 +811,16 @@ def format_summary(net: Network, path: str | None = None) -> str:
             f"{x['sparsity']:>8.1%} {x['max_delay']:>9} {x['mean_delay']:>6.2f}"
         )
     if s["relay_neurons"] or s["input_taps"]:
-        per = ", ".join(f"{x['name']} {x['relays']:,} (chains up to {x['relay_max_lag']} steps)"
-                        for x in s["layers"] if x["relays"])
-        lines.append(f"relay neurons: {s['relay_neurons']:,}" + (f" ({per})" if per else "")
-                     + f"; host input taps: {s['input_taps']:,}")
+        per = ", ".join(
+            f"{x['name']} {x['relays']:,} (chains up to {x['relay_max_lag']} steps)"
+            for x in s["layers"]
+            if x["relays"]
+        )
+        lines.append(
+            f"relay neurons: {s['relay_neurons']:,}"
+            + (f" ({per})" if per else "")
+            + f"; host input taps: {s['input_taps']:,}"
+        )
     for x in s["layers"]:
         lines.append(f"delay histogram {x['name']} (steps 0..{len(x['delay_histogram']) - 1}):")
         lines.append("  " + _sparkline(x["delay_histogram"]))

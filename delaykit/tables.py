@@ -64,13 +64,26 @@ TABLES_VERSION = 1
 FORMATS = ("csv", "parquet", "npz")
 
 SYNAPSE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("layer", "int32"), ("pre", "int32"), ("post", "int32"), ("weight", "float64"),
-    ("weight_int", "int64"), ("delay_steps", "int32"), ("delay_ms", "float64"),
+    ("layer", "int32"),
+    ("pre", "int32"),
+    ("post", "int32"),
+    ("weight", "float64"),
+    ("weight_int", "int64"),
+    ("delay_steps", "int32"),
+    ("delay_ms", "float64"),
 )
 NEURON_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("layer", "int32"), ("neuron", "int32"), ("kind", "str"), ("tau_steps", "float64"),
-    ("tau_ms", "float64"), ("v_threshold", "float64"), ("v_reset", "float64"), ("bias", "float64"),
-    ("weight_scale", "float64"), ("v_threshold_int", "int64"), ("v_reset_int", "int64"),
+    ("layer", "int32"),
+    ("neuron", "int32"),
+    ("kind", "str"),
+    ("tau_steps", "float64"),
+    ("tau_ms", "float64"),
+    ("v_threshold", "float64"),
+    ("v_reset", "float64"),
+    ("bias", "float64"),
+    ("weight_scale", "float64"),
+    ("v_threshold_int", "int64"),
+    ("v_reset_int", "int64"),
     ("bias_int", "int64"),
 )
 
@@ -88,7 +101,9 @@ def synapse_table(net: Network) -> dict[str, np.ndarray]:
         cols["pre"].append(pre.astype(np.int32))
         cols["post"].append(post.astype(np.int32))
         cols["weight"].append(real.astype(np.float64))
-        cols["weight_int"].append(w_stored.astype(np.int64) if layer.is_integer else np.zeros(post.size, np.int64))
+        cols["weight_int"].append(
+            w_stored.astype(np.int64) if layer.is_integer else np.zeros(post.size, np.int64)
+        )
         cols["delay_steps"].append(d.astype(np.int32))
         cols["delay_ms"].append(d.astype(np.float64) * net.dt * 1e3)
     return {name: np.concatenate(cols[name]).astype(dtype) for name, dtype in SYNAPSE_COLUMNS}
@@ -158,7 +173,9 @@ def _write_columns(cols: dict[str, np.ndarray], path_stem: Path, fmt: str) -> Pa
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise DelaykitError("Parquet output needs pyarrow: pip install pyarrow, or use --format csv/npz") from None
+            raise DelaykitError(
+                "Parquet output needs pyarrow: pip install pyarrow, or use --format csv/npz"
+            ) from None
         p = path_stem.with_suffix(".parquet")
         table = pa.table({k: pa.array(v.tolist() if v.dtype.kind == "U" else v) for k, v in cols.items()})
         with atomic_path(p) as tmp:
@@ -171,8 +188,9 @@ def _write_columns(cols: dict[str, np.ndarray], path_stem: Path, fmt: str) -> Pa
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def write_tables(net: Network, out_dir: str | Path, formats: Iterable[str] = FORMATS,
-                 pynn: bool = True) -> list[Path]:
+def write_tables(
+    net: Network, out_dir: str | Path, formats: Iterable[str] = FORMATS, pynn: bool = True
+) -> list[Path]:
     """Write the tables of ``net`` into ``out_dir``; returns the written paths."""
     formats = tuple(formats)
     for f in formats:
@@ -191,10 +209,17 @@ def write_tables(net: Network, out_dir: str | Path, formats: Iterable[str] = FOR
         (out / "pynn").mkdir(exist_ok=True)
         for li, layer in enumerate(net.layers):
             sel = syn["layer"] == li
-            lines = ['# columns = ["i", "j", "weight", "delay"]',
-                     f"# projection {layer.name}: pre -> post, weight (real units), delay (ms)"]
-            for i, j, w, d in zip(syn["pre"][sel].tolist(), syn["post"][sel].tolist(),
-                                  syn["weight"][sel].tolist(), syn["delay_ms"][sel].tolist(), strict=False):
+            lines = [
+                '# columns = ["i", "j", "weight", "delay"]',
+                f"# projection {layer.name}: pre -> post, weight (real units), delay (ms)",
+            ]
+            for i, j, w, d in zip(
+                syn["pre"][sel].tolist(),
+                syn["post"][sel].tolist(),
+                syn["weight"][sel].tolist(),
+                syn["delay_ms"][sel].tolist(),
+                strict=False,
+            ):
                 lines.append(f"{i} {j} {w!r} {d!r}")
             name = _SAFE.sub("_", layer.name) or f"layer{li}"
             p = out / "pynn" / f"{li:02d}_{name}.txt"
@@ -207,19 +232,35 @@ def write_tables(net: Network, out_dir: str | Path, formats: Iterable[str] = FOR
         "dt_s": net.dt,
         "readout": net.readout,
         "input": net.input.to_dict(),
-        "layers": [{
-            "index": li, "name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out,
-            "extend_steps": layer.extend_steps, "neuron": layer.neuron.to_dict(),
-            "weight_dtype": str(layer.weight.dtype), "quantized": layer.is_integer,
-            "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
-            "synapses": int((layer.weight != 0).sum()),
-        } for li, layer in enumerate(net.layers)],
-        "files": {"synapses": [f"synapses.{f}" for f in formats],
-                  "neurons": [f"neurons.{f}" for f in formats],
-                  "pynn": [str(p.relative_to(out)) for p in pynn_files]},
-        "units": {"delay_steps": "steps of dt_s", "delay_ms": "milliseconds", "tau_steps": "steps",
-                  "tau_ms": "milliseconds", "weight": "real units (integer x weight_scale)",
-                  "bias": "real units per step", "v_threshold": "real units"},
+        "layers": [
+            {
+                "index": li,
+                "name": layer.name,
+                "n_in": layer.n_in,
+                "n_out": layer.n_out,
+                "extend_steps": layer.extend_steps,
+                "neuron": layer.neuron.to_dict(),
+                "weight_dtype": str(layer.weight.dtype),
+                "quantized": layer.is_integer,
+                "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
+                "synapses": int((layer.weight != 0).sum()),
+            }
+            for li, layer in enumerate(net.layers)
+        ],
+        "files": {
+            "synapses": [f"synapses.{f}" for f in formats],
+            "neurons": [f"neurons.{f}" for f in formats],
+            "pynn": [str(p.relative_to(out)) for p in pynn_files],
+        },
+        "units": {
+            "delay_steps": "steps of dt_s",
+            "delay_ms": "milliseconds",
+            "tau_steps": "steps",
+            "tau_ms": "milliseconds",
+            "weight": "real units (integer x weight_scale)",
+            "bias": "real units per step",
+            "v_threshold": "real units",
+        },
         "provenance": net.provenance,
         "metadata": net.metadata,
     }
@@ -261,8 +302,9 @@ def _pick(dir_: Path, stem: str) -> Path:
                 except ImportError:
                     continue
             return p
-    raise FormatError(f"{dir_}: no {stem}.parquet, {stem}.npz or {stem}.csv; is it a 'delaykit convert "
-                      "to-table' directory?")
+    raise FormatError(
+        f"{dir_}: no {stem}.parquet, {stem}.npz or {stem}.csv; is it a 'delaykit convert to-table' directory?"
+    )
 
 
 def _col(cols: dict[str, np.ndarray], name: str, dtype: str, where: Path) -> np.ndarray:
@@ -292,8 +334,10 @@ def read_tables(path: str | Path) -> Network:
     if man.get("format") != TABLES_FORMAT:
         raise FormatError(f"{mp}: field 'format' is {man.get('format')!r}, expected {TABLES_FORMAT!r}")
     if man.get("format_version") != TABLES_VERSION:
-        raise FormatError(f"{mp}: format_version {man.get('format_version')!r} unsupported "
-                          f"(supported: {TABLES_VERSION}); upgrade delaykit")
+        raise FormatError(
+            f"{mp}: format_version {man.get('format_version')!r} unsupported "
+            f"(supported: {TABLES_VERSION}); upgrade delaykit"
+        )
     sp, np_ = _pick(d, "synapses"), _pick(d, "neurons")
     syn, neu = _read_columns(sp), _read_columns(np_)
     s_layer = _col(syn, "layer", "int64", sp)
@@ -327,14 +371,28 @@ def read_tables(path: str | Path) -> Network:
             raise FormatError(f"{np_}: layer {li} has {int(nsel.sum())} neuron rows, manifest says {n_out}")
         bias = n_bias_i[nsel] if quant else n_bias[nsel]
         scale = np.asarray(lm["weight_scale"], dtype=np.float64) if quant else None
-        layers.append(Layer(name=str(lm["name"]), weight=w, delay=dm, neuron=neuron, bias=bias,
-                            weight_scale=scale, extend_steps=int(lm["extend_steps"])))
+        layers.append(
+            Layer(
+                name=str(lm["name"]),
+                weight=w,
+                delay=dm,
+                neuron=neuron,
+                bias=bias,
+                weight_scale=scale,
+                extend_steps=int(lm["extend_steps"]),
+            )
+        )
     if not layers:
         raise FormatError(f"{mp}: field 'layers' is empty")
     try:
-        return Network(layers=tuple(layers), dt=float(man["dt_s"]), input=InputSpec(**man["input"]),
-                       readout=str(man["readout"]), provenance=man.get("provenance") or {},
-                       metadata=man.get("metadata") or {})
+        return Network(
+            layers=tuple(layers),
+            dt=float(man["dt_s"]),
+            input=InputSpec(**man["input"]),
+            readout=str(man["readout"]),
+            provenance=man.get("provenance") or {},
+            metadata=man.get("metadata") or {},
+        )
     except KeyError as e:
         raise FormatError(f"{mp}: missing field {e}") from None
     except ValueError as e:

@@ -112,10 +112,18 @@ def _check_delays(layer: Layer, target: Target, out: list[Violation]) -> None:
         bad = nz & (d > 0)
         n = int(bad.sum())
         if n:
-            out.append(Violation(name, "delay_native", n, int(d[bad].max()), 0,
-                                 f"{n} synapses have delays up to {int(d[bad].max())} steps but "
-                                 f"{target.name} has no native delays; realize them with "
-                                 f"'delaykit targets realize --method relay|queue'"))
+            out.append(
+                Violation(
+                    name,
+                    "delay_native",
+                    n,
+                    int(d[bad].max()),
+                    0,
+                    f"{n} synapses have delays up to {int(d[bad].max())} steps but "
+                    f"{target.name} has no native delays; realize them with "
+                    f"'delaykit targets realize --method relay|queue'",
+                )
+            )
         return
     lo, hi = target.delay_min_steps, target.delay_max_steps
     if hi is None:  # cannot happen for a validated Target with native delays
@@ -124,16 +132,32 @@ def _check_delays(layer: Layer, target: Target, out: list[Violation]) -> None:
     n = int(over.sum())
     if n:
         worst = int(d[over].max())
-        out.append(Violation(name, "delay_max", n, worst, hi,
-                             f"{n} synapses have delays above {hi} steps (up to {worst}, "
-                             f"{worst - hi} too many); retrain with K <= {hi + 1 if hi % 2 == 0 else hi} or clip "
-                             f"with 'delaykit convert --target {target.name}'"))
+        out.append(
+            Violation(
+                name,
+                "delay_max",
+                n,
+                worst,
+                hi,
+                f"{n} synapses have delays above {hi} steps (up to {worst}, "
+                f"{worst - hi} too many); retrain with K <= {hi + 1 if hi % 2 == 0 else hi} or clip "
+                f"with 'delaykit convert --target {target.name}'",
+            )
+        )
     under = nz & (d < lo)
     n = int(under.sum())
     if n:
         worst = int(d[under].min())
-        out.append(Violation(name, "delay_min", n, worst, lo,
-                             f"{n} synapses have delays below {lo} steps (down to {worst})"))
+        out.append(
+            Violation(
+                name,
+                "delay_min",
+                n,
+                worst,
+                lo,
+                f"{n} synapses have delays below {lo} steps (down to {worst})",
+            )
+        )
     if target.delay_granularity == "axon":
         # every synapse leaving presynaptic neuron i (column i) must share one delay
         n_bad_pre = 0
@@ -151,12 +175,20 @@ def _check_delays(layer: Layer, target: Target, out: list[Violation]) -> None:
                 worst_distinct = max(worst_distinct, int(values.size))
                 extra_axons += int(values.size - 1)
         if n_bad_pre:
-            out.append(Violation(name, "delay_per_axon", n_bad_pre, worst_distinct, 1,
-                                 f"{n_bad_pre} presynaptic neurons drive synapses with different "
-                                 f"delays (up to {worst_distinct} distinct; {n_syn_to_move} synapses "
-                                 f"differ from their neuron's most common delay); {target.name} has "
-                                 f"one delay per axon: duplicate each such neuron's axon per delay "
-                                 f"({extra_axons} extra axons) or retrain with shared delays"))
+            out.append(
+                Violation(
+                    name,
+                    "delay_per_axon",
+                    n_bad_pre,
+                    worst_distinct,
+                    1,
+                    f"{n_bad_pre} presynaptic neurons drive synapses with different "
+                    f"delays (up to {worst_distinct} distinct; {n_syn_to_move} synapses "
+                    f"differ from their neuron's most common delay); {target.name} has "
+                    f"one delay per axon: duplicate each such neuron's axon per delay "
+                    f"({extra_axons} extra axons) or retrain with shared delays",
+                )
+            )
 
 
 def _check_weights(layer: Layer, target: Target, out: list[Violation]) -> None:
@@ -166,10 +198,18 @@ def _check_weights(layer: Layer, target: Target, out: list[Violation]) -> None:
     integer_target = target.weight_bits is not None
     if integer_target and not layer.is_integer:
         if n_syn:
-            out.append(Violation(name, "weight_float", n_syn, None, target.weight_bits,
-                                 f"{n_syn} synapses have float weights but {target.name} stores "
-                                 f"{target.weight_bits}-bit integers; quantize with "
-                                 f"'delaykit convert --target {target.name}'"))
+            out.append(
+                Violation(
+                    name,
+                    "weight_float",
+                    n_syn,
+                    None,
+                    target.weight_bits,
+                    f"{n_syn} synapses have float weights but {target.name} stores "
+                    f"{target.weight_bits}-bit integers; quantize with "
+                    f"'delaykit convert --target {target.name}'",
+                )
+            )
     elif integer_target and layer.is_integer and n_syn:
         bits = int(target.weight_bits)
         w = layer.weight.astype(np.int64)
@@ -184,10 +224,18 @@ def _check_weights(layer: Layer, target: Target, out: list[Violation]) -> None:
         if n:
             need = _signed_bits(m[nz])
             how = f" after the shared exponent 2^{shift}" if shift else ""
-            out.append(Violation(name, "weight_bits", n, need, bits,
-                                 f"{n} synapses need up to {need} signed bits{how}, "
-                                 f"{target.name} has {bits} ({need - bits} too many); re-quantize "
-                                 f"with 'delaykit convert --target {target.name}'"))
+            out.append(
+                Violation(
+                    name,
+                    "weight_bits",
+                    n,
+                    need,
+                    bits,
+                    f"{n} synapses need up to {need} signed bits{how}, "
+                    f"{target.name} has {bits} ({need - bits} too many); re-quantize "
+                    f"with 'delaykit convert --target {target.name}'",
+                )
+            )
     levels = target.weight_levels_per_neuron
     if levels is not None and n_syn:
         distinct = np.array([np.unique(row[row != 0]).size for row in layer.weight])
@@ -195,11 +243,19 @@ def _check_weights(layer: Layer, target: Target, out: list[Violation]) -> None:
         n = int(bad.sum())
         if n:
             worst = int(distinct.max())
-            out.append(Violation(name, "weight_levels", n, worst, levels,
-                                 f"{n} neurons use more than {levels} distinct non-zero weights "
-                                 f"(up to {worst}); {target.name} has {levels} weight types per "
-                                 f"neuron (a necessary condition; the type assignment must also be "
-                                 f"consistent across neurons)"))
+            out.append(
+                Violation(
+                    name,
+                    "weight_levels",
+                    n,
+                    worst,
+                    levels,
+                    f"{n} neurons use more than {levels} distinct non-zero weights "
+                    f"(up to {worst}); {target.name} has {levels} weight types per "
+                    f"neuron (a necessary condition; the type assignment must also be "
+                    f"consistent across neurons)",
+                )
+            )
 
 
 def _check_neuron(layer: Layer, target: Target, out: list[Violation]) -> None:
@@ -211,23 +267,46 @@ def _check_neuron(layer: Layer, target: Target, out: list[Violation]) -> None:
         n = int(bad.sum())
         if n:
             worst = float(th.max())
-            out.append(Violation(name, "threshold_bits", n, worst, limit,
-                                 f"{n} neurons have integer thresholds above {limit} "
-                                 f"({target.threshold_bits}-bit field; up to {worst:g})"))
+            out.append(
+                Violation(
+                    name,
+                    "threshold_bits",
+                    n,
+                    worst,
+                    limit,
+                    f"{n} neurons have integer thresholds above {limit} "
+                    f"({target.threshold_bits}-bit field; up to {worst:g})",
+                )
+            )
     if layer.is_integer and target.bias_bits is not None:
         b = layer.bias.astype(np.int64)
         bad = ~_fits_signed(b, target.bias_bits)
         n = int(bad.sum())
         if n:
             worst = int(np.abs(b).max())
-            out.append(Violation(name, "bias_bits", n, _signed_bits(b), target.bias_bits,
-                                 f"{n} neurons have biases beyond {target.bias_bits} signed bits "
-                                 f"(|bias| up to {worst})"))
+            out.append(
+                Violation(
+                    name,
+                    "bias_bits",
+                    n,
+                    _signed_bits(b),
+                    target.bias_bits,
+                    f"{n} neurons have biases beyond {target.bias_bits} signed bits (|bias| up to {worst})",
+                )
+            )
     if target.neuron_reset != "hard" and layer.neuron.spiking:
-        out.append(Violation(name, "neuron_reset", layer.n_out, None, None,
-                             f"{layer.n_out} neurons use the contract's hard reset; {target.name} "
-                             f"resets by {target.neuron_reset} reset (results match only when "
-                             f"no membrane overshoots its threshold)"))
+        out.append(
+            Violation(
+                name,
+                "neuron_reset",
+                layer.n_out,
+                None,
+                None,
+                f"{layer.n_out} neurons use the contract's hard reset; {target.name} "
+                f"resets by {target.neuron_reset} reset (results match only when "
+                f"no membrane overshoots its threshold)",
+            )
+        )
 
 
 def _check_fan(layer: Layer, target: Target, out: list[Violation], prev: Layer | None = None) -> None:
@@ -239,10 +318,18 @@ def _check_fan(layer: Layer, target: Target, out: list[Violation], prev: Layer |
         n = int(bad.sum())
         if n:
             worst = int(fan_in.max())
-            out.append(Violation(name, "fan_in", n, worst, target.fan_in_max,
-                                 f"{n} neurons have more than {target.fan_in_max} incoming "
-                                 f"synapses (up to {worst}, {worst - target.fan_in_max} too many); "
-                                 f"prune or split the layer"))
+            out.append(
+                Violation(
+                    name,
+                    "fan_in",
+                    n,
+                    worst,
+                    target.fan_in_max,
+                    f"{n} neurons have more than {target.fan_in_max} incoming "
+                    f"synapses (up to {worst}, {worst - target.fan_in_max} too many); "
+                    f"prune or split the layer",
+                )
+            )
     if target.fan_out_max is not None:
         fan_out = nz.sum(axis=0)
         if prev is not None and prev.n_relay:  # a relay's copy synapse leaves its source too
@@ -251,10 +338,18 @@ def _check_fan(layer: Layer, target: Target, out: list[Violation], prev: Layer |
         n = int(bad.sum())
         if n:
             worst = int(fan_out.max())
-            out.append(Violation(name, "fan_out", n, worst, target.fan_out_max,
-                                 f"{n} presynaptic neurons have more than {target.fan_out_max} "
-                                 f"outgoing synapses (up to {worst}, {worst - target.fan_out_max} "
-                                 f"too many)"))
+            out.append(
+                Violation(
+                    name,
+                    "fan_out",
+                    n,
+                    worst,
+                    target.fan_out_max,
+                    f"{n} presynaptic neurons have more than {target.fan_out_max} "
+                    f"outgoing synapses (up to {worst}, {worst - target.fan_out_max} "
+                    f"too many)",
+                )
+            )
 
 
 def check(network: Network, target: Target) -> list[Violation]:
@@ -269,26 +364,54 @@ def check(network: Network, target: Target) -> list[Violation]:
     first, last = layers[0], layers[-1]
     if target.input_channels_max is not None and first.n_in > target.input_channels_max:
         n = first.n_in - target.input_channels_max
-        out.append(Violation(first.name, "input_channels", n, first.n_in, target.input_channels_max,
-                             f"{first.n_in} input channels, {target.name} has "
-                             f"{target.input_channels_max} ({n} too many)"))
+        out.append(
+            Violation(
+                first.name,
+                "input_channels",
+                n,
+                first.n_in,
+                target.input_channels_max,
+                f"{first.n_in} input channels, {target.name} has {target.input_channels_max} ({n} too many)",
+            )
+        )
     if target.output_neurons_max is not None and last.n_out > target.output_neurons_max:
         n = last.n_out - target.output_neurons_max
-        out.append(Violation(last.name, "output_neurons", n, last.n_out, target.output_neurons_max,
-                             f"{last.n_out} readout neurons, {target.name} has "
-                             f"{target.output_neurons_max} ({n} too many)"))
+        out.append(
+            Violation(
+                last.name,
+                "output_neurons",
+                n,
+                last.n_out,
+                target.output_neurons_max,
+                f"{last.n_out} readout neurons, {target.name} has {target.output_neurons_max} ({n} too many)",
+            )
+        )
     total_neurons = sum(layer.n_outputs for layer in layers)  # relay neurons (format v2) included
     if target.neurons_max is not None and total_neurons > target.neurons_max:
         n = total_neurons - target.neurons_max
-        out.append(Violation(None, "neurons", n, total_neurons, target.neurons_max,
-                             f"{total_neurons:,} neurons, {target.name} has {target.neurons_max:,} "
-                             f"({n:,} too many)"))
+        out.append(
+            Violation(
+                None,
+                "neurons",
+                n,
+                total_neurons,
+                target.neurons_max,
+                f"{total_neurons:,} neurons, {target.name} has {target.neurons_max:,} ({n:,} too many)",
+            )
+        )
     total_syn = sum(int((layer.weight != 0).sum()) + layer.n_relay for layer in layers)  # + relay copies
     if target.synapses_max is not None and total_syn > target.synapses_max:
         n = total_syn - target.synapses_max
-        out.append(Violation(None, "synapses", n, total_syn, target.synapses_max,
-                             f"{total_syn:,} synapses, {target.name} has {target.synapses_max:,} "
-                             f"({n:,} too many)"))
+        out.append(
+            Violation(
+                None,
+                "synapses",
+                n,
+                total_syn,
+                target.synapses_max,
+                f"{total_syn:,} synapses, {target.name} has {target.synapses_max:,} ({n:,} too many)",
+            )
+        )
     out.extend(_check_resources(network, target))
     return out
 
@@ -303,21 +426,38 @@ def _check_resources(network: Network, target: Target) -> list[Violation]:
     out: list[Violation] = []
     if target.cores is not None and est.cores is not None and est.cores > target.cores:
         n = est.cores - target.cores
-        out.append(Violation(None, "cores", n, est.cores, target.cores,
-                             f"the mapping needs {est.cores:,} cores, {target.name} has "
-                             f"{target.cores:,} ({n:,} too many)"))
-    if (target.synapse_memory_bytes is not None and est.synapse_memory_bytes is not None
-            and est.synapse_memory_bytes > target.synapse_memory_bytes):
+        out.append(
+            Violation(
+                None,
+                "cores",
+                n,
+                est.cores,
+                target.cores,
+                f"the mapping needs {est.cores:,} cores, {target.name} has {target.cores:,} ({n:,} too many)",
+            )
+        )
+    if (
+        target.synapse_memory_bytes is not None
+        and est.synapse_memory_bytes is not None
+        and est.synapse_memory_bytes > target.synapse_memory_bytes
+    ):
         n = est.synapse_memory_bytes - target.synapse_memory_bytes
-        out.append(Violation(None, "synapse_memory", n, est.synapse_memory_bytes,
-                             target.synapse_memory_bytes,
-                             f"synapse memory {est.synapse_memory_bytes:,} B exceeds "
-                             f"{target.synapse_memory_bytes:,} B"))
+        out.append(
+            Violation(
+                None,
+                "synapse_memory",
+                n,
+                est.synapse_memory_bytes,
+                target.synapse_memory_bytes,
+                f"synapse memory {est.synapse_memory_bytes:,} B exceeds {target.synapse_memory_bytes:,} B",
+            )
+        )
     return out
 
 
-def format_report(network: Network, target: Target, violations: list[Violation],
-                  path: str | None = None) -> str:
+def format_report(
+    network: Network, target: Target, violations: list[Violation], path: str | None = None
+) -> str:
     """The text ``delaykit targets check`` prints."""
     head = f"{path or 'network'} on {target.name}: "
     if not violations:
@@ -326,7 +466,15 @@ def format_report(network: Network, target: Target, violations: list[Violation],
     lines.append(f"{'layer':<12} {'limit':<15} {'count':>9} {'worst':>12} {'allowed':>12}  detail")
     for v in violations:
         worst = "-" if v.worst is None else f"{v.worst:g}" if isinstance(v.worst, float) else f"{v.worst:,}"
-        allowed = "-" if v.allowed is None else f"{v.allowed:g}" if isinstance(v.allowed, float) else f"{v.allowed:,}"
-        lines.append(f"{(v.layer or '(network)'):<12} {v.limit:<15} {v.count:>9,} {worst:>12} "
-                     f"{allowed:>12}  {v.detail}")
+        allowed = (
+            "-"
+            if v.allowed is None
+            else f"{v.allowed:g}"
+            if isinstance(v.allowed, float)
+            else f"{v.allowed:,}"
+        )
+        lines.append(
+            f"{(v.layer or '(network)'):<12} {v.limit:<15} {v.count:>9,} {worst:>12} "
+            f"{allowed:>12}  {v.detail}"
+        )
     return "\n".join(lines)

@@ -10,22 +10,32 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-TARGET_HELP = ("a bundled profile name (see 'delaykit targets list'), 'generic', or the path of a "
-               ".toml profile")
+TARGET_HELP = (
+    "a bundled profile name (see 'delaykit targets list'), 'generic', or the path of a .toml profile"
+)
 
 
 def _add_target_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--target", required=required, help=TARGET_HELP)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a profile field, e.g. --set delay_max_steps=30 --set weight_bits=6 "
-                        "(repeatable; 'none' clears a limit)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a profile field, e.g. --set delay_max_steps=30 --set weight_bits=6 "
+        "(repeatable; 'none' clears a limit)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("targets", help="hardware target profiles: list, show, check, map, realize",
-                       description="Hardware target profiles (every limit with its source), constraint "
-                       "checks, resource estimates with a neuron-to-core mapping, and exact realizations "
-                       "of synaptic delays on chips without native delays.")
+    p = sub.add_parser(
+        "targets",
+        help="hardware target profiles: list, show, check, map, realize",
+        description="Hardware target profiles (every limit with its source), constraint "
+        "checks, resource estimates with a neuron-to-core mapping, and exact realizations "
+        "of synaptic delays on chips without native delays.",
+    )
     tsub = p.add_subparsers(dest="targets_command", metavar="VERB", required=True)
 
     q = tsub.add_parser("list", help="list the bundled target profiles")
@@ -34,59 +44,100 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = tsub.add_parser("show", help="show a profile: limits, fixed-point rules and sources")
     q.add_argument("target", help=TARGET_HELP)
-    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a profile field (repeatable)")
+    q.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a profile field (repeatable)",
+    )
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_show)
 
-    q = tsub.add_parser("check", help="check a network against a target (exit 1 when it does not fit)",
-                        description="Report every limit the network breaks: layer, limit, how many "
-                        "synapses/neurons, the worst value and the allowed one. Exit 0 when it fits, "
-                        "1 when it does not.")
+    q = tsub.add_parser(
+        "check",
+        help="check a network against a target (exit 1 when it does not fit)",
+        description="Report every limit the network breaks: layer, limit, how many "
+        "synapses/neurons, the worst value and the allowed one. Exit 0 when it fits, "
+        "1 when it does not.",
+    )
     q.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder")
-    q.add_argument("--dt-ms", type=float, default=None,
-                   help="step in milliseconds for a NIR graph without delaykit metadata")
+    q.add_argument(
+        "--dt-ms",
+        type=float,
+        default=None,
+        help="step in milliseconds for a NIR graph without delaykit metadata",
+    )
     _add_target_args(q)
     q.add_argument("--json", dest="json_out", metavar="OUT", help="also write the report as JSON")
     q.set_defaults(func=_check)
 
     q = tsub.add_parser("map", help="resource estimate and neuron-to-core mapping (table and JSON)")
     q.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder")
-    q.add_argument("--dt-ms", type=float, default=None,
-                   help="step in milliseconds for a NIR graph without delaykit metadata")
+    q.add_argument(
+        "--dt-ms",
+        type=float,
+        default=None,
+        help="step in milliseconds for a NIR graph without delaykit metadata",
+    )
     _add_target_args(q)
-    q.add_argument("--method", choices=["relay", "queue"], default="relay",
-                   help="how a target without native delays realizes them (default relay)")
+    q.add_argument(
+        "--method",
+        choices=["relay", "queue"],
+        default="relay",
+        help="how a target without native delays realizes them (default relay)",
+    )
     q.add_argument("--json", dest="json_out", metavar="OUT", help="write the estimate and mapping as JSON")
     q.add_argument("--rows", type=int, default=40, help="core rows to print (default 40)")
     q.set_defaults(func=_map)
 
-    q = tsub.add_parser("realize", help="exact delay realization (relay lines or a delay queue) with its "
-                        "cost, the expanded network and a simulator check",
-                        description="Plan the realization of per-synapse delays on a chip without native "
-                        "delays: relay-neuron delay lines (the expanded network, all synapse delays 0, written "
-                        "as a deployed network .dkn, format version 2) or a shared circular delay queue. "
-                        "Verifies on random inputs (or --data) that the realization reproduces the original "
-                        "network in the simulator: exit 1 if it does not.")
+    q = tsub.add_parser(
+        "realize",
+        help="exact delay realization (relay lines or a delay queue) with its "
+        "cost, the expanded network and a simulator check",
+        description="Plan the realization of per-synapse delays on a chip without native "
+        "delays: relay-neuron delay lines (the expanded network, all synapse delays 0, written "
+        "as a deployed network .dkn, format version 2) or a shared circular delay queue. "
+        "Verifies on random inputs (or --data) that the realization reproduces the original "
+        "network in the simulator: exit 1 if it does not.",
+    )
     q.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder")
-    q.add_argument("--dt-ms", type=float, default=None,
-                   help="step in milliseconds for a NIR graph without delaykit metadata")
+    q.add_argument(
+        "--dt-ms",
+        type=float,
+        default=None,
+        help="step in milliseconds for a NIR graph without delaykit metadata",
+    )
     _add_target_args(q)
     q.add_argument("--method", choices=["relay", "queue"], required=True)
-    q.add_argument("-o", "--out", help="expanded network to write, relay method (default: "
-                   "<model>_<target>_relay.dkn)")
-    q.add_argument("--verify", type=int, default=4, metavar="N",
-                   help="samples to verify against the simulator (default 4; 0 skips)")
-    q.add_argument("--engine", choices=["reference", "event"], default="reference",
-                   help="simulator engine of the relay check (default reference: it steps every relay copy)")
-    q.add_argument("--data", help="SHD-schema file to take the verification samples from "
-                   "(default: random event counts)")
+    q.add_argument(
+        "-o", "--out", help="expanded network to write, relay method (default: <model>_<target>_relay.dkn)"
+    )
+    q.add_argument(
+        "--verify",
+        type=int,
+        default=4,
+        metavar="N",
+        help="samples to verify against the simulator (default 4; 0 skips)",
+    )
+    q.add_argument(
+        "--engine",
+        choices=["reference", "event"],
+        default="reference",
+        help="simulator engine of the relay check (default reference: it steps every relay copy)",
+    )
+    q.add_argument(
+        "--data", help="SHD-schema file to take the verification samples from (default: random event counts)"
+    )
     q.add_argument("--seed", type=int, default=0, help="seed of the random verification inputs")
     q.add_argument("--json", dest="json_out", metavar="OUT", help="write plan and verification as JSON")
     q.set_defaults(func=_realize)
 
-    q = tsub.add_parser("shd-estimate", help="the SHD-size model's resource estimate on every target "
-                        "(Markdown table for the README)")
+    q = tsub.add_parser(
+        "shd-estimate",
+        help="the SHD-size model's resource estimate on every target (Markdown table for the README)",
+    )
     q.add_argument("--json", action="store_true", help="print JSON rows")
     q.set_defaults(func=_shd_estimate)
 
@@ -186,8 +237,15 @@ def _check(args: argparse.Namespace) -> int:
     violations = check(net, t)
     print(format_report(net, t, violations, args.model))
     if args.json_out:
-        _write_json(args.json_out, {"model": args.model, "target": t.name, "fits": not violations,
-                                    "violations": [v.to_dict() for v in violations]})
+        _write_json(
+            args.json_out,
+            {
+                "model": args.model,
+                "target": t.name,
+                "fits": not violations,
+                "violations": [v.to_dict() for v in violations],
+            },
+        )
     return 1 if violations else 0
 
 
@@ -213,8 +271,12 @@ def _verification_inputs(net: Any, args: argparse.Namespace) -> list[Any]:
         from delaykit.data.shd import BinSpec, SHDFile
 
         inp = net.input
-        spec = BinSpec(dt=net.dt, channel_group=inp.channel_group, window_steps=inp.window_steps,
-                       binary=inp.encoding == "binary")
+        spec = BinSpec(
+            dt=net.dt,
+            channel_group=inp.channel_group,
+            window_steps=inp.window_steps,
+            binary=inp.encoding == "binary",
+        )
         ds = SHDFile(args.data, spec, n_units=inp.n_units)
         try:
             return [ds[i][0] for i in range(min(args.verify, len(ds)))]
@@ -245,13 +307,17 @@ def _realize(args: argparse.Namespace) -> int:
         save_network(relay_expand(net), out)
         expanded = load_network(out)  # verify what was written
         n_relay = sum(lay.n_relay for lay in expanded.layers)
-        print(f"wrote {out}: deployed network v2, all synapse delays 0, {n_relay:,} relay neurons, "
-              f"{expanded.input.n_taps:,} host input taps")
+        print(
+            f"wrote {out}: deployed network v2, all synapse delays 0, {n_relay:,} relay neurons, "
+            f"{expanded.input.n_taps:,} host input taps"
+        )
         violations = check(expanded, t)
         left = [v for v in violations if v.limit.startswith("delay")]
         other = sorted({v.limit for v in violations} - {v.limit for v in left})
-        print(f"check on {t.name}: {len(left)} delay violations" + (f"; other limits broken: {', '.join(other)}"
-                                                                    if other else "; fits"))
+        print(
+            f"check on {t.name}: {len(left)} delay violations"
+            + (f"; other limits broken: {', '.join(other)}" if other else "; fits")
+        )
         result["expanded_network"] = out
         result["expanded_check"] = {"delay_violations": len(left), "other_limits": other}
     status = 0
@@ -269,14 +335,26 @@ def _realize(args: argparse.Namespace) -> int:
         # of a few hundred terms differ by < 1e-12)
         ok = v.identical if integer else (v.spikes_identical and v.max_abs_output_diff <= 1e-9)
         verdict = "identical" if v.identical else ("equal up to float rounding" if ok else "MISMATCH")
-        print(f"verification on {v.samples} samples against {v.reference} ({v.arithmetic}): {verdict}; "
-              f"spikes {'identical' if v.spikes_identical else 'differ'}, max |output diff| "
-              f"{v.max_abs_output_diff:.3g}")
+        print(
+            f"verification on {v.samples} samples against {v.reference} ({v.arithmetic}): {verdict}; "
+            f"spikes {'identical' if v.spikes_identical else 'differ'}, max |output diff| "
+            f"{v.max_abs_output_diff:.3g}"
+        )
         for d in v.details[:10]:
             print(f"  {d}")
-        result["verification"] = {k: getattr(v, k) for k in ("method", "reference", "arithmetic", "samples",
-                                                              "identical", "spikes_identical",
-                                                              "max_abs_output_diff", "details")}
+        result["verification"] = {
+            k: getattr(v, k)
+            for k in (
+                "method",
+                "reference",
+                "arithmetic",
+                "samples",
+                "identical",
+                "spikes_identical",
+                "max_abs_output_diff",
+                "details",
+            )
+        }
         result["verification"]["ok"] = ok
         status = 0 if ok else 1
     if args.json_out:

@@ -119,8 +119,15 @@ _SCHEMA: dict[str, dict[str, tuple[str, str, bool]]] = {
     },
 }
 _REQUIRED_SECTIONS = ("delays", "weights", "neuron", "timing", "core", "chip")
-_FIXED_POINT_KEYS = ("weight_bits", "membrane_bits", "current_bits", "decay", "overflow",
-                     "threshold_shift", "weight_shift")
+_FIXED_POINT_KEYS = (
+    "weight_bits",
+    "membrane_bits",
+    "current_bits",
+    "decay",
+    "overflow",
+    "threshold_shift",
+    "weight_shift",
+)
 
 
 @dataclass(frozen=True)
@@ -214,13 +221,17 @@ def load_target(name_or_path: str | Path, overrides: Mapping[str, Any] | None = 
     if s.endswith(".toml") or "/" in s or "\\" in s:
         path = Path(s)
         if not path.is_file():
-            raise ValueError(f"{path}: no such target profile file; give a bundled name "
-                             f"({', '.join(list_targets())}) or the path of a .toml profile")
+            raise ValueError(
+                f"{path}: no such target profile file; give a bundled name "
+                f"({', '.join(list_targets())}) or the path of a .toml profile"
+            )
     else:
         path = PROFILE_DIR / f"{s}.toml"
         if not path.is_file():
-            raise ValueError(f"unknown target {s!r}; known targets: {', '.join(list_targets())} "
-                             f"(or give the path of a .toml profile)")
+            raise ValueError(
+                f"unknown target {s!r}; known targets: {', '.join(list_targets())} "
+                f"(or give the path of a .toml profile)"
+            )
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -271,8 +282,10 @@ def target_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target:
     fixed: dict[str, Any] | None = None
     for key in data:
         if key not in _SCHEMA[""] and key not in _SCHEMA:
-            raise ValueError(f"{where}: field '{key}': unknown field; known: "
-                             f"{sorted(set(_SCHEMA[''])) + sorted(k for k in _SCHEMA if k)}")
+            raise ValueError(
+                f"{where}: field '{key}': unknown field; known: "
+                f"{sorted(set(_SCHEMA[''])) + sorted(k for k in _SCHEMA if k)}"
+            )
     for key, (attr, kind, required) in _SCHEMA[""].items():
         if key in data:
             kwargs[attr] = _check_type(data[key], kind, where, key)
@@ -289,16 +302,17 @@ def target_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target:
             raise ValueError(f"{where}: field '{section}': must be a table [{section}]")
         for key in table:
             if key not in schema:
-                raise ValueError(f"{where}: field '{section}.{key}': unknown field; known: "
-                                 f"{sorted(schema)}")
+                raise ValueError(f"{where}: field '{section}.{key}': unknown field; known: {sorted(schema)}")
         values: dict[str, Any] = {}
         for key, (_attr, kind, required) in schema.items():
             fname = f"{section}.{key}"
             if key not in table:
                 if required:
-                    raise ValueError(f"{where}: field '{fname}': missing (required"
-                                     + ("; every section names its sources" if key == "sources" else "")
-                                     + ")")
+                    raise ValueError(
+                        f"{where}: field '{fname}': missing (required"
+                        + ("; every section names its sources" if key == "sources" else "")
+                        + ")"
+                    )
                 continue
             values[key] = _check_type(table[key], kind, where, fname)
         sources[section] = values.pop("sources")
@@ -326,49 +340,65 @@ def validate_target(t: Target, where: str | None = None) -> Target:
     """Cross-field checks; returns ``t`` unchanged or raises ValueError naming the field."""
     where = where or t.path or t.name
     if t.delay_granularity not in DELAY_GRANULARITIES:
-        raise ValueError(f"{where}: field 'delays.granularity': must be one of "
-                         f"{DELAY_GRANULARITIES}, got {t.delay_granularity!r}")
+        raise ValueError(
+            f"{where}: field 'delays.granularity': must be one of "
+            f"{DELAY_GRANULARITIES}, got {t.delay_granularity!r}"
+        )
     if t.delay_native:
         if t.delay_granularity == "none":
-            raise ValueError(f"{where}: field 'delays.granularity': native delays need "
-                             f"'synapse' or 'axon'")
+            raise ValueError(f"{where}: field 'delays.granularity': native delays need 'synapse' or 'axon'")
         if t.delay_max_steps is None:
-            raise ValueError(f"{where}: field 'delays.max_steps': required when delays.native "
-                             f"is true (largest delay in steps, contract convention)")
+            raise ValueError(
+                f"{where}: field 'delays.max_steps': required when delays.native "
+                f"is true (largest delay in steps, contract convention)"
+            )
         if t.delay_min_steps < 0 or t.delay_max_steps < t.delay_min_steps:
-            raise ValueError(f"{where}: field 'delays.max_steps': need 0 <= min_steps "
-                             f"({t.delay_min_steps}) <= max_steps ({t.delay_max_steps})")
+            raise ValueError(
+                f"{where}: field 'delays.max_steps': need 0 <= min_steps "
+                f"({t.delay_min_steps}) <= max_steps ({t.delay_max_steps})"
+            )
         nm = t.delay_native_max_steps
         if nm is not None and not (t.delay_min_steps <= nm <= t.delay_max_steps):
-            raise ValueError(f"{where}: field 'delays.native_max_steps': must lie in "
-                             f"[min_steps, max_steps], got {nm}")
+            raise ValueError(
+                f"{where}: field 'delays.native_max_steps': must lie in [min_steps, max_steps], got {nm}"
+            )
     else:
         if t.delay_granularity != "none":
-            raise ValueError(f"{where}: field 'delays.granularity': must be 'none' when "
-                             f"delays.native is false")
+            raise ValueError(
+                f"{where}: field 'delays.granularity': must be 'none' when delays.native is false"
+            )
         if t.delay_max_steps is not None or t.delay_native_max_steps is not None:
-            raise ValueError(f"{where}: field 'delays.max_steps': must be omitted when "
-                             f"delays.native is false (None means no native delays)")
+            raise ValueError(
+                f"{where}: field 'delays.max_steps': must be omitted when "
+                f"delays.native is false (None means no native delays)"
+            )
         if t.delay_min_steps != 0:
             raise ValueError(f"{where}: field 'delays.min_steps': must be 0 without native delays")
     if t.weight_format not in WEIGHT_FORMATS:
-        raise ValueError(f"{where}: field 'weights.format': must be one of {WEIGHT_FORMATS}, "
-                         f"got {t.weight_format!r}")
+        raise ValueError(
+            f"{where}: field 'weights.format': must be one of {WEIGHT_FORMATS}, got {t.weight_format!r}"
+        )
     integer_formats = ("int", "mantissa_exponent", "axon_types")
     if t.weight_format in integer_formats and t.weight_bits is None:
-        raise ValueError(f"{where}: field 'weights.bits': required for weights.format "
-                         f"{t.weight_format!r}")
+        raise ValueError(f"{where}: field 'weights.bits': required for weights.format {t.weight_format!r}")
     if t.weight_format not in integer_formats and t.weight_bits is not None:
-        raise ValueError(f"{where}: field 'weights.bits': must be omitted for weights.format "
-                         f"{t.weight_format!r} (not integer weights)")
+        raise ValueError(
+            f"{where}: field 'weights.bits': must be omitted for weights.format "
+            f"{t.weight_format!r} (not integer weights)"
+        )
     _positive(where, "weights.bits", t.weight_bits, 2)
     if t.weight_bits is not None and t.weight_bits > 32:
         raise ValueError(f"{where}: field 'weights.bits': at most 32, got {t.weight_bits}")
     if t.weight_exponent != (t.weight_format == "mantissa_exponent"):
-        raise ValueError(f"{where}: field 'weights.exponent': must be true exactly when "
-                         f"weights.format is 'mantissa_exponent'")
-    if (t.weight_exponent_min is not None and t.weight_exponent_max is not None
-            and t.weight_exponent_min > t.weight_exponent_max):
+        raise ValueError(
+            f"{where}: field 'weights.exponent': must be true exactly when "
+            f"weights.format is 'mantissa_exponent'"
+        )
+    if (
+        t.weight_exponent_min is not None
+        and t.weight_exponent_max is not None
+        and t.weight_exponent_min > t.weight_exponent_max
+    ):
         raise ValueError(f"{where}: field 'weights.exponent_min': greater than exponent_max")
     _positive(where, "weights.levels_per_neuron", t.weight_levels_per_neuron)
     if t.neuron_reset not in RESETS:
@@ -376,13 +406,20 @@ def validate_target(t: Target, where: str | None = None) -> Target:
     _positive(where, "neuron.threshold_bits", t.threshold_bits, 2)
     _positive(where, "neuron.bias_bits", t.bias_bits, 2)
     _positive(where, "timing.layer_latency_steps", t.layer_latency_steps, 0)
-    for fname, v in (("core.neurons", t.neurons_per_core), ("core.synapses", t.synapses_per_core),
-                     ("core.fan_in", t.fan_in_max), ("core.fan_out", t.fan_out_max),
-                     ("core.axons", t.axons_per_core), ("core.memory_bytes", t.memory_per_core_bytes),
-                     ("chip.cores", t.cores), ("chip.neurons", t.neurons_max),
-                     ("chip.synapses", t.synapses_max), ("chip.input_channels", t.input_channels_max),
-                     ("chip.output_neurons", t.output_neurons_max),
-                     ("chip.synapse_memory_bytes", t.synapse_memory_bytes)):
+    for fname, v in (
+        ("core.neurons", t.neurons_per_core),
+        ("core.synapses", t.synapses_per_core),
+        ("core.fan_in", t.fan_in_max),
+        ("core.fan_out", t.fan_out_max),
+        ("core.axons", t.axons_per_core),
+        ("core.memory_bytes", t.memory_per_core_bytes),
+        ("chip.cores", t.cores),
+        ("chip.neurons", t.neurons_max),
+        ("chip.synapses", t.synapses_max),
+        ("chip.input_channels", t.input_channels_max),
+        ("chip.output_neurons", t.output_neurons_max),
+        ("chip.synapse_memory_bytes", t.synapse_memory_bytes),
+    ):
         _positive(where, fname, v)
     fp = t.fixed_point
     if fp is not None:
@@ -396,18 +433,25 @@ def validate_target(t: Target, where: str | None = None) -> Target:
             if not 0 <= fp[k] <= 31:
                 raise ValueError(f"{where}: field 'fixed_point.{k}': must be in 0..31, got {fp[k]}")
         if fp["decay"] not in FIXED_POINT_DECAYS:
-            raise ValueError(f"{where}: field 'fixed_point.decay': must be one of "
-                             f"{FIXED_POINT_DECAYS}, got {fp['decay']!r}")
+            raise ValueError(
+                f"{where}: field 'fixed_point.decay': must be one of "
+                f"{FIXED_POINT_DECAYS}, got {fp['decay']!r}"
+            )
         for k in ("overflow", "current_overflow", "membrane_overflow"):
             if fp.get(k) is not None and fp[k] not in FIXED_POINT_OVERFLOWS:
-                raise ValueError(f"{where}: field 'fixed_point.{k}': must be one of "
-                                 f"{FIXED_POINT_OVERFLOWS}, got {fp[k]!r}")
+                raise ValueError(
+                    f"{where}: field 'fixed_point.{k}': must be one of {FIXED_POINT_OVERFLOWS}, got {fp[k]!r}"
+                )
         if fp.get("threshold_compare") is not None and fp["threshold_compare"] not in ("ge", "gt"):
-            raise ValueError(f"{where}: field 'fixed_point.threshold_compare': must be 'ge' (h >= th) "
-                             f"or 'gt' (h > th), got {fp['threshold_compare']!r}")
+            raise ValueError(
+                f"{where}: field 'fixed_point.threshold_compare': must be 'ge' (h >= th) "
+                f"or 'gt' (h > th), got {fp['threshold_compare']!r}"
+            )
         if t.weight_bits is not None and fp["weight_bits"] != t.weight_bits:
-            raise ValueError(f"{where}: field 'fixed_point.weight_bits': {fp['weight_bits']} "
-                             f"differs from weights.bits {t.weight_bits}")
+            raise ValueError(
+                f"{where}: field 'fixed_point.weight_bits': {fp['weight_bits']} "
+                f"differs from weights.bits {t.weight_bits}"
+            )
         for k in ("current_overflow", "membrane_overflow", "threshold_compare"):
             if fp.get(k) is None:
                 fp.pop(k, None)
@@ -415,6 +459,7 @@ def validate_target(t: Target, where: str | None = None) -> Target:
 
 
 # ---- overrides (generic target, --set) ---------------------------------------------------
+
 
 def _attr_index() -> dict[str, tuple[str, str]]:
     """Map every accepted override name (attribute or 'section.key') to (attr, kind)."""
@@ -473,14 +518,17 @@ def apply_overrides(target: Target, overrides: Mapping[str, Any]) -> Target:
         value = _parse_value(raw, kind, name)
         if attr.startswith("fixed_point."):
             if fixed is None:
-                raise ValueError(f"--set {name}: target {target.name!r} has float arithmetic "
-                                 f"(no [fixed_point] table); write a profile file instead")
+                raise ValueError(
+                    f"--set {name}: target {target.name!r} has float arithmetic "
+                    f"(no [fixed_point] table); write a profile file instead"
+                )
             fixed[attr.split(".", 1)[1]] = value
             continue
         if attr == "delay_per_synapse":
             attr, value = "delay_granularity", ("synapse" if value else "axon")
-        changes[attr] = _check_type(value, kind if attr != "delay_granularity" else "str",
-                                    f"--set {name}", name)
+        changes[attr] = _check_type(
+            value, kind if attr != "delay_granularity" else "str", f"--set {name}", name
+        )
     if "delay_max_steps" in changes and "delay_native" not in changes:
         native = changes["delay_max_steps"] is not None
         changes["delay_native"] = native
@@ -497,9 +545,13 @@ def apply_overrides(target: Target, overrides: Mapping[str, Any]) -> Target:
             changes["weight_format"] = "int"
     if fixed is not None and "weight_bits" in changes and changes["weight_bits"] is not None:
         fixed["weight_bits"] = changes["weight_bits"]
-    new = replace(target, **changes, fixed_point=fixed,
-                  name=target.name,
-                  notes=target.notes + (f"overridden: {', '.join(f'{k}={v}' for k, v in overrides.items())}",))
+    new = replace(
+        target,
+        **changes,
+        fixed_point=fixed,
+        name=target.name,
+        notes=target.notes + (f"overridden: {', '.join(f'{k}={v}' for k, v in overrides.items())}",),
+    )
     return validate_target(new, f"{target.path or target.name} with --set")
 
 
@@ -516,8 +568,10 @@ def format_target(t: Target) -> str:
         extra = ""
         if t.delay_native_max_steps is not None and t.delay_native_max_steps < (t.delay_max_steps or 0):
             extra = f" (native up to {t.delay_native_max_steps}, beyond via extension hardware)"
-        lines.append(f"  delays: native, per {t.delay_granularity}, {t.delay_min_steps}..{t.delay_max_steps} "
-                     f"steps{extra}")
+        lines.append(
+            f"  delays: native, per {t.delay_granularity}, {t.delay_min_steps}..{t.delay_max_steps} "
+            f"steps{extra}"
+        )
     else:
         lines.append("  delays: none native (realize with 'delaykit targets realize')")
     if t.delay_hardware_range:
@@ -526,21 +580,30 @@ def format_target(t: Target) -> str:
     if t.weight_bits is not None:
         w += f", {t.weight_bits}-bit signed"
     if t.weight_exponent:
-        rng = ("" if t.weight_exponent_min is None or t.weight_exponent_max is None
-               else f" [{t.weight_exponent_min}, {t.weight_exponent_max}]")
+        rng = (
+            ""
+            if t.weight_exponent_min is None or t.weight_exponent_max is None
+            else f" [{t.weight_exponent_min}, {t.weight_exponent_max}]"
+        )
         w += f" + shared power-of-two exponent per layer{rng}"
     if t.weight_levels_per_neuron:
         w += f", at most {t.weight_levels_per_neuron} distinct weights per neuron"
     lines.append(f"  weights: {w}")
-    lines.append(f"  neuron: {t.neuron_model}; {t.neuron_reset} reset"
-                 + (f"; threshold {t.threshold_bits} bits" if t.threshold_bits else "")
-                 + (f"; bias {t.bias_bits} bits" if t.bias_bits else ""))
+    lines.append(
+        f"  neuron: {t.neuron_model}; {t.neuron_reset} reset"
+        + (f"; threshold {t.threshold_bits} bits" if t.threshold_bits else "")
+        + (f"; bias {t.bias_bits} bits" if t.bias_bits else "")
+    )
     lines.append(f"  latency per layer: {t.layer_latency_steps} step(s)")
-    lines.append(f"  per core: neurons {lim(t.neurons_per_core)}, synapses {lim(t.synapses_per_core)}, "
-                 f"fan-in {lim(t.fan_in_max)}, fan-out {lim(t.fan_out_max)}, axons {lim(t.axons_per_core)}, "
-                 f"memory {lim(t.memory_per_core_bytes)} B")
-    lines.append(f"  chip: cores {lim(t.cores)}, neurons {lim(t.neurons_max)}, synapses {lim(t.synapses_max)}, "
-                 f"inputs {lim(t.input_channels_max)}, outputs {lim(t.output_neurons_max)}")
+    lines.append(
+        f"  per core: neurons {lim(t.neurons_per_core)}, synapses {lim(t.synapses_per_core)}, "
+        f"fan-in {lim(t.fan_in_max)}, fan-out {lim(t.fan_out_max)}, axons {lim(t.axons_per_core)}, "
+        f"memory {lim(t.memory_per_core_bytes)} B"
+    )
+    lines.append(
+        f"  chip: cores {lim(t.cores)}, neurons {lim(t.neurons_max)}, synapses {lim(t.synapses_max)}, "
+        f"inputs {lim(t.input_channels_max)}, outputs {lim(t.output_neurons_max)}"
+    )
     if t.fixed_point:
         lines.append("  fixed point: " + ", ".join(f"{k}={v}" for k, v in t.fixed_point.items()))
     else:

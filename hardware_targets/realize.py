@@ -92,7 +92,9 @@ def relay_expand(net: Network) -> Network:
             offset = np.concatenate([[0], np.cumsum(chains)[:-1]]).astype(np.int64)
             relay_main = np.repeat(np.arange(layer.n_out), chains)
             relay_lag = (np.arange(n_relay) - np.repeat(offset, chains) + 1).astype(np.int64)
-            relay_src = np.where(relay_lag == 1, relay_main, layer.n_out + np.arange(n_relay) - 1).astype(np.int64)
+            relay_src = np.where(relay_lag == 1, relay_main, layer.n_out + np.arange(n_relay) - 1).astype(
+                np.int64
+            )
             span = nxt.max_delay + 1
             col_of = np.full(layer.n_out * span, -1, np.int64)
             col_of[np.arange(layer.n_out) * span] = np.arange(layer.n_out)
@@ -100,10 +102,18 @@ def relay_expand(net: Network) -> Network:
             n_in_ext = layer.n_out + n_relay
             total_relays += n_relay
         out.append(replace(layer, weight=w, delay=np.zeros(w.shape, np.int32), relay_src=relay_src))
-    realization = {"method": "relay", "relay_neurons": total_relays, "input_taps": len(pairs),
-                   "original_max_delay_steps": net.max_delay}
-    return replace(net, layers=tuple(out), input=replace(net.input, taps=tuple(map(tuple, pairs.tolist()))),
-                   provenance={**net.provenance, "realization": realization})
+    realization = {
+        "method": "relay",
+        "relay_neurons": total_relays,
+        "input_taps": len(pairs),
+        "original_max_delay_steps": net.max_delay,
+    }
+    return replace(
+        net,
+        layers=tuple(out),
+        input=replace(net.input, taps=tuple(map(tuple, pairs.tolist()))),
+        provenance={**net.provenance, "realization": realization},
+    )
 
 
 # ---- the queue stepper ------------------------------------------------------------------------
@@ -214,15 +224,29 @@ class RealizationPlan:
     notes: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("target", "method", "original_neurons", "original_synapses",
-                                              "extra_neurons", "extra_synapses", "host_input_taps",
-                                              "memory_bytes", "layers", "notes")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "target",
+                "method",
+                "original_neurons",
+                "original_synapses",
+                "extra_neurons",
+                "extra_synapses",
+                "host_input_taps",
+                "memory_bytes",
+                "layers",
+                "notes",
+            )
+        }
 
     def format(self) -> str:
-        lines = [f"{self.method} realization of delays on {self.target}: "
-                 f"{self.original_neurons:,} neurons + {self.extra_neurons:,} extra, "
-                 f"{self.original_synapses:,} synapses + {self.extra_synapses:,} extra, "
-                 f"{self.host_input_taps:,} host input taps, delay memory {self.memory_bytes:,} B"]
+        lines = [
+            f"{self.method} realization of delays on {self.target}: "
+            f"{self.original_neurons:,} neurons + {self.extra_neurons:,} extra, "
+            f"{self.original_synapses:,} synapses + {self.extra_synapses:,} extra, "
+            f"{self.host_input_taps:,} host input taps, delay memory {self.memory_bytes:,} B"
+        ]
         for lay in self.layers:
             lines.append("  " + ", ".join(f"{k}={v}" for k, v in lay.items()))
         for note in self.notes:
@@ -248,18 +272,27 @@ def plan_realization(net: Network, target: Target, method: str) -> RealizationPl
         first = expanded.layers[0]
         taps = int((first.weight != 0).any(axis=0).sum())  # (channel, delay) pairs in use, delay 0 too
         for lay in expanded.layers:
-            per_layer.append({"layer": lay.name, "relay_neurons": lay.n_relay,
-                              "max_chain": int(relay_roots(lay)[1].max()) if lay.n_relay else 0,
-                              "synapses": int((lay.weight != 0).sum())})
+            per_layer.append(
+                {
+                    "layer": lay.name,
+                    "relay_neurons": lay.n_relay,
+                    "max_chain": int(relay_roots(lay)[1].max()) if lay.n_relay else 0,
+                    "synapses": int((lay.weight != 0).sum()),
+                }
+            )
             extra_n += lay.n_relay
             mem_bits += lay.n_relay * (mb + wb)
         extra_s = extra_n
-        notes.append(f"layer {net.layers[0].name!r}: input counts are delayed on the host: "
-                     f"{expanded.input.n_taps} taps (channel, delay >= 1) beside the {net.input.n_channels} "
-                     f"channels; {taps} (channel, delay) inputs carry synapses")
-        notes.append(f"relay neurons copy spikes exactly; on a chip each is a LIF with hard reset to 0 and one "
-                     f"synapse of weight {RELAY_WEIGHT}, threshold {RELAY_THRESHOLD} (input 0 or {RELAY_WEIGHT}, "
-                     f"membrane stays 0)")
+        notes.append(
+            f"layer {net.layers[0].name!r}: input counts are delayed on the host: "
+            f"{expanded.input.n_taps} taps (channel, delay >= 1) beside the {net.input.n_channels} "
+            f"channels; {taps} (channel, delay) inputs carry synapses"
+        )
+        notes.append(
+            f"relay neurons copy spikes exactly; on a chip each is a LIF with hard reset to 0 and one "
+            f"synapse of weight {RELAY_WEIGHT}, threshold {RELAY_THRESHOLD} (input 0 or {RELAY_WEIGHT}, "
+            f"membrane stays 0)"
+        )
         if target.input_channels_max is not None and taps > target.input_channels_max:
             notes.append(f"{taps} input taps exceed the chip's {target.input_channels_max} inputs")
         total = sum(lay.n_out for lay in net.layers) + extra_n
@@ -270,16 +303,32 @@ def plan_realization(net: Network, target: Target, method: str) -> RealizationPl
             worst = queue_worst_entries(layer)
             entry_bits = _bits_for(layer.n_in) + _bits_for(layer.max_delay + 1)
             groups = sum(int(g.size) for g in delay_groups(layer))
-            per_layer.append({"layer": layer.name, "slots": layer.max_delay + 1, "worst_entries": worst,
-                              "entry_bits": entry_bits, "synapse_groups": groups})
+            per_layer.append(
+                {
+                    "layer": layer.name,
+                    "slots": layer.max_delay + 1,
+                    "worst_entries": worst,
+                    "entry_bits": entry_bits,
+                    "synapse_groups": groups,
+                }
+            )
             mem_bits += worst * entry_bits
-        notes.append("worst case: every input spikes every step; the SCDQ's memory scales with "
-                     "activity (measure it with run_queue(...).max_pending)")
-    return RealizationPlan(target=target.name, method=method, layers=per_layer,
-                           original_neurons=sum(lay.n_out for lay in net.layers),
-                           original_synapses=sum(int((lay.weight != 0).sum()) for lay in net.layers),
-                           extra_neurons=extra_n, extra_synapses=extra_s, host_input_taps=taps,
-                           memory_bytes=math.ceil(mem_bits / 8), notes=notes)
+        notes.append(
+            "worst case: every input spikes every step; the SCDQ's memory scales with "
+            "activity (measure it with run_queue(...).max_pending)"
+        )
+    return RealizationPlan(
+        target=target.name,
+        method=method,
+        layers=per_layer,
+        original_neurons=sum(lay.n_out for lay in net.layers),
+        original_synapses=sum(int((lay.weight != 0).sum()) for lay in net.layers),
+        extra_neurons=extra_n,
+        extra_synapses=extra_s,
+        host_input_taps=taps,
+        memory_bytes=math.ceil(mem_bits / 8),
+        notes=notes,
+    )
 
 
 # ---- verification --------------------------------------------------------------------------
@@ -306,14 +355,18 @@ def _reference(net: Network, frames: np.ndarray, arith: Any) -> tuple[np.ndarray
     return np.asarray(res.output, dtype=np.float64), [np.asarray(sp) for sp in res.spikes]
 
 
-def _compare(out: np.ndarray, spikes: list[np.ndarray], ref_out: np.ndarray, ref_spikes: list[np.ndarray]
-             ) -> tuple[bool, bool, float, list[str]]:
+def _compare(
+    out: np.ndarray, spikes: list[np.ndarray], ref_out: np.ndarray, ref_spikes: list[np.ndarray]
+) -> tuple[bool, bool, float, list[str]]:
     """(identical, spikes identical, max |output diff|, problems) of one sample."""
     problems = []
     same_spikes = len(spikes) == len(ref_spikes) and all(
-        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(spikes, ref_spikes, strict=True))
+        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(spikes, ref_spikes, strict=True)
+    )
     same_shape = out.shape == ref_out.shape
-    diff = float(np.max(np.abs(out - ref_out))) if same_shape and out.size else (0.0 if same_shape else math.inf)
+    diff = (
+        float(np.max(np.abs(out - ref_out))) if same_shape and out.size else (0.0 if same_shape else math.inf)
+    )
     if not same_spikes:
         problems.append("spikes differ")
     if not same_shape:
@@ -322,8 +375,14 @@ def _compare(out: np.ndarray, spikes: list[np.ndarray], ref_out: np.ndarray, ref
     return ident, same_spikes, diff, problems
 
 
-def verify_realization(net: Network, method: str, inputs: Sequence[np.ndarray], arith: Any = None,
-                       expanded: Network | None = None, engine: str = "reference") -> Verification:
+def verify_realization(
+    net: Network,
+    method: str,
+    inputs: Sequence[np.ndarray],
+    arith: Any = None,
+    expanded: Network | None = None,
+    engine: str = "reference",
+) -> Verification:
     """Run the realization and the original on every input; compare spikes and outputs.
 
     relay: ``delaykit.sim.simulate(..., engine)`` of the expanded network (``expanded``, default
@@ -368,5 +427,13 @@ def verify_realization(net: Network, method: str, inputs: Sequence[np.ndarray], 
         spikes_ok &= same_spikes
         details += [f"sample {k}: {p}" for p in problems]
     name = "float64" if arith is None else str(arith.name)
-    return Verification(method=method, reference=ref_name, arithmetic=name, samples=len(inputs),
-                        identical=ident, spikes_identical=spikes_ok, max_abs_output_diff=worst, details=details)
+    return Verification(
+        method=method,
+        reference=ref_name,
+        arithmetic=name,
+        samples=len(inputs),
+        identical=ident,
+        spikes_identical=spikes_ok,
+        max_abs_output_diff=worst,
+        details=details,
+    )

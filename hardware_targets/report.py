@@ -22,8 +22,9 @@ from delaykit.hardware_targets.resources import _fmt_bytes, estimate_resources
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
-def reference_shd_network(seed: int = 0, kernel_size: int = 25, hidden: Sequence[int] = (256, 256),
-                          weight_bits: int = 8) -> Network:
+def reference_shd_network(
+    seed: int = 0, kernel_size: int = 25, hidden: Sequence[int] = (256, 256), weight_bits: int = 8
+) -> Network:
     """The paper's SHD architecture with random integer weights and delays 0..K-1 (steps)."""
     rng = np.random.default_rng(seed)
     sizes = [140, *hidden, 20]
@@ -37,11 +38,24 @@ def reference_shd_network(seed: int = 0, kernel_size: int = 25, hidden: Sequence
         d = rng.integers(0, kernel_size, (n_out, n_in))
         last = li == len(sizes) - 2
         neuron = LI(tau=1.005) if last else LIF(tau=1.005, v_threshold=np.maximum(np.round(1.0 / scale), 1.0))
-        layers.append(Layer(name=f"fc{li}", weight=wq, delay=d, neuron=neuron, weight_scale=scale,
-                            bias=np.zeros(n_out, np.int64), extend_steps=(kernel_size - 1) // 2))
-    return Network(layers=tuple(layers), dt=0.01,
-                   input=InputSpec(n_channels=140, window_steps=100, n_units=700, channel_group=5),
-                   readout="softmax_sum", metadata={"note": "random weights; resource estimates only"})
+        layers.append(
+            Layer(
+                name=f"fc{li}",
+                weight=wq,
+                delay=d,
+                neuron=neuron,
+                weight_scale=scale,
+                bias=np.zeros(n_out, np.int64),
+                extend_steps=(kernel_size - 1) // 2,
+            )
+        )
+    return Network(
+        layers=tuple(layers),
+        dt=0.01,
+        input=InputSpec(n_channels=140, window_steps=100, n_units=700, channel_group=5),
+        readout="softmax_sum",
+        metadata={"note": "random weights; resource estimates only"},
+    )
 
 
 def shd_estimates(net: Network | None = None, targets: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -64,36 +78,51 @@ def shd_estimates(net: Network | None = None, targets: Sequence[str] | None = No
             plan = plan_realization(net, t, method) if not t.delay_native else None
             blocking = list(broken)
             if plan is not None:
-                if t.cores is not None and est.cores is not None and est.cores > t.cores and "cores" not in blocking:
+                if (
+                    t.cores is not None
+                    and est.cores is not None
+                    and est.cores > t.cores
+                    and "cores" not in blocking
+                ):
                     blocking.append(f"cores with {method}")
-                if t.neurons_max is not None and est.neurons + est.extra_neurons > t.neurons_max \
-                        and "neurons" not in blocking:
+                if (
+                    t.neurons_max is not None
+                    and est.neurons + est.extra_neurons > t.neurons_max
+                    and "neurons" not in blocking
+                ):
                     blocking.append(f"neurons with {method}")
-                if t.input_channels_max is not None and plan.host_input_taps > t.input_channels_max \
-                        and "input_channels" not in blocking:
+                if (
+                    t.input_channels_max is not None
+                    and plan.host_input_taps > t.input_channels_max
+                    and "input_channels" not in blocking
+                ):
                     blocking.append("input_channels with host taps")
-            rows.append({
-                "target": name,
-                "delays": ", ".join(delay_how) or "none needed",
-                "neurons": est.neurons,
-                "extra_neurons": est.extra_neurons,
-                "host_input_taps": plan.host_input_taps if plan else 0,
-                "synapses": est.synapses,
-                "cores": est.cores,
-                "chip_cores": t.cores,
-                "synapse_memory_bytes": est.synapse_memory_bytes,
-                "delay_memory_bytes": est.delay_buffer_bytes,
-                "fits_as_is": not violations,
-                "fits_realized": not blocking,
-                "blocking": blocking,
-            })
+            rows.append(
+                {
+                    "target": name,
+                    "delays": ", ".join(delay_how) or "none needed",
+                    "neurons": est.neurons,
+                    "extra_neurons": est.extra_neurons,
+                    "host_input_taps": plan.host_input_taps if plan else 0,
+                    "synapses": est.synapses,
+                    "cores": est.cores,
+                    "chip_cores": t.cores,
+                    "synapse_memory_bytes": est.synapse_memory_bytes,
+                    "delay_memory_bytes": est.delay_buffer_bytes,
+                    "fits_as_is": not violations,
+                    "fits_realized": not blocking,
+                    "blocking": blocking,
+                }
+            )
     return rows
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of :func:`shd_estimates` rows."""
-    head = ("| target | delays realized as | neurons (+extra) | cores needed / chip | synapse memory | "
-            "delay memory | fits | blocking limits |")
+    head = (
+        "| target | delays realized as | neurons (+extra) | cores needed / chip | synapse memory | "
+        "delay memory | fits | blocking limits |"
+    )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         extra = f" (+{r['extra_neurons']:,} relays)" if r["extra_neurons"] else ""
@@ -102,9 +131,11 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
         cores = "-" if r["cores"] is None else f"{r['cores']:,}"
         chip = "-" if r["chip_cores"] is None else f"{r['chip_cores']:,}"
         fits = "yes" if r["fits_as_is"] else ("with realization" if r["fits_realized"] else "no")
-        lines.append(f"| {r['target']} | {r['delays']} | {r['neurons']:,}{extra} | {cores} / {chip} | "
-                     f"{_fmt_bytes(r['synapse_memory_bytes'])} | {_fmt_bytes(r['delay_memory_bytes'])} | "
-                     f"{fits} | {', '.join(r['blocking']) or '-'} |")
+        lines.append(
+            f"| {r['target']} | {r['delays']} | {r['neurons']:,}{extra} | {cores} / {chip} | "
+            f"{_fmt_bytes(r['synapse_memory_bytes'])} | {_fmt_bytes(r['delay_memory_bytes'])} | "
+            f"{fits} | {', '.join(r['blocking']) or '-'} |"
+        )
     return "\n".join(lines)
 
 

@@ -149,32 +149,43 @@ class ResourceEstimate:
     def format_table(self, max_cores: int = 40) -> str:
         """Per-layer table, totals and the core mapping (first ``max_cores`` rows)."""
         lines = [f"resource estimate on {self.target} (delays without native support: {self.method})"]
-        lines.append(f"{'layer':<12} {'neurons':>8} {'+extra':>7} {'synapses':>10} {'fan-in':>7} "
-                     f"{'fan-out':>7} {'delay':>5} {'method':<17} {'syn mem':>11} {'delay mem':>11} "
-                     f"{'cores':>6}")
+        lines.append(
+            f"{'layer':<12} {'neurons':>8} {'+extra':>7} {'synapses':>10} {'fan-in':>7} "
+            f"{'fan-out':>7} {'delay':>5} {'method':<17} {'syn mem':>11} {'delay mem':>11} "
+            f"{'cores':>6}"
+        )
         for x in self.layers:
             lines.append(
                 f"{x.name:<12} {x.neurons:>8,} {x.extra_neurons:>7,} {x.synapses:>10,} "
                 f"{x.fan_in_max:>7} {x.fan_out_max:>7} {x.max_delay:>5} {x.delay_method:<17} "
                 f"{_fmt_bytes(x.synapse_memory_bytes):>11} {_fmt_bytes(x.delay_buffer_bytes):>11} "
-                f"{'-' if x.cores is None else x.cores:>6}")
+                f"{'-' if x.cores is None else x.cores:>6}"
+            )
         lines.append(
             f"{'total':<12} {self.neurons:>8,} {self.extra_neurons:>7,} {self.synapses:>10,} "
             f"{'':>7} {'':>7} {'':>5} {'':<17} {_fmt_bytes(self.synapse_memory_bytes):>11} "
-            f"{_fmt_bytes(self.delay_buffer_bytes):>11} {'-' if self.cores is None else self.cores:>6}")
+            f"{_fmt_bytes(self.delay_buffer_bytes):>11} {'-' if self.cores is None else self.cores:>6}"
+        )
         taps = sum(x.host_input_taps for x in self.layers)
         if taps:
             lines.append(f"host-side input taps (one input per (channel, delay) pair): {taps:,}")
         if self.assignments is not None:
-            lines.append(f"mapping: {self.cores:,} cores"
-                         + (f" (chip has {self.limits.get('cores'):,})" if self.limits.get("cores") else "")
-                         + (f", {self.over_limit_cores} hold a neuron that alone exceeds a core limit"
-                            if self.over_limit_cores else ""))
+            lines.append(
+                f"mapping: {self.cores:,} cores"
+                + (f" (chip has {self.limits.get('cores'):,})" if self.limits.get("cores") else "")
+                + (
+                    f", {self.over_limit_cores} hold a neuron that alone exceeds a core limit"
+                    if self.over_limit_cores
+                    else ""
+                )
+            )
             lines.append(f"{'core':>5} {'neurons':>8} {'synapses':>9} {'inputs':>7} {'memory':>10}  contents")
             for a in self.assignments[:max_cores]:
                 flag = "  OVER A CORE LIMIT" if a.over_limit else ""
-                lines.append(f"{a.core:>5} {a.neurons:>8,} {a.synapses:>9,} {a.inputs:>7,} "
-                             f"{_fmt_bytes(a.memory_bytes):>10}  {a.label}{flag}")
+                lines.append(
+                    f"{a.core:>5} {a.neurons:>8,} {a.synapses:>9,} {a.inputs:>7,} "
+                    f"{_fmt_bytes(a.memory_bytes):>10}  {a.label}{flag}"
+                )
             if len(self.assignments) > max_cores:
                 lines.append(f"  ... {len(self.assignments) - max_cores} more cores (see --json)")
         else:
@@ -211,7 +222,9 @@ def _state_bits(target: Target, key: str) -> int:
 
 
 def _delay_field_bits(target: Target, layer_max: int) -> int:
-    hw = target.delay_native_max_steps if target.delay_native_max_steps is not None else target.delay_max_steps
+    hw = (
+        target.delay_native_max_steps if target.delay_native_max_steps is not None else target.delay_max_steps
+    )
     if hw is None:
         return 0
     if hw > 65535:  # generic target: size the field for the delays actually used
@@ -305,22 +318,36 @@ def _layer_estimate(layer: Layer, target: Target, method: str, first: bool) -> t
         if how == "native axon":
             syn_bytes += math.ceil((extra_axons + layer.n_in) * db / 8)
     est = LayerEstimate(
-        name=layer.name, neurons=layer.n_out, synapses=n_syn,
+        name=layer.name,
+        neurons=layer.n_out,
+        synapses=n_syn,
         fan_in_max=int(fan_in.max()) if fan_in.size else 0,
         fan_out_max=int(fan_out.max()) if fan_out.size else 0,
-        max_delay=max_delay, distinct_delays=distinct, delay_method=how,
-        weight_bits=wb, delay_bits=db, synapse_memory_bytes=syn_bytes,
-        delay_buffer_bytes=math.ceil(buf_bits / 8), extra_neurons=extra_neurons,
-        extra_synapses=extra_syn, extra_axons=extra_axons, host_input_taps=host_taps,
+        max_delay=max_delay,
+        distinct_delays=distinct,
+        delay_method=how,
+        weight_bits=wb,
+        delay_bits=db,
+        synapse_memory_bytes=syn_bytes,
+        delay_buffer_bytes=math.ceil(buf_bits / 8),
+        extra_neurons=extra_neurons,
+        extra_synapses=extra_syn,
+        extra_axons=extra_axons,
+        host_input_taps=host_taps,
         extension_cores=ext_cores,
     )
     per_neuron = {
         "fan_in": fan_in.astype(np.int64),
-        "syn_bits": np.minimum(fan_in * ((wb or 0) + db + idx_bits),
-                               layer.n_in * ((wb or 0) + db)).astype(np.int64),
-        "buf_bits": (np.full(layer.n_out, 0, np.int64) if how not in ("native synapse", "native+extension")
-                     else np.full(layer.n_out, (min(max_delay, target.delay_native_max_steps or max_delay) + 1) * cb,
-                                  np.int64)),
+        "syn_bits": np.minimum(fan_in * ((wb or 0) + db + idx_bits), layer.n_in * ((wb or 0) + db)).astype(
+            np.int64
+        ),
+        "buf_bits": (
+            np.full(layer.n_out, 0, np.int64)
+            if how not in ("native synapse", "native+extension")
+            else np.full(
+                layer.n_out, (min(max_delay, target.delay_native_max_steps or max_delay) + 1) * cb, np.int64
+            )
+        ),
     }
     return est, per_neuron
 
@@ -365,14 +392,26 @@ def _pack(pops: list[_Population], target: Target) -> list[CoreAssignment]:
     cnt = syn = mem = axons = 0
 
     def fits(c: int, s_: int, m: int, a: int) -> bool:
-        return ((cap_n is None or c <= cap_n) and (cap_s is None or s_ <= cap_s)
-                and (cap_m is None or m <= cap_m) and (cap_a is None or a <= cap_a))
+        return (
+            (cap_n is None or c <= cap_n)
+            and (cap_s is None or s_ <= cap_s)
+            and (cap_m is None or m <= cap_m)
+            and (cap_a is None or a <= cap_a)
+        )
 
     def close(over: bool) -> None:
         nonlocal cnt, syn, mem, axons, touched, segs
-        out.append(CoreAssignment(core=len(out), segments=tuple((p, a, b) for p, a, b in segs),
-                                  neurons=cnt, synapses=int(syn), inputs=int(axons),
-                                  memory_bytes=math.ceil(mem / 8), over_limit=over))
+        out.append(
+            CoreAssignment(
+                core=len(out),
+                segments=tuple((p, a, b) for p, a, b in segs),
+                neurons=cnt,
+                synapses=int(syn),
+                inputs=int(axons),
+                memory_bytes=math.ceil(mem / 8),
+                over_limit=over,
+            )
+        )
         for k in touched:
             seen[k] = False
         touched, segs = [], []
@@ -415,39 +454,85 @@ def estimate_resources(network: Network, target: Target, method: str = "relay") 
     """
     if method not in (*DELAY_METHODS, "none"):
         raise ValueError(f"unknown delay method {method!r}; use one of {DELAY_METHODS} or 'none'")
-    has_core_limits = any(v is not None for v in (target.neurons_per_core, target.synapses_per_core,
-                                                  target.memory_per_core_bytes, target.axons_per_core))
+    has_core_limits = any(
+        v is not None
+        for v in (
+            target.neurons_per_core,
+            target.synapses_per_core,
+            target.memory_per_core_bytes,
+            target.axons_per_core,
+        )
+    )
     layers: list[LayerEstimate] = []
     pops: list[_Population] = []
     ext_cores: list[tuple[str, int, int]] = []
     for li, layer in enumerate(network.layers):
         est, per = _layer_estimate(layer, target, method, first=(li == 0))
         layers.append(est)
-        pops.append(_Population(layer.name, per["fan_in"], per["syn_bits"] + per["buf_bits"],
-                                _input_keys(layer, target), layer.n_in * (layer.max_delay + 1)))
+        pops.append(
+            _Population(
+                layer.name,
+                per["fan_in"],
+                per["syn_bits"] + per["buf_bits"],
+                _input_keys(layer, target),
+                layer.n_in * (layer.max_delay + 1),
+            )
+        )
         if est.extra_neurons:  # relays of this layer's inputs live beside the presynaptic layer
             mb = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
             n = est.extra_neurons
-            pops.append(_Population(f"{network.layers[li - 1].name}:relays", np.ones(n, np.int64),
-                                    np.full(n, mb, np.int64), None, 0))
+            pops.append(
+                _Population(
+                    f"{network.layers[li - 1].name}:relays",
+                    np.ones(n, np.int64),
+                    np.full(n, mb, np.int64),
+                    None,
+                    0,
+                )
+            )
         if layer.n_relay:  # an expanded network's own relays (format v2): one copy synapse each
             mb = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
-            pops.append(_Population(f"{layer.name}:relays", np.ones(layer.n_relay, np.int64),
-                                    np.full(layer.n_relay, mb, np.int64), None, 0))
+            pops.append(
+                _Population(
+                    f"{layer.name}:relays",
+                    np.ones(layer.n_relay, np.int64),
+                    np.full(layer.n_relay, mb, np.int64),
+                    None,
+                    0,
+                )
+            )
         ext_cores.extend((f"{layer.name}:delay-ext", layer.n_in, k) for k in range(est.extension_cores))
     assignments: list[CoreAssignment] | None = None
     if has_core_limits:
         assignments = _pack(pops, target)
         for name, n_in, _k in ext_cores:
-            assignments.append(CoreAssignment(core=len(assignments), segments=((name, 0, 0),), neurons=0,
-                                              synapses=0, inputs=n_in, memory_bytes=0))
+            assignments.append(
+                CoreAssignment(
+                    core=len(assignments),
+                    segments=((name, 0, 0),),
+                    neurons=0,
+                    synapses=0,
+                    inputs=n_in,
+                    memory_bytes=0,
+                )
+            )
         for li, est in enumerate(layers):
-            own = {est.name, f"{network.layers[li - 1].name}:relays" if est.extra_neurons and li else None,
-                   f"{est.name}:delay-ext"}
+            own = {
+                est.name,
+                f"{network.layers[li - 1].name}:relays" if est.extra_neurons and li else None,
+                f"{est.name}:delay-ext",
+            }
             n_cores = sum(1 for a in assignments if any(p in own for p, _a, _b in a.segments))
             layers[li] = LayerEstimate(**{**asdict(est), "cores": n_cores})
-    limits = {"cores": target.cores, "neurons": target.neurons_max, "synapses": target.synapses_max,
-              "neurons_per_core": target.neurons_per_core, "synapses_per_core": target.synapses_per_core,
-              "memory_per_core_bytes": target.memory_per_core_bytes, "axons_per_core": target.axons_per_core}
-    return ResourceEstimate(target=target.name, method=method, layers=layers, assignments=assignments,
-                            limits=limits)
+    limits = {
+        "cores": target.cores,
+        "neurons": target.neurons_max,
+        "synapses": target.synapses_max,
+        "neurons_per_core": target.neurons_per_core,
+        "synapses_per_core": target.synapses_per_core,
+        "memory_per_core_bytes": target.memory_per_core_bytes,
+        "axons_per_core": target.axons_per_core,
+    }
+    return ResourceEstimate(
+        target=target.name, method=method, layers=layers, assignments=assignments, limits=limits
+    )

@@ -152,7 +152,9 @@ class Arithmetic:
         for f, lo, hi in (("weight_bits", 1, 63), ("membrane_bits", 2, 63), ("current_bits", 2, 63)):
             v = getattr(self, f)
             if v is not None and (not isinstance(v, (int, np.integer)) or not lo <= v <= hi):
-                raise ValueError(f"{where}: field '{f}': must be None or an integer in [{lo}, {hi}], got {v!r}")
+                raise ValueError(
+                    f"{where}: field '{f}': must be None or an integer in [{lo}, {hi}], got {v!r}"
+                )
         for f in ("threshold_shift", "weight_shift"):
             v = getattr(self, f)
             if not isinstance(v, (int, np.integer)) or not 0 <= v <= 24:
@@ -161,10 +163,14 @@ class Arithmetic:
             raise ValueError(f"{where}: field 'decay': must be one of {DECAY_KINDS}, got {self.decay!r}")
         for f in ("current_overflow", "membrane_overflow"):
             if getattr(self, f) not in OVERFLOW_MODES:
-                raise ValueError(f"{where}: field '{f}': must be one of {OVERFLOW_MODES}, got {getattr(self, f)!r}")
+                raise ValueError(
+                    f"{where}: field '{f}': must be one of {OVERFLOW_MODES}, got {getattr(self, f)!r}"
+                )
         if self.threshold_compare not in COMPARE_MODES:
-            raise ValueError(f"{where}: field 'threshold_compare': must be one of {COMPARE_MODES}, "
-                             f"got {self.threshold_compare!r}")
+            raise ValueError(
+                f"{where}: field 'threshold_compare': must be one of {COMPARE_MODES}, "
+                f"got {self.threshold_compare!r}"
+            )
         if self.kind in FLOAT_KINDS and self.threshold_compare != "ge":
             raise ValueError(f"{where}: field 'threshold_compare': float modes use the contract's 'ge'")
         if not self.name:
@@ -240,12 +246,26 @@ class Arithmetic:
         if fp is None:
             return Arithmetic(kind="float64", layer_latency_steps=lat, name=f"float64:{name}")
         if not isinstance(fp, Mapping):
-            raise ValueError(f"target {name!r}: field 'fixed_point': must be a table or None, got {type(fp).__name__}")
-        known = {"weight_bits", "membrane_bits", "current_bits", "decay", "overflow", "threshold_shift",
-                 "weight_shift", "current_overflow", "membrane_overflow", "threshold_compare"}
+            raise ValueError(
+                f"target {name!r}: field 'fixed_point': must be a table or None, got {type(fp).__name__}"
+            )
+        known = {
+            "weight_bits",
+            "membrane_bits",
+            "current_bits",
+            "decay",
+            "overflow",
+            "threshold_shift",
+            "weight_shift",
+            "current_overflow",
+            "membrane_overflow",
+            "threshold_compare",
+        }
         unknown = sorted(set(fp) - known)
         if unknown:
-            raise ValueError(f"target {name!r}: field 'fixed_point': unknown keys {unknown}; known: {sorted(known)}")
+            raise ValueError(
+                f"target {name!r}: field 'fixed_point': unknown keys {unknown}; known: {sorted(known)}"
+            )
 
         def opt_int(key: str, default: int | None) -> int | None:
             v = fp.get(key, default)
@@ -312,12 +332,17 @@ class Arithmetic:
         lat = f", latency {self.layer_latency_steps} step/layer" if self.layer_latency_steps else ""
         if not self.is_fixed:
             return f"{self.name} ({self.kind}{lat})"
-        ov = (self.membrane_overflow if self.membrane_overflow == self.current_overflow
-              else f"current {self.current_overflow}/membrane {self.membrane_overflow}")
-        return (f"{self.name} (int{self.weight_bits or ''} weights{'+exp' if self.weight_exponent else ''}, "
-                f"{self.membrane_bits or 64}-bit membrane, {self.current_bits or 64}-bit current, {ov}, "
-                f"decay {self.decay}, threshold {'>' if self.threshold_compare == 'gt' else '>='} "
-                f"th<<{self.threshold_shift}, input <<{self.weight_shift}{lat})")
+        ov = (
+            self.membrane_overflow
+            if self.membrane_overflow == self.current_overflow
+            else f"current {self.current_overflow}/membrane {self.membrane_overflow}"
+        )
+        return (
+            f"{self.name} (int{self.weight_bits or ''} weights{'+exp' if self.weight_exponent else ''}, "
+            f"{self.membrane_bits or 64}-bit membrane, {self.current_bits or 64}-bit current, {ov}, "
+            f"decay {self.decay}, threshold {'>' if self.threshold_compare == 'gt' else '>='} "
+            f"th<<{self.threshold_shift}, input <<{self.weight_shift}{lat})"
+        )
 
 
 # ---- per-layer constants shared by both engines -------------------------------------------
@@ -352,8 +377,10 @@ def _as_vector(v: float | np.ndarray, n: int) -> np.ndarray:
 def _integer_vector(v: float | np.ndarray, n: int, where: str, name: str) -> np.ndarray:
     a = _as_vector(v, n)
     if not np.all(a == np.round(a)) or np.abs(a).max() >= 2.0**52:
-        raise ValueError(f"{where}: field '{name}': fixed-point arithmetic needs integer values "
-                         f"(in the weights' integer units); quantize with 'delaykit convert --target'")
+        raise ValueError(
+            f"{where}: field '{name}': fixed-point arithmetic needs integer values "
+            f"(in the weights' integer units); quantize with 'delaykit convert --target'"
+        )
     return a.astype(np.int64)
 
 
@@ -367,18 +394,22 @@ def _check_weight_bits(w: np.ndarray, arith: Arithmetic, where: str) -> None:
         return
     if not arith.weight_exponent:
         if nz.min() < lo or nz.max() > hi:
-            raise ValueError(f"{where}: field 'weight': values {int(nz.min())}..{int(nz.max())} do not fit "
-                             f"{bits}-bit signed weights of {arith.name}; quantize with "
-                             f"'delaykit convert --target'")
+            raise ValueError(
+                f"{where}: field 'weight': values {int(nz.min())}..{int(nz.max())} do not fit "
+                f"{bits}-bit signed weights of {arith.name}; quantize with "
+                f"'delaykit convert --target'"
+            )
         return
     # mantissa * 2**e with one exponent e >= 0 per layer (Loihi's weight_exp)
     e = 0
     while nz.min() < (lo << e) or nz.max() > (hi << e):
         e += 1
     if np.any(nz % (1 << e)):
-        raise ValueError(f"{where}: field 'weight': values {int(nz.min())}..{int(nz.max())} need exponent "
-                         f"{e} but are not multiples of 2**{e}: not representable as {bits}-bit mantissa "
-                         f"x 2**exp on {arith.name}; quantize with 'delaykit convert --target'")
+        raise ValueError(
+            f"{where}: field 'weight': values {int(nz.min())}..{int(nz.max())} need exponent "
+            f"{e} but are not multiples of 2**{e}: not representable as {bits}-bit mantissa "
+            f"x 2**exp on {arith.name}; quantize with 'delaykit convert --target'"
+        )
 
 
 def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
@@ -392,8 +423,10 @@ def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
     scale = (layer.weight_scale if layer.weight_scale is not None else np.ones(n)).astype(np.float64)
     if arith.is_fixed:
         if not layer.is_integer:
-            raise ValueError(f"{where}: field 'weight': float weights cannot run in fixed-point arithmetic "
-                             f"{arith.name!r}; quantize with 'delaykit convert --target'")
+            raise ValueError(
+                f"{where}: field 'weight': float weights cannot run in fixed-point arithmetic "
+                f"{arith.name!r}; quantize with 'delaykit convert --target'"
+            )
         w = layer.weight.astype(np.int64)
         _check_weight_bits(w, arith, where)
         ws, ts = arith.weight_shift, arith.threshold_shift
@@ -401,15 +434,33 @@ def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
         if arith.membrane_bits is not None:
             lim = (1 << (arith.membrane_bits - 1)) - 1
             if np.abs(reset).max() > lim:
-                raise ValueError(f"{where}: field 'neuron.v_reset': beyond the {arith.membrane_bits}-bit membrane")
-        thr = (_integer_vector(th, n, where, "neuron.v_threshold") << ts) if spiking else np.zeros(n, np.int64)
+                raise ValueError(
+                    f"{where}: field 'neuron.v_reset': beyond the {arith.membrane_bits}-bit membrane"
+                )
+        thr = (
+            (_integer_vector(th, n, where, "neuron.v_threshold") << ts) if spiking else np.zeros(n, np.int64)
+        )
         bias = layer.bias.astype(np.int64) << ws
-        return LayerConstants(weight=w, bias=bias, threshold=thr, reset=reset, tau=float(neuron.tau),
-                              decay_param=arith.decay_param(neuron.tau), spiking=spiking,
-                              out_scale=scale / float(1 << ws))
+        return LayerConstants(
+            weight=w,
+            bias=bias,
+            threshold=thr,
+            reset=reset,
+            tau=float(neuron.tau),
+            decay_param=arith.decay_param(neuron.tau),
+            spiking=spiking,
+            out_scale=scale / float(1 << ws),
+        )
     f = arith.float_dtype
     w = layer.weight.astype(f).astype(np.float64)
     bias = layer.bias.astype(f).astype(np.float64)
-    return LayerConstants(weight=w, bias=bias, threshold=_as_vector(th, n).astype(f),
-                          reset=_as_vector(neuron.v_reset, n).astype(f), tau=float(f(neuron.tau)),
-                          decay_param=0, spiking=spiking, out_scale=scale)
+    return LayerConstants(
+        weight=w,
+        bias=bias,
+        threshold=_as_vector(th, n).astype(f),
+        reset=_as_vector(neuron.v_reset, n).astype(f),
+        tau=float(f(neuron.tau)),
+        decay_param=0,
+        spiking=spiking,
+        out_scale=scale,
+    )

@@ -85,8 +85,9 @@ def _table_file(d: Path, stem: str) -> Path:
     for ext in (".npz", ".csv"):
         if (d / f"{stem}{ext}").exists():
             return d / f"{stem}{ext}"
-    raise ValueError(f"{d}: no {stem}.npz or {stem}.csv (write them with 'delaykit convert to-table "
-                     "--format npz' or csv)")
+    raise ValueError(
+        f"{d}: no {stem}.npz or {stem}.csv (write them with 'delaykit convert to-table --format npz' or csv)"
+    )
 
 
 def read_table_dir(path: str | Path) -> dict[str, Any]:
@@ -116,31 +117,39 @@ def read_table_dir(path: str | Path) -> dict[str, Any]:
 
         kind = str(lm["neuron"]["kind"])
         scale = ncol("weight_scale")
-        layers.append({
-            "name": str(lm["name"]),
-            "kind": kind,
-            "n_in": int(lm["n_in"]),
-            "n_out": int(lm["n_out"]),
-            "extend_steps": int(lm["extend_steps"]),
-            "tau": float(lm["neuron"]["tau"]),
-            "pre": syn["pre"][sel].astype(np.int64),
-            "post": syn["post"][sel].astype(np.int64),
-            "weight": (syn["weight_int"][sel].astype(np.int64).astype(np.float64) if quant
-                       else syn["weight"][sel].astype(np.float64)),
-            "delay": syn["delay_steps"][sel].astype(np.int64),
-            "bias": ncol("bias_int") if quant else ncol("bias"),
-            "threshold": (ncol("v_threshold_int") if quant else ncol("v_threshold")) if kind == "lif" else None,
-            "reset": ncol("v_reset_int") if quant else ncol("v_reset"),
-            "out_scale": scale if quant else np.ones(int(lm["n_out"])),
-        })
+        layers.append(
+            {
+                "name": str(lm["name"]),
+                "kind": kind,
+                "n_in": int(lm["n_in"]),
+                "n_out": int(lm["n_out"]),
+                "extend_steps": int(lm["extend_steps"]),
+                "tau": float(lm["neuron"]["tau"]),
+                "pre": syn["pre"][sel].astype(np.int64),
+                "post": syn["post"][sel].astype(np.int64),
+                "weight": (
+                    syn["weight_int"][sel].astype(np.int64).astype(np.float64)
+                    if quant
+                    else syn["weight"][sel].astype(np.float64)
+                ),
+                "delay": syn["delay_steps"][sel].astype(np.int64),
+                "bias": ncol("bias_int") if quant else ncol("bias"),
+                "threshold": (ncol("v_threshold_int") if quant else ncol("v_threshold"))
+                if kind == "lif"
+                else None,
+                "reset": ncol("v_reset_int") if quant else ncol("v_reset"),
+                "out_scale": scale if quant else np.ones(int(lm["n_out"])),
+            }
+        )
     return {"dt": float(man["dt_s"]), "layers": layers}
 
 
 # ---- the Brian2 side -------------------------------------------------------------------------
 
 
-def run_brian2(table: dict[str, Any], samples: list[np.ndarray], layer_latency_steps: int = 0,
-               progress: bool = False) -> list[dict[str, Any]]:
+def run_brian2(
+    table: dict[str, Any], samples: list[np.ndarray], layer_latency_steps: int = 0, progress: bool = False
+) -> list[dict[str, Any]]:
     """Simulate every sample (frames (T, n_in) integer counts) in Brian2 (numpy target).
 
     Returns per sample ``{"spikes": [uint8 (T_l, n_l) per LIF layer], "output": (T_out, n_out)
@@ -164,8 +173,9 @@ def run_brian2(table: dict[str, Any], samples: list[np.ndarray], layer_latency_s
             raise ValueError(f"sample {k}: frames must hold non-negative integer counts")
     copies = max(1, int(max(f.max() for f in counts)))
 
-    inp = b2.SpikeGeneratorGroup(n_ch * copies, np.array([], dtype=int), np.array([]) * b2.second,
-                                 name="input")
+    inp = b2.SpikeGeneratorGroup(
+        n_ch * copies, np.array([], dtype=int), np.array([]) * b2.second, name="input"
+    )
     objects: list[Any] = [inp]
     groups, monitors, states = [], [], []
     model = """
@@ -180,30 +190,36 @@ def run_brian2(table: dict[str, Any], samples: list[np.ndarray], layer_latency_s
     prev = inp
     for li, lay in enumerate(layers):
         spiking = lay["kind"] == "lif"
-        g = b2.NeuronGroup(lay["n_out"], model, threshold="s > 0.5" if spiking else None,
-                           name=f"layer{li}", namespace={"start": 0, "stop": 0})
+        g = b2.NeuronGroup(
+            lay["n_out"],
+            model,
+            threshold="s > 0.5" if spiking else None,
+            name=f"layer{li}",
+            namespace={"start": 0, "stop": 0},
+        )
         g.b = lay["bias"]
         g.tau = lay["tau"]
         g.vr = lay["reset"]
         g.v = lay["reset"]
         g.th = lay["threshold"] if spiking else 0.0
         # one binary operation per statement (module doc); gate to the layer's own steps
-        fire = ("s = active * int(h >= th)\n"
-                "keep = s * vr\n"
-                "other = (1 - s) * h\n"
-                "h = keep + other\n") if spiking else "s = 0\n"
-        code = ("k = timestep(t, dt)\n"
-                "active = int(k >= start) * int(k < stop)\n"
-                "I = syn + b\n"
-                "dv = vr - v\n"
-                "leak = dv / tau\n"
-                "h = v + leak\n"
-                "h = h + I\n"
-                + fire +
-                "new = active * h\n"
-                "old = (1 - active) * v\n"
-                "v = new + old\n"
-                "syn = 0\n")
+        fire = (
+            ("s = active * int(h >= th)\nkeep = s * vr\nother = (1 - s) * h\nh = keep + other\n")
+            if spiking
+            else "s = 0\n"
+        )
+        code = (
+            "k = timestep(t, dt)\n"
+            "active = int(k >= start) * int(k < stop)\n"
+            "I = syn + b\n"
+            "dv = vr - v\n"
+            "leak = dv / tau\n"
+            "h = v + leak\n"
+            "h = h + I\n" + fire + "new = active * h\n"
+            "old = (1 - active) * v\n"
+            "v = new + old\n"
+            "syn = 0\n"
+        )
         g.run_regularly(code, when="start", name=f"update{li}")
         groups.append(g)
         objects.append(g)
@@ -269,7 +285,7 @@ def run_brian2(table: dict[str, Any], samples: list[np.ndarray], layer_latency_s
         if states:
             v = np.asarray(states[0].v).T  # (steps, n)
             a = starts[-1]
-            output = v[a:a + lengths[-1]] * layers[-1]["out_scale"]
+            output = v[a : a + lengths[-1]] * layers[-1]["out_scale"]
         else:
             output = spikes[-1].astype(np.float64)
         results.append({"spikes": spikes, "output": output, "seconds": time.perf_counter() - t0})
@@ -294,9 +310,14 @@ def _save_results(results: list[dict[str, Any]], path: Path) -> None:
 def _load_results(path: Path) -> list[dict[str, Any]]:
     with np.load(path, allow_pickle=False) as z:
         n = int(z["n_samples"])
-        return [{"output": z[f"output_{k}"], "seconds": float(z[f"seconds_{k}"]),
-                 "spikes": [z[f"spikes_{k}_{li}"] for li in range(int(z[f"n_spiking_{k}"]))]}
-                for k in range(n)]
+        return [
+            {
+                "output": z[f"output_{k}"],
+                "seconds": float(z[f"seconds_{k}"]),
+                "spikes": [z[f"spikes_{k}_{li}"] for li in range(int(z[f"n_spiking_{k}"]))],
+            }
+            for k in range(n)
+        ]
 
 
 # ---- the delaykit side -------------------------------------------------------------------------
@@ -316,10 +337,15 @@ class CrossCheck:
     command: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"identical": self.identical, "n_samples": self.n_samples,
-                "spikes_per_layer": self.spikes_per_layer, "mismatches": self.mismatches[:20],
-                "max_output_difference": self.max_output_difference,
-                "brian2_seconds": self.brian2_seconds, "command": self.command}
+        return {
+            "identical": self.identical,
+            "n_samples": self.n_samples,
+            "spikes_per_layer": self.spikes_per_layer,
+            "mismatches": self.mismatches[:20],
+            "max_output_difference": self.max_output_difference,
+            "brian2_seconds": self.brian2_seconds,
+            "command": self.command,
+        }
 
 
 def find_brian2_python(explicit: str | None = None) -> str | None:
@@ -339,10 +365,17 @@ def find_brian2_python(explicit: str | None = None) -> str | None:
     return None
 
 
-def cross_check(model: Any, samples: list[np.ndarray], *, reference: Any = None,
-                brian2_python: str | None = None, layer_latency_steps: int = 0,
-                workdir: str | Path | None = None, table_format: str = "npz",
-                timeout: float = 1800) -> CrossCheck:
+def cross_check(
+    model: Any,
+    samples: list[np.ndarray],
+    *,
+    reference: Any = None,
+    brian2_python: str | None = None,
+    layer_latency_steps: int = 0,
+    workdir: str | Path | None = None,
+    table_format: str = "npz",
+    timeout: float = 1800,
+) -> CrossCheck:
     """Export ``model`` (a Network, or a table directory) as tables, simulate ``samples``
     (frames (T, n_in) counts) in Brian2 (in the environment of ``brian2_python``) and compare
     with delaykit's event and reference engines (float64, ``layer_latency_steps``) running
@@ -370,8 +403,16 @@ def cross_check(model: Any, samples: list[np.ndarray], *, reference: Any = None,
         frames_path = tmp / "frames.npz"
         np.savez(frames_path, **{f"frames_{k}": np.asarray(f) for k, f in enumerate(samples)})
         out_path = tmp / "brian2_out.npz"
-        cmd = [python, str(Path(__file__).resolve()), "run", str(table_dir), str(frames_path), str(out_path),
-               "--latency", str(int(layer_latency_steps))]
+        cmd = [
+            python,
+            str(Path(__file__).resolve()),
+            "run",
+            str(table_dir),
+            str(frames_path),
+            str(out_path),
+            "--latency",
+            str(int(layer_latency_steps)),
+        ]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - t0
@@ -386,8 +427,9 @@ def cross_check(model: Any, samples: list[np.ndarray], *, reference: Any = None,
         for engine in ("event", "reference"):
             ours = simulate(net, frames, engine=engine, arithmetic=arith)
             if len(ours.spikes) != len(other["spikes"]):
-                mismatches.append(f"sample {k}: {len(ours.spikes)} spiking layers here, "
-                                  f"{len(other['spikes'])} in Brian2")
+                mismatches.append(
+                    f"sample {k}: {len(ours.spikes)} spiking layers here, {len(other['spikes'])} in Brian2"
+                )
                 continue
             for li, (a, b) in enumerate(zip(ours.spikes, other["spikes"], strict=True)):
                 if engine == "event":
@@ -396,16 +438,23 @@ def cross_check(model: Any, samples: list[np.ndarray], *, reference: Any = None,
                     diff = "shape" if a.shape != b.shape else f"{int((a != b).sum())} spikes differ"
                     mismatches.append(f"sample {k}, {engine}, spiking layer {li}: {diff}")
             if ours.output.shape != other["output"].shape:
-                mismatches.append(f"sample {k}, {engine}: output shape {ours.output.shape} vs "
-                                  f"{other['output'].shape}")
+                mismatches.append(
+                    f"sample {k}, {engine}: output shape {ours.output.shape} vs {other['output'].shape}"
+                )
             else:
                 d = float(np.max(np.abs(ours.output - other["output"]))) if ours.output.size else 0.0
                 max_diff = max(max_diff, d)
                 if not np.array_equal(ours.output, other["output"]):
                     mismatches.append(f"sample {k}, {engine}: output differs by up to {d:g}")
-    return CrossCheck(identical=not mismatches, n_samples=len(samples), spikes_per_layer=totals,
-                      mismatches=mismatches, max_output_difference=max_diff, brian2_seconds=seconds,
-                      command=cmd)
+    return CrossCheck(
+        identical=not mismatches,
+        n_samples=len(samples),
+        spikes_per_layer=totals,
+        mismatches=mismatches,
+        max_output_difference=max_diff,
+        brian2_seconds=seconds,
+        command=cmd,
+    )
 
 
 # ---- command line ------------------------------------------------------------------------------
@@ -448,9 +497,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"brian2_check: error: {e}", file=sys.stderr)
         return 2
     verdict = "IDENTICAL" if res.identical else "DIFFERENT"
-    print(f"Brian2 vs delaykit (event and reference engines, float64) on {res.n_samples} samples: {verdict}; "
-          f"spikes per layer {res.spikes_per_layer}, max output difference {res.max_output_difference:g}, "
-          f"Brian2 {res.brian2_seconds:.1f} s")
+    print(
+        f"Brian2 vs delaykit (event and reference engines, float64) on {res.n_samples} samples: {verdict}; "
+        f"spikes per layer {res.spikes_per_layer}, max output difference {res.max_output_difference:g}, "
+        f"Brian2 {res.brian2_seconds:.1f} s"
+    )
     for m in res.mismatches[:10]:
         print("  " + m)
     if args.json:
@@ -462,7 +513,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="brian2_check", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="(Brian2 environment) simulate a table directory's network")
-    r.add_argument("table", help="delaykit table directory (manifest.json, synapses.npz|csv, neurons.npz|csv)")
+    r.add_argument(
+        "table", help="delaykit table directory (manifest.json, synapses.npz|csv, neurons.npz|csv)"
+    )
     r.add_argument("frames", help=".npz with frames_0, frames_1, ... (T, n_in) counts")
     r.add_argument("out", help="output .npz")
     r.add_argument("--latency", type=int, default=0, help="extra steps per layer (Loihi 2: 1)")
@@ -474,8 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--samples", type=int, default=5)
     c.add_argument("--latency", type=int, default=0)
     c.add_argument("--dt", type=float, help="step (s) for a NIR graph without delaykit metadata")
-    c.add_argument("--brian2-python", help=f"python with brian2 (default ${BRIAN2_PYTHON_ENV} or "
-                                           f"{DEFAULT_BRIAN2_PYTHON})")
+    c.add_argument(
+        "--brian2-python",
+        help=f"python with brian2 (default ${BRIAN2_PYTHON_ENV} or {DEFAULT_BRIAN2_PYTHON})",
+    )
     c.add_argument("--json", help="write the result here")
     c.set_defaults(func=_cmd_check)
     args = ap.parse_args(argv)

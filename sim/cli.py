@@ -17,36 +17,75 @@ DEFAULT_TOLERANCE_PP = 1.0
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "sim", help="simulate a deployed network on a data set (event-driven, exact, fixed point)",
+        "sim",
+        help="simulate a deployed network on a data set (event-driven, exact, fixed point)",
         description="Simulate a deployed network on an SHD-schema file, binned exactly as in training "
         "(the network's dt, channel grouping and window). Prints accuracy, confusion matrix, spikes and "
         "synaptic events per layer per sample and time per sample; gives a verdict against --expect or "
-        "the training metrics stored in the network (exit 1 when they differ by more than --tolerance).")
-    p.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table "
-                   "folder / manifest")
-    p.add_argument("--dt-ms", type=float, default=None,
-                   help="step in milliseconds for a NIR graph without delaykit metadata (times in seconds)")
-    p.add_argument("--channel-group", type=int, default=None,
-                   help="raw units per input channel for a NIR graph without delaykit metadata "
-                   "(default: units / channels)")
+        "the training metrics stored in the network (exit 1 when they differ by more than --tolerance).",
+    )
+    p.add_argument(
+        "model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder / manifest"
+    )
+    p.add_argument(
+        "--dt-ms",
+        type=float,
+        default=None,
+        help="step in milliseconds for a NIR graph without delaykit metadata (times in seconds)",
+    )
+    p.add_argument(
+        "--channel-group",
+        type=int,
+        default=None,
+        help="raw units per input channel for a NIR graph without delaykit metadata "
+        "(default: units / channels)",
+    )
     p.add_argument("--data", required=True, help="SHD-schema HDF5 test file")
-    p.add_argument("--target", help="hardware target profile (name or .toml): its fixed point and "
-                   "latency; default: float arithmetic of the contract")
-    p.add_argument("--arithmetic", choices=["float64", "float32"], default=None,
-                   help="float arithmetic when no --target is given (default float64)")
-    p.add_argument("--engine", choices=["event", "reference"], default="event",
-                   help="event-driven engine (default) or the numpy reference")
+    p.add_argument(
+        "--target",
+        help="hardware target profile (name or .toml): its fixed point and "
+        "latency; default: float arithmetic of the contract",
+    )
+    p.add_argument(
+        "--arithmetic",
+        choices=["float64", "float32"],
+        default=None,
+        help="float arithmetic when no --target is given (default float64)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["event", "reference"],
+        default="event",
+        help="event-driven engine (default) or the numpy reference",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--limit", type=int, default=None, help="only the first N samples")
     p.add_argument("--json", dest="json_out", metavar="OUT", help="write the full results as JSON")
-    p.add_argument("--expect", type=float, default=None,
-                   help="expected accuracy in percent (default: metadata.metrics.test_acc_rounded)")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE_PP,
-                   help=f"allowed |deployed - expected| in percentage points (default {DEFAULT_TOLERANCE_PP})")
-    p.add_argument("--raster", type=int, metavar="SAMPLE", default=None,
-                   help="plot input, spikes and output of this sample (index in the file)")
-    p.add_argument("--raster-out", metavar="PNG", default=None,
-                   help="raster plot file (default: <model>_sample<N>_raster.png)")
+    p.add_argument(
+        "--expect",
+        type=float,
+        default=None,
+        help="expected accuracy in percent (default: metadata.metrics.test_acc_rounded)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE_PP,
+        help=f"allowed |deployed - expected| in percentage points (default {DEFAULT_TOLERANCE_PP})",
+    )
+    p.add_argument(
+        "--raster",
+        type=int,
+        metavar="SAMPLE",
+        default=None,
+        help="plot input, spikes and output of this sample (index in the file)",
+    )
+    p.add_argument(
+        "--raster-out",
+        metavar="PNG",
+        default=None,
+        help="raster plot file (default: <model>_sample<N>_raster.png)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -81,8 +120,10 @@ def _foreign_input(net: Any, path: str, channel_group: int | None) -> Any:
     n_ch = net.input.n_channels
     group = channel_group or (n_units // n_ch if n_units % n_ch == 0 else None)
     if group is None or math.ceil(n_units / group) != n_ch:
-        raise DelaykitError(f"{path}: {n_units} input units do not group into the network's {n_ch} channels; "
-                            f"pass --channel-group")
+        raise DelaykitError(
+            f"{path}: {n_units} input units do not group into the network's {n_ch} channels; "
+            f"pass --channel-group"
+        )
     spec = InputSpec(n_channels=n_ch, window_steps=window, n_units=n_units, channel_group=group)
     return dataclasses.replace(net, input=spec)
 
@@ -92,14 +133,20 @@ def _open_data(net: Any, path: str) -> Any:
     from delaykit.errors import DelaykitError
 
     inp = net.input
-    spec = BinSpec(dt=net.dt, channel_group=inp.channel_group, window_steps=inp.window_steps,
-                   binary=inp.encoding == "binary")
+    spec = BinSpec(
+        dt=net.dt,
+        channel_group=inp.channel_group,
+        window_steps=inp.window_steps,
+        binary=inp.encoding == "binary",
+    )
     ds = SHDFile(path, spec, n_units=inp.n_units)
     file_units = ds.attrs().get("n_units")
     if file_units is not None and int(file_units) != inp.n_units:
         ds.close()
-        raise DelaykitError(f"{path}: attribute 'n_units' is {int(file_units)} but the network expects "
-                            f"{inp.n_units} input units; is it the right data file?")
+        raise DelaykitError(
+            f"{path}: attribute 'n_units' is {int(file_units)} but the network expects "
+            f"{inp.n_units} input units; is it the right data file?"
+        )
     return ds
 
 
@@ -116,16 +163,21 @@ def format_report(ev: Any, net: Any) -> str:
 
     lines = []
     n_ok = int((ev.predictions == ev.labels).sum())
-    lines.append(f"accuracy: {ev.accuracy:.2f} % ({n_ok}/{ev.n_samples}), readout {ev.readout}, "
-                 f"engine {ev.engine}, arithmetic {ev.arithmetic}")
+    lines.append(
+        f"accuracy: {ev.accuracy:.2f} % ({n_ok}/{ev.n_samples}), readout {ev.readout}, "
+        f"engine {ev.engine}, arithmetic {ev.arithmetic}"
+    )
     c = ev.confusion
     w = max(3, len(str(int(c.max()))) + 1)
     lines.append("confusion matrix (rows: true class, columns: predicted):")
     lines.append("      " + "".join(f"{k:>{w}}" for k in range(c.shape[1])))
     for k, row in enumerate(c):
         name = f"  {k:>3} "
-        lines.append(name + "".join(f"{int(x):>{w}}" for x in row)
-                     + (f"   {ev.class_names[k]}" if k < len(ev.class_names) else ""))
+        lines.append(
+            name
+            + "".join(f"{int(x):>{w}}" for x in row)
+            + (f"   {ev.class_names[k]}" if k < len(ev.class_names) else "")
+        )
     lines.append(f"per sample:{'mean':>22} {'median':>10} {'max':>10}")
     lines.append(f"  input events{'':<9}{_stats(ev.input_events)}")
     spiking = {n: k for k, n in enumerate(ev.spiking_layer_names)}
@@ -136,9 +188,11 @@ def format_report(ev: Any, net: Any) -> str:
     ms = ev.per_sample_seconds * 1e3
     total_events = ev.events_per_layer.sum()
     rate = total_events / max(ev.per_sample_seconds.sum(), 1e-12)
-    lines.append(f"time per sample: median {np.median(ms):.3f} ms, mean {ms.mean():.3f} ms, max {ms.max():.3f} ms; "
-                 f"{rate / 1e6:.1f} M synaptic events/s per worker; wall {ev.wall_seconds:.2f} s "
-                 f"with {ev.workers} worker(s)")
+    lines.append(
+        f"time per sample: median {np.median(ms):.3f} ms, mean {ms.mean():.3f} ms, max {ms.max():.3f} ms; "
+        f"{rate / 1e6:.1f} M synaptic events/s per worker; wall {ev.wall_seconds:.2f} s "
+        f"with {ev.workers} worker(s)"
+    )
     return "\n".join(lines)
 
 
@@ -189,13 +243,24 @@ def _run_checked(args: argparse.Namespace) -> int:
     try:
         if args.raster is not None and not 0 <= args.raster < len(ds):
             raise DelaykitError(f"--raster: sample {args.raster} outside 0..{len(ds) - 1} of {args.data}")
-        print(f"model {args.model}: {len(net.layers)} layers "
-              f"{' -> '.join(str(n) for n in [net.layers[0].n_in] + [la.n_out for la in net.layers])}, "
-              f"max delay {net.max_delay} steps; {arith.describe()}")
-        print(f"data {args.data}: {len(ds)} samples, dt {net.dt * 1e3:g} ms, window {ds.window_steps} steps, "
-              f"{ds.n_channels} channels (group {ds.spec.channel_group})")
-        ev = evaluate(net, ds, engine=args.engine, arithmetic=arith, workers=args.workers,
-                      progress=not args.no_progress, limit=args.limit)
+        print(
+            f"model {args.model}: {len(net.layers)} layers "
+            f"{' -> '.join(str(n) for n in [net.layers[0].n_in] + [la.n_out for la in net.layers])}, "
+            f"max delay {net.max_delay} steps; {arith.describe()}"
+        )
+        print(
+            f"data {args.data}: {len(ds)} samples, dt {net.dt * 1e3:g} ms, window {ds.window_steps} steps, "
+            f"{ds.n_channels} channels (group {ds.spec.channel_group})"
+        )
+        ev = evaluate(
+            net,
+            ds,
+            engine=args.engine,
+            arithmetic=arith,
+            workers=args.workers,
+            progress=not args.no_progress,
+            limit=args.limit,
+        )
         print(format_report(ev, net))
         expect, source = _expected(args, net)
         verdict = None
@@ -205,9 +270,11 @@ def _run_checked(args: argparse.Namespace) -> int:
             ok = abs(diff) <= args.tolerance + 1e-9
             verdict = "match" if ok else "mismatch"
             code = 0 if ok else 1
-            note = (f" (on {ev.n_samples} of {len(ds)} samples)" if ev.n_samples < len(ds) else "")
-            print(f"verdict: {verdict.upper()}: deployed {ev.accuracy:.2f} % vs expected {expect:.2f} % "
-                  f"({source}), difference {diff:+.2f} pp, tolerance {args.tolerance:g} pp{note}")
+            note = f" (on {ev.n_samples} of {len(ds)} samples)" if ev.n_samples < len(ds) else ""
+            print(
+                f"verdict: {verdict.upper()}: deployed {ev.accuracy:.2f} % vs expected {expect:.2f} % "
+                f"({source}), difference {diff:+.2f} pp, tolerance {args.tolerance:g} pp{note}"
+            )
         else:
             print("verdict: none (no --expect and no training metrics in the network)")
         if args.raster is not None:
@@ -215,15 +282,30 @@ def _run_checked(args: argparse.Namespace) -> int:
 
             out = args.raster_out or f"{Path(args.model).stem}_sample{args.raster}_raster.png"
             frames, label = ds[args.raster]
-            plot_raster(net, frames, out, engine=args.engine, arithmetic=arith, label=label,
-                        title=f"{Path(args.model).name} sample {args.raster}")
+            plot_raster(
+                net,
+                frames,
+                out,
+                engine=args.engine,
+                arithmetic=arith,
+                label=label,
+                title=f"{Path(args.model).name} sample {args.raster}",
+            )
             print(f"raster plot: {out}")
         if args.json_out:
             doc = ev.to_dict()
-            doc.update({"model": str(args.model), "data": str(args.data),
-                        "target": target.name if target is not None else None,
-                        "arithmetic_params": arith.to_dict(), "expected": expect, "expected_source": source,
-                        "tolerance_pp": args.tolerance, "verdict": verdict})
+            doc.update(
+                {
+                    "model": str(args.model),
+                    "data": str(args.data),
+                    "target": target.name if target is not None else None,
+                    "arithmetic_params": arith.to_dict(),
+                    "expected": expect,
+                    "expected_source": source,
+                    "tolerance_pp": args.tolerance,
+                    "verdict": verdict,
+                }
+            )
             write_text_atomic(args.json_out, json.dumps(doc, indent=1) + "\n")
             print(f"results: {args.json_out}")
         return code

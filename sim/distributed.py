@@ -55,9 +55,7 @@ def _require_dask() -> Any:
     try:
         import distributed
     except ImportError:
-        raise DelaykitError(
-            "distributed evaluation needs Dask: pip install \"dask[distributed]\""
-        ) from None
+        raise DelaykitError('distributed evaluation needs Dask: pip install "dask[distributed]"') from None
     return distributed
 
 
@@ -95,8 +93,9 @@ def _worker_file(data: _FileData) -> Any:
     return ds
 
 
-def _run_chunk(key: str, net: Network, engine: str, arith: Arithmetic, data: Any,
-               indices: Sequence[int]) -> list[Row]:
+def _run_chunk(
+    key: str, net: Network, engine: str, arith: Arithmetic, data: Any, indices: Sequence[int]
+) -> list[Row]:
     """Worker task: simulate samples ``indices`` (a list chunk carries its own samples)."""
     runner = _worker_runner(key, net, engine, arith)
     rows: list[Row] = []
@@ -109,8 +108,17 @@ def _run_chunk(key: str, net: Network, engine: str, arith: Arithmetic, data: Any
         t0 = time.perf_counter()
         res = runner(frames)
         seconds = time.perf_counter() - t0
-        rows.append((int(i), int(label), int(res.prediction), seconds, list(res.spike_counts),
-                     [int(e) for e in res.events], int(res.input_events)))
+        rows.append(
+            (
+                int(i),
+                int(label),
+                int(res.prediction),
+                seconds,
+                list(res.spike_counts),
+                [int(e) for e in res.events],
+                int(res.input_events),
+            )
+        )
     return rows
 
 
@@ -134,8 +142,9 @@ def _client(client: Any = None, scheduler: str | None = None, n_workers: int = 2
         return
     if int(n_workers) < 1:
         raise DelaykitError(f"workers: must be >= 1, got {n_workers}")
-    cluster = distributed.LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=int(n_workers), threads_per_worker=1, processes=True, dashboard_address=None
+    )
     with cluster, distributed.Client(cluster) as c:
         yield c
 
@@ -159,8 +168,9 @@ def _dataset_parts(client: Any, dataset: Any, n: int, size: int) -> list[tuple[A
     return parts
 
 
-def _assemble(net: Network, rows: list[Row], engine: str, arith: Arithmetic, workers: int,
-              wall: float, dataset: Any) -> EvalResult:
+def _assemble(
+    net: Network, rows: list[Row], engine: str, arith: Arithmetic, workers: int, wall: float, dataset: Any
+) -> EvalResult:
     """Rows of all chunks -> the EvalResult the serial evaluate would have built."""
     return assemble_result(net, rows, engine, arith, workers, wall, dataset)
 
@@ -188,10 +198,16 @@ class SweepOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
-        return {"name": self.point.name, "params": self.point.params, "accuracy": r.accuracy,
-                "arithmetic": r.arithmetic, "engine": r.engine, "n_samples": r.n_samples,
-                "spikes_per_sample": r.spikes_per_layer.sum(axis=1).mean().item() if r.n_samples else 0.0,
-                "events_per_sample": r.events_per_layer.sum(axis=1).mean().item() if r.n_samples else 0.0}
+        return {
+            "name": self.point.name,
+            "params": self.point.params,
+            "accuracy": r.accuracy,
+            "arithmetic": r.arithmetic,
+            "engine": r.engine,
+            "n_samples": r.n_samples,
+            "spikes_per_sample": r.spikes_per_layer.sum(axis=1).mean().item() if r.n_samples else 0.0,
+            "events_per_sample": r.events_per_layer.sum(axis=1).mean().item() if r.n_samples else 0.0,
+        }
 
 
 def sweep_distributed(
@@ -263,8 +279,10 @@ def sweep_distributed(
         finally:
             if bar is not None:
                 bar.close()
-    return [SweepOutcome(p, _assemble(p.network, r, p.engine, a, workers, w, dataset))
-            for p, a, r, w in zip(points, ariths, rows, walls, strict=True)]
+    return [
+        SweepOutcome(p, _assemble(p.network, r, p.engine, a, workers, w, dataset))
+        for p, a, r, w in zip(points, ariths, rows, walls, strict=True)
+    ]
 
 
 def evaluate_distributed(
@@ -282,8 +300,16 @@ def evaluate_distributed(
 ) -> EvalResult:
     """:func:`delaykit.sim.evaluate` on a Dask cluster (see :func:`sweep_distributed`)."""
     point = SweepPoint("network", net, arithmetic, engine)
-    return sweep_distributed([point], dataset, client=client, scheduler=scheduler, n_workers=n_workers,
-                             chunk_size=chunk_size, limit=limit, progress=progress)[0].result
+    return sweep_distributed(
+        [point],
+        dataset,
+        client=client,
+        scheduler=scheduler,
+        n_workers=n_workers,
+        chunk_size=chunk_size,
+        limit=limit,
+        progress=progress,
+    )[0].result
 
 
 def grid(
@@ -311,8 +337,11 @@ def grid(
                     variant, arith = build(net, bits, dmax, target)
                 except (ValueError, DelaykitError) as e:
                     raise DelaykitError(f"sweep point {name}: {e}") from None
-                points.append(SweepPoint(name, variant, arith, engine,
-                                         {"bits": bits, "max_delay": dmax, "target": tname}))
+                points.append(
+                    SweepPoint(
+                        name, variant, arith, engine, {"bits": bits, "max_delay": dmax, "target": tname}
+                    )
+                )
     return points
 
 
@@ -321,8 +350,10 @@ def grid(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m delaykit.sim.distributed``: evaluate a network on a Dask cluster."""
-    ap = argparse.ArgumentParser(prog="python -m delaykit.sim.distributed",
-                                 description="Evaluate a deployed network (.dkn or .nir) on a Dask cluster.")
+    ap = argparse.ArgumentParser(
+        prog="python -m delaykit.sim.distributed",
+        description="Evaluate a deployed network (.dkn or .nir) on a Dask cluster.",
+    )
     ap.add_argument("model", help="deployed network (.dkn) or NIR graph (.nir)")
     ap.add_argument("--data", required=True, help="SHD-schema test file (.h5)")
     ap.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
@@ -338,8 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DelaykitError as e:
         print(f"delaykit.sim.distributed: error: {e}", file=sys.stderr)
         return 2
-    print(f"accuracy {result.accuracy:.2f}% on {result.n_samples} samples, {result.workers} Dask workers, "
-          f"{result.wall_seconds:.2f} s")
+    print(
+        f"accuracy {result.accuracy:.2f}% on {result.n_samples} samples, {result.workers} Dask workers, "
+        f"{result.wall_seconds:.2f} s"
+    )
     return 0
 
 
@@ -359,8 +392,9 @@ def _cli_run(args: argparse.Namespace) -> EvalResult:
     spec = BinSpec(dt=net.dt, channel_group=net.input.channel_group, window_steps=net.input.window_steps)
     data = SHDFile(Path(args.data), spec)
     arith = Arithmetic.for_target(args.target) if args.target else None
-    result = evaluate_distributed(net, data, args.engine, arith, scheduler=args.scheduler,
-                                  n_workers=args.workers, limit=args.limit)
+    result = evaluate_distributed(
+        net, data, args.engine, arith, scheduler=args.scheduler, n_workers=args.workers, limit=args.limit
+    )
     if args.json:
         write_text_atomic(args.json, json.dumps(result.to_dict(), indent=1))
     return result

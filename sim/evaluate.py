@@ -38,8 +38,9 @@ def make_runner(net: Network, engine: str = "event", arithmetic: Arithmetic | No
     raise ValueError(f"engine: must be one of {ENGINES}, got {engine!r}")
 
 
-def simulate(net: Network, frames: np.ndarray, engine: str = "event",
-             arithmetic: Arithmetic | None = None) -> SimResult:
+def simulate(
+    net: Network, frames: np.ndarray, engine: str = "event", arithmetic: Arithmetic | None = None
+) -> SimResult:
     """Simulate one sample: frames (T, n_in) counts per step, T any length >= 1.
 
     engine: 'event' (fast) or 'reference' (the numpy oracle); arithmetic: float64 (default),
@@ -149,8 +150,15 @@ def evaluate(
     return assemble_result(net, rows, engine, arith, workers, wall, dataset)
 
 
-def assemble_result(net: Network, rows: list[tuple[Any, ...]], engine: str, arith: Arithmetic,
-                    workers: int, wall: float, dataset: Any) -> EvalResult:
+def assemble_result(
+    net: Network,
+    rows: list[tuple[Any, ...]],
+    engine: str,
+    arith: Arithmetic,
+    workers: int,
+    wall: float,
+    dataset: Any,
+) -> EvalResult:
     """Per-sample rows ``(index, label, prediction, seconds, spikes, events, input_events)``
     from any number of workers -> the EvalResult (sorted by sample index)."""
     rows = sorted(rows, key=lambda r: r[0])
@@ -159,8 +167,10 @@ def assemble_result(net: Network, rows: list[tuple[Any, ...]], engine: str, arit
     preds = np.array([r[2] for r in rows], dtype=np.int64)
     n_classes = net.n_classes
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise FormatError(f"dataset: labels span {labels.min()}..{labels.max()} but the network has "
-                          f"{n_classes} classes; is it the right data file for this network?")
+        raise FormatError(
+            f"dataset: labels span {labels.min()}..{labels.max()} but the network has "
+            f"{n_classes} classes; is it the right data file for this network?"
+        )
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, preds), 1)
     spiking = [layer.name for layer in net.layers if layer.neuron.spiking]

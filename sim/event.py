@@ -41,8 +41,9 @@ _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
 
 
 @nb.njit(cache=True, nogil=True)
-def _deliver(src_t, src_i, src_c, n_src, row_ptr, row_off, row_w, row_last, acc, n_out, out_steps, lat,
-             unit_counts):  # pragma: no cover - compiled
+def _deliver(
+    src_t, src_i, src_c, n_src, row_ptr, row_off, row_w, row_last, acc, n_out, out_steps, lat, unit_counts
+):  # pragma: no cover - compiled
     """Add every source's row into ``acc``; return the number of synaptic events delivered.
 
     The inner loops run on unsigned indices: numba then emits no negative-index wrap-around
@@ -102,8 +103,27 @@ def _reduce(x, bits, wrap):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _neurons_fixed(acc, out_steps, n, bias, thr, reset, spiking, decay_kind, dparam, ws, cur_bits,
-                   cur_wrap, mem_bits, mem_wrap, strict, raster, out_t, out_i, trace):  # pragma: no cover
+def _neurons_fixed(
+    acc,
+    out_steps,
+    n,
+    bias,
+    thr,
+    reset,
+    spiking,
+    decay_kind,
+    dparam,
+    ws,
+    cur_bits,
+    cur_wrap,
+    mem_bits,
+    mem_wrap,
+    strict,
+    raster,
+    out_t,
+    out_i,
+    trace,
+):  # pragma: no cover
     """Step the integer neurons through the accumulator; return the number of spikes.
 
     Per step, three passes over the neurons: the membrane update (no data-dependent branches:
@@ -145,8 +165,9 @@ def _neurons_fixed(acc, out_steps, n, bias, thr, reset, spiking, decay_kind, dpa
 
 
 @nb.njit(cache=True, nogil=True)
-def _neurons_float(current, out_steps, n, thr, reset, tau, spiking, raster, out_t, out_i,
-                   trace):  # pragma: no cover
+def _neurons_float(
+    current, out_steps, n, thr, reset, tau, spiking, raster, out_t, out_i, trace
+):  # pragma: no cover
     """Step float neurons (dtype of ``current``: float32 or float64); return the spike count.
 
     Same three passes as :func:`_neurons_fixed`; each operation is the reference's, in the
@@ -249,8 +270,9 @@ class EventNetwork:
         if status == 1:
             raise ValueError("frames: contain NaN or infinity")
         if status == 2:
-            raise ValueError(f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer "
-                             f"event counts")
+            raise ValueError(
+                f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer event counts"
+            )
         input_events = int(src_t.size)
         unit = max_count == 1.0 and bool(np.all(values == 1.0))
         steps = x.shape[0]
@@ -267,8 +289,25 @@ class EventNetwork:
                 acc_type = np.float64
             acc = np.zeros(out_steps * n, dtype=acc_type)
             counts = values.astype(acc_type) if not unit else _NO_COUNTS[acc_type]
-            events.append(int(_deliver(src_t, src_i, counts, src_t.size, el.row_ptr, el.row_off, el.row_w,
-                                       el.row_last, acc, n, out_steps, el.lat, unit)))
+            events.append(
+                int(
+                    _deliver(
+                        src_t,
+                        src_i,
+                        counts,
+                        src_t.size,
+                        el.row_ptr,
+                        el.row_off,
+                        el.row_w,
+                        el.row_last,
+                        acc,
+                        n,
+                        out_steps,
+                        el.lat,
+                        unit,
+                    )
+                )
+            )
             raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
             cap = out_steps * n if el.spiking else 0
             out_t = np.empty(cap, dtype=np.int64)
@@ -276,17 +315,44 @@ class EventNetwork:
             c = el.c
             if fixed:
                 trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
-                n_sp = _neurons_fixed(acc, out_steps, n, c.bias, c.threshold, c.reset, el.spiking,
-                                      _DECAY_CODES[arith.decay], c.decay_param, arith.weight_shift,
-                                      arith.current_bits or 0, arith.current_overflow == "wrap",
-                                      arith.membrane_bits or 0, arith.membrane_overflow == "wrap",
-                                      arith.threshold_compare == "gt", raster, out_t, out_i, trace_raw)
+                n_sp = _neurons_fixed(
+                    acc,
+                    out_steps,
+                    n,
+                    c.bias,
+                    c.threshold,
+                    c.reset,
+                    el.spiking,
+                    _DECAY_CODES[arith.decay],
+                    c.decay_param,
+                    arith.weight_shift,
+                    arith.current_bits or 0,
+                    arith.current_overflow == "wrap",
+                    arith.membrane_bits or 0,
+                    arith.membrane_overflow == "wrap",
+                    arith.threshold_compare == "gt",
+                    raster,
+                    out_t,
+                    out_i,
+                    trace_raw,
+                )
             else:
                 ftype = arith.float_dtype
                 current = (acc.reshape(out_steps, n) + c.bias).astype(ftype)  # I = F(syn + F(b))
                 trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=ftype)
-                n_sp = _neurons_float(current, out_steps, n, c.threshold, c.reset, ftype(c.tau), el.spiking,
-                                      raster, out_t, out_i, trace_raw)
+                n_sp = _neurons_float(
+                    current,
+                    out_steps,
+                    n,
+                    c.threshold,
+                    c.reset,
+                    ftype(c.tau),
+                    el.spiking,
+                    raster,
+                    out_t,
+                    out_i,
+                    trace_raw,
+                )
             if el.spiking:
                 spikes.append(raster)
             src_t, src_i = out_t[:n_sp], out_i[:n_sp]
@@ -298,10 +364,18 @@ class EventNetwork:
             out = trace_raw.astype(np.float64) * c.out_scale
         offset = arith.readout_offset(len(self.layers))
         scores = readout_scores(self.net.readout, out[offset:])
-        return SimResult(output=out, spikes=spikes, events=events, prediction=int(np.argmax(scores)),
-                         scores=scores, readout_offset=offset, input_events=input_events,
-                         engine="event", arithmetic=arith.name,
-                         output_raw=None if self.layers[-1].spiking else trace_raw)
+        return SimResult(
+            output=out,
+            spikes=spikes,
+            events=events,
+            prediction=int(np.argmax(scores)),
+            scores=scores,
+            readout_offset=offset,
+            input_events=input_events,
+            engine="event",
+            arithmetic=arith.name,
+            output_raw=None if self.layers[-1].spiking else trace_raw,
+        )
 
 
 def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -320,8 +394,11 @@ def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
         return None
     r_root, r_lag = relay_roots(prev)
     n = prev.n_out
-    return (np.concatenate([np.arange(n, dtype=np.int64), r_root]),
-            np.concatenate([np.zeros(n, np.int64), r_lag]), n)
+    return (
+        np.concatenate([np.arange(n, dtype=np.int64), r_root]),
+        np.concatenate([np.zeros(n, np.int64), r_lag]),
+        n,
+    )
 
 
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}

@@ -524,8 +524,9 @@ def _resolve_dt(dk: Mapping[str, Any] | None, dt_arg: float | None) -> float:
     return dt
 
 
-def _topological_order(nodes: Mapping[str, Any], preds: Mapping[str, list[str]],
-                       succs: Mapping[str, list[str]]) -> list[str]:
+def _topological_order(
+    nodes: Mapping[str, Any], preds: Mapping[str, list[str]], succs: Mapping[str, list[str]]
+) -> list[str]:
     indeg = {n: len(p) for n, p in preds.items()}
     ready = [n for n in nodes if indeg[n] == 0]
     order = []
@@ -596,9 +597,14 @@ def _apply_op(name: str, node: Any, op: _Op, dt: float) -> _Op:
     raise _err(name, f"unsupported node type {kind}")  # pragma: no cover - filtered earlier
 
 
-def _chain(pops: Mapping[str, _Population], in_name: str, out_name: str,
-           preds: Mapping[str, list[str]], succs: Mapping[str, list[str]],
-           nodes: Mapping[str, Any]) -> list[_Population]:
+def _chain(
+    pops: Mapping[str, _Population],
+    in_name: str,
+    out_name: str,
+    preds: Mapping[str, list[str]],
+    succs: Mapping[str, list[str]],
+    nodes: Mapping[str, Any],
+) -> list[_Population]:
     """Order the neuron populations from the input to the output; reject anything else."""
     by_src: dict[str, list[_Population]] = {}
     for p in pops.values():
@@ -627,8 +633,7 @@ def _chain(pops: Mapping[str, _Population], in_name: str, out_name: str,
     if preds[out_name] != [chain[-1].name]:
         raise _err(
             out_name,
-            f"the Output must be fed by the last neuron population {chain[-1].name!r}, "
-            f"got {preds[out_name]}",
+            f"the Output must be fed by the last neuron population {chain[-1].name!r}, got {preds[out_name]}",
         )
     for p in chain[:-1]:
         if out_name in succs[p.name]:
@@ -654,8 +659,7 @@ def _map_neuron(name: str, node: Any, n: int, dt: float, strict_threshold: bool)
         return _vector(name, field_name, value, n)
 
     def tau_steps(field_name: str) -> float:
-        tau = _uniform(name, field_name, vec(field_name),
-                       "the contract has one time constant per layer")
+        tau = _uniform(name, field_name, vec(field_name), "the contract has one time constant per layer")
         if not (math.isfinite(tau) and tau > 0):
             raise _err(name, f"field {field_name!r} must be a positive number of seconds, got {tau}")
         steps = _snap(tau / dt)
@@ -755,8 +759,9 @@ def _collapse(pop: _Population, name: str) -> tuple[np.ndarray, np.ndarray, np.n
     return w, d, op.bias.copy()
 
 
-def _make_layer(pop: _Population, node: Any, dt: float, md: Mapping[str, Any] | None,
-                strict_threshold: bool) -> Layer:
+def _make_layer(
+    pop: _Population, node: Any, dt: float, md: Mapping[str, Any] | None, strict_threshold: bool
+) -> Layer:
     name = pop.name
     w, d, b = _collapse(pop, name)
     nm = _map_neuron(name, node, pop.n, dt, strict_threshold)
@@ -770,8 +775,9 @@ def _make_layer(pop: _Population, node: Any, dt: float, md: Mapping[str, Any] | 
     return _restore_layer(name, w, d, b, nm.neuron, md)
 
 
-def _restore_layer(node_name: str, w: np.ndarray, d: np.ndarray, b: np.ndarray,
-                   derived: LIF | LI, md: Mapping[str, Any]) -> Layer:
+def _restore_layer(
+    node_name: str, w: np.ndarray, d: np.ndarray, b: np.ndarray, derived: LIF | LI, md: Mapping[str, Any]
+) -> Layer:
     """Rebuild a layer losslessly from the graph values and its delaykit metadata."""
     where = f"NIR node {node_name!r} (metadata layer {md.get('name', '?')!r})"
     md_node = md.get("node")
@@ -789,7 +795,9 @@ def _restore_layer(node_name: str, w: np.ndarray, d: np.ndarray, b: np.ndarray,
         except ValueError as e:
             raise FormatError(str(e)) from None
         if neuron.kind != derived.kind:
-            raise FormatError(f"{where}: metadata says a {neuron.kind} neuron, the graph has a {derived.kind}")
+            raise FormatError(
+                f"{where}: metadata says a {neuron.kind} neuron, the graph has a {derived.kind}"
+            )
         if not math.isclose(neuron.tau, derived.tau, rel_tol=1e-9):
             raise FormatError(
                 f"{where}: metadata tau {neuron.tau} steps disagrees with the graph's {derived.tau} steps"
@@ -814,7 +822,9 @@ def _restore_layer(node_name: str, w: np.ndarray, d: np.ndarray, b: np.ndarray,
         w_int = np.round(w_units)
         b_int = np.round(b_units)
         tol = 1e-6 * np.maximum(1.0, np.abs(w_int))
-        if (np.abs(w_units - w_int) > tol).any() or (np.abs(b_units - b_int) > 1e-6 * np.maximum(1.0, np.abs(b_int))).any():
+        if (np.abs(w_units - w_int) > tol).any() or (
+            np.abs(b_units - b_int) > 1e-6 * np.maximum(1.0, np.abs(b_int))
+        ).any():
             raise FormatError(
                 f"{where}: weights or bias are not integer multiples of weight_scale; the metadata "
                 "does not match the graph (was the graph edited after export?)"
@@ -839,14 +849,22 @@ def _restore_layer(node_name: str, w: np.ndarray, d: np.ndarray, b: np.ndarray,
             raise FormatError(f"{where}: metadata delays disagree with the graph's Delay nodes")
         d = dm
     try:
-        return Layer(name=layer_name, weight=w_final, delay=d, bias=b_final, neuron=neuron,
-                     weight_scale=scale, extend_steps=extend)
+        return Layer(
+            name=layer_name,
+            weight=w_final,
+            delay=d,
+            bias=b_final,
+            neuron=neuron,
+            weight_scale=scale,
+            extend_steps=extend,
+        )
     except ValueError as e:
         raise FormatError(f"{where}: {e}") from None
 
 
-def _unit_factor(where: str, derived: LIF | LI, neuron: LIF | LI, scale: np.ndarray,
-                 w: np.ndarray) -> np.ndarray:
+def _unit_factor(
+    where: str, derived: LIF | LI, neuron: LIF | LI, scale: np.ndarray, w: np.ndarray
+) -> np.ndarray:
     """Per-neuron factor between the graph's units and the contract's integer units."""
     ones = np.ones_like(scale)
     if isinstance(derived, LIF) and isinstance(neuron, LIF) and derived.tau < NO_LEAK_TAU_STEPS:
@@ -870,7 +888,7 @@ def _check_neuron_agrees(where: str, derived: LIF | LI, neuron: LIF | LI, factor
     if isinstance(derived, LIF) and isinstance(neuron, LIF):
         th_g = np.asarray(derived.v_threshold, dtype=np.float64)
         th_m = np.asarray(neuron.v_threshold, dtype=np.float64) * factor
-        if not np.allclose(np.broadcast_to(th_g, factor.shape), np.broadcast_to(th_m, factor.shape),
-                           rtol=1e-9, atol=0.0):
+        if not np.allclose(
+            np.broadcast_to(th_g, factor.shape), np.broadcast_to(th_m, factor.shape), rtol=1e-9, atol=0.0
+        ):
             raise FormatError(f"{where}: the node's v_threshold disagrees with the metadata neuron")
-

@@ -13,8 +13,16 @@ from .arithmetic import Arithmetic
 from .evaluate import simulate
 
 
-def plot_raster(net: Network, frames: np.ndarray, out: str | Path, *, engine: str = "event",
-                arithmetic: Arithmetic | None = None, label: int | None = None, title: str = "") -> Path:
+def plot_raster(
+    net: Network,
+    frames: np.ndarray,
+    out: str | Path,
+    *,
+    engine: str = "event",
+    arithmetic: Arithmetic | None = None,
+    label: int | None = None,
+    title: str = "",
+) -> Path:
     """Simulate ``frames`` (T, n_in) and write a PNG to ``out`` (atomically); x axes in ms."""
     import matplotlib
 
@@ -44,8 +52,11 @@ def plot_raster(net: Network, frames: np.ndarray, out: str | Path, *, engine: st
         ax.axvline(res.readout_offset * dt_ms, color="grey", ls=":", lw=1)
     ax.set_ylabel("output" + (" spikes" if net.layers[-1].neuron.spiking else " membrane"))
     ax.set_xlabel("time (ms)")
-    ax.set_title(f"output: predicted {res.prediction}" + (f", label {label}" if label is not None else "")
-                 + f" ({net.readout})")
+    ax.set_title(
+        f"output: predicted {res.prediction}"
+        + (f", label {label}" if label is not None else "")
+        + f" ({net.readout})"
+    )
     ax.legend(loc="upper right", fontsize=7)
     if title:
         fig.suptitle(title)

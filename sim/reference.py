@@ -23,8 +23,9 @@ from .readout import readout_scores
 from .result import SimResult, check_frames
 
 
-def synaptic_input(x: np.ndarray, weight: np.ndarray, delay: np.ndarray, shift: int,
-                   out_steps: int) -> tuple[np.ndarray, int]:
+def synaptic_input(
+    x: np.ndarray, weight: np.ndarray, delay: np.ndarray, shift: int, out_steps: int
+) -> tuple[np.ndarray, int]:
     """``syn[t, j] = sum_i weight[j, i] * x[t - delay[j, i] - shift, i]`` for t < out_steps.
 
     x: (L_in, n_in); weight/delay: (n_out, n_in); shift: extra steps for every synapse.
@@ -41,7 +42,7 @@ def synaptic_input(x: np.ndarray, weight: np.ndarray, delay: np.ndarray, shift: 
         n = min(x.shape[0], out_steps - start)  # input steps whose arrival is in the run
         if n <= 0:
             continue
-        syn[start:start + n] += x[:n] @ w_d.T
+        syn[start : start + n] += x[:n] @ w_d.T
         events += int(active[:n].sum(axis=0) @ (w_d != 0).sum(axis=0))
     return syn, events
 
@@ -82,8 +83,9 @@ def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[n
     return spikes, trace
 
 
-def run_layer(layer: Layer, x: np.ndarray, arith: Arithmetic,
-              in_steps: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+def run_layer(
+    layer: Layer, x: np.ndarray, arith: Arithmetic, in_steps: int | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
     """One layer on input ``x`` (rows = steps, n_in): (spikes uint8, membrane in the arithmetic's
     own units -- integers in fixed point, F values in float modes --, events).
 
@@ -111,7 +113,7 @@ def relay_outputs(layer: Layer, s: np.ndarray, steps: int) -> np.ndarray:
     spikes ``s`` (zero after their run), each relay its source's value one step earlier."""
     n = layer.n_out
     y = np.zeros((steps, layer.n_outputs), dtype=s.dtype)
-    y[:s.shape[0], :n] = s
+    y[: s.shape[0], :n] = s
     src = layer.relay_src
     for t in range(1, steps):
         y[t, n:] = y[t - 1, src]
@@ -142,7 +144,15 @@ def simulate_reference(net: Network, frames: np.ndarray, arithmetic: Arithmetic 
             x = relay_outputs(layer, x, steps + net.layers[li + 1].extend_steps)
     offset = arith.readout_offset(len(net.layers))
     scores = readout_scores(net.readout, out[offset:])
-    return SimResult(output=out, spikes=spikes, events=events, prediction=int(np.argmax(scores)),
-                     scores=scores, readout_offset=offset, input_events=input_events,
-                     engine="reference", arithmetic=arith.name,
-                     output_raw=None if net.layers[-1].neuron.spiking else raw)
+    return SimResult(
+        output=out,
+        spikes=spikes,
+        events=events,
+        prediction=int(np.argmax(scores)),
+        scores=scores,
+        readout_offset=offset,
+        input_events=input_events,
+        engine="reference",
+        arithmetic=arith.name,
+        output_raw=None if net.layers[-1].neuron.spiking else raw,
+    )

@@ -81,6 +81,7 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (per-sample arrays included)."""
+
         def stats(a: np.ndarray) -> dict[str, float]:
             a = np.asarray(a, dtype=np.float64)
             if a.size == 0:
@@ -98,9 +99,12 @@ class EvalResult:
             "class_names": self.class_names,
             "confusion": self.confusion.tolist(),
             "per_sample_seconds": stats(self.per_sample_seconds),
-            "spikes_per_sample": {n: stats(self.spikes_per_layer[:, k])
-                                  for k, n in enumerate(self.spiking_layer_names)},
-            "events_per_sample": {n: stats(self.events_per_layer[:, k]) for k, n in enumerate(self.layer_names)},
+            "spikes_per_sample": {
+                n: stats(self.spikes_per_layer[:, k]) for k, n in enumerate(self.spiking_layer_names)
+            },
+            "events_per_sample": {
+                n: stats(self.events_per_layer[:, k]) for k, n in enumerate(self.layer_names)
+            },
             "input_events_per_sample": stats(self.input_events),
             "samples": {
                 "labels": self.labels.tolist(),
@@ -130,7 +134,8 @@ def check_frames(net: Network, frames: Any, arith: Arithmetic) -> np.ndarray:
         raise ValueError("frames: contain NaN or infinity")
     if arith.is_fixed:
         if (xf < 0).any() or (xf != np.round(xf)).any():
-            raise ValueError(f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer "
-                             f"event counts")
+            raise ValueError(
+                f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer event counts"
+            )
         return xf.astype(np.int64)
     return xf

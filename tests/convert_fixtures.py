@@ -77,13 +77,26 @@ def make_delaykit_checkpoint(
             for key, v in _bn_state(rng, m.out_channels).items():
                 sd[f"bn.{i}.{key}"] = v
     ck = {
-        "format": "delaykit.checkpoint", "format_version": 1,
-        "arch": {"model": model, "n_inputs": sizes[0], "hidden": list(sizes[1:-1]),
-                 "n_classes": sizes[-1], "kernel_size": k, "tau_steps": tau_steps,
-                 "v_threshold": 1.0, "v_reset": 0.0, "readout_tau_steps": tau_steps,
-                 "batchnorm": batchnorm, "bn_eps": 1e-5, "dt": 0.01,
-                 "n_units": sizes[0] * channel_group, "channel_group": channel_group,
-                 "window_steps": window_steps, "readout": "softmax_sum"},
+        "format": "delaykit.checkpoint",
+        "format_version": 1,
+        "arch": {
+            "model": model,
+            "n_inputs": sizes[0],
+            "hidden": list(sizes[1:-1]),
+            "n_classes": sizes[-1],
+            "kernel_size": k,
+            "tau_steps": tau_steps,
+            "v_threshold": 1.0,
+            "v_reset": 0.0,
+            "readout_tau_steps": tau_steps,
+            "batchnorm": batchnorm,
+            "bn_eps": 1e-5,
+            "dt": 0.01,
+            "n_units": sizes[0] * channel_group,
+            "channel_group": channel_group,
+            "window_steps": window_steps,
+            "readout": "softmax_sum",
+        },
         "state_dict": sd,
         "config": {"seed": 0, "lr": 1e-3},
         "metrics": {"test_acc_float": 91.5, "test_acc_rounded": 90.25, "epoch": 3},
@@ -116,8 +129,11 @@ def make_reference_state_dict(
         if i < len(mods) - 1:
             bn = layer.BatchNorm1d(m.out_channels, step_mode="m")
             bn.load_state_dict(_bn_state(rng, m.out_channels))
-            seq += [bn, neuron.LIFNode(tau=1.005, decay_input=False, step_mode="m"),
-                    layer.Dropout(0.4, step_mode="m")]
+            seq += [
+                bn,
+                neuron.LIFNode(tau=1.005, decay_input=False, step_mode="m"),
+                layer.Dropout(0.4, step_mode="m"),
+            ]
         else:
             seq.append(neuron.LIFNode(tau=1.005, v_threshold=1e9, decay_input=False, step_mode="m"))
 

@@ -51,26 +51,45 @@ def random_network(
             neuron = LI(tau=tau)
         else:
             neuron = LIF(tau=tau, v_threshold=th)
-        layers.append(Layer(name=f"fc{li}", weight=w, delay=d, bias=b, neuron=neuron,
-                            weight_scale=scale, extend_steps=extend_steps))
+        layers.append(
+            Layer(
+                name=f"fc{li}",
+                weight=w,
+                delay=d,
+                bias=b,
+                neuron=neuron,
+                weight_scale=scale,
+                extend_steps=extend_steps,
+            )
+        )
     n_ch = sizes[0]
     return Network(
-        layers=tuple(layers), dt=0.01,
+        layers=tuple(layers),
+        dt=0.01,
         input=InputSpec(n_channels=n_ch, window_steps=window_steps, n_units=n_ch, channel_group=1),
         readout="spike_count" if spiking_last else readout,
     )
 
 
-def random_frames(rng: np.random.Generator, steps: int, channels: int, rate: float = 0.2,
-                  max_count: int = 3) -> np.ndarray:
+def random_frames(
+    rng: np.random.Generator, steps: int, channels: int, rate: float = 0.2, max_count: int = 3
+) -> np.ndarray:
     """Random (steps, channels) float32 count frames, several events per bin possible."""
     active = rng.random((steps, channels)) < rate
     counts = rng.integers(1, max_count + 1, (steps, channels))
     return (active * counts).astype(np.float32)
 
 
-def with_relays(rng: np.random.Generator, net: Network, *, relays_per_layer: int = 6, n_taps: int = 4,
-                max_tap_lag: int = 6, relay_delays: bool = True, density: float = 0.7) -> Network:
+def with_relays(
+    rng: np.random.Generator,
+    net: Network,
+    *,
+    relays_per_layer: int = 6,
+    n_taps: int = 4,
+    max_tap_lag: int = 6,
+    relay_delays: bool = True,
+    density: float = 0.7,
+) -> Network:
     """``net`` plus random relay neurons and input taps (format v2), with new synapses from them.
 
     Every hidden layer gets ``relays_per_layer`` relays forming random chains (a relay copies a
@@ -92,11 +111,15 @@ def with_relays(rng: np.random.Generator, net: Network, *, relays_per_layer: int
         new_w = new_w * (rng.random((layer.n_out, extra)) < density)
         dmax = int(layer.delay.max()) if relay_delays else 0
         new_d = rng.integers(0, dmax + 1, (layer.n_out, extra))
-        return np.concatenate([w, new_w.astype(w.dtype)], axis=1), np.concatenate([layer.delay, new_d], axis=1)
+        return np.concatenate([w, new_w.astype(w.dtype)], axis=1), np.concatenate(
+            [layer.delay, new_d], axis=1
+        )
 
     layers = list(net.layers)
-    taps = [(int(rng.integers(0, net.input.n_channels)), int(rng.integers(1, max_tap_lag + 1)))
-            for _ in range(n_taps)]
+    taps = [
+        (int(rng.integers(0, net.input.n_channels)), int(rng.integers(1, max_tap_lag + 1)))
+        for _ in range(n_taps)
+    ]
     if taps:
         w, d = widen(layers[0], len(taps))
         layers[0] = replace(layers[0], weight=w, delay=d)

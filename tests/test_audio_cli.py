@@ -73,12 +73,25 @@ def test_labels_csv_classes_and_speaker_metadata(corpus: Path, tmp_path: Path) -
         "path,label,speaker\n"
         "corpus/low/ann_0.wav,low,7\n"
         "corpus/high/bob_1.wav,high,3\n"
-        "corpus/high/ann_1.wav,high,7\n", encoding="utf-8")
-    (tmp_path / "spk.csv").write_text("speaker,gender,age,body_height\n3,male,41,1.80\n7,female,29,\n",
-                                      encoding="utf-8")
+        "corpus/high/ann_1.wav,high,7\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "spk.csv").write_text(
+        "speaker,gender,age,body_height\n3,male,41,1.80\n7,female,29,\n", encoding="utf-8"
+    )
     out = tmp_path / "csv.h5"
-    rc = run("--labels", str(tmp_path / "labels.csv"), "--classes", "high,low", "--speakers",
-             str(tmp_path / "spk.csv"), "--out", str(out), "--window-s", "0.5")
+    rc = run(
+        "--labels",
+        str(tmp_path / "labels.csv"),
+        "--classes",
+        "high,low",
+        "--speakers",
+        str(tmp_path / "spk.csv"),
+        "--out",
+        str(out),
+        "--window-s",
+        "0.5",
+    )
     assert rc == 0
     with SHDFile(out) as ds:
         assert len(ds) == 3 and ds.window_steps == 50
@@ -96,7 +109,10 @@ def test_labels_csv_classes_and_speaker_metadata(corpus: Path, tmp_path: Path) -
 def test_inputs_select_rows_of_the_csv(corpus: Path, tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_text("path,label\ncorpus/low/ann_0.wav,4\ncorpus/high/ann_1.wav,9\n")
     out = tmp_path / "one.h5"
-    assert run(str(corpus / "high" / "ann_1.wav"), "--labels", str(tmp_path / "labels.csv"), "--out", str(out)) == 0
+    assert (
+        run(str(corpus / "high" / "ann_1.wav"), "--labels", str(tmp_path / "labels.csv"), "--out", str(out))
+        == 0
+    )
     with SHDFile(out) as ds:
         assert len(ds) == 1 and int(ds.labels[0]) == 9 and ds.class_names() == []
         assert ds.speakers() is None
@@ -105,7 +121,9 @@ def test_inputs_select_rows_of_the_csv(corpus: Path, tmp_path: Path) -> None:
 def test_two_workers_write_the_same_file(corpus: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     assert run(str(corpus), "--out", str(a)) == 0
-    assert main(["data", "encode-audio", str(corpus), "--out", str(b), "--workers", "2", "--no-progress"]) == 0
+    assert (
+        main(["data", "encode-audio", str(corpus), "--out", str(b), "--workers", "2", "--no-progress"]) == 0
+    )
     with SHDFile(a, BinSpec()) as da, SHDFile(b, BinSpec()) as db:
         for i in range(len(da)):
             for x, y in zip(da.events(i), db.events(i), strict=True):
@@ -133,7 +151,9 @@ def _write_bad_csv(tmp_path: Path) -> str:
         (lambda c, t: [str(c), "--workers", "0"], "--workers"),
     ],
 )
-def test_bad_input_exits_2_and_writes_nothing(corpus: Path, tmp_path: Path, capsys, make_args, message) -> None:
+def test_bad_input_exits_2_and_writes_nothing(
+    corpus: Path, tmp_path: Path, capsys, make_args, message
+) -> None:
     out = tmp_path / "out" / "bad.h5"
     assert run(*make_args(corpus, tmp_path), "--out", str(out)) == 2
     err = capsys.readouterr().err

@@ -98,7 +98,7 @@ def test_spike_counts_grow_with_level() -> None:
     for db in (-60, -50, -40, -30, -20, -10):
         c = counts(tone(1000.0, db))
         totals.append(int(c.sum()))
-        at_cf.append(int(c[k - 5: k + 6].sum()))
+        at_cf.append(int(c[k - 5 : k + 6].sum()))
     assert all(a < b for a, b in zip(totals, totals[1:], strict=False)), totals
     assert all(a < b for a, b in zip(at_cf, at_cf[1:], strict=False)), at_cf
 
@@ -165,8 +165,14 @@ def test_fewer_channels_cover_the_same_band() -> None:
 
 @pytest.mark.parametrize(
     "kw, field",
-    [({"f_max": 7500.0}, "f_max"), ({"f_min": 0.0}, "f_min"), ({"n_channels": 0}, "n_channels"),
-     ({"compression": 0.0}, "compression"), ({"decimate": 0}, "decimate"), ({"tau_m_ms": -1.0}, "tau_m_ms")],
+    [
+        ({"f_max": 7500.0}, "f_max"),
+        ({"f_min": 0.0}, "f_min"),
+        ({"n_channels": 0}, "n_channels"),
+        ({"compression": 0.0}, "compression"),
+        ({"decimate": 0}, "decimate"),
+        ({"tau_m_ms": -1.0}, "tau_m_ms"),
+    ],
 )
 def test_config_validation_names_the_field(kw: dict, field: str) -> None:
     with pytest.raises(ValueError, match=f"'{field}'"):

@@ -15,12 +15,21 @@ from delaykit.data import spoken_digits as sd
 from delaykit.data.shd import SHDFile
 from delaykit.errors import DelaykitError
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng not installed (apt-get install espeak-ng)")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)"
+)
 
 #: A fake variant table so that voice drawing is tested without espeak-ng.
-FAKE_VARIANTS = {"m1": ("male", 70), "f1": ("female", 70), "m2": ("male", -1), "f2": ("female", -1),
-                 "m3": ("male", -1), "f3": ("female", -1), "klatt": ("male", -1), "whisper": ("male", -1)}
+FAKE_VARIANTS = {
+    "m1": ("male", 70),
+    "f1": ("female", 70),
+    "m2": ("male", -1),
+    "f2": ("female", -1),
+    "m3": ("male", -1),
+    "f3": ("female", -1),
+    "klatt": ("male", -1),
+    "whisper": ("male", -1),
+}
 
 TINY = sd.SpokenDigitsConfig(n_voices=2, repeats=1, labels=(3, 15), test_fraction=0.5)
 
@@ -54,8 +63,9 @@ def test_utterance_plan_covers_voices_labels_repeats() -> None:
     voices = sd.make_voices(cfg, FAKE_VARIANTS)
     plan = sd.plan_utterances(cfg, voices)
     assert len(plan) == 3 * 3 * 2
-    assert {(u.voice, u.label, u.repeat) for u in plan} == {(v, lab, r) for v in range(3)
-                                                            for lab in (0, 10, 19) for r in range(2)}
+    assert {(u.voice, u.label, u.repeat) for u in plan} == {
+        (v, lab, r) for v in range(3) for lab in (0, 10, 19) for r in range(2)
+    }
     for u in plan:
         v = voices[u.voice]
         assert abs(u.speed - v.speed) <= cfg.speed_jitter * v.speed + 1
@@ -86,8 +96,16 @@ def test_fade_removes_the_click_of_a_cut() -> None:
     assert high[u_cut].sum() > 0 and high[u_fade].sum() == 0
 
 
-@pytest.mark.parametrize("kw", [{"n_voices": 1}, {"repeats": 0}, {"test_fraction": 1.0}, {"labels": (3, 20)},
-                                {"speed_range": (300, 200)}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"n_voices": 1},
+        {"repeats": 0},
+        {"test_fraction": 1.0},
+        {"labels": (3, 20)},
+        {"speed_range": (300, 200)},
+    ],
+)
 def test_config_validation(kw: dict) -> None:
     with pytest.raises(ValueError, match=f"'{next(iter(kw))}'"):
         sd.SpokenDigitsConfig(**kw)
@@ -135,8 +153,9 @@ def test_tiny_set_schema_split_and_wavs(tmp_path: Path) -> None:
 def test_same_seed_same_files_other_seed_other_voices(tmp_path: Path) -> None:
     a = sd.write_spoken_digits(tmp_path / "a", TINY, workers=1, progress=False)
     b = sd.write_spoken_digits(tmp_path / "b", TINY, workers=2, progress=False)
-    c = sd.write_spoken_digits(tmp_path / "c", sd.SpokenDigitsConfig(**{**TINY.__dict__, "seed": 1}),
-                               workers=1, progress=False)
+    c = sd.write_spoken_digits(
+        tmp_path / "c", sd.SpokenDigitsConfig(**{**TINY.__dict__, "seed": 1}), workers=1, progress=False
+    )
     for split in ("train", "test"):
         with h5py.File(getattr(a, f"{split}_path")) as fa, h5py.File(getattr(b, f"{split}_path")) as fb:
             for key in ("spikes/times", "spikes/units"):
@@ -151,9 +170,29 @@ def test_same_seed_same_files_other_seed_other_voices(tmp_path: Path) -> None:
 @needs_espeak
 def test_cli_spoken_digits(tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
-    rc = main(["data", "spoken-digits", "--out", str(out), "--voices", "2", "--repeats", "1",
-               "--classes", "zero,19", "--test-fraction", "0.5", "--seed", "3", "--workers", "1", "--no-progress",
-               "--plot", str(tmp_path / "sd.png")])
+    rc = main(
+        [
+            "data",
+            "spoken-digits",
+            "--out",
+            str(out),
+            "--voices",
+            "2",
+            "--repeats",
+            "1",
+            "--classes",
+            "zero,19",
+            "--test-fraction",
+            "0.5",
+            "--seed",
+            "3",
+            "--workers",
+            "1",
+            "--no-progress",
+            "--plot",
+            str(tmp_path / "sd.png"),
+        ]
+    )
     assert rc == 0
     assert (tmp_path / "sd.png").read_bytes()[:4] == b"\x89PNG"
     msg = capsys.readouterr().out

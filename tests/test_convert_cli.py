@@ -24,9 +24,11 @@ def ckpt(tmp_path, rng):
 
 
 def test_cli_module_imports_without_torch():
-    code = ("import sys; import delaykit.convert.cli, delaykit.tables; "
-            "bad = [m for m in ('torch', 'nir', 'onnx', 'pyarrow') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; import delaykit.convert.cli, delaykit.tables; "
+        "bad = [m for m in ('torch', 'nir', 'onnx', 'pyarrow') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -45,7 +47,9 @@ def test_every_export_verb(tmp_path, ckpt, capsys):
     assert (tmp_path / "model.onnx").stat().st_size > 1000
     assert main(["convert", "to-netx", str(ckpt)]) == 0  # loihi2 implied, 8-bit
     assert (tmp_path / "model.netx.h5").exists()
-    assert main(["convert", "report", str(ckpt), "--target", "loihi2", "--plot", str(tmp_path / "r.png")]) == 0
+    assert (
+        main(["convert", "report", str(ckpt), "--target", "loihi2", "--plot", str(tmp_path / "r.png")]) == 0
+    )
     rep = json.loads((tmp_path / "model.report.json").read_text())
     assert rep["target"] == "loihi2" and rep["quantized"] and len(rep["layers"]) == 3
     assert (tmp_path / "model.report.txt").exists() and (tmp_path / "r.png").exists()
@@ -54,8 +58,22 @@ def test_every_export_verb(tmp_path, ckpt, capsys):
 
 
 def test_dkn_input_and_quantized_dkn(tmp_path, ckpt):
-    assert main(["convert", "to-dkn", str(ckpt), "--target", "loihi2", "-o", str(tmp_path / "q.dkn"),
-                 "--report", str(tmp_path / "q.json")]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "to-dkn",
+                str(ckpt),
+                "--target",
+                "loihi2",
+                "-o",
+                str(tmp_path / "q.dkn"),
+                "--report",
+                str(tmp_path / "q.json"),
+            ]
+        )
+        == 0
+    )
     q = load_network(tmp_path / "q.dkn")
     assert all(lay.is_integer for lay in q.layers) and q.provenance["target"] == "loihi2"
     assert json.loads((tmp_path / "q.json").read_text())["quantized"]
@@ -64,8 +82,27 @@ def test_dkn_input_and_quantized_dkn(tmp_path, ckpt):
 
 def test_reference_state_dict_with_flags(tmp_path, rng):
     p = make_reference_state_dict(tmp_path / "ref.pt", rng, (30, 16, 8), k=13)
-    assert main(["convert", "to-dkn", str(p), "--reference-code", "--kernel-size", "13",
-                 "--tau-ms", "20", "--dt-ms", "5", "--window-ms", "100", "--channel-group", "2"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "to-dkn",
+                str(p),
+                "--reference-code",
+                "--kernel-size",
+                "13",
+                "--tau-ms",
+                "20",
+                "--dt-ms",
+                "5",
+                "--window-ms",
+                "100",
+                "--channel-group",
+                "2",
+            ]
+        )
+        == 0
+    )
     net = load_network(tmp_path / "ref.dkn")
     assert net.dt == pytest.approx(0.005) and net.input.window_steps == 20
     assert net.layers[0].neuron.tau == pytest.approx(4.0) and net.layers[0].extend_steps == 6
@@ -90,11 +127,26 @@ def test_verify_verb(tmp_path, rng):
     from delaykit.data.synth import write_delay_task_pair
 
     write_delay_task_pair(tmp_path, 4, 24, seed=2)
-    ck = make_delaykit_checkpoint(tmp_path / "m.pt", rng, (140, 16, 12, 10), k=25, window_steps=30,
-                                  channel_group=5, gain=3.0)
+    ck = make_delaykit_checkpoint(
+        tmp_path / "m.pt", rng, (140, 16, 12, 10), k=25, window_steps=30, channel_group=5, gain=3.0
+    )
     js = tmp_path / "v.json"
-    assert main(["convert", "verify", str(ck), str(tmp_path / "delay_test.h5"), "--torch-model", "dcls",
-                 "--json", str(js), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "verify",
+                str(ck),
+                str(tmp_path / "delay_test.h5"),
+                "--torch-model",
+                "dcls",
+                "--json",
+                str(js),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     r = json.loads(js.read_text())
     assert r["samples"] == 24 and r["agree"] == 24 and r["max_abs_diff"] < 1e-4
 

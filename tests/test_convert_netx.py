@@ -99,9 +99,20 @@ def test_lava_fixed_point_runs_identically(tmp_path, rng):
     assert frames.max() > 1  # counts: exercises Lava's graded input
     exp = write_lava_expectation(net, frames, tmp_path / "in.npz", tmp_path / "exp.npz")
     assert all(exp[k].sum() > 20 for k in exp if k.startswith("spikes_")), "too little activity"
-    r = subprocess.run([str(LAVA_PYTHON), str(LAVA_CHECK), str(netx), str(tmp_path / "in.npz"),
-                        "--expect", str(tmp_path / "exp.npz")],
-                       capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": ""})
+    r = subprocess.run(
+        [
+            str(LAVA_PYTHON),
+            str(LAVA_CHECK),
+            str(netx),
+            str(tmp_path / "in.npz"),
+            "--expect",
+            str(tmp_path / "exp.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "IDENTICAL" in r.stdout

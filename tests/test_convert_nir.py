@@ -38,9 +38,9 @@ def test_graph_layout_units_and_type_check(tmp_path, rng):
     lay = net.layers[0]
     distinct = sorted(set(np.unique(lay.delay[lay.weight != 0]).tolist()))
     delays = {k: v for k, v in g.nodes.items() if k.startswith("fc0_delay")}
-    assert sorted(int(k[len("fc0_delay"):]) for k in delays) == [d for d in distinct if d > 0]
+    assert sorted(int(k[len("fc0_delay") :]) for k in delays) == [d for d in distinct if d > 0]
     for k, node in delays.items():
-        d = int(k[len("fc0_delay"):])
+        d = int(k[len("fc0_delay") :])
         assert isinstance(node, nir.Delay)
         np.testing.assert_allclose(node.delay, d * 0.01)  # seconds
         w = g.nodes[f"fc0_d{d}"].weight
@@ -67,9 +67,14 @@ def test_graph_layout_units_and_type_check(tmp_path, rng):
 def test_lossless_reimport_with_sim_importer(tmp_path, rng, bits):
     load_nir = pytest.importorskip("delaykit.sim.nir_import").load_nir
     net = random_network(rng, (12, 9, 7, 4), max_delay=7, extend_steps=3, density=0.7)
-    net = type(net)(layers=net.layers, dt=net.dt, input=net.input, readout=net.readout,
-                    provenance={"source": "x.pt", "source_sha256": "ab" * 32},
-                    metadata={"metrics": {"test_acc_rounded": 88.5}, "class_names": list("abcd")})
+    net = type(net)(
+        layers=net.layers,
+        dt=net.dt,
+        input=net.input,
+        readout=net.readout,
+        provenance={"source": "x.pt", "source_sha256": "ab" * 32},
+        metadata={"metrics": {"test_acc_rounded": 88.5}, "class_names": list("abcd")},
+    )
     if bits:
         net, _ = quantize_network(net, bits, per_neuron=True)
     path = tmp_path / "m.nir"
@@ -87,8 +92,9 @@ def test_r_convention_one_is_same_dynamics(rng):
     net = random_network(rng, (6, 5, 3), max_delay=3, tau=2.0)
     g = network_to_nir(net, r_convention="one")
     np.testing.assert_array_equal(g.nodes["fc0"].r, 1.0)
-    np.testing.assert_allclose(g.nodes["fc0_d0"].weight,
-                               np.where(net.layers[0].delay == 0, net.layers[0].weight, 0) * 2.0)
+    np.testing.assert_allclose(
+        g.nodes["fc0_d0"].weight, np.where(net.layers[0].delay == 0, net.layers[0].weight, 0) * 2.0
+    )
     with pytest.raises(ValueError, match="r_convention"):
         network_to_nir(net, r_convention="two")
 
@@ -132,7 +138,7 @@ def test_norse_runs_delay_free_graph_identically(tmp_path, rng):
         state, out = None, []
         x = torch.as_tensor(frames)
         for t in range(x.shape[0]):
-            o, state = model(x[t:t + 1], state)
+            o, state = model(x[t : t + 1], state)
             out.append(o.detach().numpy()[0])
         theirs = np.asarray(out).astype(np.uint8)
         np.testing.assert_array_equal(theirs, ours.spikes[-1])

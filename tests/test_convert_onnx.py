@@ -30,7 +30,7 @@ def _compare(net, frames, dtype, exact):
         np.testing.assert_allclose(r["output"], ours.output, rtol=0, atol=1e-12)
     for a, b in zip(r["spikes"], ours.spikes, strict=True):
         np.testing.assert_array_equal(a[: len(b)], b)
-        assert not a[len(b):].any()  # outputs past the layer's length are the contract's zeros
+        assert not a[len(b) :].any()  # outputs past the layer's length are the contract's zeros
     return sum(int(b.sum()) for b in ours.spikes)
 
 
@@ -53,8 +53,14 @@ def test_bias_driven_spikes_stop_at_layer_end(rng):
     # sees zeros after the previous layer's last step, which the model's masks reproduce.
     net = random_network(rng, (6, 5, 3), max_delay=4, extend_steps=4)
     lay = net.layers[0]
-    biased = Layer(name=lay.name, weight=lay.weight, delay=lay.delay, neuron=lay.neuron,
-                   bias=np.full(lay.n_out, 1.5), extend_steps=lay.extend_steps)
+    biased = Layer(
+        name=lay.name,
+        weight=lay.weight,
+        delay=lay.delay,
+        neuron=lay.neuron,
+        bias=np.full(lay.n_out, 1.5),
+        extend_steps=lay.extend_steps,
+    )
     net = Network(layers=(biased, net.layers[1]), dt=net.dt, input=net.input, readout=net.readout)
     frames = random_frames(rng, 10, 6)
     assert _compare(net, frames, "float64", exact=False) > 0

@@ -82,8 +82,12 @@ def test_fit_delays_ignores_zero_weight_synapses(rng):
     net = random_network(rng, (6, 4), max_delay=9)
     lay = net.layers[0]
     w = np.where(lay.delay > 5, 0.0, lay.weight)
-    net = type(net)(layers=(type(lay)(name=lay.name, weight=w, delay=lay.delay, neuron=lay.neuron),),
-                    dt=net.dt, input=net.input, readout="membrane_sum")
+    net = type(net)(
+        layers=(type(lay)(name=lay.name, weight=w, delay=lay.delay, neuron=lay.neuron),),
+        dt=net.dt,
+        input=net.input,
+        readout="membrane_sum",
+    )
     out, recs = fit_delays(net, 0, 5, clip=False)
     assert recs[0]["out_of_range"] == 0 and out is net
 
@@ -93,8 +97,9 @@ def test_report_text_json_png(tmp_path, rng):
     deployed, info = prepare_for_target(net, target="loihi2", clip=True)
     rep = build_report(deployed, info, float_net=net)
     lay = deployed.layers[0]
-    np.testing.assert_array_equal(rep["layers"][0]["delay_histogram"],
-                                  np.bincount(lay.delay[lay.weight != 0]))
+    np.testing.assert_array_equal(
+        rep["layers"][0]["delay_histogram"], np.bincount(lay.delay[lay.weight != 0])
+    )
     assert rep["total_clipped_delays"] == sum(r["clipped"] for r in info["delays"]) > 0
     assert rep["target"] == "loihi2" and rep["quantized"]
     assert sum(rep["layers"][0]["weight_error_histogram"]["counts"]) == lay.weight.size

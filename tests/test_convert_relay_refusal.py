@@ -12,14 +12,17 @@ from delaykit.network import RelayNotSupported
 @pytest.fixture
 def relay_net(rng):
     # integer weights, v_reset 0, one threshold per layer: what netx accepts apart from the relays
-    return with_relays(rng, random_network(rng, (5, 6, 3), integer_bits=8, max_delay=3), relays_per_layer=3,
-                       n_taps=0)
+    return with_relays(
+        rng, random_network(rng, (5, 6, 3), integer_bits=8, max_delay=3), relays_per_layer=3, n_taps=0
+    )
 
 
 def test_nir_export_refuses_relays(relay_net):
     from delaykit.convert.nir_export import network_to_nir
 
-    with pytest.raises(RelayNotSupported, match=r"layer 'fc0': field 'relay_src': NIR export cannot represent"):
+    with pytest.raises(
+        RelayNotSupported, match=r"layer 'fc0': field 'relay_src': NIR export cannot represent"
+    ):
         network_to_nir(relay_net)
 
 

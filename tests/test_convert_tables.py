@@ -37,8 +37,14 @@ def test_roundtrip_each_format(tmp_path, rng, fmt, bits):
     if fmt == "parquet":
         pytest.importorskip("pyarrow")
     net = random_network(rng, (12, 9, 4), max_delay=6, density=0.6, extend_steps=2)
-    net = type(net)(layers=net.layers, dt=net.dt, input=net.input, readout=net.readout,
-                    provenance={"source": "m.pt"}, metadata={"class_names": list("wxyz")})
+    net = type(net)(
+        layers=net.layers,
+        dt=net.dt,
+        input=net.input,
+        readout=net.readout,
+        provenance={"source": "m.pt"},
+        metadata={"class_names": list("wxyz")},
+    )
     if bits:
         net, _ = quantize_network(net, bits, per_neuron=True)
     write_tables(net, tmp_path / "t", formats=(fmt,))

@@ -59,8 +59,12 @@ def test_reference_state_dict_of_the_trained_model(trained, tmp_path):
     ref = tmp_path / "ref_state_dict.pt"
     torch.save(reference_layout(ck), ref)
     a = ck["arch"]
-    opts = ReferenceOptions(tau_ms=a["tau_steps"] * a["dt"] * 1e3 - 1e-9, dt_ms=a["dt"] * 1e3,
-                            kernel_size=a["kernel_size"], window_ms=a["window_steps"] * a["dt"] * 1e3)
+    opts = ReferenceOptions(
+        tau_ms=a["tau_steps"] * a["dt"] * 1e3 - 1e-9,
+        dt_ms=a["dt"] * 1e3,
+        kernel_size=a["kernel_size"],
+        window_ms=a["window_steps"] * a["dt"] * 1e3,
+    )
     r = verify_fidelity(ref, test, reference_code=True, options=opts, progress=False)
     assert r["source_kind"] == "reference" and r["torch_model"] == "dcls"
     assert r["agree"] == r["samples"] == 64 and r["max_abs_diff"] <= DEFAULT_ATOL

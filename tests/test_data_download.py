@@ -71,8 +71,10 @@ def server(tmp_path):
 
 def test_parse_md5sums():
     text = "0123456789abcdef0123456789abcdef  shd_train.h5.gz\nbad line\nFEDCBA9876543210FEDCBA9876543210 *x.gz\n"
-    assert parse_md5sums(text) == {"shd_train.h5.gz": "0123456789abcdef0123456789abcdef",
-                                   "x.gz": "fedcba9876543210fedcba9876543210"}
+    assert parse_md5sums(text) == {
+        "shd_train.h5.gz": "0123456789abcdef0123456789abcdef",
+        "x.gz": "fedcba9876543210fedcba9876543210",
+    }
 
 
 def test_download_verifies_and_extracts(server, tmp_path):

@@ -14,8 +14,15 @@ from delaykit.errors import DelaykitError, FormatError
 def _write_ragged(path, n_units=700):
     times = [np.array([0.0, 0.0049, 0.005, 0.0101, 1.39]), np.array([]), np.array([0.02, 2.0])]
     units = [np.array([0, 4, 5, 699, 10]), np.array([], dtype=int), np.array([7, 8])]
-    write_shd(path, times, units, np.array([3, 0, 19]), class_names=[f"c{i}" for i in range(20)],
-              speakers=np.array([1, 2, 3]), n_units=n_units)
+    write_shd(
+        path,
+        times,
+        units,
+        np.array([3, 0, 19]),
+        class_names=[f"c{i}" for i in range(20)],
+        speakers=np.array([1, 2, 3]),
+        n_units=n_units,
+    )
 
 
 def test_reader_bins_counts_with_fixed_window(tmp_path):

@@ -12,12 +12,36 @@ from delaykit.cli.main import main
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--samples", "200", "60", "--config", "tiny",
-                 "--set", "train.epochs=1", "--workers", "1", "--tolerance", "100"])
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--samples",
+            "200",
+            "60",
+            "--config",
+            "tiny",
+            "--set",
+            "train.epochs=1",
+            "--workers",
+            "1",
+            "--tolerance",
+            "100",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0, text
-    for name in ("deployed_float.dkn", "deployed_int8.dkn", "model.nir", "results.json", "results.txt",
-                 "learned/model.pt", "none/model.pt", "random/model.pt"):
+    for name in (
+        "deployed_float.dkn",
+        "deployed_int8.dkn",
+        "model.nir",
+        "results.json",
+        "results.txt",
+        "learned/model.pt",
+        "none/model.pt",
+        "random/model.pt",
+    ):
         assert (out / name).exists(), name
     assert (out / "tables" / "manifest.json").exists()
     res = json.loads((out / "results.json").read_text())

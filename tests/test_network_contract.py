@@ -30,8 +30,12 @@ def _assert_same(a: Network, b: Network) -> None:
         assert x.neuron.to_dict() == y.neuron.to_dict()
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     seed=st.integers(0, 2**31),
     sizes=st.lists(st.integers(1, 12), min_size=2, max_size=5),
@@ -43,10 +47,23 @@ def _assert_same(a: Network, b: Network) -> None:
 )
 def test_round_trip_random_networks(tmp_path, seed, sizes, max_delay, density, bits, spiking_last, extend):
     rng = np.random.default_rng(seed)
-    net = random_network(rng, tuple(sizes), max_delay=max_delay, density=density, integer_bits=bits,
-                         spiking_last=spiking_last, extend_steps=extend)
-    net = Network(layers=net.layers, dt=net.dt, input=net.input, readout=net.readout,
-                  provenance={"source": "test", "seed": seed}, metadata={"metrics": {"acc": 1.5}})
+    net = random_network(
+        rng,
+        tuple(sizes),
+        max_delay=max_delay,
+        density=density,
+        integer_bits=bits,
+        spiking_last=spiking_last,
+        extend_steps=extend,
+    )
+    net = Network(
+        layers=net.layers,
+        dt=net.dt,
+        input=net.input,
+        readout=net.readout,
+        provenance={"source": "test", "seed": seed},
+        metadata={"metrics": {"acc": 1.5}},
+    )
     path = tmp_path / f"n{seed}.dkn"
     net.save(path)
     _assert_same(net, load_network(path))
@@ -71,9 +88,15 @@ def _layer(**kw):
         (dict(weight=np.ones((3, 2), np.int8)), "field 'weight_scale': is required"),
         (dict(weight_scale=np.ones(3)), "field 'weight_scale': must be None for float"),
         (dict(weight=np.ones((3, 2), np.int8), weight_scale=-np.ones(3)), "must be finite and > 0"),
-        (dict(weight=np.ones((3, 2), np.int8), weight_scale=1.0, bias=np.zeros(3)), "field 'bias': must be integer"),
+        (
+            dict(weight=np.ones((3, 2), np.int8), weight_scale=1.0, bias=np.zeros(3)),
+            "field 'bias': must be integer",
+        ),
         (dict(neuron=LIF(tau=0.5)), "field 'neuron.tau'"),
-        (dict(neuron=LIF(tau=2.0, v_threshold=np.ones(2))), "field 'neuron.v_threshold': must be a scalar or have shape (3,)"),
+        (
+            dict(neuron=LIF(tau=2.0, v_threshold=np.ones(2))),
+            "field 'neuron.v_threshold': must be a scalar or have shape (3,)",
+        ),
         (dict(neuron=LIF(tau=2.0, v_threshold=0.0)), "greater than v_reset"),
         (dict(neuron="lif"), "field 'neuron': must be LIF or LI"),
         (dict(extend_steps=-1), "field 'extend_steps'"),
@@ -90,13 +113,24 @@ def test_network_level_validation():
     inp = InputSpec(n_channels=2, window_steps=5, n_units=2, channel_group=1)
     l0 = _layer()
     with pytest.raises(ValueError, match="has 4 inputs but layer 'l0' has 3 neurons"):
-        Network(layers=(l0, _layer(name="l1", weight=np.ones((2, 4)), delay=np.zeros((2, 4), int))),
-                dt=0.01, input=inp)
+        Network(
+            layers=(l0, _layer(name="l1", weight=np.ones((2, 4)), delay=np.zeros((2, 4), int))),
+            dt=0.01,
+            input=inp,
+        )
     with pytest.raises(ValueError, match="input spec has 5 channels"):
-        Network(layers=(l0,), dt=0.01, input=InputSpec(n_channels=5, window_steps=5, n_units=5, channel_group=1))
+        Network(
+            layers=(l0,), dt=0.01, input=InputSpec(n_channels=5, window_steps=5, n_units=5, channel_group=1)
+        )
     with pytest.raises(ValueError, match="hidden layers must be spiking"):
-        Network(layers=(_layer(neuron=LI(tau=2.0)), _layer(name="l1", weight=np.ones((2, 3)),
-                                                            delay=np.zeros((2, 3), int))), dt=0.01, input=inp)
+        Network(
+            layers=(
+                _layer(neuron=LI(tau=2.0)),
+                _layer(name="l1", weight=np.ones((2, 3)), delay=np.zeros((2, 3), int)),
+            ),
+            dt=0.01,
+            input=inp,
+        )
     with pytest.raises(ValueError, match="field 'dt'"):
         Network(layers=(l0,), dt=0.0, input=inp)
     with pytest.raises(ValueError, match="field 'readout'"):
@@ -114,8 +148,11 @@ def test_network_level_validation():
 def test_summary_counts_and_histogram():
     w = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0]])
     d = np.array([[0, 5, 2], [1, 1, 2]])
-    net = Network(layers=(Layer("a", w, d, LI(tau=1.0)),), dt=0.01,
-                  input=InputSpec(n_channels=3, window_steps=4, n_units=3, channel_group=1))
+    net = Network(
+        layers=(Layer("a", w, d, LI(tau=1.0)),),
+        dt=0.01,
+        input=InputSpec(n_channels=3, window_steps=4, n_units=3, channel_group=1),
+    )
     s = network_summary(net)
     assert s["synapses"] == 3
     assert s["max_delay_steps"] == 2  # the delay-5 synapse has weight 0

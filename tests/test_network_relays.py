@@ -34,7 +34,9 @@ from delaykit.network import (
 
 
 def _lif(n_out, n_in, relay_src=None, name="h"):
-    return Layer(name, np.ones((n_out, n_in)), np.zeros((n_out, n_in), int), LIF(tau=1.0), relay_src=relay_src)
+    return Layer(
+        name, np.ones((n_out, n_in)), np.zeros((n_out, n_in), int), LIF(tau=1.0), relay_src=relay_src
+    )
 
 
 def _li(n_out, n_in, name="o"):
@@ -50,14 +52,17 @@ def test_relay_roots_follow_chains_in_any_order():
     assert _lif(2, 3).n_relay == 0 and _lif(2, 3).relay_src.dtype == np.int64
 
 
-@pytest.mark.parametrize("src,match", [
-    ([0, 7], "relay 1 copies index 7, outside the layer's output"),
-    ([-1], "outside"),
-    ([2], "relay 0 .* copies itself"),
-    ([3, 2], "cycle"),
-    ([0.0], "integer indices"),
-    ([[0, 1]], "1-D"),
-])
+@pytest.mark.parametrize(
+    "src,match",
+    [
+        ([0, 7], "relay 1 copies index 7, outside the layer's output"),
+        ([-1], "outside"),
+        ([2], "relay 0 .* copies itself"),
+        ([3, 2], "cycle"),
+        ([0.0], "integer indices"),
+        ([[0, 1]], "1-D"),
+    ],
+)
 def test_bad_relay_src_is_rejected_naming_layer_and_field(src, match):
     with pytest.raises(ValueError, match=r"layer 'h': field 'relay_src'") as e:
         _lif(2, 3, relay_src=np.array(src))
@@ -67,8 +72,11 @@ def test_bad_relay_src_is_rejected_naming_layer_and_field(src, match):
 def test_network_level_relay_and_tap_rules():
     inp = InputSpec(3, 5, 3, 1)
     hidden = _lif(2, 3, relay_src=np.array([0, 2]))
-    with pytest.raises(ValueError, match=r"layer 'o': field 'weight': has 2 inputs but layer 'h' has 2 neurons "
-                                         r"\+ 2 relays"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'o': field 'weight': has 2 inputs but layer 'h' has 2 neurons "
+        r"\+ 2 relays",
+    ):
         Network((hidden, _li(1, 2)), 0.01, inp)
     with pytest.raises(ValueError, match="the last layer cannot have relays"):
         Network((hidden,), 0.01, inp)
@@ -79,7 +87,9 @@ def test_network_level_relay_and_tap_rules():
     for taps, match in ((((3, 1),), "reads channel 3"), (((0, 0),), "lag 0"), ([[0, 1, 2]], "pairs")):
         with pytest.raises(ValueError, match=rf"input: field 'taps': .*{match}"):
             InputSpec(3, 5, 3, 1, taps=taps)
-    ok = Network((_lif(2, 4, relay_src=np.array([0, 2])), _li(1, 4)), 0.01, replace(inp, taps=np.array([[2, 4]])))
+    ok = Network(
+        (_lif(2, 4, relay_src=np.array([0, 2])), _li(1, 4)), 0.01, replace(inp, taps=np.array([[2, 4]]))
+    )
     assert ok.input.taps == ((2, 4),) and ok.input.n_inputs == 4 and format_version(ok) == 2
     assert InputSpec(3, 5, 3, 1) == InputSpec(3, 5, 3, 1, taps=[])  # no taps: equal, hashable
     hash(ok.input)
@@ -137,9 +147,14 @@ def test_require_no_relays_names_layer_and_field(rng):
     base = random_network(rng, (4, 5, 2))
     require_no_relays(base, "X")  # a plain network passes
     taps_only = with_relays(rng, base, relays_per_layer=0, n_taps=2)
-    with pytest.raises(RelayNotSupported, match=r"input: field 'taps': X cannot represent host-side input taps"):
+    with pytest.raises(
+        RelayNotSupported, match=r"input: field 'taps': X cannot represent host-side input taps"
+    ):
         require_no_relays(taps_only, "X")
     relays_only = with_relays(rng, base, relays_per_layer=3, n_taps=0)
-    with pytest.raises(ValueError, match=r"layer 'fc0': field 'relay_src': X cannot represent relay neurons "
-                                         r"\(3 relays\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'fc0': field 'relay_src': X cannot represent relay neurons "
+        r"\(3 relays\)",
+    ):
         require_no_relays(relays_only, "X")

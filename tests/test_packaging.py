@@ -39,7 +39,9 @@ def test_listed_packages_match_folders_on_disk():
                 continue
             on_disk.add(".".join([pkg, *rel.parts]) if rel.parts else pkg)
     missing = on_disk - listed
-    assert not missing, f"package folders missing from pyproject.toml [tool.setuptools] packages: {sorted(missing)}"
+    assert not missing, (
+        f"package folders missing from pyproject.toml [tool.setuptools] packages: {sorted(missing)}"
+    )
 
 
 _BLOCK_TORCH = """
@@ -53,13 +55,23 @@ sys.meta_path.insert(0, Block())
 
 
 def _run_without_torch(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", _BLOCK_TORCH + code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", _BLOCK_TORCH + code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def test_core_sim_and_targets_import_without_torch():
-    modules = ["delaykit", "delaykit.network", "delaykit.data", "delaykit.data.shd", "delaykit.data.synth",
-               "delaykit.data.download", "delaykit.cli.main", "delaykit.sim", "delaykit.hardware_targets"]
+    modules = [
+        "delaykit",
+        "delaykit.network",
+        "delaykit.data",
+        "delaykit.data.shd",
+        "delaykit.data.synth",
+        "delaykit.data.download",
+        "delaykit.cli.main",
+        "delaykit.sim",
+        "delaykit.hardware_targets",
+    ]
     for folder, pkg in (("sim", "delaykit.sim"), ("hardware_targets", "delaykit.hardware_targets")):
         modules += [f"{pkg}.{p.stem}" for p in sorted((ROOT / folder).glob("*.py")) if p.stem != "__init__"]
     for p in sorted((ROOT / "delaykit").rglob("*.py")):
@@ -73,7 +85,9 @@ def test_core_sim_and_targets_import_without_torch():
 
 
 def test_cli_help_works_without_torch():
-    r = _run_without_torch("from delaykit.cli.main import main\nimport sys\ntry:\n    main(['--help'])\n"
-                           "except SystemExit as e:\n    sys.exit(e.code)\n")
+    r = _run_without_torch(
+        "from delaykit.cli.main import main\nimport sys\ntry:\n    main(['--help'])\n"
+        "except SystemExit as e:\n    sys.exit(e.code)\n"
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "COMMAND" in r.stdout

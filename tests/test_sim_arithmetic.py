@@ -33,9 +33,16 @@ def test_for_target_reads_profile_fixed_point_and_latency():
     fp = t.fixed_point
     assert a.is_fixed and a.name == "fixed:loihi2"
     assert a.layer_latency_steps == t.layer_latency_steps == 1
-    assert (a.weight_bits, a.membrane_bits, a.current_bits) == (fp["weight_bits"], fp["membrane_bits"],
-                                                                 fp["current_bits"])
-    assert (a.threshold_shift, a.weight_shift, a.decay) == (fp["threshold_shift"], fp["weight_shift"], "loihi12")
+    assert (a.weight_bits, a.membrane_bits, a.current_bits) == (
+        fp["weight_bits"],
+        fp["membrane_bits"],
+        fp["current_bits"],
+    )
+    assert (a.threshold_shift, a.weight_shift, a.decay) == (
+        fp["threshold_shift"],
+        fp["weight_shift"],
+        "loihi12",
+    )
     assert a.membrane_overflow == fp["overflow"]
     assert a.current_overflow == fp.get("current_overflow", fp["overflow"])
     assert a.weight_exponent == t.weight_exponent
@@ -73,8 +80,16 @@ def test_for_target_rejects_unknown_and_bad_keys():
     assert a.threshold_compare == "ge"
 
 
-@pytest.mark.parametrize("field,value", [("membrane_bits", 1), ("current_bits", 64), ("weight_shift", -1),
-                                         ("layer_latency_steps", -1), ("threshold_compare", "lt")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("membrane_bits", 1),
+        ("current_bits", 64),
+        ("weight_shift", -1),
+        ("layer_latency_steps", -1),
+        ("threshold_compare", "lt"),
+    ],
+)
 def test_invalid_fields_raise(field, value):
     with pytest.raises(ValueError, match=field):
         Arithmetic(kind="fixed", **{field: value})
@@ -93,7 +108,16 @@ def test_decay_constant_mapping():
     assert loihi_decay_constant(20.0) == round(4096 / 20)
     assert loihi_decay_constant(1e9) == 0
     # shift k = round(log2 tau)
-    assert [shift_decay_constant(t) for t in (1.0, 1.005, 1.5, 2.0, 4.0, 5.0, 6.0, 64.0)] == [0, 0, 1, 1, 2, 2, 3, 6]
+    assert [shift_decay_constant(t) for t in (1.0, 1.005, 1.5, 2.0, 4.0, 5.0, 6.0, 64.0)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        6,
+    ]
     with pytest.raises(ValueError, match="tau"):
         loihi_decay_constant(0.5)
     with pytest.raises(ValueError, match="tau"):
@@ -130,14 +154,25 @@ def test_reduce_int_saturate_and_wrap_edges():
 
 def _int_layer(w, th=5, neuron=None):
     w = np.asarray(w, dtype=np.int32)
-    return Layer("l", w, np.zeros(w.shape, np.int32), neuron or LIF(tau=2.0, v_threshold=th),
-                 weight_scale=np.full(w.shape[0], 0.5))
+    return Layer(
+        "l",
+        w,
+        np.zeros(w.shape, np.int32),
+        neuron or LIF(tau=2.0, v_threshold=th),
+        weight_scale=np.full(w.shape[0], 0.5),
+    )
 
 
 def test_layer_constants_fixed_shifts_and_scale():
     a = Arithmetic.fixed(weight_bits=8, threshold_shift=6, weight_shift=6)
-    layer = Layer("l", np.array([[3, -4]], np.int32), np.zeros((1, 2), np.int32),
-                  LIF(tau=2.0, v_threshold=7, v_reset=1), bias=np.array([2]), weight_scale=np.array([0.25]))
+    layer = Layer(
+        "l",
+        np.array([[3, -4]], np.int32),
+        np.zeros((1, 2), np.int32),
+        LIF(tau=2.0, v_threshold=7, v_reset=1),
+        bias=np.array([2]),
+        weight_scale=np.array([0.25]),
+    )
     c = layer_constants(layer, a)
     assert c.threshold.tolist() == [7 << 6] and c.reset.tolist() == [1 << 6] and c.bias.tolist() == [2 << 6]
     assert c.decay_param == 4096 - 2048

@@ -18,28 +18,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from delaykit.sim.brian2_check import cross_check, find_brian2_python, read_table_dir
 from netgen import random_frames, random_network
 
 from delaykit.network import LIF, Network
+from delaykit.sim.brian2_check import cross_check, find_brian2_python, read_table_dir
 
 BRIAN2 = find_brian2_python()
 
 
 def needs_brian2(f):
     """Slow, and skipped with the install command when no python imports brian2."""
-    return pytest.mark.slow(pytest.mark.skipif(
-        BRIAN2 is None,
-        reason="Brian2 not found: python3 -m venv /work/brian2-venv && /work/brian2-venv/bin/pip install "
-               "brian2 'numpy<2.4' h5py (or set $DELAYKIT_BRIAN2_PYTHON)",
-    )(f))
+    return pytest.mark.slow(
+        pytest.mark.skipif(
+            BRIAN2 is None,
+            reason="Brian2 not found: python3 -m venv /work/brian2-venv && /work/brian2-venv/bin/pip install "
+            "brian2 'numpy<2.4' h5py (or set $DELAYKIT_BRIAN2_PYTHON)",
+        )(f)
+    )
 
 
 def dyadic(net: Network, bits: int = 8) -> Network:
     """Float weights and biases on a 2**-bits grid: every partial sum is exact in float64."""
     q = 2.0**bits
-    return replace(net, layers=tuple(replace(layer, weight=np.round(layer.weight * q) / q,
-                                             bias=np.round(layer.bias * q) / q) for layer in net.layers))
+    return replace(
+        net,
+        layers=tuple(
+            replace(layer, weight=np.round(layer.weight * q) / q, bias=np.round(layer.bias * q) / q)
+            for layer in net.layers
+        ),
+    )
 
 
 def with_reset(net: Network, v_reset: int) -> Network:
@@ -55,15 +62,32 @@ def with_reset(net: Network, v_reset: int) -> Network:
 
 CASES = {
     # name: (network builder, layer latency, table format)
-    "int8_tau1.005": (lambda rng: random_network(rng, (24, 20, 10, 5), max_delay=62, density=0.6,
-                                                 integer_bits=8, extend_steps=12), 0, "npz"),
-    "int8_loihi_latency": (lambda rng: random_network(rng, (24, 20, 5), max_delay=30, integer_bits=8,
-                                                      tau=3.3), 1, "npz"),
-    "int6_reset_csv": (lambda rng: with_reset(random_network(rng, (16, 14, 6), max_delay=20, integer_bits=6,
-                                                             tau=1.7, threshold=0.8), -3), 0, "csv"),
-    "float_dyadic_spiking_readout": (lambda rng: dyadic(random_network(rng, (20, 16, 12, 4), max_delay=24,
-                                                                       tau=7.0, spiking_last=True,
-                                                                       threshold=0.6)), 0, "npz"),
+    "int8_tau1.005": (
+        lambda rng: random_network(
+            rng, (24, 20, 10, 5), max_delay=62, density=0.6, integer_bits=8, extend_steps=12
+        ),
+        0,
+        "npz",
+    ),
+    "int8_loihi_latency": (
+        lambda rng: random_network(rng, (24, 20, 5), max_delay=30, integer_bits=8, tau=3.3),
+        1,
+        "npz",
+    ),
+    "int6_reset_csv": (
+        lambda rng: with_reset(
+            random_network(rng, (16, 14, 6), max_delay=20, integer_bits=6, tau=1.7, threshold=0.8), -3
+        ),
+        0,
+        "csv",
+    ),
+    "float_dyadic_spiking_readout": (
+        lambda rng: dyadic(
+            random_network(rng, (20, 16, 12, 4), max_delay=24, tau=7.0, spiking_last=True, threshold=0.6)
+        ),
+        0,
+        "npz",
+    ),
 }
 
 
@@ -123,8 +147,10 @@ def test_table_reader_needs_no_delaykit(tmp_path: Path, rng):
             assert np.array_equal(lay["bias"], layer.bias) and lay["tau"] == layer.neuron.tau
             assert lay["extend_steps"] == layer.extend_steps
     # importing the module pulls in neither delaykit's simulator nor torch
-    code = ("import sys, runpy; runpy.run_path(sys.argv[1]); "
-            "assert 'torch' not in sys.modules and 'delaykit' not in sys.modules")
+    code = (
+        "import sys, runpy; runpy.run_path(sys.argv[1]); "
+        "assert 'torch' not in sys.modules and 'delaykit' not in sys.modules"
+    )
     script = Path(__file__).parents[1] / "sim" / "brian2_check.py"
     subprocess.run([sys.executable, "-c", code, str(script)], check=True)
 
@@ -136,13 +162,37 @@ def test_check_command_on_an_shd_file(tmp_path: Path):
 
     write_delay_task_pair(tmp_path, n_train=2, n_test=6, seed=1)
     rng = np.random.default_rng(9)
-    net = random_network(rng, (140, 24, 10), max_delay=14, density=0.4, integer_bits=8, threshold=0.5,
-                         window_steps=30, extend_steps=7)
+    net = random_network(
+        rng,
+        (140, 24, 10),
+        max_delay=14,
+        density=0.4,
+        integer_bits=8,
+        threshold=0.5,
+        window_steps=30,
+        extend_steps=7,
+    )
     net = replace(net, input=InputSpec(n_channels=140, window_steps=30, n_units=700, channel_group=5))
     model = tmp_path / "net.dkn"
     net.save(model)
-    out = subprocess.run([sys.executable, "-m", "delaykit.sim.brian2_check", "check", str(model), "--data",
-                          str(tmp_path / "delay_test.h5"), "--samples", "3", "--brian2-python", BRIAN2,
-                          "--json", str(tmp_path / "r.json")], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "delaykit.sim.brian2_check",
+            "check",
+            str(model),
+            "--data",
+            str(tmp_path / "delay_test.h5"),
+            "--samples",
+            "3",
+            "--brian2-python",
+            BRIAN2,
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "IDENTICAL" in out.stdout

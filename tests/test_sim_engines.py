@@ -26,6 +26,7 @@ SETTINGS = dict(derandomize=True, deadline=None, suppress_health_check=[HealthCh
 
 # ---- random networks ---------------------------------------------------------------------
 
+
 @st.composite
 def fixed_cases(draw):
     """A random integer network, input and fixed-point arithmetic (saturation edges included)."""
@@ -37,19 +38,27 @@ def fixed_cases(draw):
     max_delay = draw(st.sampled_from([0, 1, 5, 24, 62]))
     density = draw(st.sampled_from([0.05, 0.3, 1.0]))
     ext = draw(st.integers(0, 4))
-    taus = draw(st.lists(st.sampled_from([1.0, 1.005, 1.5, 2.0, 5.5, 20.0, 1e6]), min_size=n_layers,
-                         max_size=n_layers))
+    taus = draw(
+        st.lists(
+            st.sampled_from([1.0, 1.005, 1.5, 2.0, 5.5, 20.0, 1e6]), min_size=n_layers, max_size=n_layers
+        )
+    )
     spiking_last = draw(st.booleans())
     decay = draw(st.sampled_from(["loihi12", "shift", "none"]))
     mem_bits = draw(st.sampled_from([None, 4, 6, 8, 12, 24]))
     cur_bits = draw(st.sampled_from([None, 4, 8, 16]))
     arith = Arithmetic.fixed(
-        weight_bits=wbits, membrane_bits=mem_bits, current_bits=cur_bits, decay=decay,
+        weight_bits=wbits,
+        membrane_bits=mem_bits,
+        current_bits=cur_bits,
+        decay=decay,
         current_overflow=draw(st.sampled_from(["saturate", "wrap"])),
         membrane_overflow=draw(st.sampled_from(["saturate", "wrap"])),
-        threshold_shift=draw(st.sampled_from([0, 2, 6])), weight_shift=draw(st.sampled_from([0, 3, 6])),
+        threshold_shift=draw(st.sampled_from([0, 2, 6])),
+        weight_shift=draw(st.sampled_from([0, 3, 6])),
         threshold_compare=draw(st.sampled_from(["ge", "gt"])),
-        layer_latency_steps=draw(st.integers(0, 2)))
+        layer_latency_steps=draw(st.integers(0, 2)),
+    )
     qmax = 2 ** (wbits - 1) - 1
     small_reset = mem_bits is None or mem_bits >= 12  # a reset must fit the membrane
     layers = []
@@ -64,13 +73,31 @@ def fixed_cases(draw):
         else:
             th = rng.integers(1, 2 * qmax + 2, n_out)  # per-neuron integer thresholds
             neuron = LIF(tau=taus[li], v_threshold=th, v_reset=int(rng.integers(-1, 1)) if small_reset else 0)
-        layers.append(Layer(f"l{li}", w.astype(np.int32), d, neuron, bias=bias,
-                            weight_scale=rng.uniform(0.01, 1.0, n_out), extend_steps=ext))
-    net = Network(tuple(layers), 0.01, InputSpec(sizes[0], 10, sizes[0], 1),
-                  readout="spike_count" if spiking_last else "softmax_sum")
+        layers.append(
+            Layer(
+                f"l{li}",
+                w.astype(np.int32),
+                d,
+                neuron,
+                bias=bias,
+                weight_scale=rng.uniform(0.01, 1.0, n_out),
+                extend_steps=ext,
+            )
+        )
+    net = Network(
+        tuple(layers),
+        0.01,
+        InputSpec(sizes[0], 10, sizes[0], 1),
+        readout="spike_count" if spiking_last else "softmax_sum",
+    )
     steps = draw(st.integers(1, 30))
-    frames = random_frames(rng, steps, sizes[0], rate=draw(st.sampled_from([0.05, 0.3, 0.9])),
-                           max_count=draw(st.sampled_from([1, 5])))
+    frames = random_frames(
+        rng,
+        steps,
+        sizes[0],
+        rate=draw(st.sampled_from([0.05, 0.3, 0.9])),
+        max_count=draw(st.sampled_from([1, 5])),
+    )
     return net, frames, arith
 
 
@@ -80,12 +107,17 @@ def float_cases(draw):
     rng = np.random.default_rng(seed)
     n_layers = draw(st.integers(1, 3))
     sizes = tuple(draw(st.integers(1, 24)) for _ in range(n_layers + 1))
-    net = random_network(rng, sizes, max_delay=draw(st.sampled_from([0, 3, 24, 62])),
-                         density=draw(st.sampled_from([0.1, 1.0])),
-                         integer_bits=draw(st.sampled_from([None, None, 8])),
-                         tau=draw(st.sampled_from([1.005, 2.0, 10.0])),
-                         threshold=draw(st.sampled_from([0.3, 1.0])),
-                         spiking_last=draw(st.booleans()), extend_steps=draw(st.integers(0, 3)))
+    net = random_network(
+        rng,
+        sizes,
+        max_delay=draw(st.sampled_from([0, 3, 24, 62])),
+        density=draw(st.sampled_from([0.1, 1.0])),
+        integer_bits=draw(st.sampled_from([None, None, 8])),
+        tau=draw(st.sampled_from([1.005, 2.0, 10.0])),
+        threshold=draw(st.sampled_from([0.3, 1.0])),
+        spiking_last=draw(st.booleans()),
+        extend_steps=draw(st.integers(0, 3)),
+    )
     frames = random_frames(rng, draw(st.integers(1, 30)), sizes[0], max_count=draw(st.sampled_from([1, 4])))
     return net, frames, draw(st.integers(0, 1))
 
@@ -99,8 +131,11 @@ def _compare(net, frames, arith, rtol):
     for a, b in zip(ev.spikes, ref.spikes, strict=True):
         assert a.dtype == np.uint8 and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
-    assert ev.output.shape == ref.output.shape == (
-        net.output_steps(len(frames)) + len(net.layers) * arith.layer_latency_steps, net.n_classes)
+    assert (
+        ev.output.shape
+        == ref.output.shape
+        == (net.output_steps(len(frames)) + len(net.layers) * arith.layer_latency_steps, net.n_classes)
+    )
     if rtol == 0:
         np.testing.assert_array_equal(ev.output, ref.output)
         assert ev.prediction == ref.prediction
@@ -145,8 +180,9 @@ def test_fixed_point_cases_reach_saturation_and_wrap():
     for _ in range(40):
         net = random_network(rng, (12, 8), integer_bits=8, max_delay=3)
         frames = random_frames(rng, 10, 12, rate=0.9, max_count=5)
-        syn, _ = synaptic_input(frames.astype(np.int64), net.layers[0].weight.astype(np.int64),
-                                net.layers[0].delay, 0, 10)
+        syn, _ = synaptic_input(
+            frames.astype(np.int64), net.layers[0].weight.astype(np.int64), net.layers[0].delay, 0, 10
+        )
         for mode in hits:
             hits[mode] += int((reduce_int(syn, 8, mode) != syn).sum())
     assert hits["saturate"] > 0 and hits["wrap"] > 0
@@ -164,6 +200,7 @@ def test_prepared_network_is_reusable(rng):
 
 
 # ---- hand-computed tiny networks ----------------------------------------------------------
+
 
 def _net(layers, window=3, readout="membrane_sum"):
     n_in = layers[0].n_in
@@ -222,10 +259,21 @@ def test_bias_and_leak_closed_form(engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_loihi_latency_one_step_per_layer(engine):
-    arith = Arithmetic.fixed(weight_bits=8, membrane_bits=24, decay="loihi12", threshold_shift=6,
-                             weight_shift=6, layer_latency_steps=1)
-    hidden = Layer("h", np.array([[3]], np.int32), np.array([[0]]), LIF(tau=1.0, v_threshold=2),
-                   weight_scale=np.array([1.0]))
+    arith = Arithmetic.fixed(
+        weight_bits=8,
+        membrane_bits=24,
+        decay="loihi12",
+        threshold_shift=6,
+        weight_shift=6,
+        layer_latency_steps=1,
+    )
+    hidden = Layer(
+        "h",
+        np.array([[3]], np.int32),
+        np.array([[0]]),
+        LIF(tau=1.0, v_threshold=2),
+        weight_scale=np.array([1.0]),
+    )
     out = Layer("o", np.array([[5]], np.int32), np.array([[1]]), LI(tau=1e9), weight_scale=np.array([0.5]))
     net = _net([hidden, out], window=3)
     res = simulate(net, np.array([[1], [0], [0]]), engine, arith)
@@ -256,7 +304,9 @@ def test_loihi_decay_sequence_rounds_toward_zero(engine):
 def test_membrane_overflow(engine, mode, expect):
     # no leak, 8-bit membrane: 100, 200 -> 127 or -56, then +100 -> 127 or 44, then no input
     arith = Arithmetic.fixed(weight_bits=8, membrane_bits=8, decay="none", overflow=mode)
-    layer = Layer("o", np.array([[100]], np.int32), np.array([[0]]), LI(tau=3.0), weight_scale=np.array([1.0]))
+    layer = Layer(
+        "o", np.array([[100]], np.int32), np.array([[0]]), LI(tau=3.0), weight_scale=np.array([1.0])
+    )
     net = _net([layer], window=4)
     res = simulate(net, np.array([[1], [1], [1], [0]]), engine, arith)
     assert res.output[:, 0].tolist() == expect
@@ -266,8 +316,13 @@ def test_membrane_overflow(engine, mode, expect):
 @pytest.mark.parametrize("mode,expect", [("saturate", [31, -31, 20]), ("wrap", [-24, 24, 20])])
 def test_current_overflow(engine, mode, expect):
     arith = Arithmetic.fixed(weight_bits=8, current_bits=6, membrane_bits=24, decay="shift", overflow=mode)
-    layer = Layer("o", np.array([[40, -40, 20]], np.int32), np.zeros((1, 3), np.int32), LI(tau=1.0),
-                  weight_scale=np.array([1.0]))
+    layer = Layer(
+        "o",
+        np.array([[40, -40, 20]], np.int32),
+        np.zeros((1, 3), np.int32),
+        LI(tau=1.0),
+        weight_scale=np.array([1.0]),
+    )
     net = Network((layer,), 0.01, InputSpec(3, 3, 3, 1), readout="membrane_sum")
     frames = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
     res = simulate(net, frames, engine, arith)  # tau 1 -> k 0: full decay, v = this step's current
@@ -276,8 +331,13 @@ def test_current_overflow(engine, mode, expect):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_threshold_compare_ge_and_gt(engine):
-    layer = Layer("h", np.array([[2]], np.int32), np.array([[0]]), LIF(tau=1.0, v_threshold=2),
-                  weight_scale=np.array([1.0]))
+    layer = Layer(
+        "h",
+        np.array([[2]], np.int32),
+        np.array([[0]]),
+        LIF(tau=1.0, v_threshold=2),
+        weight_scale=np.array([1.0]),
+    )
     net = _net([layer], window=2, readout="spike_count")
     frames = np.array([[1], [0]])
     ge = simulate(net, frames, engine, Arithmetic.fixed(decay="shift", threshold_compare="ge"))

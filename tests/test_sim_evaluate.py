@@ -14,8 +14,9 @@ from delaykit.sim import Arithmetic, evaluate, simulate
 
 
 def _dataset(rng, net, n=24, steps=15):
-    return [(random_frames(rng, steps, net.layers[0].n_in), int(rng.integers(0, net.n_classes)))
-            for _ in range(n)]
+    return [
+        (random_frames(rng, steps, net.layers[0].n_in), int(rng.integers(0, net.n_classes))) for _ in range(n)
+    ]
 
 
 @pytest.mark.parametrize("engine", ["event", "reference"])
@@ -25,7 +26,14 @@ def test_parallel_equals_serial_and_single_samples(rng, engine):
     arith = Arithmetic.for_target("loihi2")
     serial = evaluate(net, data, engine=engine, arithmetic=arith, workers=1, progress=False)
     par = evaluate(net, data, engine=engine, arithmetic=arith, workers=2, progress=False, chunk_size=5)
-    for field in ("predictions", "labels", "spikes_per_layer", "events_per_layer", "input_events", "confusion"):
+    for field in (
+        "predictions",
+        "labels",
+        "spikes_per_layer",
+        "events_per_layer",
+        "input_events",
+        "confusion",
+    ):
         np.testing.assert_array_equal(getattr(serial, field), getattr(par, field))
     assert serial.accuracy == par.accuracy and par.workers == 2
     for k in (0, 7, 23):
@@ -76,14 +84,21 @@ def test_labels_beyond_the_network_classes_are_rejected(rng):
 def test_fixed_point_errors_surface_in_the_parent(rng):
     net = random_network(rng, (4, 3), max_delay=2)  # float weights
     with pytest.raises(ValueError, match="float weights cannot run"):
-        evaluate(net, _dataset(rng, net, n=3), arithmetic=Arithmetic.for_target("loihi2"), workers=2,
-                 progress=False)
+        evaluate(
+            net,
+            _dataset(rng, net, n=3),
+            arithmetic=Arithmetic.for_target("loihi2"),
+            workers=2,
+            progress=False,
+        )
 
 
 def test_shd_file_with_workers(rng, tmp_path):
     n_units, group, window = 20, 2, 12
     net = random_network(rng, (10, 8, 3), integer_bits=8, max_delay=5)
-    net = replace(net, input=InputSpec(n_channels=10, window_steps=window, n_units=n_units, channel_group=group))
+    net = replace(
+        net, input=InputSpec(n_channels=10, window_steps=window, n_units=n_units, channel_group=group)
+    )
     times = [np.sort(rng.random(25) * 0.15).astype(np.float32) for _ in range(20)]
     units = [rng.integers(0, n_units, 25) for _ in range(20)]
     labels = rng.integers(0, 3, 20)

@@ -20,8 +20,13 @@ def _foreign_graph(n_in: int, n_out: int) -> nir.NIRGraph:
     nodes = {
         "input": nir.Input(input_type=np.array([n_in])),
         "fc": nir.Linear(weight=w),
-        "lif": nir.LIF(tau=np.full(n_out, 0.02), r=np.full(n_out, 2.0), v_leak=np.zeros(n_out),
-                       v_threshold=np.ones(n_out), v_reset=np.zeros(n_out)),
+        "lif": nir.LIF(
+            tau=np.full(n_out, 0.02),
+            r=np.full(n_out, 2.0),
+            v_leak=np.zeros(n_out),
+            v_threshold=np.ones(n_out),
+            v_reset=np.zeros(n_out),
+        ),
         "output": nir.Output(output_type=np.array([n_out])),
     }
     return nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
@@ -47,7 +52,9 @@ def test_sim_cli_runs_foreign_nir_with_dt(tmp_path, capsys):
     write_shd(data, times, units, np.arange(6) % 4)
     assert main(["sim", str(path), "--data", str(data), "--workers", "1", "--no-progress"]) == 2
     assert "dt" in capsys.readouterr().err
-    assert main(["sim", str(path), "--data", str(data), "--dt-ms", "10", "--workers", "1", "--no-progress"]) == 0
+    assert (
+        main(["sim", str(path), "--data", str(data), "--dt-ms", "10", "--workers", "1", "--no-progress"]) == 0
+    )
     assert "accuracy" in capsys.readouterr().out
 
 

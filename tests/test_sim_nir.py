@@ -10,12 +10,12 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
-from delaykit.sim import Arithmetic, simulate
-from delaykit.sim.nir_import import NO_LEAK_TAU_STEPS, load_nir
 from netgen import random_frames, random_network
 
 from delaykit.errors import DelaykitError
 from delaykit.network import LI, LIF, Network
+from delaykit.sim import Arithmetic, simulate
+from delaykit.sim.nir_import import NO_LEAK_TAU_STEPS, load_nir
 
 DT = 0.01
 
@@ -33,11 +33,22 @@ def vec(n: int, value: float) -> np.ndarray:
     return np.full(n, float(value))
 
 
-def lif(n: int, tau_steps: float = 1.0, r: float | None = None, th: float = 0.5,
-        v_leak: float = 0.0, v_reset: float = 0.0) -> nir.LIF:
+def lif(
+    n: int,
+    tau_steps: float = 1.0,
+    r: float | None = None,
+    th: float = 0.5,
+    v_leak: float = 0.0,
+    v_reset: float = 0.0,
+) -> nir.LIF:
     r = tau_steps if r is None else r
-    return nir.LIF(tau=vec(n, tau_steps * DT), r=vec(n, r), v_leak=vec(n, v_leak),
-                   v_threshold=vec(n, th), v_reset=vec(n, v_reset))
+    return nir.LIF(
+        tau=vec(n, tau_steps * DT),
+        r=vec(n, r),
+        v_leak=vec(n, v_leak),
+        v_threshold=vec(n, th),
+        v_reset=vec(n, v_reset),
+    )
 
 
 def li(n: int, tau_steps: float = 2.0, r: float | None = None, v_leak: float = 0.0) -> nir.LI:
@@ -45,10 +56,14 @@ def li(n: int, tau_steps: float = 2.0, r: float | None = None, v_leak: float = 0
     return nir.LI(tau=vec(n, tau_steps * DT), r=vec(n, r), v_leak=vec(n, v_leak))
 
 
-def graph(nodes: dict, edges: list, n_in: int, n_out: int, metadata: dict | None = None,
-          type_check: bool = True) -> nir.NIRGraph:
-    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}), **nodes,
-             "output": nir.Output(output_type={"output": np.array([n_out])})}
+def graph(
+    nodes: dict, edges: list, n_in: int, n_out: int, metadata: dict | None = None, type_check: bool = True
+) -> nir.NIRGraph:
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([n_in])}),
+        **nodes,
+        "output": nir.Output(output_type={"output": np.array([n_out])}),
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata or {}, type_check=type_check)
 
 
@@ -66,8 +81,12 @@ def impulse(steps: int, n: int, t: int, channel: int | None = None, count: float
 
 def test_one_spike_through_delay_arrives_d_steps_later():
     delays = np.array([0, 2, 5, 13])
-    g = graph({"delay": nir.Delay(delays * DT), "lin": nir.Linear(np.eye(4)), "lif": lif(4)},
-              [("input", "delay"), ("delay", "lin"), ("lin", "lif"), ("lif", "output")], 4, 4)
+    g = graph(
+        {"delay": nir.Delay(delays * DT), "lin": nir.Linear(np.eye(4)), "lif": lif(4)},
+        [("input", "delay"), ("delay", "lin"), ("lin", "lif"), ("lif", "output")],
+        4,
+        4,
+    )
     net = load_nir(g, dt=DT)
     assert np.array_equal(np.diag(net.layers[0].delay), delays)
     assert net.layers[0].neuron.tau == 1.0  # tau = dt -> one step
@@ -81,10 +100,23 @@ def test_two_branches_into_one_node_sum_with_their_own_delays():
     a = np.array([[0.25, 0.0, 0.5], [0.0, 0.0, 0.125]])
     b = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0]])
     g = graph(
-        {"lin_a": nir.Linear(a), "delay_b": nir.Delay(vec(3, 3 * DT)), "lin_b": nir.Linear(b),
-         "li": li(2, tau_steps=1.0)},
-        [("input", "lin_a"), ("input", "delay_b"), ("delay_b", "lin_b"), ("lin_a", "li"),
-         ("lin_b", "li"), ("li", "output")], 3, 2)
+        {
+            "lin_a": nir.Linear(a),
+            "delay_b": nir.Delay(vec(3, 3 * DT)),
+            "lin_b": nir.Linear(b),
+            "li": li(2, tau_steps=1.0),
+        },
+        [
+            ("input", "lin_a"),
+            ("input", "delay_b"),
+            ("delay_b", "lin_b"),
+            ("lin_a", "li"),
+            ("lin_b", "li"),
+            ("li", "output"),
+        ],
+        3,
+        2,
+    )
     net = load_nir(g, dt=DT)
     layer = net.layers[0]
     assert np.array_equal(layer.weight, a + b)
@@ -100,16 +132,27 @@ def test_two_branches_into_one_node_sum_with_their_own_delays():
 
 
 def test_same_synapse_same_delay_in_two_branches_is_summed():
-    g = graph({"l1": nir.Linear(np.array([[0.5]])), "l2": nir.Linear(np.array([[0.25]])), "li": li(1)},
-              [("input", "l1"), ("input", "l2"), ("l1", "li"), ("l2", "li"), ("li", "output")], 1, 1)
+    g = graph(
+        {"l1": nir.Linear(np.array([[0.5]])), "l2": nir.Linear(np.array([[0.25]])), "li": li(1)},
+        [("input", "l1"), ("input", "l2"), ("l1", "li"), ("l2", "li"), ("li", "output")],
+        1,
+        1,
+    )
     assert load_nir(g, dt=DT).layers[0].weight[0, 0] == 0.75
 
 
 def test_chained_delays_add_up_and_affine_bias_after_delay_is_kept():
-    g = graph({"d1": nir.Delay(np.array([2 * DT, 0.0])), "d2": nir.Delay(np.array([1 * DT, 4 * DT])),
-               "aff": nir.Affine(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.125, -0.25])),
-               "li": li(2, tau_steps=1.0)},
-              [("input", "d1"), ("d1", "d2"), ("d2", "aff"), ("aff", "li"), ("li", "output")], 2, 2)
+    g = graph(
+        {
+            "d1": nir.Delay(np.array([2 * DT, 0.0])),
+            "d2": nir.Delay(np.array([1 * DT, 4 * DT])),
+            "aff": nir.Affine(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.125, -0.25])),
+            "li": li(2, tau_steps=1.0),
+        },
+        [("input", "d1"), ("d1", "d2"), ("d2", "aff"), ("aff", "li"), ("li", "output")],
+        2,
+        2,
+    )
     layer = load_nir(g, dt=DT).layers[0]
     assert np.array_equal(np.diag(layer.delay), [3, 4])
     assert np.array_equal(layer.bias, [0.125, -0.25])
@@ -117,10 +160,19 @@ def test_chained_delays_add_up_and_affine_bias_after_delay_is_kept():
 
 def test_two_layer_chain_with_delays_matches_hand_computed_spike_times():
     # input 0 -> (delay 2) -> h0 -> (delay 3) -> out0; all weights 1, threshold 0.5, tau 1 step
-    g = graph({"d0": nir.Delay(vec(2, 2 * DT)), "w0": nir.Linear(np.eye(2)), "h": lif(2),
-               "d1": nir.Delay(np.array([3 * DT, 0.0])), "w1": nir.Linear(np.eye(2)), "o": lif(2)},
-              [("input", "d0"), ("d0", "w0"), ("w0", "h"), ("h", "d1"), ("d1", "w1"), ("w1", "o"),
-               ("o", "output")], 2, 2)
+    g = graph(
+        {
+            "d0": nir.Delay(vec(2, 2 * DT)),
+            "w0": nir.Linear(np.eye(2)),
+            "h": lif(2),
+            "d1": nir.Delay(np.array([3 * DT, 0.0])),
+            "w1": nir.Linear(np.eye(2)),
+            "o": lif(2),
+        },
+        [("input", "d0"), ("d0", "w0"), ("w0", "h"), ("h", "d1"), ("d1", "w1"), ("w1", "o"), ("o", "output")],
+        2,
+        2,
+    )
     net = load_nir(g, dt=DT)
     assert net.readout == "spike_count"
     spikes, out = run(net, impulse(12, 2, t=1))
@@ -149,14 +201,25 @@ def _metadata(net: Network, with_delay: bool, style: str) -> dict:
     """convert's style: one JSON string; 'groups': nested dicts and arrays (HDF5 groups)."""
     layers = []
     for layer in net.layers:
-        entry = {"name": layer.name, "extend_steps": layer.extend_steps,
-                 "neuron": layer.neuron.to_dict(), "weight_dtype": str(layer.weight.dtype),
-                 "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist()}
+        entry = {
+            "name": layer.name,
+            "extend_steps": layer.extend_steps,
+            "neuron": layer.neuron.to_dict(),
+            "weight_dtype": str(layer.weight.dtype),
+            "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
+        }
         if with_delay:
             entry["delay"] = layer.delay.tolist()
         layers.append(entry)
-    dk = {"format_version": 1, "dt": net.dt, "readout": net.readout, "input": net.input.to_dict(),
-          "layers": layers, "provenance": net.provenance, "metadata": net.metadata}
+    dk = {
+        "format_version": 1,
+        "dt": net.dt,
+        "readout": net.readout,
+        "input": net.input.to_dict(),
+        "layers": layers,
+        "provenance": net.provenance,
+        "metadata": net.metadata,
+    }
     if style == "json":
         return {"delaykit": json.dumps(dk)}
     # nir.write stores dicts as groups: no None, no key called "metadata", lists as arrays
@@ -170,15 +233,24 @@ def _metadata(net: Network, with_delay: bool, style: str) -> dict:
     return {"delaykit": groups}
 
 
-def to_nir(net: Network, layout: str, *, metadata: bool = True, with_delay: bool = True,
-           real_units: bool = True, style: str = "json") -> nir.NIRGraph:
+def to_nir(
+    net: Network,
+    layout: str,
+    *,
+    metadata: bool = True,
+    with_delay: bool = True,
+    real_units: bool = True,
+    style: str = "json",
+) -> nir.NIRGraph:
     """A test-side exporter writing the two layouts of DESIGN section 4."""
     nodes: dict = {}
     edges: list = []
     prev = "input"
     for li_, layer in enumerate(net.layers):
         w = layer.real_weight() if real_units else layer.weight.astype(np.float64)
-        scale = layer.weight_scale if (layer.weight_scale is not None and real_units) else np.ones(layer.n_out)
+        scale = (
+            layer.weight_scale if (layer.weight_scale is not None and real_units) else np.ones(layer.n_out)
+        )
         bias = layer.bias.astype(np.float64) * scale
         neuron = f"n{li_}"
         nodes[neuron] = _nir_neuron(layer, net.dt, real_units)
@@ -200,11 +272,18 @@ def to_nir(net: Network, layout: str, *, metadata: bool = True, with_delay: bool
             nodes[f"fan{li_}"] = nir.Linear(fan)
             nodes[f"del{li_}"] = nir.Delay(layer.delay.reshape(-1) * net.dt)
             nodes[f"blk{li_}"] = nir.Affine(block, bias)
-            edges += [(prev, f"fan{li_}"), (f"fan{li_}", f"del{li_}"), (f"del{li_}", f"blk{li_}"),
-                      (f"blk{li_}", neuron)]
+            edges += [
+                (prev, f"fan{li_}"),
+                (f"fan{li_}", f"del{li_}"),
+                (f"del{li_}", f"blk{li_}"),
+                (f"blk{li_}", neuron),
+            ]
         prev = neuron
-    nodes = {"input": nir.Input(input_type={"input": np.array([net.layers[0].n_in])}), **nodes,
-             "output": nir.Output(output_type={"output": np.array([net.layers[-1].n_out])})}
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([net.layers[0].n_in])}),
+        **nodes,
+        "output": nir.Output(output_type={"output": np.array([net.layers[-1].n_out])}),
+    }
     edges.append((prev, "output"))
     md = _metadata(net, with_delay, style) if metadata else {}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=md, type_check=True)
@@ -231,9 +310,14 @@ def assert_same_network(a: Network, b: Network, *, exact_delays: bool = True) ->
 
 
 def _provenanced(net: Network) -> Network:
-    return Network(layers=net.layers, dt=net.dt, input=net.input, readout=net.readout,
-                   provenance={"checkpoint_sha256": "ab" * 32, "options": {"bits": None}},
-                   metadata={"class_names": ["a", "b"], "metrics": {"test_acc_rounded": 91.5}})
+    return Network(
+        layers=net.layers,
+        dt=net.dt,
+        input=net.input,
+        readout=net.readout,
+        provenance={"checkpoint_sha256": "ab" * 32, "options": {"bits": None}},
+        metadata={"class_names": ["a", "b"], "metrics": {"test_acc_rounded": 91.5}},
+    )
 
 
 @pytest.mark.parametrize("layout, style", [("branches", "json"), ("fanout", "json"), ("fanout", "groups")])
@@ -308,7 +392,7 @@ def nir_euler(nodes: dict, order: list[str], frames: np.ndarray, dt: float) -> n
             steps = np.round(node.delay / dt).astype(int)
             y = np.zeros_like(x)
             for k, d in enumerate(steps):
-                y[d:, k] = x[:T - d, k]
+                y[d:, k] = x[: T - d, k]
             x = y
         elif kind == "Linear":
             x = x @ node.weight.T
@@ -347,9 +431,15 @@ NEURON_CASES = {
     "lif_r_1": lambda n: lif(n, tau_steps=2.0, r=1.0, th=0.75),
     "if": lambda n: nir.IF(r=vec(n, 1 / DT), v_threshold=vec(n, 1.5), v_reset=vec(n, 0.0)),
     "if_reset": lambda n: nir.IF(r=vec(n, 0.5 / DT), v_threshold=vec(n, 1.0), v_reset=vec(n, -0.5)),
-    "cubalif": lambda n: nir.CubaLIF(tau_syn=vec(n, DT), tau_mem=vec(n, 4 * DT), r=vec(n, 4.0),
-                                     v_leak=vec(n, 0.0), v_threshold=vec(n, 1.0), v_reset=vec(n, 0.0),
-                                     w_in=vec(n, 1.5)),
+    "cubalif": lambda n: nir.CubaLIF(
+        tau_syn=vec(n, DT),
+        tau_mem=vec(n, 4 * DT),
+        r=vec(n, 4.0),
+        v_leak=vec(n, 0.0),
+        v_threshold=vec(n, 1.0),
+        v_reset=vec(n, 0.0),
+        w_in=vec(n, 1.5),
+    ),
 }
 
 
@@ -359,12 +449,20 @@ def test_neuron_mapping_matches_euler_integration_of_nir_equations(rng, case):
     w0 = rng.normal(0, 0.8, (n_h, n_in))
     w1 = rng.normal(0, 0.8, (n_o, n_h))
     d0 = rng.integers(0, 5, n_in) * DT
-    nodes = {"d0": nir.Delay(d0), "w0": nir.Affine(w0, rng.normal(0, 0.1, n_h)),
-             "h": NEURON_CASES[case](n_h), "w1": nir.Linear(w1),
-             "o": nir.LI(tau=vec(n_o, 2 * DT), r=vec(n_o, 1.0), v_leak=vec(n_o, 0.0))}
+    nodes = {
+        "d0": nir.Delay(d0),
+        "w0": nir.Affine(w0, rng.normal(0, 0.1, n_h)),
+        "h": NEURON_CASES[case](n_h),
+        "w1": nir.Linear(w1),
+        "o": nir.LI(tau=vec(n_o, 2 * DT), r=vec(n_o, 1.0), v_leak=vec(n_o, 0.0)),
+    }
     order = ["d0", "w0", "h", "w1", "o"]
-    g = graph(nodes, [("input", "d0"), ("d0", "w0"), ("w0", "h"), ("h", "w1"), ("w1", "o"),
-                      ("o", "output")], n_in, n_o)
+    g = graph(
+        nodes,
+        [("input", "d0"), ("d0", "w0"), ("w0", "h"), ("h", "w1"), ("w1", "o"), ("o", "output")],
+        n_in,
+        n_o,
+    )
     net = load_nir(g, dt=DT)
     frames = random_frames(rng, 40, n_in, rate=0.4)
     want = nir_euler(nodes, order, frames, DT)
@@ -376,10 +474,17 @@ def test_neuron_mapping_matches_euler_integration_of_nir_equations(rng, case):
 
 
 def test_if_neuron_is_an_exact_integrator():
-    g = graph({"w": nir.Linear(np.array([[0.1], [0.3]])),
-               "if": nir.IF(r=vec(2, 1 / DT), v_threshold=vec(2, 1e6), v_reset=vec(2, 0.0)),
-               "w2": nir.Linear(np.eye(2)), "li": li(2, tau_steps=1.0)},
-              [("input", "w"), ("w", "if"), ("if", "w2"), ("w2", "li"), ("li", "output")], 1, 2)
+    g = graph(
+        {
+            "w": nir.Linear(np.array([[0.1], [0.3]])),
+            "if": nir.IF(r=vec(2, 1 / DT), v_threshold=vec(2, 1e6), v_reset=vec(2, 0.0)),
+            "w2": nir.Linear(np.eye(2)),
+            "li": li(2, tau_steps=1.0),
+        },
+        [("input", "w"), ("w", "if"), ("if", "w2"), ("w2", "li"), ("li", "output")],
+        1,
+        2,
+    )
     net = load_nir(g, dt=DT)
     layer = net.layers[0]
     assert layer.neuron.tau == NO_LEAK_TAU_STEPS
@@ -392,23 +497,42 @@ def test_if_neuron_is_an_exact_integrator():
 
 
 def test_integrator_and_cubali_map_to_li():
-    g = graph({"w": nir.Linear(np.eye(2)), "i": nir.I(r=vec(2, 1 / DT))},
-              [("input", "w"), ("w", "i"), ("i", "output")], 2, 2)
+    g = graph(
+        {"w": nir.Linear(np.eye(2)), "i": nir.I(r=vec(2, 1 / DT))},
+        [("input", "w"), ("w", "i"), ("i", "output")],
+        2,
+        2,
+    )
     net = load_nir(g, dt=DT)
     assert isinstance(net.layers[0].neuron, LI) and net.layers[0].neuron.tau == NO_LEAK_TAU_STEPS
     _, out = run(net, np.ones((5, 2), dtype=np.float32))
     assert np.array_equal(out[:, 0], np.arange(1, 6))
-    g = graph({"w": nir.Linear(np.eye(2)),
-               "c": nir.CubaLI(tau_syn=vec(2, DT), tau_mem=vec(2, 2 * DT), r=vec(2, 2.0),
-                               v_leak=vec(2, 0.0), w_in=vec(2, 1.0))},
-              [("input", "w"), ("w", "c"), ("c", "output")], 2, 2)
+    g = graph(
+        {
+            "w": nir.Linear(np.eye(2)),
+            "c": nir.CubaLI(
+                tau_syn=vec(2, DT),
+                tau_mem=vec(2, 2 * DT),
+                r=vec(2, 2.0),
+                v_leak=vec(2, 0.0),
+                w_in=vec(2, 1.0),
+            ),
+        },
+        [("input", "w"), ("w", "c"), ("c", "output")],
+        2,
+        2,
+    )
     net = load_nir(g, dt=DT)
     assert net.layers[0].neuron.tau == 2.0 and np.array_equal(net.layers[0].weight, np.eye(2))
 
 
 def test_strict_threshold_follows_nir_text():
-    g = graph({"w": nir.Linear(np.array([[0.5]])), "lif": lif(1, th=0.5)},
-              [("input", "w"), ("w", "lif"), ("lif", "output")], 1, 1)
+    g = graph(
+        {"w": nir.Linear(np.array([[0.5]])), "lif": lif(1, th=0.5)},
+        [("input", "w"), ("w", "lif"), ("lif", "output")],
+        1,
+        1,
+    )
     frames = impulse(3, 1, t=1)
     assert run(load_nir(g, dt=DT), frames)[0][0][1, 0] == 1  # h >= th: fires on equality
     assert run(load_nir(g, dt=DT, strict_threshold=True), frames)[0][0].sum() == 0
@@ -423,8 +547,10 @@ def test_spikingjelly_exported_graph_imports_and_matches_spikingjelly():
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        layer.Linear(8, 6, bias=True), neuron.LIFNode(tau=2.0, decay_input=False, v_threshold=1.0),
-        layer.Linear(6, 4, bias=False), neuron.LIFNode(tau=1.5, decay_input=True, v_threshold=0.5),
+        layer.Linear(8, 6, bias=True),
+        neuron.LIFNode(tau=2.0, decay_input=False, v_threshold=1.0),
+        layer.Linear(6, 4, bias=False),
+        neuron.LIFNode(tau=1.5, decay_input=True, v_threshold=0.5),
     ).double()
     with torch.no_grad():
         for m in model:
@@ -436,7 +562,7 @@ def test_spikingjelly_exported_graph_imports_and_matches_spikingjelly():
     spikes, _ = run(net, frames)
     functional.reset_net(model)
     with torch.no_grad():
-        ref = [model(torch.as_tensor(frames[t:t + 1], dtype=torch.float64)) for t in range(30)]
+        ref = [model(torch.as_tensor(frames[t : t + 1], dtype=torch.float64)) for t in range(30)]
     ref = torch.cat(ref).numpy()
     assert sj is not None and spikes[1].sum() > 0
     assert np.array_equal(spikes[1], ref.astype(np.uint8))
@@ -463,66 +589,136 @@ def test_dt_is_required_and_must_agree_with_metadata():
         load_nir(g)
 
 
-@pytest.mark.parametrize("case, match", [
-    ("off_grid_delay", "'dl'.*not a whole number of steps"),
-    ("cycle", "cycle"),
-    ("conv", "'conv'.*Conv1d is not supported"),
-    ("skip", "several populations"),
-    ("bias_into_delay", "'dl'.*constant bias"),
-    ("two_delays_one_synapse", "two delays"),
-    ("output_from_linear", "'output'.*neuron"),
-    ("tau_below_dt", "'lif'.*shorter than one step"),
-    ("tau_per_neuron", "'lif'.*one time constant per layer"),
-    ("cuba_slow_current", "'lif'.*tau_syn"),
-    ("threshold_below_reset", "'lif'.*v_threshold"),
-    ("nested", "'sub'.*nested"),
-    ("branching_chain", "several neuron populations"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("off_grid_delay", "'dl'.*not a whole number of steps"),
+        ("cycle", "cycle"),
+        ("conv", "'conv'.*Conv1d is not supported"),
+        ("skip", "several populations"),
+        ("bias_into_delay", "'dl'.*constant bias"),
+        ("two_delays_one_synapse", "two delays"),
+        ("output_from_linear", "'output'.*neuron"),
+        ("tau_below_dt", "'lif'.*shorter than one step"),
+        ("tau_per_neuron", "'lif'.*one time constant per layer"),
+        ("cuba_slow_current", "'lif'.*tau_syn"),
+        ("threshold_below_reset", "'lif'.*v_threshold"),
+        ("nested", "'sub'.*nested"),
+        ("branching_chain", "several neuron populations"),
+    ],
+)
 def test_unsupported_graphs_name_the_node_and_the_reason(case, match):
     eye = np.eye(2)
     if case == "off_grid_delay":
-        g = _simple({"dl": nir.Delay(vec(2, 0.015))}, [("input", "dl"), ("dl", "w"), ("w", "lif"), ("lif", "output")])
+        g = _simple(
+            {"dl": nir.Delay(vec(2, 0.015))}, [("input", "dl"), ("dl", "w"), ("w", "lif"), ("lif", "output")]
+        )
     elif case == "cycle":
-        g = graph({"w": nir.Linear(eye), "lif": lif(2), "rec": nir.Linear(eye)},
-                  [("input", "w"), ("w", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")], 2, 2)
+        g = graph(
+            {"w": nir.Linear(eye), "lif": lif(2), "rec": nir.Linear(eye)},
+            [("input", "w"), ("w", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+            2,
+            2,
+        )
     elif case == "conv":
-        g = graph({"conv": nir.Conv1d(input_shape=2, weight=np.ones((2, 2, 1)), stride=1, padding=0,
-                                      dilation=1, groups=1, bias=np.zeros(2)), "lif": lif(2)},
-                  [("input", "conv"), ("conv", "lif"), ("lif", "output")], 2, 2, type_check=False)
+        g = graph(
+            {
+                "conv": nir.Conv1d(
+                    input_shape=2,
+                    weight=np.ones((2, 2, 1)),
+                    stride=1,
+                    padding=0,
+                    dilation=1,
+                    groups=1,
+                    bias=np.zeros(2),
+                ),
+                "lif": lif(2),
+            },
+            [("input", "conv"), ("conv", "lif"), ("lif", "output")],
+            2,
+            2,
+            type_check=False,
+        )
     elif case == "skip":
-        g = graph({"w": nir.Linear(eye), "h": lif(2), "w2": nir.Linear(eye), "skip": nir.Linear(eye),
-                   "o": lif(2)},
-                  [("input", "w"), ("w", "h"), ("h", "w2"), ("w2", "o"), ("input", "skip"), ("skip", "o"),
-                   ("o", "output")], 2, 2)
+        g = graph(
+            {"w": nir.Linear(eye), "h": lif(2), "w2": nir.Linear(eye), "skip": nir.Linear(eye), "o": lif(2)},
+            [
+                ("input", "w"),
+                ("w", "h"),
+                ("h", "w2"),
+                ("w2", "o"),
+                ("input", "skip"),
+                ("skip", "o"),
+                ("o", "output"),
+            ],
+            2,
+            2,
+        )
     elif case == "bias_into_delay":
-        g = graph({"a": nir.Affine(eye, np.array([0.5, 0.0])), "dl": nir.Delay(vec(2, 2 * DT)), "lif": lif(2)},
-                  [("input", "a"), ("a", "dl"), ("dl", "lif"), ("lif", "output")], 2, 2)
+        g = graph(
+            {"a": nir.Affine(eye, np.array([0.5, 0.0])), "dl": nir.Delay(vec(2, 2 * DT)), "lif": lif(2)},
+            [("input", "a"), ("a", "dl"), ("dl", "lif"), ("lif", "output")],
+            2,
+            2,
+        )
     elif case == "two_delays_one_synapse":
-        g = graph({"w": nir.Linear(eye), "dl": nir.Delay(vec(2, 2 * DT)), "w2": nir.Linear(eye), "lif": lif(2)},
-                  [("input", "w"), ("input", "dl"), ("dl", "w2"), ("w", "lif"), ("w2", "lif"),
-                   ("lif", "output")], 2, 2)
+        g = graph(
+            {"w": nir.Linear(eye), "dl": nir.Delay(vec(2, 2 * DT)), "w2": nir.Linear(eye), "lif": lif(2)},
+            [("input", "w"), ("input", "dl"), ("dl", "w2"), ("w", "lif"), ("w2", "lif"), ("lif", "output")],
+            2,
+            2,
+        )
     elif case == "output_from_linear":
-        g = graph({"w": nir.Linear(eye), "lif": lif(2), "w2": nir.Linear(eye)},
-                  [("input", "w"), ("w", "lif"), ("lif", "w2"), ("w2", "output")], 2, 2)
+        g = graph(
+            {"w": nir.Linear(eye), "lif": lif(2), "w2": nir.Linear(eye)},
+            [("input", "w"), ("w", "lif"), ("lif", "w2"), ("w2", "output")],
+            2,
+            2,
+        )
     elif case == "tau_below_dt":
-        g = _simple({"lif": nir.LIF(tau=vec(2, DT / 2), r=vec(2, 1.0), v_leak=vec(2, 0.0),
-                                    v_threshold=vec(2, 1.0))})
+        g = _simple(
+            {"lif": nir.LIF(tau=vec(2, DT / 2), r=vec(2, 1.0), v_leak=vec(2, 0.0), v_threshold=vec(2, 1.0))}
+        )
     elif case == "tau_per_neuron":
-        g = _simple({"lif": nir.LIF(tau=np.array([DT, 2 * DT]), r=vec(2, 1.0), v_leak=vec(2, 0.0),
-                                    v_threshold=vec(2, 1.0))})
+        g = _simple(
+            {
+                "lif": nir.LIF(
+                    tau=np.array([DT, 2 * DT]), r=vec(2, 1.0), v_leak=vec(2, 0.0), v_threshold=vec(2, 1.0)
+                )
+            }
+        )
     elif case == "cuba_slow_current":
-        g = _simple({"lif": nir.CubaLIF(tau_syn=vec(2, 3 * DT), tau_mem=vec(2, 2 * DT), r=vec(2, 2.0),
-                                        v_leak=vec(2, 0.0), v_threshold=vec(2, 1.0))})
+        g = _simple(
+            {
+                "lif": nir.CubaLIF(
+                    tau_syn=vec(2, 3 * DT),
+                    tau_mem=vec(2, 2 * DT),
+                    r=vec(2, 2.0),
+                    v_leak=vec(2, 0.0),
+                    v_threshold=vec(2, 1.0),
+                )
+            }
+        )
     elif case == "threshold_below_reset":
         g = _simple({"lif": lif(2, th=-1.0)})
     elif case == "nested":
-        sub = graph({"w": nir.Linear(eye), "lif": lif(2)}, [("input", "w"), ("w", "lif"), ("lif", "output")], 2, 2)
-        g = graph({"sub": sub, "w": nir.Linear(eye), "lif": lif(2)},
-                  [("input", "sub"), ("sub", "w"), ("w", "lif"), ("lif", "output")], 2, 2)
+        sub = graph(
+            {"w": nir.Linear(eye), "lif": lif(2)}, [("input", "w"), ("w", "lif"), ("lif", "output")], 2, 2
+        )
+        g = graph(
+            {"sub": sub, "w": nir.Linear(eye), "lif": lif(2)},
+            [("input", "sub"), ("sub", "w"), ("w", "lif"), ("lif", "output")],
+            2,
+            2,
+        )
     elif case == "branching_chain":
-        g = graph({"w": nir.Linear(eye), "a": lif(2), "w2": nir.Linear(eye), "b": lif(2)},
-                  [("input", "w"), ("w", "a"), ("input", "w2"), ("w2", "b"), ("b", "output")], 2, 2,
-                  type_check=False)
+        g = graph(
+            {"w": nir.Linear(eye), "a": lif(2), "w2": nir.Linear(eye), "b": lif(2)},
+            [("input", "w"), ("w", "a"), ("input", "w2"), ("w2", "b"), ("b", "output")],
+            2,
+            2,
+            type_check=False,
+        )
     with pytest.raises(DelaykitError, match=match):
         load_nir(g, dt=DT)
 
@@ -540,8 +736,9 @@ def test_missing_and_unreadable_files(tmp_path: Path):
 def test_convert_exporter_round_trips_through_file(tmp_path: Path, rng, bits):
     """The project's own exporter (convert/nir_export.py) -> file -> load_nir."""
     nir_export = pytest.importorskip("delaykit.convert.nir_export")
-    net = _provenanced(random_network(rng, (14, 10, 4), max_delay=24, density=0.5,
-                                      integer_bits=bits, extend_steps=12))
+    net = _provenanced(
+        random_network(rng, (14, 10, 4), max_delay=24, density=0.5, integer_bits=bits, extend_steps=12)
+    )
     path = tmp_path / "model.nir"
     nir_export.write_nir(net, path)
     back = load_nir(path)

@@ -26,8 +26,14 @@ ENGINES = ["event", "reference"]
 def relay_fixed_cases(draw):
     net, frames, arith = draw(fixed_cases())
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
-    net = with_relays(rng, net, relays_per_layer=draw(st.integers(0, 12)), n_taps=draw(st.integers(0, 6)),
-                      max_tap_lag=draw(st.sampled_from([1, 3, 30])), relay_delays=draw(st.booleans()))
+    net = with_relays(
+        rng,
+        net,
+        relays_per_layer=draw(st.integers(0, 12)),
+        n_taps=draw(st.integers(0, 6)),
+        max_tap_lag=draw(st.sampled_from([1, 3, 30])),
+        relay_delays=draw(st.booleans()),
+    )
     return net, frames, arith
 
 
@@ -35,8 +41,14 @@ def relay_fixed_cases(draw):
 def relay_float_cases(draw):
     net, frames, lat = draw(float_cases())
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
-    net = with_relays(rng, net, relays_per_layer=draw(st.integers(0, 12)), n_taps=draw(st.integers(0, 6)),
-                      max_tap_lag=draw(st.sampled_from([1, 3, 30])), relay_delays=draw(st.booleans()))
+    net = with_relays(
+        rng,
+        net,
+        relays_per_layer=draw(st.integers(0, 12)),
+        n_taps=draw(st.integers(0, 6)),
+        max_tap_lag=draw(st.sampled_from([1, 3, 30])),
+        relay_delays=draw(st.booleans()),
+    )
     return net, frames, lat
 
 
@@ -81,10 +93,12 @@ def test_random_relay_networks_do_use_their_relays(rng):
 
 def _chain_net(ext: int = 2, relay_delay: int = 0) -> Network:
     """1 input -> 1 LIF (fires on any input) with relays lag 1, 2 -> LI readout (tau 1)."""
-    hidden = Layer("h", np.array([[1.0]]), np.array([[0]]), LIF(tau=1.0, v_threshold=0.5),
-                   relay_src=np.array([2, 0]))  # relay 0 copies relay 1 (lag 2), relay 1 copies main
-    out = Layer("o", np.array([[1.0, 100.0, 10.0]]), np.array([[0, 0, relay_delay]]), LI(tau=1.0),
-                extend_steps=ext)
+    hidden = Layer(
+        "h", np.array([[1.0]]), np.array([[0]]), LIF(tau=1.0, v_threshold=0.5), relay_src=np.array([2, 0])
+    )  # relay 0 copies relay 1 (lag 2), relay 1 copies main
+    out = Layer(
+        "o", np.array([[1.0, 100.0, 10.0]]), np.array([[0, 0, relay_delay]]), LI(tau=1.0), extend_steps=ext
+    )
     return Network((hidden, out), 0.01, InputSpec(1, 3, 1, 1), readout="membrane_sum")
 
 
@@ -120,10 +134,22 @@ def test_input_taps_by_hand(engine):
 def test_relays_with_latency_and_tiny_fixed_point(engine):
     # Loihi-like latency 1 per layer and a 4-bit membrane: a relay is a copy, never saturated
     arith = Arithmetic.fixed(weight_bits=8, membrane_bits=4, decay="none", layer_latency_steps=1)
-    hidden = Layer("h", np.array([[3]], np.int32), np.array([[0]]), LIF(tau=1.0, v_threshold=2),
-                   weight_scale=np.array([1.0]), relay_src=np.array([0]))
-    out = Layer("o", np.array([[1, 7]], np.int32), np.zeros((1, 2), int), LI(tau=1.0),
-                weight_scale=np.array([1.0]), extend_steps=1)
+    hidden = Layer(
+        "h",
+        np.array([[3]], np.int32),
+        np.array([[0]]),
+        LIF(tau=1.0, v_threshold=2),
+        weight_scale=np.array([1.0]),
+        relay_src=np.array([0]),
+    )
+    out = Layer(
+        "o",
+        np.array([[1, 7]], np.int32),
+        np.zeros((1, 2), int),
+        LI(tau=1.0),
+        weight_scale=np.array([1.0]),
+        extend_steps=1,
+    )
     net = Network((hidden, out), 0.01, InputSpec(1, 2, 1, 1), readout="membrane_sum")
     res = simulate(net, np.array([[1], [0]]), engine, arith)
     # input 0 -> hidden spike at 1 (latency); relay at 2; readout +1 latency: main at 2, relay at 3;

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from delaykit.hardware_targets import LIMITS, apply_overrides, check, format_report, load_target
 
+from delaykit.hardware_targets import LIMITS, apply_overrides, check, format_report, load_target
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
 def _net(*layers: Layer) -> Network:
     n_in = layers[0].n_in
-    return Network(layers=tuple(layers), dt=0.01,
-                   input=InputSpec(n_channels=n_in, window_steps=10, n_units=n_in, channel_group=1))
+    return Network(
+        layers=tuple(layers),
+        dt=0.01,
+        input=InputSpec(n_channels=n_in, window_steps=10, n_units=n_in, channel_group=1),
+    )
 
 
 def _layer(name: str, w, d=None, neuron=None, **kw) -> Layer:
@@ -81,8 +84,13 @@ def test_weight_float_on_integer_target():
 
 def test_weight_bits():
     w = np.array([[127, -128, 200], [-300, 0, 5]], np.int16)
-    lay = _layer("a", w, weight_scale=np.ones(2), bias=np.zeros(2, np.int64),
-                 neuron=LIF(tau=1.005, v_threshold=np.array([10.0, 10.0])))
+    lay = _layer(
+        "a",
+        w,
+        weight_scale=np.ones(2),
+        bias=np.zeros(2, np.int64),
+        neuron=LIF(tau=1.005, v_threshold=np.array([10.0, 10.0])),
+    )
     v = _only(check(_net(lay), _generic(weight_bits=8)), "weight_bits")
     assert (v.layer, v.count, v.worst, v.allowed) == ("a", 2, 10, 8)
 
@@ -106,8 +114,13 @@ def test_weight_levels():
 
 def test_threshold_and_bias_bits():
     w = np.ones((4, 2), np.int8)
-    lay = _layer("a", w, weight_scale=np.ones(4), bias=np.array([7, -8, 9, -20]),
-                 neuron=LIF(tau=1.005, v_threshold=np.array([10.0, 20.0, 30.0, 15.0])))
+    lay = _layer(
+        "a",
+        w,
+        weight_scale=np.ones(4),
+        bias=np.array([7, -8, 9, -20]),
+        neuron=LIF(tau=1.005, v_threshold=np.array([10.0, 20.0, 30.0, 15.0])),
+    )
     vs = check(_net(lay), _generic(threshold_bits=4, bias_bits=4))
     th = _only(vs, "threshold_bits")
     assert (th.count, th.worst, th.allowed) == (2, 30.0, 15)
@@ -173,8 +186,15 @@ def test_every_reported_limit_is_documented_and_serializable(rng):
             json.dumps(v.to_dict())
             assert v.limit in str(v)
             seen.add(v.limit)
-    assert {"delay_max", "delay_per_axon", "weight_bits", "weight_levels", "delay_native",
-            "input_channels", "neuron_reset"} <= seen
+    assert {
+        "delay_max",
+        "delay_per_axon",
+        "weight_bits",
+        "weight_levels",
+        "delay_native",
+        "input_channels",
+        "neuron_reset",
+    } <= seen
 
 
 def test_report_table_lists_each_violation():

@@ -20,8 +20,9 @@ from delaykit.network import InputSpec, save_network  # noqa: E402
 @pytest.fixture
 def small(tmp_path, rng):
     p = tmp_path / "small.dkn"
-    save_network(random_network(rng, (12, 10, 8, 5), max_delay=6, integer_bits=8, density=0.7,
-                                threshold=0.5), p)
+    save_network(
+        random_network(rng, (12, 10, 8, 5), max_delay=6, integer_bits=8, density=0.7, threshold=0.5), p
+    )
     return p
 
 
@@ -42,8 +43,21 @@ def test_check_exit_codes_and_json(small, tmp_path, capsys):
     assert main(["targets", "check", str(small), "--target", "loihi2"]) == 0
     assert "fits" in capsys.readouterr().out
     out_json = tmp_path / "report.json"
-    rc = main(["targets", "check", str(small), "--target", "generic", "--set", "delay_max_steps=3",
-               "--set", "weight_bits=6", "--json", str(out_json)])
+    rc = main(
+        [
+            "targets",
+            "check",
+            str(small),
+            "--target",
+            "generic",
+            "--set",
+            "delay_max_steps=3",
+            "--set",
+            "weight_bits=6",
+            "--json",
+            str(out_json),
+        ]
+    )
     assert rc == 1
     out = capsys.readouterr().out
     assert "does NOT fit" in out and "delay_max" in out and "weight_bits" in out
@@ -92,8 +106,21 @@ def test_map_writes_json(small, tmp_path, capsys):
 def test_realize_writes_and_verifies(small, tmp_path, capsys, method):
     out = tmp_path / "r.dkn"
     js = tmp_path / "r.json"
-    rc = main(["targets", "realize", str(small), "--target", "xylo", "--method", method, "-o", str(out),
-               "--json", str(js)])
+    rc = main(
+        [
+            "targets",
+            "realize",
+            str(small),
+            "--target",
+            "xylo",
+            "--method",
+            method,
+            "-o",
+            str(out),
+            "--json",
+            str(js),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "verification on 4 samples" in text and "identical" in text and "fixed:xylo" in text
@@ -129,8 +156,21 @@ def test_realize_on_shd_schema_data(tmp_path, rng, capsys):
     net = replace(net, input=InputSpec(n_channels=140, window_steps=30, n_units=700, channel_group=5))
     p = tmp_path / "m.dkn"
     save_network(net, p)
-    rc = main(["targets", "realize", str(p), "--target", "seneca", "--method", "relay", "--data", str(test),
-               "--verify", "3"])
+    rc = main(
+        [
+            "targets",
+            "realize",
+            str(p),
+            "--target",
+            "seneca",
+            "--method",
+            "relay",
+            "--data",
+            str(test),
+            "--verify",
+            "3",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "verification on 3 samples" in text and (tmp_path / "m_seneca_relay.dkn").exists()
@@ -138,8 +178,19 @@ def test_realize_on_shd_schema_data(tmp_path, rng, capsys):
     runs = {}
     for name in ("m", "m_seneca_relay"):
         js = tmp_path / f"{name}.json"
-        assert main(["sim", str(tmp_path / f"{name}.dkn"), "--data", str(test), "--target", "seneca",
-                     "--json", str(js), "--no-progress"]) in (0, 1)
+        assert main(
+            [
+                "sim",
+                str(tmp_path / f"{name}.dkn"),
+                "--data",
+                str(test),
+                "--target",
+                "seneca",
+                "--json",
+                str(js),
+                "--no-progress",
+            ]
+        ) in (0, 1)
         runs[name] = json.loads(js.read_text())
     capsys.readouterr()
     a, b = runs["m"], runs["m_seneca_relay"]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from delaykit.hardware_targets import apply_overrides, format_target, list_targets, load_target
 from delaykit.hardware_targets.profile import PROFILE_DIR, target_from_dict
 
@@ -58,7 +59,12 @@ def test_profiles_state_the_issue_fields(name):
 
 def test_known_limits_from_the_design_notes():
     lo = load_target("loihi2")
-    assert (lo.delay_native, lo.delay_per_synapse, lo.delay_min_steps, lo.delay_max_steps) == (True, True, 0, 62)
+    assert (lo.delay_native, lo.delay_per_synapse, lo.delay_min_steps, lo.delay_max_steps) == (
+        True,
+        True,
+        0,
+        62,
+    )
     assert lo.weight_bits == 8 and lo.weight_exponent and lo.layer_latency_steps == 1
     assert lo.fixed_point["decay"] == "loihi12" and lo.fixed_point["threshold_shift"] == 6
     sp = load_target("spinnaker1")
@@ -97,20 +103,28 @@ def _edit(tmp_path: Path, src: str, old: str, new: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("src,old,new,field", [
-    ("loihi2", "max_steps = 62\n", "", "delays.max_steps"),
-    ("loihi2", 'granularity = "synapse"', 'granularity = "dendrite"', "delays.granularity"),
-    ("loihi2", "bits = 8\nexponent", 'bits = "eight"\nexponent', "weights.bits"),
-    ("loihi2", "neurons = 8192", "neurons = 0", "core.neurons"),
-    ("loihi2", "neurons = 8192", "neuronz = 8192", "core.neuronz"),
-    ("loihi2", 'decay = "loihi12"', 'decay = "exp"', "fixed_point.decay"),
-    ("loihi2", "membrane_bits = 24\n", "", "fixed_point.membrane_bits"),
-    ("loihi2", 'threshold_compare = "gt"', 'threshold_compare = ">"', "fixed_point.threshold_compare"),
-    ("xylo", 'format = "int"', 'format = "float"', "weights.bits"),
-    ("xylo", "native = false", "native = true", "delays.granularity"),
-    ("truenorth", 'reset = "hard"', 'reset = "soft"', "neuron.reset"),
-    ("seneca", '[weights]\nformat = "bf16"\nsources', '[weights]\nformat = "bf16"\nnosources', "weights.nosources"),
-])
+@pytest.mark.parametrize(
+    "src,old,new,field",
+    [
+        ("loihi2", "max_steps = 62\n", "", "delays.max_steps"),
+        ("loihi2", 'granularity = "synapse"', 'granularity = "dendrite"', "delays.granularity"),
+        ("loihi2", "bits = 8\nexponent", 'bits = "eight"\nexponent', "weights.bits"),
+        ("loihi2", "neurons = 8192", "neurons = 0", "core.neurons"),
+        ("loihi2", "neurons = 8192", "neuronz = 8192", "core.neuronz"),
+        ("loihi2", 'decay = "loihi12"', 'decay = "exp"', "fixed_point.decay"),
+        ("loihi2", "membrane_bits = 24\n", "", "fixed_point.membrane_bits"),
+        ("loihi2", 'threshold_compare = "gt"', 'threshold_compare = ">"', "fixed_point.threshold_compare"),
+        ("xylo", 'format = "int"', 'format = "float"', "weights.bits"),
+        ("xylo", "native = false", "native = true", "delays.granularity"),
+        ("truenorth", 'reset = "hard"', 'reset = "soft"', "neuron.reset"),
+        (
+            "seneca",
+            '[weights]\nformat = "bf16"\nsources',
+            '[weights]\nformat = "bf16"\nnosources',
+            "weights.nosources",
+        ),
+    ],
+)
 def test_validation_errors_name_file_and_field(tmp_path, src, old, new, field):
     p = _edit(tmp_path, src, old, new)
     with pytest.raises(ValueError) as e:
@@ -158,13 +172,16 @@ def test_generic_target_set_on_the_command_line():
     assert axon.delay_per_axon
 
 
-@pytest.mark.parametrize("over,pattern", [
-    ({"delay_max_steps": "ten"}, "expected an integer"),
-    ({"nonsense": "1"}, "unknown field"),
-    ({"weight_bits": "0"}, r"'weights\.bits'"),
-    ({"delay_min_steps": "40", "delay_max_steps": "30"}, r"'delays\.max_steps'"),
-    ({"fixed_point.decay": "shift"}, "float arithmetic"),
-])
+@pytest.mark.parametrize(
+    "over,pattern",
+    [
+        ({"delay_max_steps": "ten"}, "expected an integer"),
+        ({"nonsense": "1"}, "unknown field"),
+        ({"weight_bits": "0"}, r"'weights\.bits'"),
+        ({"delay_min_steps": "40", "delay_max_steps": "30"}, r"'delays\.max_steps'"),
+        ({"fixed_point.decay": "shift"}, "float arithmetic"),
+    ],
+)
 def test_override_errors(over, pattern):
     with pytest.raises(ValueError, match=pattern):
         load_target("generic", over)

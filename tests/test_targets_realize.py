@@ -43,11 +43,16 @@ def _arith(name):
 
 
 def test_relay_expansion_structure_by_hand():
-    l0 = Layer(name="a", weight=np.array([[1.0, 2.0], [3.0, 0.0]]), delay=np.array([[0, 2], [1, 5]]),
-               neuron=LIF(tau=1.005))
+    l0 = Layer(
+        name="a",
+        weight=np.array([[1.0, 2.0], [3.0, 0.0]]),
+        delay=np.array([[0, 2], [1, 5]]),
+        neuron=LIF(tau=1.005),
+    )
     l1 = Layer(name="b", weight=np.array([[4.0, 5.0]]), delay=np.array([[3, 0]]), neuron=LI(tau=1.005))
-    net = Network(layers=(l0, l1), dt=0.01, input=InputSpec(n_channels=2, window_steps=5, n_units=2,
-                                                              channel_group=1))
+    net = Network(
+        layers=(l0, l1), dt=0.01, input=InputSpec(n_channels=2, window_steps=5, n_units=2, channel_group=1)
+    )
     r = relay_expand(net)
     assert isinstance(r, Network) and all(not lay.delay.any() for lay in r.layers)
     # host taps: (channel, lag >= 1) pairs of non-zero synapses, appended after the 2 channels;
@@ -82,8 +87,9 @@ CASES = [  # (sizes, max_delay, density, extend_steps, spiking_last, threshold)
 @pytest.mark.parametrize("method", ["relay", "queue"])
 def test_float_networks_match_the_simulator(rng, case, method):
     sizes, dmax, dens, ext, spk, th = case
-    net = random_network(rng, sizes, max_delay=dmax, density=dens, extend_steps=ext, spiking_last=spk,
-                         threshold=th)
+    net = random_network(
+        rng, sizes, max_delay=dmax, density=dens, extend_steps=ext, spiking_last=spk, threshold=th
+    )
     inputs = [random_frames(rng, 15, sizes[0]) for _ in range(4)]
     v = verify_realization(net, method, inputs)
     assert v.reference.startswith("delaykit.sim")
@@ -101,8 +107,16 @@ def test_float_networks_match_the_simulator(rng, case, method):
 @pytest.mark.parametrize("method", ["relay", "queue"])
 def test_integer_networks_are_bit_identical(rng, case, method, arith_name):
     sizes, dmax, dens, ext, spk, th = case
-    net = random_network(rng, sizes, max_delay=dmax, density=dens, extend_steps=ext, spiking_last=spk,
-                         threshold=th, integer_bits=8)
+    net = random_network(
+        rng,
+        sizes,
+        max_delay=dmax,
+        density=dens,
+        extend_steps=ext,
+        spiking_last=spk,
+        threshold=th,
+        integer_bits=8,
+    )
     inputs = [random_frames(rng, 15, sizes[0]) for _ in range(3)]
     v = verify_realization(net, method, inputs, arith=_arith(arith_name))
     assert v.identical, (v.details, v.max_abs_output_diff)
@@ -146,8 +160,9 @@ def test_expanded_network_file_has_no_delay_violations(tmp_path, rng, target):
     # relays are counted as the neurons they are on the chip
     n_relay = sum(lay.n_relay for lay in back.layers)
     assert n_relay > 0
-    tight = load_target("generic", {"delay_max_steps": "0",
-                                    "neurons_max": str(sum(lay.n_out for lay in net.layers))})
+    tight = load_target(
+        "generic", {"delay_max_steps": "0", "neurons_max": str(sum(lay.n_out for lay in net.layers))}
+    )
     over = [v for v in check(back, tight) if v.limit == "neurons"]
     assert over and over[0].count == n_relay
     frames = random_frames(rng, 10, 8)
@@ -169,8 +184,9 @@ def test_queue_occupancy_is_bounded_by_the_worst_case(rng):
         assert events > 0
     # an input spiking every step saturates the bound
     lay = Layer(name="a", weight=np.ones((1, 1)), delay=np.array([[3]]), neuron=LI(tau=1.0))
-    one = Network(layers=(lay,), dt=0.01, input=InputSpec(n_channels=1, window_steps=8, n_units=1,
-                                                          channel_group=1))
+    one = Network(
+        layers=(lay,), dt=0.01, input=InputSpec(n_channels=1, window_steps=8, n_units=1, channel_group=1)
+    )
     assert run_queue(one, np.ones((8, 1))).max_pending == [queue_worst_entries(lay)] == [3]
 
 

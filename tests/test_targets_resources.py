@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from delaykit.hardware_targets import load_target
 from delaykit.hardware_targets.resources import (
     delay_groups,
@@ -14,21 +15,29 @@ from delaykit.hardware_targets.resources import (
     queue_worst_entries,
     relay_chain_lengths,
 )
-
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
 def _net(*layers: Layer) -> Network:
     n_in = layers[0].n_in
-    return Network(layers=tuple(layers), dt=0.01,
-                   input=InputSpec(n_channels=n_in, window_steps=10, n_units=n_in, channel_group=1))
+    return Network(
+        layers=tuple(layers),
+        dt=0.01,
+        input=InputSpec(n_channels=n_in, window_steps=10, n_units=n_in, channel_group=1),
+    )
 
 
 def _int_layer(name, w, d, neuron=None):
     w = np.asarray(w, np.int8)
     n = w.shape[0]
-    return Layer(name=name, weight=w, delay=np.asarray(d), weight_scale=np.ones(n), bias=np.zeros(n, np.int64),
-                 neuron=neuron or LIF(tau=1.005, v_threshold=10.0))
+    return Layer(
+        name=name,
+        weight=w,
+        delay=np.asarray(d),
+        weight_scale=np.ones(n),
+        bias=np.zeros(n, np.int64),
+        neuron=neuron or LIF(tau=1.005, v_threshold=10.0),
+    )
 
 
 def test_loihi_native_memory_by_hand():
@@ -108,8 +117,10 @@ def test_packing_respects_every_per_core_limit():
 
 
 def test_layers_share_cores_and_json_roundtrip():
-    net = _net(_int_layer("a", np.ones((3, 2)), np.zeros((3, 2), int)),
-               _int_layer("b", np.ones((2, 3)), np.zeros((2, 3), int), neuron=LI(tau=1.005)))
+    net = _net(
+        _int_layer("a", np.ones((3, 2)), np.zeros((3, 2), int)),
+        _int_layer("b", np.ones((2, 3)), np.zeros((2, 3), int), neuron=LI(tau=1.005)),
+    )
     est = estimate_resources(net, load_target("generic", {"neurons_per_core": "4"}))
     assert [a.segments for a in est.assignments] == [(("a", 0, 3), ("b", 0, 1)), (("b", 1, 2),)]
     d = json.loads(est.to_json())

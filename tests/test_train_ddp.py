@@ -20,14 +20,34 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     write_delay_task_pair(data, n_train=96, n_test=40, seed=5)
     # dropout 0: dropout masks come from per-rank RNG streams and cannot match one process
     sets = ["model.dropout=0.0", "train.threads=1", "train.epochs=2"]
-    single = train_model("tiny", data, tmp_path / "single", progress=False, overrides=sets, log=lambda s: None)
+    single = train_model(
+        "tiny", data, tmp_path / "single", progress=False, overrides=sets, log=lambda s: None
+    )
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "delaykit", "train", "--config", "tiny", "--data-dir", str(data), "--out", str(out),
-           "--no-progress"] + [x for s in sets for x in ("--set", s)]
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
-                                                            "MASTER_PORT")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "delaykit",
+        "train",
+        "--config",
+        "tiny",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--no-progress",
+    ] + [x for s in sets for x in ("--set", s)]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
     env["OMP_NUM_THREADS"] = "1"
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -57,7 +77,9 @@ def test_global_batches_split_across_ranks():
     from delaykit.train.data import GlobalBatchSampler
 
     one = list(GlobalBatchSampler(51, 8, shuffle=True, seed=1, epoch=3))
-    parts = [list(GlobalBatchSampler(51, 8, shuffle=True, seed=1, epoch=3, rank=r, world=3)) for r in range(3)]
+    parts = [
+        list(GlobalBatchSampler(51, 8, shuffle=True, seed=1, epoch=3, rank=r, world=3)) for r in range(3)
+    ]
     assert len(one) == 7 and all(len(p) == 7 for p in parts)
     for b, (p0, p1, p2) in zip(one, zip(*parts)):
         assert sorted(p0 + p1 + p2) == sorted(b)

@@ -27,16 +27,33 @@ def tiny_data(tmp_path_factory):
 
 def stand_in_target(max_delay: int, bits: int) -> SimpleNamespace:
     """An object with the interface-B fields fine-tuning reads (no profile file needed)."""
-    return SimpleNamespace(name="stand-in", description="test target", delay_native=True, delay_per_synapse=True,
-                           delay_min_steps=0, delay_max_steps=max_delay, weight_bits=bits, weight_exponent=False,
-                           layer_latency_steps=0, fixed_point=None)
+    return SimpleNamespace(
+        name="stand-in",
+        description="test target",
+        delay_native=True,
+        delay_per_synapse=True,
+        delay_min_steps=0,
+        delay_max_steps=max_delay,
+        weight_bits=bits,
+        weight_exponent=False,
+        layer_latency_steps=0,
+        fixed_point=None,
+    )
 
 
 def test_finetune_clips_delays_quantizes_and_matches_the_simulator(tiny_data, tmp_path):
     target = stand_in_target(max_delay=2, bits=4)
     out = tmp_path / "ft"
-    path = train_model("tiny", tiny_data, out, progress=False, target=target, finetune=True,
-                       overrides=["train.epochs=2", "finetune.epochs=1", "model.hidden=[12]"], log=lambda s: None)
+    path = train_model(
+        "tiny",
+        tiny_data,
+        out,
+        progress=False,
+        target=target,
+        finetune=True,
+        overrides=["train.epochs=2", "finetune.epochs=1", "model.hidden=[12]"],
+        log=lambda s: None,
+    )
     ck = torch.load(path, weights_only=True)
     assert (out / "model_pretrained.pt").exists()
     k = ck["arch"]["kernel_size"]
@@ -51,8 +68,13 @@ def test_finetune_clips_delays_quantizes_and_matches_the_simulator(tiny_data, tm
     assert rep["weight_bits"] == 4 and rep["delay_range"] == [0, 2]
     assert sum(r["clipped"] for r in rep["delays"]) > 0
     m = ck["metrics"]
-    for key in ("test_acc_float", "test_acc_rounded", "test_acc_rounded_in_range",
-                "test_acc_quantized_before_finetune", "test_acc_quantized"):
+    for key in (
+        "test_acc_float",
+        "test_acc_rounded",
+        "test_acc_rounded_in_range",
+        "test_acc_quantized_before_finetune",
+        "test_acc_quantized",
+    ):
         assert 0.0 <= m[key] <= 100.0
     assert ck["finetune"]["target"] == "stand-in"
 
@@ -74,9 +96,24 @@ def test_fake_quant_is_the_converters_quantization(rng):
     """The quantized kernel equals integer weights x per-layer scale of the BN-folded weights."""
     from delaykit.train.model import build_model
 
-    arch = dict(model="learned", n_inputs=5, hidden=[4], n_classes=3, kernel_size=5, tau_steps=1.005,
-                v_threshold=1.0, v_reset=0.0, readout_tau_steps=1.005, batchnorm=True, bn_eps=1e-5, dt=0.01,
-                n_units=25, channel_group=5, window_steps=8, readout="softmax_sum")
+    arch = dict(
+        model="learned",
+        n_inputs=5,
+        hidden=[4],
+        n_classes=3,
+        kernel_size=5,
+        tau_steps=1.005,
+        v_threshold=1.0,
+        v_reset=0.0,
+        readout_tau_steps=1.005,
+        batchnorm=True,
+        bn_eps=1e-5,
+        dt=0.01,
+        n_units=25,
+        channel_group=5,
+        window_steps=8,
+        readout="softmax_sum",
+    )
     model = build_model(arch, seed=2)
     with torch.no_grad():
         model.bn[0].running_var.uniform_(0.5, 2.0)
@@ -97,5 +134,6 @@ def test_fake_quant_is_the_converters_quantization(rng):
     # gradients pass straight through the rounding
     model.layers[0].weight.grad = None
     model.kernel(0).sum().backward()
-    np.testing.assert_allclose(model.layers[0].weight.grad.numpy()[:, :, 0], np.broadcast_to(g[:, None], w.shape),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        model.layers[0].weight.grad.numpy()[:, :, 0], np.broadcast_to(g[:, None], w.shape), rtol=1e-6
+    )

@@ -67,8 +67,9 @@ def test_resume_refuses_a_changed_config(tiny_data, tmp_path):
 
 
 def test_checkpoint_is_interface_a_and_loads_weights_only(tiny_data, tmp_path):
-    path = train_model(_cfg(**{"train.plots": "true"}), tiny_data, tmp_path / "ck", progress=False,
-                       log=lambda s: None)
+    path = train_model(
+        _cfg(**{"train.plots": "true"}), tiny_data, tmp_path / "ck", progress=False, log=lambda s: None
+    )
     ck = torch.load(path, weights_only=True)
     assert ck["format"] == "delaykit.checkpoint" and ck["format_version"] == 1
     a = ck["arch"]
@@ -102,8 +103,17 @@ def test_checkpoint_is_interface_a_and_loads_weights_only(tiny_data, tmp_path):
 
 
 def test_config_overrides_files_and_errors(tmp_path):
-    cfg = C.load_config("shd", ["train.epochs=3", "model.hidden=[64, 32]", "train.lr_w=2e-3", "model.kind=none",
-                                "train.bf16=true", "data.window_steps=120"])
+    cfg = C.load_config(
+        "shd",
+        [
+            "train.epochs=3",
+            "model.hidden=[64, 32]",
+            "train.lr_w=2e-3",
+            "model.kind=none",
+            "train.bf16=true",
+            "data.window_steps=120",
+        ],
+    )
     assert cfg["train"]["epochs"] == 3 and cfg["model"]["hidden"] == [64, 32]
     assert cfg["train"]["lr_w"] == 2e-3 and cfg["model"]["kind"] == "none" and cfg["train"]["bf16"] is True
     assert cfg["data"]["window_steps"] == 120 and C.effective_kernel_size(cfg) == 1
@@ -149,8 +159,24 @@ def test_cli_trains_on_a_tiny_file(tiny_data, tmp_path, capsys):
     from delaykit.cli.main import main
 
     out = tmp_path / "cli"
-    rc = main(["train", "--config", "tiny", "--data-dir", str(tiny_data), "--out", str(out), "--no-progress",
-               "--epochs", "1", "--model", "random", "--set", "model.hidden=[8]"])
+    rc = main(
+        [
+            "train",
+            "--config",
+            "tiny",
+            "--data-dir",
+            str(tiny_data),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--epochs",
+            "1",
+            "--model",
+            "random",
+            "--set",
+            "model.hidden=[8]",
+        ]
+    )
     assert rc == 0
     ck = torch.load(out / "model.pt", weights_only=True)
     assert ck["arch"]["model"] == "random" and ck["arch"]["hidden"] == [8] and ck["metrics"]["epoch"] == 1
@@ -164,7 +190,9 @@ def test_cli_trains_on_a_tiny_file(tiny_data, tmp_path, capsys):
 
 
 def test_cli_module_imports_without_torch():
-    code = ("import importlib, sys; import delaykit.train.cli; "
-            "importlib.import_module('delaykit.cli.main').build_parser(); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import importlib, sys; import delaykit.train.cli; "
+        "importlib.import_module('delaykit.cli.main').build_parser(); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

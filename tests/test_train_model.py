@@ -17,10 +17,27 @@ from delaykit.train.model import (  # noqa: E402
 )
 
 
-def small_arch(model: str = "learned", k: int = 7, hidden=(6, 5), n_in: int = 4, n_cls: int = 3, bn: bool = True):
-    return dict(model=model, n_inputs=n_in, hidden=list(hidden), n_classes=n_cls, kernel_size=k, tau_steps=1.005,
-                v_threshold=1.0, v_reset=0.0, readout_tau_steps=1.005, batchnorm=bn, bn_eps=1e-5, dt=0.01,
-                n_units=n_in * 5, channel_group=5, window_steps=12, readout="softmax_sum")
+def small_arch(
+    model: str = "learned", k: int = 7, hidden=(6, 5), n_in: int = 4, n_cls: int = 3, bn: bool = True
+):
+    return dict(
+        model=model,
+        n_inputs=n_in,
+        hidden=list(hidden),
+        n_classes=n_cls,
+        kernel_size=k,
+        tau_steps=1.005,
+        v_threshold=1.0,
+        v_reset=0.0,
+        readout_tau_steps=1.005,
+        batchnorm=bn,
+        bn_eps=1e-5,
+        dt=0.01,
+        n_units=n_in * 5,
+        channel_group=5,
+        window_steps=12,
+        readout="softmax_sum",
+    )
 
 
 def test_state_dict_names_match_interface_a():
@@ -107,8 +124,15 @@ def test_lif_matches_formula_and_spikingjelly():
         assert np.array_equal(s[t].detach().numpy().astype(bool), sp)
         vv = np.where(sp, np.float32(0), h)
         assert np.array_equal(v[t].detach().numpy(), vv)
-    node = neuron.LIFNode(tau=1.005, decay_input=False, v_threshold=1.0, surrogate_function=surrogate.ATan(alpha=5.0),
-                          detach_reset=True, step_mode="m", store_v_seq=True)
+    node = neuron.LIFNode(
+        tau=1.005,
+        decay_input=False,
+        v_threshold=1.0,
+        surrogate_function=surrogate.ATan(alpha=5.0),
+        detach_reset=True,
+        step_mode="m",
+        store_v_seq=True,
+    )
     x2 = x.clone().requires_grad_()
     s2 = node(x2)
     assert torch.equal(s, s2) and torch.equal(v, node.v_seq)
@@ -216,7 +240,10 @@ def test_numba_lif_equals_torch_loop_lif():
         sa, va = lif_multistep(xa, 1.5, 0.8, 3.0)
         sb, vb = lif_multistep_torch(xb, 1.5, 0.8, 3.0)
         assert torch.equal(sa, sb) and torch.equal(va, vb)
-        gs, gv = torch.randn(sa.shape, generator=gen, dtype=dtype), torch.randn(sa.shape, generator=gen, dtype=dtype)
+        gs, gv = (
+            torch.randn(sa.shape, generator=gen, dtype=dtype),
+            torch.randn(sa.shape, generator=gen, dtype=dtype),
+        )
         ((sa * gs).sum() + (va * gv).sum()).backward()
         ((sb * gs).sum() + (vb * gv).sum()).backward()
         torch.testing.assert_close(xa.grad, xb.grad)  # same operations in the same order
@@ -233,7 +260,9 @@ def test_numba_kernels_leave_torch_thread_count_alone():
     import subprocess
     import sys
 
-    code = ("import torch; torch.set_num_threads(1); from delaykit.train.model import lif_multistep; "
-            "lif_multistep(torch.randn(5, 2, 3), 1.5, 1.0); n = torch.get_num_threads(); "
-            "assert n == 1, n")
+    code = (
+        "import torch; torch.set_num_threads(1); from delaykit.train.model import lif_multistep; "
+        "lif_multistep(torch.randn(5, 2, 3), 1.5, 1.0); n = torch.get_num_threads(); "
+        "assert n == 1, n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

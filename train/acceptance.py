@@ -27,8 +27,12 @@ KINDS = ("learned", "random", "none")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m delaykit.train.acceptance", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="runs/acceptance", help="folder for the three runs (default runs/acceptance)")
+    ap = argparse.ArgumentParser(
+        prog="python -m delaykit.train.acceptance", description=__doc__.splitlines()[0]
+    )
+    ap.add_argument(
+        "--out", default="runs/acceptance", help="folder for the three runs (default runs/acceptance)"
+    )
     ap.add_argument("--data", default=None, help="delay-task folder (default OUT/data; written when missing)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of learned,random,none")
@@ -46,16 +50,23 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         import torch
 
-        path = train_model("delay-task", data, out / kind, progress=True,
-                           overrides=[f"model.kind={kind}", *args.overrides])
+        path = train_model(
+            "delay-task", data, out / kind, progress=True, overrides=[f"model.kind={kind}", *args.overrides]
+        )
         ck = torch.load(path, weights_only=True)
         m = ck["metrics"]
-        results[kind] = {"test_acc_rounded": m["test_acc_rounded"], "test_acc_float": m["test_acc_float"],
-                         "wall_seconds": time.perf_counter() - t0, "epochs": m["epoch"]}
+        results[kind] = {
+            "test_acc_rounded": m["test_acc_rounded"],
+            "test_acc_float": m["test_acc_float"],
+            "wall_seconds": time.perf_counter() - t0,
+            "epochs": m["epoch"],
+        }
     print("\ndelay task, rounded integer delays (deployed semantics):")
     for kind, r in results.items():
-        print(f"  {kind:8s} test {r['test_acc_rounded']:6.2f} %  (training kernel {r['test_acc_float']:6.2f} %)"
-              f"  {r['wall_seconds']:6.1f} s for {r['epochs']} epochs")
+        print(
+            f"  {kind:8s} test {r['test_acc_rounded']:6.2f} %  (training kernel {r['test_acc_float']:6.2f} %)"
+            f"  {r['wall_seconds']:6.1f} s for {r['epochs']} epochs"
+        )
     ok = True
     if "learned" in results:
         ok &= results["learned"]["test_acc_rounded"] >= 95.0

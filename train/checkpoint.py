@@ -28,8 +28,12 @@ def versions() -> dict[str, str]:
 
     from delaykit import __version__
 
-    out = {"delaykit": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
-           "python": platform.python_version()}
+    out = {
+        "delaykit": str(__version__),
+        "torch": str(torch.__version__),
+        "numpy": str(numpy.__version__),
+        "python": platform.python_version(),
+    }
     for name in ("dcls", "spikingjelly"):
         try:
             out[name] = str(version(name))
@@ -70,16 +74,22 @@ def load_checked(path: str | Path, fmt: str) -> dict[str, Any]:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise FormatError(f"{p}: cannot be loaded with torch.load(weights_only=True): {str(e).splitlines()[0][:200]}") \
-            from None
+        raise FormatError(
+            f"{p}: cannot be loaded with torch.load(weights_only=True): {str(e).splitlines()[0][:200]}"
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != fmt:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise FormatError(f"{p}: field 'format' is {got!r}, expected {fmt!r}")
     return obj
 
 
-def model_checkpoint(model: Any, cfg: dict[str, Any], metrics: dict[str, Any], class_names: list[str],
-                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def model_checkpoint(
+    model: Any,
+    cfg: dict[str, Any],
+    metrics: dict[str, Any],
+    class_names: list[str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The interface-A dict for ``model`` (a DelaySNN, not wrapped in DDP)."""
     cfg_plain = {k: v for k, v in cfg.items()}
     ck = {
@@ -101,8 +111,10 @@ def load_model_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and check a ``model.pt`` (format and version)."""
     ck = load_checked(path, CHECKPOINT_FORMAT)
     if ck.get("format_version") != CHECKPOINT_VERSION:
-        raise FormatError(f"{path}: field 'format_version' is {ck.get('format_version')!r}; this delaykit reads "
-                          f"{CHECKPOINT_VERSION}")
+        raise FormatError(
+            f"{path}: field 'format_version' is {ck.get('format_version')!r}; this delaykit reads "
+            f"{CHECKPOINT_VERSION}"
+        )
     for key in ("arch", "state_dict"):
         if key not in ck:
             raise FormatError(f"{path}: missing field {key!r}")

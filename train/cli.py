@@ -17,25 +17,43 @@ EPILOG = """examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train an SNN with learned synaptic delays (DCLS)",
+        "train",
+        help="train an SNN with learned synaptic delays (DCLS)",
         description="Train the paper's delay SNN (Hammouamri et al. 2024). Writes OUT/model.pt, "
-                    "metrics.jsonl, config.toml and plots/. Every evaluation reports the accuracy with "
-                    "the training kernel and with rounded integer delays (deployed semantics).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=None,
-                   help="named config (shd, ssc, gsc, delay-task, tiny) or a TOML/YAML file (default: shd)")
+        "metrics.jsonl, config.toml and plots/. Every evaluation reports the accuracy with "
+        "the training kernel and with rounded integer delays (deployed semantics).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="named config (shd, ssc, gsc, delay-task, tiny) or a TOML/YAML file (default: shd)",
+    )
     p.add_argument("--data-dir", help="folder with *train*.h5 and *test*.h5 (or GSC audio folders)")
     p.add_argument("--out", help="run folder (created)")
-    p.add_argument("--model", choices=["learned", "random", "none"],
-                   help="learned delays, fixed random delays, or no delays (sets model.kind)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.epochs=5 --set model.hidden=[64,64]")
+    p.add_argument(
+        "--model",
+        choices=["learned", "random", "none"],
+        help="learned delays, fixed random delays, or no delays (sets model.kind)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 --set model.hidden=[64,64]",
+    )
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT/resume.pt")
     p.add_argument("--target", help="hardware target profile (name or .toml) for --finetune")
-    p.add_argument("--finetune", action="store_true",
-                   help="after training (or from --init), fine-tune with integer delays in the target's range "
-                        "and weights fake-quantized to its bit width")
+    p.add_argument(
+        "--finetune",
+        action="store_true",
+        help="after training (or from --init), fine-tune with integer delays in the target's range "
+        "and weights fake-quantized to its bit width",
+    )
     p.add_argument("--init", help="start from this model.pt instead of training (with --finetune)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--show-config", action="store_true", help="print the resolved config as TOML and exit")
@@ -63,8 +81,16 @@ def _train(args: argparse.Namespace) -> int:
         raise DelaykitError("--init is for fine-tuning an existing model: add --finetune --target NAME")
     from delaykit.train.loop import train_model
 
-    path = train_model(cfg, args.data_dir, args.out, progress=not args.no_progress, resume=args.resume,
-                       target=args.target, finetune=args.finetune, init=args.init)
+    path = train_model(
+        cfg,
+        args.data_dir,
+        args.out,
+        progress=not args.no_progress,
+        resume=args.resume,
+        target=args.target,
+        finetune=args.finetune,
+        init=args.init,
+    )
     import os
 
     if os.environ.get("RANK", "0") == "0":

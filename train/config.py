@@ -28,62 +28,62 @@ from delaykit.errors import DelaykitError
 #: Every key a config may hold, with its default (the paper's SHD values).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
-        "dataset": "shd",          # shd | ssc | gsc | h5 (any SHD-schema pair in data_dir)
-        "dt": 0.01,                # step in seconds (10 ms frames)
-        "channel_group": 5,        # raw units summed per input channel (700 -> 140)
-        "window_steps": None,      # fixed input window in steps; None = the file's own
-        "cache": "auto",           # keep binned frames in memory: auto | always | never
-        "workers": 0,              # DataLoader worker processes (0 = in the main process)
+        "dataset": "shd",  # shd | ssc | gsc | h5 (any SHD-schema pair in data_dir)
+        "dt": 0.01,  # step in seconds (10 ms frames)
+        "channel_group": 5,  # raw units summed per input channel (700 -> 140)
+        "window_steps": None,  # fixed input window in steps; None = the file's own
+        "cache": "auto",  # keep binned frames in memory: auto | always | never
+        "workers": 0,  # DataLoader worker processes (0 = in the main process)
         "gsc_sample_rate": 16000,  # GSC: pad/truncate to 1 s at this rate, then resample
         "gsc_resample_rate": 8000,
         "gsc_n_fft": 256,
-        "gsc_hop": 80,             # 80 samples at 8 kHz = 10 ms
+        "gsc_hop": 80,  # 80 samples at 8 kHz = 10 ms
         "gsc_n_mels": 140,
         "gsc_f_min": 50.0,
-        "gsc_f_max": 14000.0,      # as in the reference code (above Nyquist: upper bands stay empty)
+        "gsc_f_max": 14000.0,  # as in the reference code (above Nyquist: upper bands stay empty)
     },
     "model": {
-        "kind": "learned",         # learned | random (frozen random delays) | none (no delays)
+        "kind": "learned",  # learned | random (frozen random delays) | none (no delays)
         "hidden": [256, 256],
-        "kernel_size": 25,         # K (odd): delays 0..K-1 steps; 250 ms // 10 ms made odd
-        "tau_ms": 10.05,           # hidden LIF time constant
-        "readout_tau_ms": 10.05,   # readout LI time constant
+        "kernel_size": 25,  # K (odd): delays 0..K-1 steps; 250 ms // 10 ms made odd
+        "tau_ms": 10.05,  # hidden LIF time constant
+        "readout_tau_ms": 10.05,  # readout LI time constant
         "v_threshold": 1.0,
         "readout_threshold": 1e9,  # never spikes: its membrane is the output
         "batchnorm": True,
         "bn_eps": 1e-5,
         "dropout": 0.4,
-        "surrogate_alpha": 5.0,    # ATan surrogate
-        "init_pos": "uniform",     # uniform | zero
+        "surrogate_alpha": 5.0,  # ATan surrogate
+        "init_pos": "uniform",  # uniform | zero
     },
     "train": {
         "epochs": 150,
-        "batch_size": 256,         # global batch (split over data-parallel processes)
+        "batch_size": 256,  # global batch (split over data-parallel processes)
         "eval_batch_size": 256,
         "seed": 0,
         "lr_w": 1e-3,
-        "max_lr_w": 5e-3,          # one-cycle peak for weights
-        "lr_pos": 0.1,             # 100 x lr_w
-        "max_lr_pos": 0.5,         # one-cycle peak for positions (scheduler_pos = one_cycle)
-        "weight_decay": 1e-5,      # weights only; BN and positions have none
+        "max_lr_w": 5e-3,  # one-cycle peak for weights
+        "lr_pos": 0.1,  # 100 x lr_w
+        "max_lr_pos": 0.5,  # one-cycle peak for positions (scheduler_pos = one_cycle)
+        "weight_decay": 1e-5,  # weights only; BN and positions have none
         "scheduler_w": "one_cycle",  # one_cycle | cosine | none
-        "scheduler_pos": "cosine",   # one_cycle | cosine | none
-        "sig_final": 0.23,         # SIG reached at the end of the annealing
-        "sig_anneal_frac": 0.25,   # fraction of the epochs over which SIG is annealed
-        "bf16": False,             # bf16 autocast for the training convolutions (evaluation stays fp32)
-        "threads": 0,              # torch threads (0 = torch's default)
+        "scheduler_pos": "cosine",  # one_cycle | cosine | none
+        "sig_final": 0.23,  # SIG reached at the end of the annealing
+        "sig_anneal_frac": 0.25,  # fraction of the epochs over which SIG is annealed
+        "bf16": False,  # bf16 autocast for the training convolutions (evaluation stays fp32)
+        "threads": 0,  # torch threads (0 = torch's default)
         "checkpoint_every_steps": 0,  # also write resume.pt every N optimizer steps (0 = per epoch)
-        "eval_train": False,       # also evaluate the training set each epoch (slower)
-        "eval_float64": True,      # final (checkpoint) accuracies in float64, like the simulator's float64
-                                   # arithmetic; per-epoch evaluations run in float32 (10x faster convs)
+        "eval_train": False,  # also evaluate the training set each epoch (slower)
+        "eval_float64": True,  # final (checkpoint) accuracies in float64, like the simulator's float64
+        # arithmetic; per-epoch evaluations run in float32 (10x faster convs)
         "plots": True,
     },
     "finetune": {
         "epochs": 5,
         "lr_w": 1e-4,
-        "max_lr_w": 1.2e-4,        # reference fine-tuning: lr 1e-4 -> 1.2e-4 one-cycle
+        "max_lr_w": 1.2e-4,  # reference fine-tuning: lr 1e-4 -> 1.2e-4 one-cycle
         "dropout": 0.0,
-        "weight_bits": None,       # None = the target's
+        "weight_bits": None,  # None = the target's
     },
 }
 
@@ -114,14 +114,24 @@ NAMED: dict[str, dict[str, dict[str, Any]]] = {
     "shd": {},
     "ssc": {
         "data": {"dataset": "ssc"},
-        "model": {"hidden": [512, 512, 512], "kernel_size": 31, "tau_ms": 15.0, "readout_tau_ms": 15.0,
-                  "dropout": 0.25},
+        "model": {
+            "hidden": [512, 512, 512],
+            "kernel_size": 31,
+            "tau_ms": 15.0,
+            "readout_tau_ms": 15.0,
+            "dropout": 0.25,
+        },
         "train": {"epochs": 60, "batch_size": 128},
     },
     "gsc": {
         "data": {"dataset": "gsc"},
-        "model": {"hidden": [512, 512, 512], "kernel_size": 31, "tau_ms": 15.0, "readout_tau_ms": 15.0,
-                  "dropout": 0.25},
+        "model": {
+            "hidden": [512, 512, 512],
+            "kernel_size": 31,
+            "tau_ms": 15.0,
+            "readout_tau_ms": 15.0,
+            "dropout": 0.25,
+        },
         "train": {"epochs": 100, "batch_size": 128},
     },
     # The synthetic delay task (delaykit.data.synth): 140 channels, 30 steps, lags up to 14 steps.
@@ -134,8 +144,7 @@ NAMED: dict[str, dict[str, dict[str, Any]]] = {
         # lags exact to one step, and with the paper's wider final kernel the rounded-delay
         # accuracy fell 2-3 points below the training-kernel one (100 % -> 97.6 %, seed 0); at 0
         # both are 100 % (seed 0) / 99.8 % (seed 1).
-        "train": {"epochs": 20, "batch_size": 64, "eval_batch_size": 128, "threads": 1,
-                  "sig_final": 0.0},
+        "train": {"epochs": 20, "batch_size": 64, "eval_batch_size": 128, "threads": 1, "sig_final": 0.0},
         "finetune": {"epochs": 3},
     },
     # SHD's 20 digits spoken by espeak-ng (delaykit data spoken-digits): the delay-task network
@@ -184,7 +193,9 @@ def set_value(cfg: dict[str, Any], dotted: str, value: Any, where: str = "--set"
     if section not in DEFAULTS:
         raise DelaykitError(f"{where}: {dotted!r}: unknown section {section!r}; known: {sorted(DEFAULTS)}")
     if key not in DEFAULTS[section]:
-        raise DelaykitError(f"{where}: {dotted!r}: unknown key; known in [{section}]: {sorted(DEFAULTS[section])}")
+        raise DelaykitError(
+            f"{where}: {dotted!r}: unknown key; known in [{section}]: {sorted(DEFAULTS[section])}"
+        )
     default = DEFAULTS[section][key]
     v = value
     if isinstance(v, str) and v.lower() in ("none", "null") and not isinstance(default, str):
@@ -208,15 +219,20 @@ def set_value(cfg: dict[str, Any], dotted: str, value: Any, where: str = "--set"
                 raise DelaykitError(f"{where}: {dotted}: expected a string, got {v!r}")
         elif isinstance(default, list):
             if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-                raise DelaykitError(f"{where}: {dotted}: expected a list of integers like [64, 64], got {v!r}")
+                raise DelaykitError(
+                    f"{where}: {dotted}: expected a list of integers like [64, 64], got {v!r}"
+                )
     choices = _CHOICES.get(dotted)
     if choices and v not in choices:
         raise DelaykitError(f"{where}: {dotted}: must be one of {choices}, got {v!r}")
     cfg[section][key] = v
 
 
-def load_config(name_or_path: str | Path | None = None, overrides: Sequence[str] = (),
-                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_config(
+    name_or_path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Resolve a config: named config or TOML/YAML file, then ``extra`` (dotted keys), then overrides.
 
     overrides: ``["train.epochs=3", "model.hidden=[64, 64]"]``. Raises DelaykitError on bad keys.
@@ -231,13 +247,17 @@ def load_config(name_or_path: str | Path | None = None, overrides: Sequence[str]
     else:
         path = Path(text)
         if not path.exists():
-            raise DelaykitError(f"config {text!r}: neither a named config ({', '.join(named_configs())}) "
-                                f"nor an existing TOML/YAML file")
+            raise DelaykitError(
+                f"config {text!r}: neither a named config ({', '.join(named_configs())}) "
+                f"nor an existing TOML/YAML file"
+            )
         data = _read_file(path)
         base = data.get("base")
         if base is not None:
             if base not in NAMED:
-                raise DelaykitError(f"{path}: field 'base': unknown named config {base!r}; known: {named_configs()}")
+                raise DelaykitError(
+                    f"{path}: field 'base': unknown named config {base!r}; known: {named_configs()}"
+                )
             _merge(cfg, NAMED[base], f"config {base!r}")
         _merge(cfg, data, str(path))
         cfg["_name"] = str(path)
@@ -292,7 +312,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     dt_ms = d["dt"] * 1e3
     for key in ("tau_ms", "readout_tau_ms"):
         if not m[key] > dt_ms:
-            raise DelaykitError(f"model.{key}: must exceed the step dt = {dt_ms} ms (spikingjelly needs tau > 1 step)")
+            raise DelaykitError(
+                f"model.{key}: must exceed the step dt = {dt_ms} ms (spikingjelly needs tau > 1 step)"
+            )
     if t["epochs"] < 1 or t["batch_size"] < 1 or t["eval_batch_size"] < 1:
         raise DelaykitError("train.epochs, train.batch_size and train.eval_batch_size must be >= 1")
     if not 0.0 <= t["sig_anneal_frac"] <= 1.0:
@@ -325,8 +347,13 @@ def sig_schedule(cfg: Mapping[str, Any], epochs: int | None = None) -> list[floa
     sig = sig0
     for epoch in range(n):
         out.append(sig)
-        if cfg["model"]["kind"] == "learned" and final_epoch > 0 and sig0 > 0 and epoch < final_epoch \
-                and sig > cfg["train"]["sig_final"]:
+        if (
+            cfg["model"]["kind"] == "learned"
+            and final_epoch > 0
+            and sig0 > 0
+            and epoch < final_epoch
+            and sig > cfg["train"]["sig_final"]
+        ):
             sig *= (cfg["train"]["sig_final"] / sig0) ** (1.0 / final_epoch)
     return out
 

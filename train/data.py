@@ -37,8 +37,15 @@ class FramesDataset(Dataset):
     cache: keep all frames in memory (int16 counts) after the first full read.
     """
 
-    def __init__(self, path: str | Path, spec: BinSpec, *, cache: str = "auto", n_units: int | None = None,
-                 progress: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        spec: BinSpec,
+        *,
+        cache: str = "auto",
+        n_units: int | None = None,
+        progress: bool = False,
+    ) -> None:
         self.file = SHDFile(path, spec, n_units=n_units)
         self.path = Path(path)
         self.window_steps = self.file.window_steps
@@ -54,8 +61,13 @@ class FramesDataset(Dataset):
         from tqdm import tqdm
 
         out = np.zeros((len(self.file), self.window_steps, self.n_channels), dtype=np.int16)
-        for i in tqdm(range(len(self.file)), desc=f"binning {self.path.name}", disable=not progress,
-                      unit="sample", leave=False):
+        for i in tqdm(
+            range(len(self.file)),
+            desc=f"binning {self.path.name}",
+            disable=not progress,
+            unit="sample",
+            leave=False,
+        ):
             f = self.file.frames(i)
             if f.max(initial=0) > np.iinfo(np.int16).max:
                 raise DelaykitError(f"{self.path}: sample {i} has more than 32767 events in one frame")
@@ -107,10 +119,26 @@ class GlobalBatchSampler(Sampler[list[int]]):
     ranks is dropped (every rank must take part in each step). ``start`` skips batches (resume).
     """
 
-    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0, rank: int = 0,
-                 world: int = 1, start: int = 0) -> None:
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        start: int = 0,
+    ) -> None:
         self.n, self.batch_size, self.shuffle = int(n), int(batch_size), bool(shuffle)
-        self.seed, self.epoch, self.rank, self.world, self.start = int(seed), int(epoch), int(rank), int(world), int(start)
+        self.seed, self.epoch, self.rank, self.world, self.start = (
+            int(seed),
+            int(epoch),
+            int(rank),
+            int(world),
+            int(start),
+        )
 
     def global_batches(self) -> list[list[int]]:
         if self.shuffle:
@@ -118,14 +146,14 @@ class GlobalBatchSampler(Sampler[list[int]]):
             perm = torch.randperm(self.n, generator=g).tolist()
         else:
             perm = list(range(self.n))
-        out = [perm[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        out = [perm[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
         if out and len(out[-1]) < self.world:
             out.pop()
         return out
 
     def __iter__(self) -> Iterator[list[int]]:
-        for b in self.global_batches()[self.start:]:
-            yield b[self.rank::self.world]
+        for b in self.global_batches()[self.start :]:
+            yield b[self.rank :: self.world]
 
     def __len__(self) -> int:
         return max(0, len(self.global_batches()) - self.start)
@@ -135,8 +163,9 @@ def make_loader(ds: Dataset, sampler: GlobalBatchSampler, workers: int = 0) -> A
     """Batches ``(x, y)`` in sampler order; uses the in-memory fast path when the data are cached."""
     if isinstance(ds, FramesDataset) and ds._cache is not None:
         return _CachedLoader(ds, sampler)
-    return DataLoader(ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-                      persistent_workers=False)
+    return DataLoader(
+        ds, batch_sampler=sampler, num_workers=workers, collate_fn=collate, persistent_workers=False
+    )
 
 
 class _CachedLoader:
@@ -174,8 +203,10 @@ def _find(data_dir: Path, pattern: str, what: str, required: bool) -> Path | Non
     hits = sorted(p for p in data_dir.glob(pattern) if p.is_file())
     if not hits:
         if required:
-            raise DelaykitError(f"{data_dir}: no {what} file ({pattern}); expected e.g. shd_train.h5 / shd_test.h5 "
-                                f"or delay_train.h5 / delay_test.h5 (delaykit data synth --out {data_dir})")
+            raise DelaykitError(
+                f"{data_dir}: no {what} file ({pattern}); expected e.g. shd_train.h5 / shd_test.h5 "
+                f"or delay_train.h5 / delay_test.h5 (delaykit data synth --out {data_dir})"
+            )
         return None
     if len(hits) > 1:
         raise DelaykitError(f"{data_dir}: several {what} files {[p.name for p in hits]}; keep one per split")
@@ -199,15 +230,28 @@ def load_splits(cfg: dict[str, Any], data_dir: str | Path, *, progress: bool = F
     # the test set uses the training file's window so both see identical inputs
     spec_eval = BinSpec(dt=d["dt"], channel_group=d["channel_group"], window_steps=train.window_steps)
     test = FramesDataset(test_p, spec_eval, cache=d["cache"], n_units=train.n_units, progress=progress)
-    valid = FramesDataset(valid_p, spec_eval, cache=d["cache"], n_units=train.n_units, progress=progress) \
-        if valid_p else None
+    valid = (
+        FramesDataset(valid_p, spec_eval, cache=d["cache"], n_units=train.n_units, progress=progress)
+        if valid_p
+        else None
+    )
     n_classes = max(train.n_classes, test.n_classes, int(train.labels.max()) + 1 if len(train) else 0)
     names = train.class_names() or [str(c) for c in range(n_classes)]
     files = {"train": str(train_p), "test": str(test_p)}
     if valid_p:
         files["valid"] = str(valid_p)
-    return Splits(train, test, valid, train.n_channels, n_classes, train.window_steps, train.n_units, names, files,
-                  int(d["channel_group"]))
+    return Splits(
+        train,
+        test,
+        valid,
+        train.n_channels,
+        n_classes,
+        train.window_steps,
+        train.n_units,
+        names,
+        files,
+        int(d["channel_group"]),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,8 +308,20 @@ def log_mel(wave: np.ndarray, fs: float, cfg: dict[str, Any]) -> np.ndarray:
     n_fft, hop = int(d["gsc_n_fft"]), int(d["gsc_hop"])
     xt = torch.from_numpy(x)
     window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    spec = torch.stft(xt, n_fft=n_fft, hop_length=hop, window=window, center=True, pad_mode="reflect",
-                      return_complex=True).abs().pow(2).numpy()  # (n_freqs, T)
+    spec = (
+        torch.stft(
+            xt,
+            n_fft=n_fft,
+            hop_length=hop,
+            window=window,
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        )
+        .abs()
+        .pow(2)
+        .numpy()
+    )  # (n_freqs, T)
     fb = mel_filterbank(n_fft // 2 + 1, d["gsc_f_min"], d["gsc_f_max"], d["gsc_n_mels"], sr2)
     mel = fb.T @ spec  # (n_mels, T)
     return (10.0 * np.log10(np.maximum(mel, 1e-10))).T.astype(np.float32)
@@ -274,10 +330,14 @@ def log_mel(wave: np.ndarray, fs: float, cfg: dict[str, Any]) -> np.ndarray:
 class GSCDataset(Dataset):
     """Speech Commands (v0.02 layout) as log-mel frames; split: training | validation | testing."""
 
-    def __init__(self, root: str | Path, split: str, cfg: dict[str, Any], classes: list[str] | None = None) -> None:
+    def __init__(
+        self, root: str | Path, split: str, cfg: dict[str, Any], classes: list[str] | None = None
+    ) -> None:
         self.root = Path(root)
         self.cfg = cfg
-        words = classes or sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+        words = classes or sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("_")
+        )
         if not words:
             raise DelaykitError(f"{self.root}: no word folders (<word>/<clip>.wav) found for GSC")
         self.classes = words
@@ -291,7 +351,9 @@ class GSCDataset(Dataset):
         for c, w in enumerate(words):
             for f in sorted((self.root / w).glob("*.wav")):
                 rel = f"{w}/{f.name}"
-                in_split = {"validation": rel in valid, "testing": rel in test}.get(split, rel not in valid | test)
+                in_split = {"validation": rel in valid, "testing": rel in test}.get(
+                    split, rel not in valid | test
+                )
                 if in_split:
                     items.append((f, c))
         if split not in ("training", "validation", "testing"):
@@ -319,5 +381,15 @@ def _gsc_splits(cfg: dict[str, Any], root: Path) -> Splits:
     t = train[0][0].shape[0]
     n_mels = int(cfg["data"]["gsc_n_mels"])
     # one input channel per mel band: n_units = n_mels, channel_group = 1
-    return Splits(train, test, valid if len(valid) else None, n_mels, len(train.classes), t, n_mels,
-                  train.classes, {"root": str(root)}, 1)
+    return Splits(
+        train,
+        test,
+        valid if len(valid) else None,
+        n_mels,
+        len(train.classes),
+        t,
+        n_mels,
+        train.classes,
+        {"root": str(root)},
+        1,
+    )

@@ -122,9 +122,19 @@ def target_bits(t: Any, override: int | None) -> int | None:
     return int(wb) if wb else None
 
 
-def finetune_for_target(model: DelaySNN, cfg: dict[str, Any], splits: Any, out: Path, target: Any, *,
-                        progress: bool = True, dist: Any = None, log: Any = print,
-                        history: list[dict[str, Any]] | None = None, resume: bool = False) -> Path:
+def finetune_for_target(
+    model: DelaySNN,
+    cfg: dict[str, Any],
+    splits: Any,
+    out: Path,
+    target: Any,
+    *,
+    progress: bool = True,
+    dist: Any = None,
+    log: Any = print,
+    history: list[dict[str, Any]] | None = None,
+    resume: bool = False,
+) -> Path:
     """Fine-tune ``model`` for ``target``; write ``out/model.pt`` and ``finetune_report.json``."""
     from delaykit.convert.quantize import delay_range, resolve_target
     from delaykit.train.checkpoint import model_checkpoint, save_torch_atomic
@@ -139,10 +149,16 @@ def finetune_for_target(model: DelaySNN, cfg: dict[str, Any], splits: Any, out: 
     test = splits.test
 
     def acc(rounded: bool) -> float:
-        return evaluate(model, test, bs, rounded=rounded, dist=dist, float64=bool(cfg["train"]["eval_float64"]))["acc"]
+        return evaluate(
+            model, test, bs, rounded=rounded, dist=dist, float64=bool(cfg["train"]["eval_float64"])
+        )["acc"]
 
-    report: dict[str, Any] = {"target": name, "weight_bits": bits, "delay_range": [lo, hi],
-                              "quantization": "per-layer symmetric max-abs of BN-folded weights, round half to even"}
+    report: dict[str, Any] = {
+        "target": name,
+        "weight_bits": bits,
+        "delay_range": [lo, hi],
+        "quantization": "per-layer symmetric max-abs of BN-folded weights, round half to even",
+    }
     report["test_acc_float"] = acc(False)
     report["test_acc_rounded"] = acc(True)
     report["delays"] = fix_delays(model, lo, hi)
@@ -151,11 +167,14 @@ def finetune_for_target(model: DelaySNN, cfg: dict[str, Any], splits: Any, out: 
     fq.install()
     report["test_acc_quantized_before_finetune"] = acc(True)
     model.dropout = float(cfg["finetune"]["dropout"])
-    log(f"fine-tuning for {name}: delays clipped to {lo}..{hi} steps "
+    log(
+        f"fine-tuning for {name}: delays clipped to {lo}..{hi} steps "
         f"({sum(r['clipped'] for r in report['delays'])} synapses clipped), weights "
-        f"{'float' if bits is None else f'{bits}-bit'}")
-    model, ft_hist = run_training(cfg, splits, out, progress=progress, resume=resume, dist=dist, log=log,
-                                  model=model, phase="finetune")
+        f"{'float' if bits is None else f'{bits}-bit'}"
+    )
+    model, ft_hist = run_training(
+        cfg, splits, out, progress=progress, resume=resume, dist=dist, log=log, model=model, phase="finetune"
+    )
     report["test_acc_quantized"] = acc(True)
     report["epochs"] = len(ft_hist)
     metrics = final_metrics(history or [])
@@ -164,8 +183,10 @@ def finetune_for_target(model: DelaySNN, cfg: dict[str, Any], splits: Any, out: 
     metrics["finetune_epochs"] = len(ft_hist)
     path = out / "model.pt"
     if dist.main:
-        extra = {"finetune": {k: v for k, v in report.items() if not k.startswith("test_acc")},
-                 "data": {"files": splits.files, "window_steps": splits.window_steps}}
+        extra = {
+            "finetune": {k: v for k, v in report.items() if not k.startswith("test_acc")},
+            "data": {"files": splits.files, "window_steps": splits.window_steps},
+        }
         save_torch_atomic(model_checkpoint(model, cfg, metrics, splits.class_names, extra), path)
         write_text_atomic(out / "finetune_report.json", json.dumps(report, indent=2) + "\n")
         log(format_report(report))
@@ -174,10 +195,13 @@ def finetune_for_target(model: DelaySNN, cfg: dict[str, Any], splits: Any, out: 
 
 def format_report(r: dict[str, Any]) -> str:
     """The accuracies side by side, one line each."""
-    rows = [("float (training kernel)", "test_acc_float"), ("rounded integer delays", "test_acc_rounded"),
-            (f"delays within {r['delay_range'][0]}..{r['delay_range'][1]}", "test_acc_rounded_in_range"),
-            ("quantized, before fine-tuning", "test_acc_quantized_before_finetune"),
-            (f"quantized, after {r.get('epochs', 0)} fine-tuning epochs", "test_acc_quantized")]
+    rows = [
+        ("float (training kernel)", "test_acc_float"),
+        ("rounded integer delays", "test_acc_rounded"),
+        (f"delays within {r['delay_range'][0]}..{r['delay_range'][1]}", "test_acc_rounded_in_range"),
+        ("quantized, before fine-tuning", "test_acc_quantized_before_finetune"),
+        (f"quantized, after {r.get('epochs', 0)} fine-tuning epochs", "test_acc_quantized"),
+    ]
     bits = "float" if r["weight_bits"] is None else f"{r['weight_bits']}-bit weights"
     lines = [f"test accuracy for target {r['target']} ({bits}):"]
     lines += [f"  {label:38s} {r[key]:6.2f} %" for label, key in rows if key in r]

@@ -17,8 +17,9 @@ from numba import prange
 
 
 @numba.njit(parallel=True, cache=True)
-def lif_forward(x: np.ndarray, tau: np.floating, th: np.floating, h_out: np.ndarray, s_out: np.ndarray,
-                v_out: np.ndarray) -> None:  # pragma: no cover - compiled
+def lif_forward(
+    x: np.ndarray, tau: np.floating, th: np.floating, h_out: np.ndarray, s_out: np.ndarray, v_out: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """x (B, T, N): input current, neurons contiguous. Writes h (charged), s (spike 0/1) and
     v (after reset), all (B, T, N). Samples run in parallel, neurons in the inner loop."""
     n_b, steps, n = x.shape
@@ -41,8 +42,18 @@ def lif_forward(x: np.ndarray, tau: np.floating, th: np.floating, h_out: np.ndar
 
 
 @numba.njit(parallel=True, cache=True)
-def lif_backward(h: np.ndarray, g_s: np.ndarray, g_v: np.ndarray, use_s: bool, use_v: bool, tau: np.floating,
-                 th: np.floating, half_alpha: np.floating, k: np.floating, gx: np.ndarray) -> None:  # pragma: no cover
+def lif_backward(
+    h: np.ndarray,
+    g_s: np.ndarray,
+    g_v: np.ndarray,
+    use_s: bool,
+    use_v: bool,
+    tau: np.floating,
+    th: np.floating,
+    half_alpha: np.floating,
+    k: np.floating,
+    gx: np.ndarray,
+) -> None:  # pragma: no cover
     """Gradient of the input given dL/ds and dL/dv, all (B, T, N); ATan surrogate
     ``half_alpha / (1 + (k (h - th))^2)``. The reset is detached: dv[t]/dh[t] = 1 - s[t];
     dh[t]/dv[t-1] = 1 - 1/tau."""
@@ -68,8 +79,16 @@ def lif_backward(h: np.ndarray, g_s: np.ndarray, g_v: np.ndarray, use_s: bool, u
 
 
 @numba.njit(parallel=True, cache=True)
-def gauss_kernel_forward(w: np.ndarray, p: np.ndarray, sig: np.ndarray, ksize: int, half_k: np.floating,
-                         offset: np.floating, eps: np.floating, out: np.ndarray) -> None:  # pragma: no cover
+def gauss_kernel_forward(
+    w: np.ndarray,
+    p: np.ndarray,
+    sig: np.ndarray,
+    ksize: int,
+    half_k: np.floating,
+    offset: np.floating,
+    eps: np.floating,
+    out: np.ndarray,
+) -> None:  # pragma: no cover
     """dcls 'gauss' kernel per synapse: out[o, i, k] = w * g_k / (sum_j g_j + eps).
 
     w, p, sig: (O, I); g_k = exp(-0.5 ((k - (p + K//2)) / (|sig| + offset))^2); out: (O, I, K).
@@ -94,9 +113,19 @@ def gauss_kernel_forward(w: np.ndarray, p: np.ndarray, sig: np.ndarray, ksize: i
 
 
 @numba.njit(parallel=True, cache=True)
-def gauss_kernel_backward(grad: np.ndarray, w: np.ndarray, p: np.ndarray, sig: np.ndarray, ksize: int,
-                          half_k: np.floating, offset: np.floating, eps: np.floating, need_p: bool,
-                          grad_w: np.ndarray, grad_p: np.ndarray) -> None:  # pragma: no cover
+def gauss_kernel_backward(
+    grad: np.ndarray,
+    w: np.ndarray,
+    p: np.ndarray,
+    sig: np.ndarray,
+    ksize: int,
+    half_k: np.floating,
+    offset: np.floating,
+    eps: np.floating,
+    need_p: bool,
+    grad_w: np.ndarray,
+    grad_p: np.ndarray,
+) -> None:  # pragma: no cover
     """Gradients of w and p given dL/dK (O, I, K); recomputes the Gaussian taps."""
     n_out, n_in = w.shape
     half = offset - offset + np.float32(0.5)

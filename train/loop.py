@@ -128,7 +128,7 @@ def _sync_batchnorm(model: DelaySNN) -> None:
         n_local = torch.tensor([float(x.shape[0])], dtype=x.dtype, device=x.device)
         stats = torch.cat([x.sum(0), (x * x).sum(0), n_local])
         stats = _AllReduceSum.apply(stats)
-        s1, s2, n = stats[:c], stats[c:2 * c], stats[2 * c]
+        s1, s2, n = stats[:c], stats[c : 2 * c], stats[2 * c]
         mean = s1 / n
         var = (s2 / n - mean * mean).clamp_min(0.0)
         with torch.no_grad():
@@ -179,9 +179,15 @@ def _adam(groups: list[dict[str, Any]], **kw: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, **kw)
 
 
-def make_optimizers(model: DelaySNN, cfg: Mapping[str, Any], *, lr_w: float | None = None,
-                    max_lr_w: float | None = None, epochs: int | None = None,
-                    positions: bool = True) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+def make_optimizers(
+    model: DelaySNN,
+    cfg: Mapping[str, Any],
+    *,
+    lr_w: float | None = None,
+    max_lr_w: float | None = None,
+    epochs: int | None = None,
+    positions: bool = True,
+) -> tuple[list[torch.optim.Optimizer], list[Any]]:
     """[Adam(weights + BN)] (+ [Adam(positions)]) and their per-epoch schedulers (reference optimizers())."""
     t = cfg["train"]
     lr_w = t["lr_w"] if lr_w is None else lr_w
@@ -222,8 +228,17 @@ def anneal_sigma(model: DelaySNN, cfg: Mapping[str, Any], epoch: int, epochs: in
 
 
 @torch.no_grad()
-def evaluate(model: DelaySNN, ds: Any, batch_size: int, *, rounded: bool, dist: Dist | None = None,
-             progress: bool = False, desc: str = "eval", float64: bool = True) -> dict[str, Any]:
+def evaluate(
+    model: DelaySNN,
+    ds: Any,
+    batch_size: int,
+    *,
+    rounded: bool,
+    dist: Dist | None = None,
+    progress: bool = False,
+    desc: str = "eval",
+    float64: bool = True,
+) -> dict[str, Any]:
     """Loss (mean CE on sum-softmax) and accuracy (%) of ``model`` on ``ds``, in eval mode.
 
     rounded: one-hot integer delays (deployed semantics) instead of the training kernel.
@@ -243,7 +258,7 @@ def evaluate(model: DelaySNN, ds: Any, batch_size: int, *, rounded: bool, dist: 
     model.kernel_mode = "rounded" if rounded else "train"
     n = len(ds)
     sampler = GlobalBatchSampler(n, batch_size, shuffle=False)
-    batches = sampler.global_batches()[dist.rank::dist.world]
+    batches = sampler.global_batches()[dist.rank :: dist.world]
     loss_sum = correct = count = 0.0
     preds: list[int] = []
     try:
@@ -261,8 +276,12 @@ def evaluate(model: DelaySNN, ds: Any, batch_size: int, *, rounded: bool, dist: 
         model.kernel_mode = old_mode
         model.train(was_training)
     loss_sum, correct, count = dist.all_sum([loss_sum, correct, count])
-    return {"loss": loss_sum / max(count, 1), "acc": 100.0 * correct / max(count, 1), "n": int(count),
-            "predictions": preds if dist.world == 1 else None}
+    return {
+        "loss": loss_sum / max(count, 1),
+        "acc": 100.0 * correct / max(count, 1),
+        "n": int(count),
+        "predictions": preds if dist.world == 1 else None,
+    }
 
 
 def replica_max_abs_diff(model: DelaySNN, dist: Dist) -> float:
@@ -299,8 +318,15 @@ class RunState:
     epoch_seconds: float = 0.0
 
 
-def _resume_dict(model: DelaySNN, opts: list[Any], scheds: list[Any], st: RunState, history: list[dict[str, Any]],
-                 cfg: Mapping[str, Any], phase: str) -> dict[str, Any]:
+def _resume_dict(
+    model: DelaySNN,
+    opts: list[Any],
+    scheds: list[Any],
+    st: RunState,
+    history: list[dict[str, Any]],
+    cfg: Mapping[str, Any],
+    phase: str,
+) -> dict[str, Any]:
     return {
         "format": RESUME_FORMAT,
         "phase": phase,
@@ -327,10 +353,19 @@ def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return diffs
 
 
-def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress: bool = True, resume: bool = False,
-                 stop_after_steps: int | None = None, dist: Dist | None = None,
-                 log: Callable[[str], None] = print, model: DelaySNN | None = None,
-                 phase: str = "train") -> tuple[DelaySNN, list[dict[str, Any]]]:
+def run_training(
+    cfg: dict[str, Any],
+    splits: Splits,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    resume: bool = False,
+    stop_after_steps: int | None = None,
+    dist: Dist | None = None,
+    log: Callable[[str], None] = print,
+    model: DelaySNN | None = None,
+    phase: str = "train",
+) -> tuple[DelaySNN, list[dict[str, Any]]]:
     """Train ``model`` (or a fresh one) for ``cfg['train']['epochs']`` epochs; returns (model, history).
 
     ``phase="finetune"`` is used by hardware-aware fine-tuning (fixed positions, its own lrs).
@@ -347,16 +382,22 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
     epochs = int(t["epochs"]) if phase == "train" else int(cfg["finetune"]["epochs"])
     torch.manual_seed(int(t["seed"]))
     if model is None:
-        model = build_model(arch, seed=int(t["seed"]), dropout=cfg["model"]["dropout"],
-                            surrogate_alpha=cfg["model"]["surrogate_alpha"], init_pos=cfg["model"]["init_pos"])
+        model = build_model(
+            arch,
+            seed=int(t["seed"]),
+            dropout=cfg["model"]["dropout"],
+            surrogate_alpha=cfg["model"]["surrogate_alpha"],
+            init_pos=cfg["model"]["init_pos"],
+        )
     model.bf16 = bool(t["bf16"])
     model.to(dist.device)
     if phase == "train":
         opts, scheds = make_optimizers(model, cfg)
     else:
         f = cfg["finetune"]
-        opts, scheds = make_optimizers(model, cfg, lr_w=f["lr_w"], max_lr_w=f["max_lr_w"], epochs=epochs,
-                                       positions=False)
+        opts, scheds = make_optimizers(
+            model, cfg, lr_w=f["lr_w"], max_lr_w=f["max_lr_w"], epochs=epochs, positions=False
+        )
     history: list[dict[str, Any]] = []
     st = RunState()
     resume_path = out_dir / ("resume.pt" if phase == "train" else f"resume_{phase}.pt")
@@ -366,8 +407,10 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
         rs = load_checked(resume_path, RESUME_FORMAT)
         diffs = _same_config(cfg, rs["config"])
         if diffs:
-            raise DelaykitError(f"--resume: the config differs from the interrupted run's ({'; '.join(diffs)}); "
-                                f"resume with the same config or start a new --out")
+            raise DelaykitError(
+                f"--resume: the config differs from the interrupted run's ({'; '.join(diffs)}); "
+                f"resume with the same config or start a new --out"
+            )
         model.load_state_dict(rs["state_dict"])
         for o, s in zip(opts, rs["optimizers"]):
             o.load_state_dict(s)
@@ -387,22 +430,39 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
 
         if model.bn is not None and model.bn_forward is None:
             _sync_batchnorm(model)
-        net = DDP(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None,
-                  broadcast_buffers=False)
+        net = DDP(
+            model,
+            device_ids=[dist.device.index] if dist.device.type == "cuda" else None,
+            broadcast_buffers=False,
+        )
 
     metrics_path = out_dir / ("metrics.jsonl" if phase == "train" else f"metrics_{phase}.jsonl")
     n_train = len(splits.train)
     world = dist.world
     for epoch in range(st.epoch, epochs):
         st.epoch = epoch
-        sampler = GlobalBatchSampler(n_train, t["batch_size"], shuffle=True, seed=int(t["seed"]), epoch=epoch,
-                                     rank=dist.rank, world=world, start=st.step_in_epoch)
+        sampler = GlobalBatchSampler(
+            n_train,
+            t["batch_size"],
+            shuffle=True,
+            seed=int(t["seed"]),
+            epoch=epoch,
+            rank=dist.rank,
+            world=world,
+            start=st.step_in_epoch,
+        )
         global_sizes = [len(b) for b in sampler.global_batches()]
         loader = make_loader(splits.train, sampler, workers=int(cfg["data"]["workers"]))
         model.train()
         t0 = time.perf_counter()
-        bar = tqdm(total=len(global_sizes), initial=st.step_in_epoch, desc=f"{phase} epoch {epoch + 1}/{epochs}",
-                   disable=not (progress and dist.main), unit="batch", leave=False)
+        bar = tqdm(
+            total=len(global_sizes),
+            initial=st.step_in_epoch,
+            desc=f"{phase} epoch {epoch + 1}/{epochs}",
+            disable=not (progress and dist.main),
+            unit="batch",
+            leave=False,
+        )
         for x, y in loader:
             n_global = global_sizes[st.step_in_epoch]
             x, y = x.to(dist.device), y.to(dist.device)
@@ -439,9 +499,13 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
             anneal_sigma(model, cfg, epoch, epochs)
         loss_sum, correct, count = dist.all_sum([st.loss_sum, st.correct, st.count])
         rec: dict[str, Any] = {
-            "epoch": epoch + 1, "phase": phase, "sigma": model.sigma(),
-            "lr_w": opts[0].param_groups[0]["lr"], "lr_pos": opts[1].param_groups[0]["lr"] if len(opts) > 1 else 0.0,
-            "train_loss": loss_sum / max(count, 1), "train_acc": 100.0 * correct / max(count, 1),
+            "epoch": epoch + 1,
+            "phase": phase,
+            "sigma": model.sigma(),
+            "lr_w": opts[0].param_groups[0]["lr"],
+            "lr_pos": opts[1].param_groups[0]["lr"] if len(opts) > 1 else 0.0,
+            "train_loss": loss_sum / max(count, 1),
+            "train_acc": 100.0 * correct / max(count, 1),
             "train_seconds": st.epoch_seconds,
         }
         t1 = time.perf_counter()
@@ -451,8 +515,16 @@ def run_training(cfg: dict[str, Any], splits: Splits, out_dir: Path, *, progress
                 continue
             kinds = (("float", False), ("rounded", True)) if phase == "train" else (("quantized", True),)
             for kind, rounded in kinds:
-                r = evaluate(model, ds, ev_bs, rounded=rounded, dist=dist, progress=progress and dist.main,
-                             desc=f"{split_name} {kind}", float64=False)
+                r = evaluate(
+                    model,
+                    ds,
+                    ev_bs,
+                    rounded=rounded,
+                    dist=dist,
+                    progress=progress and dist.main,
+                    desc=f"{split_name} {kind}",
+                    float64=False,
+                )
                 rec[f"{split_name}_loss_{kind}"] = r["loss"]
                 rec[f"{split_name}_acc_{kind}"] = r["acc"]
         if t["eval_train"]:
@@ -490,7 +562,9 @@ def final_evaluation(model: DelaySNN, cfg: Mapping[str, Any], splits: Splits, di
         if ds is None:
             continue
         for kind, rounded in (("float", False), ("rounded", True)):
-            r = evaluate(model, ds, int(cfg["train"]["eval_batch_size"]), rounded=rounded, dist=dist, float64=f64)
+            r = evaluate(
+                model, ds, int(cfg["train"]["eval_batch_size"]), rounded=rounded, dist=dist, float64=f64
+            )
             rec[f"{split_name}_loss_{kind}"] = r["loss"]
             rec[f"{split_name}_acc_{kind}"] = r["acc"]
     return rec
@@ -507,10 +581,20 @@ def final_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
     return last
 
 
-def train_model(config: Mapping[str, Any] | str | Path, data_dir: str | Path, out_dir: str | Path,
-                progress: bool = True, *, resume: bool = False, overrides: list[str] | None = None,
-                stop_after_steps: int | None = None, target: Any = None, finetune: bool = False,
-                init: str | Path | None = None, log: Callable[[str], None] | None = None) -> Path:
+def train_model(
+    config: Mapping[str, Any] | str | Path,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    progress: bool = True,
+    *,
+    resume: bool = False,
+    overrides: list[str] | None = None,
+    stop_after_steps: int | None = None,
+    target: Any = None,
+    finetune: bool = False,
+    init: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
     """Train (and optionally fine-tune for a hardware target); return the path of ``model.pt``.
 
     config: a resolved config dict, a named config (``"delay-task"``) or a TOML/YAML path.
@@ -542,13 +626,22 @@ def train_model(config: Mapping[str, Any] | str | Path, data_dir: str | Path, ou
             write_text_atomic(out / "config.toml", C.to_toml(cfg))
         splits = load_splits(cfg, data_dir, progress=progress and dist.main)
         if init is not None:
-            model = model_from_checkpoint(init, dropout=cfg["model"]["dropout"],
-                                          surrogate_alpha=cfg["model"]["surrogate_alpha"])
+            model = model_from_checkpoint(
+                init, dropout=cfg["model"]["dropout"], surrogate_alpha=cfg["model"]["surrogate_alpha"]
+            )
             _check_init_matches(model, splits, init)
             history: list[dict[str, Any]] = []
         else:
-            model, history = run_training(cfg, splits, out, progress=progress, resume=resume,
-                                          stop_after_steps=stop_after_steps, dist=dist, log=say)
+            model, history = run_training(
+                cfg,
+                splits,
+                out,
+                progress=progress,
+                resume=resume,
+                stop_after_steps=stop_after_steps,
+                dist=dist,
+                log=say,
+            )
         model_path = out / "model.pt"
         extra = {"data": {"files": splits.files, "window_steps": splits.window_steps}}
         if init is None and history:
@@ -569,8 +662,18 @@ def train_model(config: Mapping[str, Any] | str | Path, data_dir: str | Path, ou
                 raise DelaykitError("--finetune needs --target NAME (a hardware target profile)")
             if dist.main and init is None:
                 os.replace(model_path, out / "model_pretrained.pt")
-            model_path = finetune_for_target(model, cfg, splits, out, target, progress=progress, dist=dist,
-                                             log=say, history=history, resume=resume)
+            model_path = finetune_for_target(
+                model,
+                cfg,
+                splits,
+                out,
+                target,
+                progress=progress,
+                dist=dist,
+                log=say,
+                history=history,
+                resume=resume,
+            )
         return model_path
     finally:
         torch.set_num_threads(threads_before)  # train.threads applies to this call only
@@ -583,9 +686,18 @@ def train_model(config: Mapping[str, Any] | str | Path, data_dir: str | Path, ou
 def _check_init_matches(model: DelaySNN, splits: Splits, path: str | Path) -> None:
     a = model.arch
     if a["n_inputs"] != splits.n_inputs or a["n_classes"] < splits.n_classes:
-        raise DelaykitError(f"--init {path}: the model has {a['n_inputs']} inputs / {a['n_classes']} classes but the "
-                            f"data have {splits.n_inputs} / {splits.n_classes}")
+        raise DelaykitError(
+            f"--init {path}: the model has {a['n_inputs']} inputs / {a['n_classes']} classes but the "
+            f"data have {splits.n_inputs} / {splits.n_classes}"
+        )
 
 
-__all__ = ["StopTraining", "evaluate", "final_metrics", "make_arch", "make_optimizers", "run_training",
-           "train_model"]
+__all__ = [
+    "StopTraining",
+    "evaluate",
+    "final_metrics",
+    "make_arch",
+    "make_optimizers",
+    "run_training",
+    "train_model",
+]

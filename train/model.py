@@ -41,8 +41,22 @@ GAUSS_SIG_OFFSET = 0.27
 DCLS_NORM_EPS = 1e-7
 
 ARCH_KEYS: tuple[str, ...] = (
-    "model", "n_inputs", "hidden", "n_classes", "kernel_size", "tau_steps", "v_threshold", "v_reset",
-    "readout_tau_steps", "batchnorm", "bn_eps", "dt", "n_units", "channel_group", "window_steps", "readout",
+    "model",
+    "n_inputs",
+    "hidden",
+    "n_classes",
+    "kernel_size",
+    "tau_steps",
+    "v_threshold",
+    "v_reset",
+    "readout_tau_steps",
+    "batchnorm",
+    "bn_eps",
+    "dt",
+    "n_units",
+    "channel_group",
+    "window_steps",
+    "readout",
 )
 
 
@@ -58,7 +72,9 @@ def validate_arch(arch: Mapping[str, Any], where: str = "arch") -> dict[str, Any
     if k < 1 or k % 2 == 0:
         raise ValueError(f"{where}: field 'kernel_size': must be an odd number of steps >= 1, got {k}")
     if a["model"] == "none" and k != 1:
-        raise ValueError(f"{where}: field 'kernel_size': model 'none' has no delays, so K must be 1 (got {k})")
+        raise ValueError(
+            f"{where}: field 'kernel_size': model 'none' has no delays, so K must be 1 (got {k})"
+        )
     a["kernel_size"] = k
     a["hidden"] = [int(h) for h in a["hidden"]]
     if any(h < 1 for h in a["hidden"]):
@@ -135,8 +151,16 @@ class _GaussKernelNumba(torch.autograd.Function):
         w, p, sig = w.detach().contiguous(), p.detach().contiguous(), sig.detach().contiguous()
         out = torch.empty(*w.shape, ksize, dtype=w.dtype)
         dt = w.numpy().dtype.type
-        kernels.gauss_kernel_forward(w.numpy(), p.numpy(), sig.numpy(), ksize, dt(ksize // 2), dt(GAUSS_SIG_OFFSET),
-                                     dt(DCLS_NORM_EPS), out.numpy())
+        kernels.gauss_kernel_forward(
+            w.numpy(),
+            p.numpy(),
+            sig.numpy(),
+            ksize,
+            dt(ksize // 2),
+            dt(GAUSS_SIG_OFFSET),
+            dt(DCLS_NORM_EPS),
+            out.numpy(),
+        )
         ctx.save_for_backward(w, p, sig)
         ctx.ksize = ksize
         return out
@@ -151,9 +175,19 @@ class _GaussKernelNumba(torch.autograd.Function):
         gw = torch.empty_like(w)
         gp = torch.empty_like(p)
         dt = w.numpy().dtype.type
-        kernels.gauss_kernel_backward(grad.numpy(), w.numpy(), p.numpy(), sig.numpy(), k, dt(k // 2),
-                                      dt(GAUSS_SIG_OFFSET), dt(DCLS_NORM_EPS), bool(ctx.needs_input_grad[1]), gw.numpy(),
-                                      gp.numpy())
+        kernels.gauss_kernel_backward(
+            grad.numpy(),
+            w.numpy(),
+            p.numpy(),
+            sig.numpy(),
+            k,
+            dt(k // 2),
+            dt(GAUSS_SIG_OFFSET),
+            dt(DCLS_NORM_EPS),
+            bool(ctx.needs_input_grad[1]),
+            gw.numpy(),
+            gp.numpy(),
+        )
         return gw, (gp if ctx.needs_input_grad[1] else None), None, None
 
 
@@ -179,8 +213,9 @@ def onehot_kernel(w: torch.Tensor, p: torch.Tensor, ksize: int) -> torch.Tensor:
     return k
 
 
-def dcls_kernel(weight: torch.Tensor, P: torch.Tensor, SIG: torch.Tensor, ksize: int, version: str,
-                fast: bool = True) -> torch.Tensor:
+def dcls_kernel(
+    weight: torch.Tensor, P: torch.Tensor, SIG: torch.Tensor, ksize: int, version: str, fast: bool = True
+) -> torch.Tensor:
     """The conv1d kernel (out, in, K) of a ``Dcls1d(kernel_count=1)`` from its parameters.
 
     weight (out, in, 1), P and SIG (1, out, in, 1) as stored by dcls. version: 'gauss' | 'max' |
@@ -221,7 +256,9 @@ class _LIFMultiStep(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.contiguous()
         v = torch.zeros_like(x[0])
         h_seq = torch.empty_like(x)
@@ -239,7 +276,9 @@ class _LIFMultiStep(torch.autograd.Function):
         return s_seq, v_seq
 
     @staticmethod
-    def backward(ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    def backward(
+        ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
         (h_seq,) = ctx.saved_tensors
         tau, th, alpha = ctx.params
         steps = h_seq.shape[0]
@@ -263,7 +302,9 @@ class _LIFBTN(torch.autograd.Function):
     """LIF over ``x (B, T, N)`` (neurons contiguous) with the numba kernels (CPU)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         from delaykit.train import kernels
 
         x = x.contiguous()
@@ -277,7 +318,9 @@ class _LIFBTN(torch.autograd.Function):
         return s, v
 
     @staticmethod
-    def backward(ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    def backward(
+        ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
         from delaykit.train import kernels
 
         (h,) = ctx.saved_tensors
@@ -287,12 +330,24 @@ class _LIFBTN(torch.autograd.Function):
         gv = g_v.contiguous() if g_v is not None else dummy
         gx = torch.empty_like(h)
         npdt = h.numpy().dtype.type
-        kernels.lif_backward(h.numpy(), gs.numpy(), gv.numpy(), g_s is not None, g_v is not None, npdt(tau),
-                             npdt(th), npdt(alpha / 2), npdt(math.pi / 2 * alpha), gx.numpy())
+        kernels.lif_backward(
+            h.numpy(),
+            gs.numpy(),
+            gv.numpy(),
+            g_s is not None,
+            g_v is not None,
+            npdt(tau),
+            npdt(th),
+            npdt(alpha / 2),
+            npdt(math.pi / 2 * alpha),
+            gx.numpy(),
+        )
         return gx, None, None, None
 
 
-def lif_btn(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+def lif_btn(
+    x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """LIF over ``x (B, T, N)``: returns ``(spikes, v_seq)`` of the same shape (see :func:`lif_multistep`).
 
     Uses the numba kernels on CPU and the torch loop elsewhere (GPU).
@@ -303,7 +358,9 @@ def lif_btn(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0)
     return s.transpose(0, 1), v.transpose(0, 1)
 
 
-def lif_multistep(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+def lif_multistep(
+    x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused LIF over ``x (T, ...)``: returns ``(spikes, v_seq)`` (float, same shape).
 
     Forward is bit-identical to spikingjelly 2.0.0 ``LIFNode(tau, decay_input=False,
@@ -314,7 +371,9 @@ def lif_multistep(x: torch.Tensor, tau: float, v_threshold: float, alpha: float 
     return s.reshape(shape), v.reshape(shape)
 
 
-def lif_multistep_torch(x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+def lif_multistep_torch(
+    x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The same LIF as a loop of torch operations over ``x (T, ...)`` (any device)."""
     return _LIFMultiStep.apply(x, float(tau), float(v_threshold), float(alpha))
 
@@ -331,8 +390,14 @@ class DelaySNN(nn.Module):
     sequence ``(T + (L+1) * (K-1)//2, B, n_classes)`` (time-major, like the reference code).
     """
 
-    def __init__(self, arch: Mapping[str, Any], *, dropout: float = 0.0, surrogate_alpha: float = 5.0,
-                 readout_threshold: float = 1e9) -> None:
+    def __init__(
+        self,
+        arch: Mapping[str, Any],
+        *,
+        dropout: float = 0.0,
+        surrogate_alpha: float = 5.0,
+        readout_threshold: float = 1e9,
+    ) -> None:
         super().__init__()
         from DCLS.construct.modules import Dcls1d
 
@@ -345,7 +410,9 @@ class DelaySNN(nn.Module):
             Dcls1d(n_in, n_out, kernel_count=1, dilated_kernel_size=k, bias=False, version=version)
             for n_in, n_out in zip(sizes[:-1], sizes[1:])
         )
-        self.bn = nn.ModuleList(nn.BatchNorm1d(h, eps=a["bn_eps"]) for h in a["hidden"]) if a["batchnorm"] else None
+        self.bn = (
+            nn.ModuleList(nn.BatchNorm1d(h, eps=a["bn_eps"]) for h in a["hidden"]) if a["batchnorm"] else None
+        )
         self.dropout = float(dropout)
         self.surrogate_alpha = float(surrogate_alpha)
         self.readout_threshold = float(readout_threshold)
@@ -439,7 +506,9 @@ class DelaySNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[2] != self.arch["n_inputs"]:
-            raise ValueError(f"DelaySNN: input must be (batch, steps, {self.arch['n_inputs']}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"DelaySNN: input must be (batch, steps, {self.arch['n_inputs']}), got {tuple(x.shape)}"
+            )
         h = x.to(self.layers[0].weight.dtype)  # (B, T, C): float32 unless model.double()
         n = self.n_layers
         for i in range(n - 1):
@@ -461,7 +530,9 @@ class DelaySNN(nn.Module):
         for i in range(n - 1):
             h = self._hidden(i, self._conv(h, self.kernel(i)))
             spikes_all.append(h.transpose(0, 1))
-        _, out = lif_btn(self._conv(h, self.kernel(n - 1)), self.arch["readout_tau_steps"], self.readout_threshold)
+        _, out = lif_btn(
+            self._conv(h, self.kernel(n - 1)), self.arch["readout_tau_steps"], self.readout_threshold
+        )
         return out.transpose(0, 1), spikes_all
 
     @contextlib.contextmanager
@@ -517,8 +588,14 @@ def init_model(model: DelaySNN, seed: int, *, init_pos: str = "uniform") -> None
                 bn.reset_parameters()
 
 
-def build_model(arch: Mapping[str, Any], *, seed: int = 0, dropout: float = 0.0, surrogate_alpha: float = 5.0,
-                init_pos: str = "uniform") -> DelaySNN:
+def build_model(
+    arch: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    dropout: float = 0.0,
+    surrogate_alpha: float = 5.0,
+    init_pos: str = "uniform",
+) -> DelaySNN:
     """Construct and initialize a :class:`DelaySNN` (interface A ``arch``)."""
     model = DelaySNN(arch, dropout=dropout, surrogate_alpha=surrogate_alpha)
     init_model(model, seed, init_pos=init_pos)

@@ -17,7 +17,9 @@ def _save(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def write_plots(folder: str | Path, history: Sequence[Mapping[str, Any]], model: Any, cfg: Mapping[str, Any]) -> list[Path]:
+def write_plots(
+    folder: str | Path, history: Sequence[Mapping[str, Any]], model: Any, cfg: Mapping[str, Any]
+) -> list[Path]:
     """Write ``curves.png`` (loss and accuracy), ``delays.png`` (per layer) and ``sigma.png``.
 
     Returns the paths written. ``model`` is a DelaySNN (its rounded integer delays are shown).
@@ -37,15 +39,22 @@ def write_plots(folder: str | Path, history: Sequence[Mapping[str, Any]], model:
     if history:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
         a1.plot(ep, [h["train_loss"] for h in history], label="train")
-        for key, lab in (("test_loss_float", "test (training kernel)"), ("test_loss_rounded", "test (rounded delays)")):
+        for key, lab in (
+            ("test_loss_float", "test (training kernel)"),
+            ("test_loss_rounded", "test (rounded delays)"),
+        ):
             if key in history[0]:
                 a1.plot(ep, [h[key] for h in history], label=lab)
         a1.set_xlabel("epoch")
         a1.set_ylabel("cross-entropy on sum of softmax")
         a1.legend()
         a2.plot(ep, [h["train_acc"] for h in history], label="train (batches, dropout)")
-        for key, lab in (("test_acc_float", "test, training kernel"), ("test_acc_rounded", "test, rounded integer delays"),
-                         ("valid_acc_rounded", "valid, rounded"), ("test_acc_quantized", "test, quantized")):
+        for key, lab in (
+            ("test_acc_float", "test, training kernel"),
+            ("test_acc_rounded", "test, rounded integer delays"),
+            ("valid_acc_rounded", "valid, rounded"),
+            ("test_acc_quantized", "test, quantized"),
+        ):
             if key in history[0]:
                 a2.plot(ep, [h[key] for h in history], label=lab)
         a2.set_xlabel("epoch")

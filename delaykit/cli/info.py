@@ -9,8 +9,11 @@ from delaykit.network import format_summary, load_network, network_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="summarize a deployed network file (.dkn)",
-                       description="Print parameters, synapses, delay histograms and sparsity.")
+    p = sub.add_parser(
+        "info",
+        help="summarize a deployed network file (.dkn)",
+        description="Print parameters, synapses, delay histograms and sparsity.",
+    )
     p.add_argument("file", help="a delaykit network file written by 'delaykit convert'")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run)

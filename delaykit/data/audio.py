@@ -282,8 +282,10 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, float]:
     try:
         fs, data = wavfile.read(p)
     except (ValueError, EOFError, OSError, struct.error) as e:
-        raise FormatError(f"{p}: not a readable WAV file ({e}); convert it to PCM WAV, e.g. "
-                          f"ffmpeg -i {p.name} -ac 1 out.wav") from None
+        raise FormatError(
+            f"{p}: not a readable WAV file ({e}); convert it to PCM WAV, e.g. "
+            f"ffmpeg -i {p.name} -ac 1 out.wav"
+        ) from None
     return to_float(data, p), float(fs)
 
 
@@ -336,8 +338,15 @@ class EncodeStats:
     wall_s: float
 
 
-def parallel_map(func: Any, items: list[Any], *, workers: int = 1, progress: bool = True,
-                 desc: str = "", unit: str = "clip") -> list[Any]:
+def parallel_map(
+    func: Any,
+    items: list[Any],
+    *,
+    workers: int = 1,
+    progress: bool = True,
+    desc: str = "",
+    unit: str = "clip",
+) -> list[Any]:
     """``[func(x) for x in items]`` over ``workers`` processes (spawned), in input order.
 
     ``func`` must be a module-level function. A tqdm bar shows progress when ``progress``.
@@ -402,8 +411,13 @@ def encode_files_to_shd(
     if not items:
         raise DelaykitError("encode-audio: no audio files to encode; pass WAV files or folders holding *.wav")
     t0 = time.perf_counter()
-    results = parallel_map(_encode_item, [(it.path, cfg) for it in items], workers=workers,
-                           progress=progress, desc="encode audio")
+    results = parallel_map(
+        _encode_item,
+        [(it.path, cfg) for it in items],
+        workers=workers,
+        progress=progress,
+        desc="encode audio",
+    )
     times = [r[0] for r in results]
     units = [r[1] for r in results]
     durations = [r[2] for r in results]
@@ -414,16 +428,34 @@ def encode_files_to_shd(
         speakers = np.array([-1 if it.speaker is None else it.speaker for it in items])
         if speakers.min() < 0:
             missing = [str(it.path) for it in items if it.speaker is None][:3]
-            raise DelaykitError(f"encode-audio: no speaker for {', '.join(missing)}; give every file a "
-                                f"speaker (labels CSV column 'speaker' or --speaker-pattern) or none")
+            raise DelaykitError(
+                f"encode-audio: no speaker for {', '.join(missing)}; give every file a "
+                f"speaker (labels CSV column 'speaker' or --speaker-pattern) or none"
+            )
     labels = np.array([it.label for it in items], dtype=np.int64)
     all_attrs = {"delaykit_cochlea": json.dumps(cfg.to_dict()), "delaykit_source": "delaykit encode-audio"}
     all_attrs.update(attrs or {})
-    write_shd(out, times, units, labels, class_names=class_names, speakers=speakers, meta_info=meta_info,
-              n_units=int(cfg.n_channels), window_s=window_s, attrs=all_attrs)
+    write_shd(
+        out,
+        times,
+        units,
+        labels,
+        class_names=class_names,
+        speakers=speakers,
+        meta_info=meta_info,
+        n_units=int(cfg.n_channels),
+        window_s=window_s,
+        attrs=all_attrs,
+    )
     n_spikes = sum(len(t) for t in times)
-    return EncodeStats(Path(out), len(items), float(window_s), float(sum(durations)),
-                       n_spikes / len(items), time.perf_counter() - t0)
+    return EncodeStats(
+        Path(out),
+        len(items),
+        float(window_s),
+        float(sum(durations)),
+        n_spikes / len(items),
+        time.perf_counter() - t0,
+    )
 
 
 def plot_samples(h5_path: str | Path, png: str | Path, n: int = 4) -> Path:
@@ -450,7 +482,9 @@ def plot_samples(h5_path: str | Path, png: str | Path, n: int = 4) -> Path:
                 picks.append(i)
             if len(picks) == n:
                 break
-        fig, axes = plt.subplots(2, max(1, len(picks)), figsize=(3.2 * max(1, len(picks)), 5.5), squeeze=False)
+        fig, axes = plt.subplots(
+            2, max(1, len(picks)), figsize=(3.2 * max(1, len(picks)), 5.5), squeeze=False
+        )
         for col, i in enumerate(picks):
             t, u = ds.events(i)
             frames = ds.frames(i)
@@ -463,8 +497,13 @@ def plot_samples(h5_path: str | Path, png: str | Path, n: int = 4) -> Path:
             ax.set_title(f"#{i} {title} ({t.size} spikes)", fontsize=9)
             ax.set_xlabel("time [s]")
             ax = axes[1, col]
-            ax.imshow(frames.T, aspect="auto", origin="lower", cmap="viridis",
-                      extent=(0, ds.window_steps * ds.spec.dt, 0, ds.n_channels))
+            ax.imshow(
+                frames.T,
+                aspect="auto",
+                origin="lower",
+                cmap="viridis",
+                extent=(0, ds.window_steps * ds.spec.dt, 0, ds.n_channels),
+            )
             ax.set_xlabel("time [s]")
         axes[0, 0].set_ylabel("unit (low -> high frequency)")
         axes[1, 0].set_ylabel(f"channel (x{ds.spec.channel_group} units), counts per {ds.spec.dt * 1e3:g} ms")

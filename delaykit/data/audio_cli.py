@@ -15,51 +15,90 @@ AUDIO_SUFFIXES = (".wav",)
 def register_data(dsub: argparse._SubParsersAction) -> None:
     """Add the audio verbs to ``delaykit data``."""
     e = dsub.add_parser(
-        "encode-audio", help="encode WAV files into SHD-schema spikes with a cochlear front end",
+        "encode-audio",
+        help="encode WAV files into SHD-schema spikes with a cochlear front end",
         description="Encode WAV clips into one SHD-schema HDF5 file (700 gammatone channels, "
         "hair cell, adaptive LIF; see delaykit.data.audio). Labels come from a CSV (--labels) or "
-        "from each file's folder name.")
-    e.add_argument("inputs", nargs="*", metavar="INPUT",
-                   help="WAV files or folders (searched recursively for *.wav); may be omitted with --labels")
+        "from each file's folder name.",
+    )
+    e.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="WAV files or folders (searched recursively for *.wav); may be omitted with --labels",
+    )
     e.add_argument("--out", required=True, help="output .h5 file")
-    e.add_argument("--labels", metavar="CSV",
-                   help="CSV with a header: columns 'path' (relative to the CSV) and 'label', optional "
-                   "'speaker'. Default: the label is the name of the folder holding each file")
-    e.add_argument("--classes", metavar="A,B,...",
-                   help="class names in label order (written to extra/keys); default: sorted label names")
-    e.add_argument("--speaker-pattern", metavar="REGEX",
-                   help="take the speaker from the file name: the first group of this regex, e.g. "
-                   "'^([0-9a-f]+)_nohash' for Google Speech Commands")
-    e.add_argument("--speakers", metavar="CSV",
-                   help="per-speaker metadata CSV: column 'speaker' and any of gender, age, body_height "
-                   "(written to extra/meta_info like SHD)")
-    e.add_argument("--window-s", type=float, help="fixed window per sample in seconds "
-                   "(default: the longest clip, rounded up to 10 ms)")
-    e.add_argument("--normalize-dbfs", type=float,
-                   help="scale every clip to this RMS level in dB re full scale (default: keep levels)")
+    e.add_argument(
+        "--labels",
+        metavar="CSV",
+        help="CSV with a header: columns 'path' (relative to the CSV) and 'label', optional "
+        "'speaker'. Default: the label is the name of the folder holding each file",
+    )
+    e.add_argument(
+        "--classes",
+        metavar="A,B,...",
+        help="class names in label order (written to extra/keys); default: sorted label names",
+    )
+    e.add_argument(
+        "--speaker-pattern",
+        metavar="REGEX",
+        help="take the speaker from the file name: the first group of this regex, e.g. "
+        "'^([0-9a-f]+)_nohash' for Google Speech Commands",
+    )
+    e.add_argument(
+        "--speakers",
+        metavar="CSV",
+        help="per-speaker metadata CSV: column 'speaker' and any of gender, age, body_height "
+        "(written to extra/meta_info like SHD)",
+    )
+    e.add_argument(
+        "--window-s",
+        type=float,
+        help="fixed window per sample in seconds (default: the longest clip, rounded up to 10 ms)",
+    )
+    e.add_argument(
+        "--normalize-dbfs",
+        type=float,
+        help="scale every clip to this RMS level in dB re full scale (default: keep levels)",
+    )
     e.add_argument("--channels", type=int, default=700, help="cochlear channels (default 700)")
     e.add_argument("--f-min", type=float, default=100.0, help="lowest centre frequency in Hz (default 100)")
-    e.add_argument("--f-max", type=float, default=7000.0, help="highest centre frequency in Hz (default 7000)")
+    e.add_argument(
+        "--f-max", type=float, default=7000.0, help="highest centre frequency in Hz (default 7000)"
+    )
     e.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     e.add_argument("--plot", metavar="PNG", help="also draw rasters and frames of a few samples")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=_encode_audio)
 
     s = dsub.add_parser(
-        "spoken-digits", help="synthesize SHD's 20 spoken digits with espeak-ng and encode them",
+        "spoken-digits",
+        help="synthesize SHD's 20 spoken digits with espeak-ng and encode them",
         description="Speak the digits zero..nine in English and German (SHD's 20 classes and label "
         "order) with many espeak-ng voice variants, speeds and pitches, split by voice into "
-        "spoken_digits_train.h5 / spoken_digits_test.h5 (SHD schema). Needs espeak-ng.")
+        "spoken_digits_train.h5 / spoken_digits_test.h5 (SHD schema). Needs espeak-ng.",
+    )
     s.add_argument("--out", default="data/spoken_digits", help="output folder (default: data/spoken_digits)")
     s.add_argument("--voices", type=int, default=None, help="number of synthetic speakers (default 24)")
-    s.add_argument("--repeats", type=int, default=None,
-                   help="utterances per word and voice, each with jittered speed/pitch/level (default 1; "
-                   "the acceptance run uses --voices 32 --repeats 2)")
-    s.add_argument("--test-fraction", type=float, default=None,
-                   help="fraction of voices held out for the test file (default 0.25)")
-    s.add_argument("--classes", metavar="C,C,...",
-                   help="only these classes, as SHD labels or names, e.g. '0,1,2' or 'zero,null' "
-                   "(default: all 20; labels keep SHD's numbering)")
+    s.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="utterances per word and voice, each with jittered speed/pitch/level (default 1; "
+        "the acceptance run uses --voices 32 --repeats 2)",
+    )
+    s.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="fraction of voices held out for the test file (default 0.25)",
+    )
+    s.add_argument(
+        "--classes",
+        metavar="C,C,...",
+        help="only these classes, as SHD labels or names, e.g. '0,1,2' or 'zero,null' "
+        "(default: all 20; labels keep SHD's numbering)",
+    )
     s.add_argument("--seed", type=int, default=0, help="seed for voices and jitter (default 0)")
     s.add_argument("--keep-wavs", action="store_true", help="also write the WAVs under OUT/wav/")
     s.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -83,7 +122,9 @@ def find_audio(inputs: list[str]) -> list[Path]:
             files.extend(found)
         elif p.is_file():
             if p.suffix.lower() not in AUDIO_SUFFIXES:
-                raise DelaykitError(f"{p}: not a .wav file; convert it first, e.g. ffmpeg -i {p.name} {p.stem}.wav")
+                raise DelaykitError(
+                    f"{p}: not a .wav file; convert it first, e.g. ffmpeg -i {p.name} {p.stem}.wav"
+                )
             files.append(p)
         else:
             raise DelaykitError(f"{p}: no such file or folder")
@@ -99,8 +140,10 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
             fields = [c.strip() for c in (reader.fieldnames or [])]
             missing = [c for c in required if c not in fields]
             if missing:
-                raise DelaykitError(f"{path}: CSV header lacks column(s) {', '.join(missing)} "
-                                    f"(found {', '.join(fields) or 'no header'}); add a header row")
+                raise DelaykitError(
+                    f"{path}: CSV header lacks column(s) {', '.join(missing)} "
+                    f"(found {', '.join(fields) or 'no header'}); add a header row"
+                )
             return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     except (UnicodeDecodeError, csv.Error) as e:
         raise DelaykitError(f"{path}: not a readable UTF-8 CSV file ({e})") from None
@@ -156,7 +199,9 @@ def build_items(args: argparse.Namespace) -> tuple[list, list[str] | None, dict 
         for f, lab, _ in rows:
             m = rx.search(f.name)
             if not m:
-                raise DelaykitError(f"{f}: file name does not match --speaker-pattern {args.speaker_pattern!r}")
+                raise DelaykitError(
+                    f"{f}: file name does not match --speaker-pattern {args.speaker_pattern!r}"
+                )
             new_rows.append((f, lab, m.group(1) if m.groups() else m.group(0)))
         rows = new_rows
 
@@ -171,8 +216,10 @@ def build_items(args: argparse.Namespace) -> tuple[list, list[str] | None, dict 
                 if min(labels) < 0 or max(labels) >= len(classes):
                     raise ValueError
             except ValueError:
-                raise DelaykitError(f"--classes: label(s) {', '.join(unknown[:5])} not among the "
-                                    f"{len(classes)} class names given") from None
+                raise DelaykitError(
+                    f"--classes: label(s) {', '.join(unknown[:5])} not among the "
+                    f"{len(classes)} class names given"
+                ) from None
         else:
             labels = [index[n] for n in label_names]
     else:
@@ -186,8 +233,9 @@ def build_items(args: argparse.Namespace) -> tuple[list, list[str] | None, dict 
     if any(s is not None for s in speaker_names):
         if any(s is None for s in speaker_names):
             missing = [str(f) for (f, _, s) in rows if s is None][:3]
-            raise DelaykitError(f"encode-audio: no speaker for {', '.join(missing)}; fill the 'speaker' "
-                                f"column for every file")
+            raise DelaykitError(
+                f"encode-audio: no speaker for {', '.join(missing)}; fill the 'speaker' column for every file"
+            )
         ids, order = _ids([str(s) for s in speaker_names])
         speakers = list(ids)
         n_spk = max(ids) + 1
@@ -196,8 +244,10 @@ def build_items(args: argparse.Namespace) -> tuple[list, list[str] | None, dict 
         if args.speakers:
             meta.update(_speaker_meta(Path(args.speakers), names))
     elif args.speakers:
-        raise DelaykitError("--speakers: no speaker per file; add a 'speaker' column to the labels CSV "
-                            "or use --speaker-pattern")
+        raise DelaykitError(
+            "--speakers: no speaker per file; add a 'speaker' column to the labels CSV "
+            "or use --speaker-pattern"
+        )
     items = [AudioItem(f, lab, spk) for (f, _, _), lab, spk in zip(rows, labels, speakers, strict=True)]
     return items, classes, meta
 
@@ -215,17 +265,23 @@ def _speaker_meta(path: Path, names: list[str]) -> dict:
             age.append(int(r["age"]) if r.get("age") else -1)
             height.append(float(r["body_height"]) if r.get("body_height") else float("nan"))
         except ValueError:
-            raise DelaykitError(f"{path}: speaker {n}: 'age' must be an integer and 'body_height' a number") from None
-    return {"gender": np.array(gender), "age": np.array(age, dtype=np.int64),
-            "body_height": np.array(height, dtype=np.float64)}
+            raise DelaykitError(
+                f"{path}: speaker {n}: 'age' must be an integer and 'body_height' a number"
+            ) from None
+    return {
+        "gender": np.array(gender),
+        "age": np.array(age, dtype=np.int64),
+        "body_height": np.array(height, dtype=np.float64),
+    }
 
 
 def _encode_audio(args: argparse.Namespace) -> int:
     from delaykit.data.audio import CochleaConfig, encode_files_to_shd
 
     try:
-        cfg = CochleaConfig(n_channels=args.channels, f_min=args.f_min, f_max=args.f_max,
-                            normalize_dbfs=args.normalize_dbfs)
+        cfg = CochleaConfig(
+            n_channels=args.channels, f_min=args.f_min, f_max=args.f_max, normalize_dbfs=args.normalize_dbfs
+        )
     except ValueError as e:
         raise DelaykitError(str(e)) from None
     if args.workers < 1:
@@ -233,12 +289,22 @@ def _encode_audio(args: argparse.Namespace) -> int:
     if args.window_s is not None and not args.window_s > 0:
         raise DelaykitError(f"--window-s: must be a positive number of seconds, got {args.window_s}")
     items, classes, meta = build_items(args)
-    stats = encode_files_to_shd(items, args.out, cfg=cfg, class_names=classes, meta_info=meta,
-                                window_s=args.window_s, workers=args.workers, progress=not args.no_progress)
+    stats = encode_files_to_shd(
+        items,
+        args.out,
+        cfg=cfg,
+        class_names=classes,
+        meta_info=meta,
+        window_s=args.window_s,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
     n_classes = len(classes) if classes else len({it.label for it in items})
-    print(f"wrote {stats.path}: {stats.n_samples} samples, {n_classes} classes, window {stats.window_s:.2f} s, "
-          f"{stats.spikes_per_sample:.0f} spikes/sample, {stats.total_audio_s:.1f} s of audio in "
-          f"{stats.wall_s:.1f} s")
+    print(
+        f"wrote {stats.path}: {stats.n_samples} samples, {n_classes} classes, window {stats.window_s:.2f} s, "
+        f"{stats.spikes_per_sample:.0f} spikes/sample, {stats.total_audio_s:.1f} s of audio in "
+        f"{stats.wall_s:.1f} s"
+    )
     if args.plot:
         from delaykit.data.audio import plot_samples
 
@@ -252,8 +318,15 @@ def _encode_audio(args: argparse.Namespace) -> int:
 def _spoken_digits(args: argparse.Namespace) -> int:
     from delaykit.data.spoken_digits import SHD_CLASS_NAMES, SpokenDigitsConfig, write_spoken_digits
 
-    kw = {k: v for k, v in (("n_voices", args.voices), ("repeats", args.repeats),
-                            ("test_fraction", args.test_fraction)) if v is not None}
+    kw = {
+        k: v
+        for k, v in (
+            ("n_voices", args.voices),
+            ("repeats", args.repeats),
+            ("test_fraction", args.test_fraction),
+        )
+        if v is not None
+    }
     if args.classes:
         labels = []
         for c in (c.strip() for c in args.classes.split(",") if c.strip()):
@@ -262,8 +335,9 @@ def _spoken_digits(args: argparse.Namespace) -> int:
             elif c in SHD_CLASS_NAMES:
                 labels.append(SHD_CLASS_NAMES.index(c))
             else:
-                raise DelaykitError(f"--classes: {c!r} is neither an SHD label 0..19 nor one of "
-                                    f"{', '.join(SHD_CLASS_NAMES)}")
+                raise DelaykitError(
+                    f"--classes: {c!r} is neither an SHD label 0..19 nor one of {', '.join(SHD_CLASS_NAMES)}"
+                )
         kw["labels"] = tuple(labels)
     try:
         cfg = SpokenDigitsConfig(seed=args.seed, **kw)
@@ -271,8 +345,9 @@ def _spoken_digits(args: argparse.Namespace) -> int:
         raise DelaykitError(str(e)) from None
     if args.workers < 1:
         raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
-    res = write_spoken_digits(args.out, cfg, workers=args.workers, keep_wavs=args.keep_wavs,
-                              progress=not args.no_progress)
+    res = write_spoken_digits(
+        args.out, cfg, workers=args.workers, keep_wavs=args.keep_wavs, progress=not args.no_progress
+    )
     print(res.summary())
     if args.plot:
         from delaykit.data.audio import plot_samples

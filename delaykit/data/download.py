@@ -88,8 +88,12 @@ def fetch_resumable(url: str, dest: Path, *, opener: Opener | None = None, progr
         total = resp.headers.get("Content-Length")  # type: ignore[attr-defined]
         total_n = int(total) + start if total is not None else None
         mode = "ab" if start else "wb"
-        with open(part, mode) as f, tqdm(total=total_n, initial=start, unit="B", unit_scale=True,
-                                         desc=dest.name, disable=not progress) as bar:
+        with (
+            open(part, mode) as f,
+            tqdm(
+                total=total_n, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+            ) as bar,
+        ):
             while block := resp.read(CHUNK):  # type: ignore[attr-defined]
                 f.write(block)
                 bar.update(len(block))
@@ -119,8 +123,13 @@ def gunzip_atomic(src: Path, dest: Path) -> Path:
 
 
 def download_dataset(
-    name: str, out_dir: Path, *, base_url: str | None = None, opener: Opener | None = None,
-    keep_archive: bool = False, progress: bool = True,
+    name: str,
+    out_dir: Path,
+    *,
+    base_url: str | None = None,
+    opener: Opener | None = None,
+    keep_archive: bool = False,
+    progress: bool = True,
 ) -> list[Path]:
     """Download, verify and extract dataset ``name`` ('shd' or 'ssc') into ``out_dir``.
 
@@ -130,8 +139,9 @@ def download_dataset(
         raise DelaykitError(f"unknown dataset {name!r}; choose one of {sorted(FILES)}")
     base_url = base_url or BASE_URL
     out_dir.mkdir(parents=True, exist_ok=True)
-    md5_path = fetch_resumable(f"{base_url}/md5sums.txt", out_dir / "md5sums.txt", opener=opener,
-                               progress=False)
+    md5_path = fetch_resumable(
+        f"{base_url}/md5sums.txt", out_dir / "md5sums.txt", opener=opener, progress=False
+    )
     sums = parse_md5sums(md5_path.read_text())
     results = []
     for gz_name in FILES[name]:

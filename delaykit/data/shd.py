@@ -181,7 +181,9 @@ class SHDFile:
             t = np.asarray(self._times[i], dtype=np.float64)
             u = np.asarray(self._units[i], dtype=np.int64)
         except (OSError, ValueError) as e:
-            raise FormatError(f"{self.path}: sample {i} unreadable ({e}); the file may be truncated") from None
+            raise FormatError(
+                f"{self.path}: sample {i} unreadable ({e}); the file may be truncated"
+            ) from None
         return self._checked(i, t, u)
 
     def read_range(self, lo: int, hi: int) -> list[tuple[np.ndarray, int]]:
@@ -191,8 +193,9 @@ class SHDFile:
         try:
             times, units = self._times[lo:hi], self._units[lo:hi]
         except (OSError, ValueError) as e:
-            raise FormatError(f"{self.path}: samples {lo}..{hi - 1} unreadable ({e}); the file may be "
-                              f"truncated") from None
+            raise FormatError(
+                f"{self.path}: samples {lo}..{hi - 1} unreadable ({e}); the file may be truncated"
+            ) from None
         out = []
         for k, (t, u) in enumerate(zip(times, units, strict=True)):
             t, u = self._checked(lo + k, np.asarray(t, np.float64), np.asarray(u, np.int64))
@@ -204,8 +207,7 @@ class SHDFile:
     def _checked(self, i: int, t: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if t.shape != u.shape:
             raise FormatError(
-                f"{self.path}: sample {i}: spikes/times has {t.size} events but spikes/units "
-                f"has {u.size}"
+                f"{self.path}: sample {i}: spikes/times has {t.size} events but spikes/units has {u.size}"
             )
         if u.size and (u.min() < 0 or u.max() >= self.n_units):
             raise FormatError(

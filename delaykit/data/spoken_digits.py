@@ -50,24 +50,98 @@ from delaykit.errors import DelaykitError
 
 #: SHD's class names in label order (extra/keys of shd_train.h5).
 SHD_CLASS_NAMES: tuple[str, ...] = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "null", "eins", "zwei", "drei", "vier", "fuenf", "sechs", "sieben", "acht", "neun",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "null",
+    "eins",
+    "zwei",
+    "drei",
+    "vier",
+    "fuenf",
+    "sechs",
+    "sieben",
+    "acht",
+    "neun",
 )
 #: What espeak-ng is asked to say for each label (German spelling with umlaut).
 SPOKEN_TEXT: tuple[str, ...] = SHD_CLASS_NAMES[:15] + ("fünf",) + SHD_CLASS_NAMES[16:]
 
 ENGLISH_ACCENTS: tuple[str, ...] = (
-    "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-029",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
 )
 GERMAN_VOICE = "de"
 
 #: Human-sounding espeak-ng variants (robots, whispers and effects left out), in preference order.
 VARIANTS: tuple[str, ...] = (
-    "m1", "f1", "m2", "f2", "m3", "f3", "m4", "f4", "m5", "f5", "m6", "Annie", "m7", "aunty",
-    "klatt", "belinda", "m8", "linda", "Andy", "steph", "klatt2", "Alicia", "klatt3", "Andrea",
-    "klatt4", "anika", "benjamin", "grandma", "caleb", "david", "ed", "edward", "gustave", "iven",
-    "john", "max", "michel", "paul", "quincy", "rob", "robert", "travis", "victor", "zac", "adam",
-    "Alex", "boris", "norbert", "shelby", "Lee", "Mike", "Michael", "grandpa", "klatt5", "klatt6",
+    "m1",
+    "f1",
+    "m2",
+    "f2",
+    "m3",
+    "f3",
+    "m4",
+    "f4",
+    "m5",
+    "f5",
+    "m6",
+    "Annie",
+    "m7",
+    "aunty",
+    "klatt",
+    "belinda",
+    "m8",
+    "linda",
+    "Andy",
+    "steph",
+    "klatt2",
+    "Alicia",
+    "klatt3",
+    "Andrea",
+    "klatt4",
+    "anika",
+    "benjamin",
+    "grandma",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "gustave",
+    "iven",
+    "john",
+    "max",
+    "michel",
+    "paul",
+    "quincy",
+    "rob",
+    "robert",
+    "travis",
+    "victor",
+    "zac",
+    "adam",
+    "Alex",
+    "boris",
+    "norbert",
+    "shelby",
+    "Lee",
+    "Mike",
+    "Michael",
+    "grandpa",
+    "klatt5",
+    "klatt6",
 )
 
 ESPEAK = "espeak-ng"
@@ -101,7 +175,11 @@ class SpokenDigitsConfig:
             raise bad("repeats", "must be >= 1")
         if not 0 < self.test_fraction < 1:
             raise bad("test_fraction", "must be between 0 and 1")
-        if not self.labels or any(not 0 <= int(x) < 20 for x in self.labels) or len(set(self.labels)) != len(self.labels):
+        if (
+            not self.labels
+            or any(not 0 <= int(x) < 20 for x in self.labels)
+            or len(set(self.labels)) != len(self.labels)
+        ):
             raise bad("labels", "must be distinct SHD labels in 0..19")
         if not 80 <= self.speed_range[0] <= self.speed_range[1] <= 450:
             raise bad("speed_range", "must be an increasing pair within 80..450 words/min")
@@ -135,7 +213,9 @@ class Voice:
         return f"{self.english if label < 10 else GERMAN_VOICE}+{self.variant}"
 
     def describe(self) -> str:
-        return f"{self.english}/{GERMAN_VOICE}+{self.variant} p{self.pitch} s{self.speed} {self.level_db:+.1f}dB"
+        return (
+            f"{self.english}/{GERMAN_VOICE}+{self.variant} p{self.pitch} s{self.speed} {self.level_db:+.1f}dB"
+        )
 
 
 @dataclass(frozen=True)
@@ -168,10 +248,12 @@ class SpokenDigitsResult:
 
     def summary(self) -> str:
         n_tr = sum(v.split == "train" for v in self.voices)
-        return (f"wrote {self.train_path} ({self.n_train} samples, {n_tr} voices) and {self.test_path} "
-                f"({self.n_test} samples, {len(self.voices) - n_tr} voices); 20 classes, window "
-                f"{self.window_s:.2f} s, {self.spikes_per_sample:.0f} spikes/sample, "
-                f"{self.audio_s_per_sample:.2f} s audio/sample, {self.wall_s:.0f} s")
+        return (
+            f"wrote {self.train_path} ({self.n_train} samples, {n_tr} voices) and {self.test_path} "
+            f"({self.n_test} samples, {len(self.voices) - n_tr} voices); 20 classes, window "
+            f"{self.window_s:.2f} s, {self.spikes_per_sample:.0f} spikes/sample, "
+            f"{self.audio_s_per_sample:.2f} s audio/sample, {self.wall_s:.0f} s"
+        )
 
 
 # -- espeak-ng ---------------------------------------------------------------------------------
@@ -184,7 +266,8 @@ def find_espeak() -> str:
         raise DelaykitError(
             "espeak-ng not found on PATH: spoken-digits needs it to synthesize speech. Install it "
             "(Debian/Ubuntu: apt-get install espeak-ng; macOS: brew install espeak-ng) or use "
-            "'delaykit data encode-audio' on recordings of your own")
+            "'delaykit data encode-audio' on recordings of your own"
+        )
     return exe
 
 
@@ -212,8 +295,10 @@ def make_voices(cfg: SpokenDigitsConfig, variants: dict[str, tuple[str, int]]) -
     """Draw ``n_voices`` speakers from ``cfg.seed``; a test_fraction of each gender goes to test."""
     usable = [v for v in VARIANTS if v in variants and variants[v][0]]
     if len(usable) < 2:
-        raise DelaykitError("espeak-ng lists fewer than 2 of the expected voice variants (m1, f1, ...); "
-                            "is espeak-ng-data complete? Reinstall espeak-ng")
+        raise DelaykitError(
+            "espeak-ng lists fewer than 2 of the expected voice variants (m1, f1, ...); "
+            "is espeak-ng-data complete? Reinstall espeak-ng"
+        )
     rng = np.random.default_rng([cfg.seed, 0x5D161])
     # Variants in preference order, cycled when more voices than variants are asked for.
     chosen = [usable[i % len(usable)] for i in range(cfg.n_voices)]
@@ -233,9 +318,20 @@ def make_voices(cfg: SpokenDigitsConfig, variants: dict[str, tuple[str, int]]) -
         is_test[rng.permutation(np.flatnonzero(~is_test))[:short]] = True
     elif short < 0:
         is_test[rng.permutation(np.flatnonzero(is_test))[:-short]] = False
-    return [Voice(i, v, variants[v][0], variants[v][1], str(accents[i]), int(pitch[i]), int(speed[i]),
-                  round(float(level[i]), 2), "test" if is_test[i] else "train")
-            for i, v in enumerate(chosen)]
+    return [
+        Voice(
+            i,
+            v,
+            variants[v][0],
+            variants[v][1],
+            str(accents[i]),
+            int(pitch[i]),
+            int(speed[i]),
+            round(float(level[i]), 2),
+            "test" if is_test[i] else "train",
+        )
+        for i, v in enumerate(chosen)
+    ]
 
 
 def plan_utterances(cfg: SpokenDigitsConfig, voices: list[Voice]) -> list[Utterance]:
@@ -259,11 +355,23 @@ def synthesize(u: Utterance, exe: str = ESPEAK) -> tuple[np.ndarray, float]:
 
     with tempfile.TemporaryDirectory(prefix="delaykit-espeak-") as d:
         wav = Path(d) / "u.wav"
-        cmd = [exe, "-v", u.espeak_voice, "-s", str(u.speed), "-p", str(u.pitch), "-w", str(wav),
-               SPOKEN_TEXT[u.label]]
+        cmd = [
+            exe,
+            "-v",
+            u.espeak_voice,
+            "-s",
+            str(u.speed),
+            "-p",
+            str(u.pitch),
+            "-w",
+            str(wav),
+            SPOKEN_TEXT[u.label],
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not wav.is_file():
-            raise DelaykitError(f"espeak-ng failed ({' '.join(cmd)}): {proc.stderr.strip() or proc.returncode}")
+            raise DelaykitError(
+                f"espeak-ng failed ({' '.join(cmd)}): {proc.stderr.strip() or proc.returncode}"
+            )
         fs, data = wavfile.read(wav)
     return to_float(data, "espeak-ng output"), float(fs)
 
@@ -278,7 +386,7 @@ def trim_silence(x: np.ndarray, fs: float, below_db: float, frame_ms: float = 5.
     if rms.max() == 0:
         return x[:0]
     loud = np.flatnonzero(rms >= rms.max() * 10.0 ** (-below_db / 20.0))
-    return x[loud[0] * n: min(x.size, (loud[-1] + 1) * n)]
+    return x[loud[0] * n : min(x.size, (loud[-1] + 1) * n)]
 
 
 def fade(x: np.ndarray, fs: float, ms: float = 5.0) -> np.ndarray:
@@ -300,7 +408,9 @@ def _make_clip(u: Utterance, exe: str, trim_db: float) -> tuple[np.ndarray, floa
     return x, fs
 
 
-def _work(args: tuple[Utterance, str, float, CochleaConfig, str | None]) -> tuple[np.ndarray, np.ndarray, float]:
+def _work(
+    args: tuple[Utterance, str, float, CochleaConfig, str | None],
+) -> tuple[np.ndarray, np.ndarray, float]:
     u, exe, trim_db, cochlea, wav_path = args
     x, fs = _make_clip(u, exe, trim_db)
     if wav_path is not None:
@@ -336,8 +446,16 @@ def write_spoken_digits(
     out = Path(out_dir)
     wav_paths: list[str | None] = [None] * len(plan)
     if keep_wavs:
-        wav_paths = [str(out / "wav" / voices[u.voice].split / SHD_CLASS_NAMES[u.label]
-                         / f"voice{u.voice:03d}_{SHD_CLASS_NAMES[u.label]}_{u.repeat}.wav") for u in plan]
+        wav_paths = [
+            str(
+                out
+                / "wav"
+                / voices[u.voice].split
+                / SHD_CLASS_NAMES[u.label]
+                / f"voice{u.voice:03d}_{SHD_CLASS_NAMES[u.label]}_{u.repeat}.wav"
+            )
+            for u in plan
+        ]
     jobs = [(u, exe, cfg.trim_db, cochlea, w) for u, w in zip(plan, wav_paths, strict=True)]
     results = parallel_map(_work, jobs, workers=workers, progress=progress, desc="spoken digits", unit="utt")
     window_s = window_for([r[2] for r in results])
@@ -347,28 +465,54 @@ def write_spoken_digits(
         "body_height": np.full(len(voices), np.nan),
         "voice": np.array([v.describe().encode() for v in voices]),
     }
-    info = {"config": asdict(cfg), "espeak_ng": espeak_version(exe),
-            "voices": [asdict(v) for v in voices]}
-    attrs = {"delaykit_cochlea": json.dumps(cochlea.to_dict()),
-             "delaykit_spoken_digits": json.dumps(info),
-             "delaykit_source": "delaykit data spoken-digits"}
+    info = {"config": asdict(cfg), "espeak_ng": espeak_version(exe), "voices": [asdict(v) for v in voices]}
+    attrs = {
+        "delaykit_cochlea": json.dumps(cochlea.to_dict()),
+        "delaykit_spoken_digits": json.dumps(info),
+        "delaykit_source": "delaykit data spoken-digits",
+    }
     paths = {}
     counts = {}
     for split in ("train", "test"):
         idx = [i for i, u in enumerate(plan) if voices[u.voice].split == split]
         paths[split] = out / f"spoken_digits_{split}.h5"
         counts[split] = len(idx)
-        write_shd(paths[split], [results[i][0] for i in idx], [results[i][1] for i in idx],
-                  np.array([plan[i].label for i in idx]), class_names=list(SHD_CLASS_NAMES),
-                  speakers=np.array([plan[i].voice for i in idx]), meta_info=meta,
-                  n_units=int(cochlea.n_channels), window_s=window_s, attrs={**attrs, "split": split})
+        write_shd(
+            paths[split],
+            [results[i][0] for i in idx],
+            [results[i][1] for i in idx],
+            np.array([plan[i].label for i in idx]),
+            class_names=list(SHD_CLASS_NAMES),
+            speakers=np.array([plan[i].voice for i in idx]),
+            meta_info=meta,
+            n_units=int(cochlea.n_channels),
+            window_s=window_s,
+            attrs={**attrs, "split": split},
+        )
     n = len(results)
-    return SpokenDigitsResult(paths["train"], paths["test"], counts["train"], counts["test"], window_s,
-                              sum(len(r[0]) for r in results) / n, sum(r[2] for r in results) / n,
-                              time.perf_counter() - t0, voices)
+    return SpokenDigitsResult(
+        paths["train"],
+        paths["test"],
+        counts["train"],
+        counts["test"],
+        window_s,
+        sum(len(r[0]) for r in results) / n,
+        sum(r[2] for r in results) / n,
+        time.perf_counter() - t0,
+        voices,
+    )
 
 
 __all__ = [
-    "SHD_CLASS_NAMES", "SpokenDigitsConfig", "SpokenDigitsResult", "Utterance", "Voice", "find_espeak",
-    "make_voices", "plan_utterances", "synthesize", "trim_silence", "write_spoken_digits",
+    "SHD_CLASS_NAMES",
+    "SpokenDigitsConfig",
+    "SpokenDigitsResult",
+    "Utterance",
+    "Voice",
+    "find_espeak",
+    "make_voices",
+    "plan_utterances",
+    "synthesize",
+    "trim_silence",
+    "write_spoken_digits",
 ]

@@ -55,8 +55,12 @@ class DelayTaskConfig:
             )
         if self.slot_ms <= 2 * self.jitter_clip_ms + self.burst_spread_ms:
             raise ValueError("delay task: field 'slot_ms': must exceed 2 x jitter_clip_ms + burst_spread_ms")
-        span_s = (self.onset_max_ms + (self.n_active - 1) * self.slot_ms + self.jitter_clip_ms
-                  + self.burst_spread_ms) / 1e3
+        span_s = (
+            self.onset_max_ms
+            + (self.n_active - 1) * self.slot_ms
+            + self.jitter_clip_ms
+            + self.burst_spread_ms
+        ) / 1e3
         if span_s >= self.window_s:
             raise ValueError(
                 f"delay task: field 'window_s': {self.window_s} s is shorter than the pattern span "
@@ -119,8 +123,13 @@ def delay_task_sample(
 
 
 def write_delay_task(
-    path: str | Path, n_samples: int, cfg: DelayTaskConfig | None = None, *, seed: int = 0,
-    split: str = "train", progress: bool = False,
+    path: str | Path,
+    n_samples: int,
+    cfg: DelayTaskConfig | None = None,
+    *,
+    seed: int = 0,
+    split: str = "train",
+    progress: bool = False,
 ) -> None:
     """Write ``n_samples`` delay-task samples (balanced classes) to an SHD-schema file.
 
@@ -146,9 +155,15 @@ def write_delay_task(
         "body_height": rng.integers(155, 195, cfg.n_speakers).astype(np.uint16),
     }
     write_shd(
-        path, times, units, labels,
+        path,
+        times,
+        units,
+        labels,
         class_names=[f"order-{c}" for c in range(cfg.n_classes)],
-        speakers=speakers, meta_info=meta, n_units=cfg.n_units, window_s=cfg.window_s,
+        speakers=speakers,
+        meta_info=meta,
+        n_units=cfg.n_units,
+        window_s=cfg.window_s,
         attrs={
             "delaykit_synth": "delay_task",
             "delaykit_synth_config": str(asdict(cfg)),
@@ -160,8 +175,13 @@ def write_delay_task(
 
 
 def write_delay_task_pair(
-    out_dir: str | Path, n_train: int = 2000, n_test: int = 500, cfg: DelayTaskConfig | None = None,
-    *, seed: int = 0, progress: bool = False,
+    out_dir: str | Path,
+    n_train: int = 2000,
+    n_test: int = 500,
+    cfg: DelayTaskConfig | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``delay_train.h5`` and ``delay_test.h5`` into ``out_dir``; return both paths."""
     out = Path(out_dir)
