@@ -90,9 +90,9 @@ def main() -> None:
 
     from delaykit.convert.build import convert_checkpoint
     from delaykit.convert.netx_export import write_netx
-    from delaykit.convert.nir_export import write_nir
     from delaykit.convert.onnx_export import write_onnx
     from delaykit.network import save_network
+    from delaykit.nir.export_nir import write_nir
     from delaykit.tables import write_tables
 
     with tempfile.TemporaryDirectory() as d:

@@ -34,6 +34,7 @@ import numpy as np
 
 from delaykit.convert.quantize import quantize_network
 from delaykit.data.shd import BinSpec, SHDFile, write_shd
+from delaykit.hardware_targets import load_target
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 from delaykit.sim import Arithmetic, evaluate
 from delaykit.sim.event import EventNetwork
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     net = shd_size_network()
     qnet, _ = quantize_network(net, 8)
-    loihi = Arithmetic.for_target("loihi2")
+    loihi = Arithmetic.for_target(load_target("loihi2"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "shd_like_test.h5"
         t = time.perf_counter()

@@ -1,7 +1,7 @@
 """Conversion of trained checkpoints to deployed networks and export formats.
 
 ``convert_checkpoint(path, target=None, bits=None, ...) -> Network`` is the one-call API;
-exporters: :mod:`.nir_export`, :mod:`.onnx_export`, :mod:`.netx_export`, ``delaykit.tables``.
+exporters: :mod:`delaykit.nir`, :mod:`.onnx_export`, :mod:`.netx_export`, ``delaykit.tables``.
 Nothing here imports torch at module level.
 """
 

@@ -114,7 +114,7 @@ def load_any(
 ) -> Network:
     """A Network from a checkpoint or reference state dict (float), or an already deployed
     network: a ``.dkn`` file, a ``to-table`` directory or a delaykit ``.nir`` graph."""
-    from delaykit.sim.loading import is_deployed_path, load_model
+    from delaykit.loading import is_deployed_path, load_model
 
     p = Path(path)
     deployed = is_deployed_path(p) or _is_hdf5(p)

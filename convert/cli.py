@@ -242,7 +242,7 @@ def _export(args: argparse.Namespace, net: Any, out: Path) -> str:
         save_network(net, out)
         return str(out)
     if args.verb == "to-nir":
-        from delaykit.convert.nir_export import write_nir
+        from delaykit.nir.export_nir import write_nir
 
         write_nir(net, out, r_convention=args.nir_r)
         return str(out)

@@ -56,7 +56,7 @@ def _scalar(v: Any, what: str, layer: str) -> int:
 
 def netx_layers(net: Network) -> list[dict[str, Any]]:
     """The netx fields of every layer; raises DelaykitError when Loihi 2 cannot hold them."""
-    from delaykit.sim.arithmetic import loihi_decay_constant
+    from delaykit.arithmetic import loihi_decay_constant
 
     require_no_relays(net, "lava-dl netx (Loihi 2 has native delays)")
     out = []

@@ -18,7 +18,7 @@ forced to 0 from step ``T + sum(extend_steps of layers <= k)`` on, so later laye
 the contract's zero padding (a biased neuron may keep firing after its input ends).
 
 Arithmetic (``dtype``): ``"float64"`` or ``"float32"``, the simulator's float modes
-(:mod:`delaykit.sim.arithmetic`): synaptic input summed in float64 over delays in ascending
+(:mod:`delaykit.arithmetic`): synaptic input summed in float64 over delays in ascending
 order, ``I = F(syn + F(bias))``, ``h = (v + (r - v) / tau) + I`` in F, spike ``h >= theta``,
 hard reset. Quantized networks run on their integers and scale the readout by
 ``weight_scale``. Integer networks reproduce the simulator bit for bit; float weights may

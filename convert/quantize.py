@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.errors import DelaykitError
+from delaykit.hardware_targets.ranges import delay_range, resolve_target
 from delaykit.network import LI, LIF, Layer, Network
 
 
@@ -110,15 +111,6 @@ def quantize_network(
     return replace(net, layers=tuple(layers), provenance=prov), stats
 
 
-def delay_range(target: Any) -> tuple[int, int]:
-    """The ``[min, max]`` delay in steps a target can hold natively ([0, 0] without delays)."""
-    dmin = int(getattr(target, "delay_min_steps", 0) or 0)
-    dmax = getattr(target, "delay_max_steps", None)
-    if dmax is None or not getattr(target, "delay_native", True):
-        return 0, 0
-    return min(dmin, int(dmax)), int(dmax)
-
-
 def fit_delays(
     net: Network, lo: int, hi: int, clip: bool, target_name: str = "target"
 ) -> tuple[Network, list[dict[str, Any]]]:
@@ -168,22 +160,6 @@ def fit_delays(
     return net, records
 
 
-def resolve_target(target: Any) -> Any:
-    """A target profile from a name, a .toml path or an already loaded profile (or None)."""
-    if target is None or not isinstance(target, str):
-        return target
-    try:
-        from delaykit.hardware_targets import load_target
-    except ImportError as e:  # pragma: no cover - the area ships with delaykit
-        raise DelaykitError(f"--target {target}: hardware target profiles are unavailable ({e})") from None
-    try:
-        return load_target(target)
-    except DelaykitError:
-        raise
-    except (ValueError, OSError, KeyError) as e:
-        raise DelaykitError(f"--target {target}: {e}") from None
-
-
 def prepare_for_target(
     net: Network,
     target: Any = None,
@@ -230,7 +206,7 @@ def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
     fp = getattr(t, "fixed_point", None)
     if not fp or not all(lay.is_integer for lay in net.layers):
         return []
-    from delaykit.sim.arithmetic import Arithmetic
+    from delaykit.arithmetic import Arithmetic
 
     arith = Arithmetic.for_target(t)
     out = []
@@ -246,7 +222,7 @@ def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
             "bias_range": [int(layer.bias.min()), int(layer.bias.max())],
         }
         if arith.decay == "loihi12":
-            from delaykit.sim.arithmetic import loihi_decay_constant
+            from delaykit.arithmetic import loihi_decay_constant
 
             rec["loihi_vDecay"] = loihi_decay_constant(neu.tau)
         if isinstance(neu, LIF):

@@ -168,8 +168,8 @@ def _target(name: str, overrides: list[str]) -> Any:
 
 
 def load_model(path: str, dt_ms: float | None = None) -> Any:
-    """A Network from a .dkn file, a .nir graph or an event-table folder (delaykit.sim.loading)."""
-    from delaykit.sim.loading import load_model as _load
+    """A Network from a .dkn file, a .nir graph or an event-table folder (delaykit.loading)."""
+    from delaykit.loading import load_model as _load
 
     return _load(path, dt=dt_ms / 1e3 if dt_ms else None)
 

@@ -120,7 +120,7 @@ def relay_expand(net: Network) -> Network:
 #
 # It sums synaptic input through a shared circular queue and steps the neurons with the
 # simulator's reference (delaykit.sim.reference.run_neurons), in the number formats of
-# delaykit.sim.arithmetic. It runs in model time: layer latency (a uniform per-layer offset on
+# delaykit.arithmetic. It runs in model time: layer latency (a uniform per-layer offset on
 # hardware) is not applied, so ``arith`` must have ``layer_latency_steps == 0`` (see
 # :func:`model_time`).
 
@@ -149,7 +149,7 @@ class QueueRun:
 
 def run_queue(net: Network, frames: np.ndarray, arith: Any = None) -> QueueRun:
     """Event-driven stepper with one shared circular delay queue per layer (exact)."""
-    from delaykit.sim.arithmetic import layer_constants
+    from delaykit.arithmetic import layer_constants
     from delaykit.sim.reference import run_neurons
     from delaykit.sim.result import check_frames
 

@@ -6,11 +6,12 @@ Interface C::
     res = simulate(net, frames, engine="event", arithmetic=Arithmetic.for_target(t))
     ev = evaluate(net, dataset, workers=2)
 
-Semantics and number formats: :mod:`delaykit.sim.arithmetic`; the oracle:
+Semantics and number formats: :mod:`delaykit.arithmetic`; the oracle:
 :mod:`delaykit.sim.reference`; the fast engine: :mod:`delaykit.sim.event`.
 """
 
-from .arithmetic import Arithmetic
+from delaykit.arithmetic import Arithmetic
+
 from .evaluate import ENGINES, evaluate, make_runner, simulate
 from .readout import apply_readout, readout_scores
 from .result import EvalResult, SimResult

@@ -482,7 +482,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if p.is_dir() or p.name == "manifest.json":
             net, model = read_tables(p), p
         elif p.suffix == ".nir":
-            from delaykit.sim.nir_import import load_nir
+            from delaykit.nir.import_nir import load_nir
 
             net = load_nir(p, dt=args.dt)
             model = net

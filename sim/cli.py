@@ -227,7 +227,7 @@ def _run_checked(args: argparse.Namespace) -> int:
         raise DelaykitError(f"--limit: must be >= 1, got {args.limit}")
     if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
         raise DelaykitError(f"--tolerance: must be >= 0 percentage points, got {args.tolerance}")
-    from delaykit.sim.loading import load_model
+    from delaykit.loading import load_model
 
     net = load_model(args.model, dt=args.dt_ms / 1e3 if args.dt_ms else None)
     if net.provenance.get("imported_from") == "nir":

@@ -21,16 +21,13 @@ Optional extra: ``pip install "dask[distributed]"``.
 
 Command line (an existing cluster, or a local one with ``--workers``)::
 
-    python -m delaykit.sim.distributed model.dkn --data shd_test.h5 [--scheduler tcp://host:8786]
+    python -m delaykit.sim.distributed_cli model.dkn --data shd_test.h5 [--scheduler tcp://host:8786]
         [--workers 2] [--engine event] [--target loihi2] [--json out.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -39,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic
 from delaykit.errors import DelaykitError
 from delaykit.network import Network
 
-from .arithmetic import Arithmetic
 from .evaluate import ENGINES, assemble_result, make_runner
 from .result import EvalResult
 
@@ -343,62 +340,3 @@ def grid(
                     )
                 )
     return points
-
-
-# ---- command line ---------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m delaykit.sim.distributed``: evaluate a network on a Dask cluster."""
-    ap = argparse.ArgumentParser(
-        prog="python -m delaykit.sim.distributed",
-        description="Evaluate a deployed network (.dkn or .nir) on a Dask cluster.",
-    )
-    ap.add_argument("model", help="deployed network (.dkn) or NIR graph (.nir)")
-    ap.add_argument("--data", required=True, help="SHD-schema test file (.h5)")
-    ap.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    ap.add_argument("--workers", type=int, default=2, help="local worker processes when no --scheduler")
-    ap.add_argument("--engine", choices=ENGINES, default="event")
-    ap.add_argument("--target", help="hardware target profile for fixed-point arithmetic")
-    ap.add_argument("--dt", type=float, help="step in seconds for a NIR graph without delaykit metadata")
-    ap.add_argument("--limit", type=int, help="only the first N samples")
-    ap.add_argument("--json", help="write the result summary here")
-    args = ap.parse_args(argv)
-    try:
-        result = _cli_run(args)
-    except DelaykitError as e:
-        print(f"delaykit.sim.distributed: error: {e}", file=sys.stderr)
-        return 2
-    print(
-        f"accuracy {result.accuracy:.2f}% on {result.n_samples} samples, {result.workers} Dask workers, "
-        f"{result.wall_seconds:.2f} s"
-    )
-    return 0
-
-
-def _cli_run(args: argparse.Namespace) -> EvalResult:
-    from pathlib import Path
-
-    from delaykit.data.shd import BinSpec, SHDFile
-    from delaykit.fileio import write_text_atomic
-    from delaykit.network import load_network
-
-    if str(args.model).endswith(".nir"):
-        from .nir_import import load_nir
-
-        net = load_nir(args.model, dt=args.dt)
-    else:
-        net = load_network(args.model)
-    spec = BinSpec(dt=net.dt, channel_group=net.input.channel_group, window_steps=net.input.window_steps)
-    data = SHDFile(Path(args.data), spec)
-    arith = Arithmetic.for_target(args.target) if args.target else None
-    result = evaluate_distributed(
-        net, data, args.engine, arith, scheduler=args.scheduler, n_workers=args.workers, limit=args.limit
-    )
-    if args.json:
-        write_text_atomic(args.json, json.dumps(result.to_dict(), indent=1))
-    return result
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic
 from delaykit.errors import FormatError
 from delaykit.network import Network
 
-from .arithmetic import Arithmetic
 from .result import EvalResult, SimResult
 
 ENGINES = ("event", "reference")
@@ -29,7 +29,8 @@ def make_runner(net: Network, engine: str = "event", arithmetic: Arithmetic | No
 
         return EventNetwork(net, arith).run
     if engine == "reference":
-        from .arithmetic import layer_constants
+        from delaykit.arithmetic import layer_constants
+
         from .reference import simulate_reference
 
         for layer in net.layers:  # fail early on parameters the arithmetic cannot hold

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
-from .arithmetic import Arithmetic, LayerConstants, layer_constants
 from .readout import readout_scores
 from .result import SimResult
 

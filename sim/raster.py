@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic
 from delaykit.fileio import atomic_path
 from delaykit.network import Network
 
-from .arithmetic import Arithmetic
 from .evaluate import simulate
 
 

@@ -2,7 +2,7 @@
 
 One layer at a time: the whole synaptic input ``syn[t, j]`` is computed first (one matrix
 product per distinct delay), then the neurons are stepped through time. The equations,
-number formats, overflow and latency rules are those of :mod:`delaykit.sim.arithmetic`.
+number formats, overflow and latency rules are those of :mod:`delaykit.arithmetic`.
 
 Relay neurons and input taps (format v2, :mod:`delaykit.network`) are run literally: the
 host appends the tap columns to the frames (:func:`delaykit.network.apply_input_taps`), and
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants, reduce_int
 from delaykit.network import Layer, Network, apply_input_taps
 
-from .arithmetic import Arithmetic, LayerConstants, layer_constants, reduce_int
 from .readout import readout_scores
 from .result import SimResult, check_frames
 

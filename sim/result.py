@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic
 from delaykit.network import Network
-
-from .arithmetic import Arithmetic
 
 
 @dataclass

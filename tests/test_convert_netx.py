@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from netgen import random_frames, random_network
 
+from delaykit.arithmetic import loihi_decay_constant
 from delaykit.convert.netx_export import lava_padding, netx_layers, write_lava_expectation, write_netx
 from delaykit.convert.quantize import prepare_for_target, quantize_network
 from delaykit.errors import DelaykitError
-from delaykit.sim.arithmetic import loihi_decay_constant
 
 LAVA_PYTHON = Path(os.environ.get("DELAYKIT_LAVA_PYTHON", "/work/lava-venv/bin/python"))
 LAVA_CHECK = Path(__file__).resolve().parents[1] / "convert" / "lava_check.py"

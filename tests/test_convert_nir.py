@@ -9,8 +9,8 @@ nir = pytest.importorskip("nir")
 
 from netgen import random_frames, random_network  # noqa: E402
 
-from delaykit.convert.nir_export import network_to_nir, read_nir_metadata, write_nir  # noqa: E402
 from delaykit.convert.quantize import quantize_network  # noqa: E402
+from delaykit.nir.export_nir import network_to_nir, read_nir_metadata, write_nir  # noqa: E402
 from delaykit.sim import Arithmetic, simulate  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def test_graph_layout_units_and_type_check(tmp_path, rng):
 
 @pytest.mark.parametrize("bits", [None, 8])
 def test_lossless_reimport_with_sim_importer(tmp_path, rng, bits):
-    load_nir = pytest.importorskip("delaykit.sim.nir_import").load_nir
+    load_nir = pytest.importorskip("delaykit.nir.import_nir").load_nir
     net = random_network(rng, (12, 9, 7, 4), max_delay=7, extend_steps=3, density=0.7)
     net = type(net)(
         layers=net.layers,
@@ -147,7 +147,7 @@ def test_norse_runs_delay_free_graph_identically(tmp_path, rng):
 
 
 def test_shd_size_roundtrip_is_lossless(tmp_path):
-    load_nir = pytest.importorskip("delaykit.sim.nir_import").load_nir
+    load_nir = pytest.importorskip("delaykit.nir.import_nir").load_nir
     rng = np.random.default_rng(7)
     net = random_network(rng, (140, 256, 256, 20), max_delay=24, extend_steps=12)
     write_nir(net, tmp_path / "shd.nir")

@@ -122,7 +122,7 @@ def test_bits_out_of_range_and_double_quantization(rng):
 
 
 def test_fixed_point_parameters_for_loihi(rng):
-    from delaykit.sim.arithmetic import loihi_decay_constant
+    from delaykit.arithmetic import loihi_decay_constant
 
     net = random_network(rng, (10, 8, 4), max_delay=5, tau=2.0)
     q, info = prepare_for_target(net, target="loihi2")

@@ -18,7 +18,7 @@ def relay_net(rng):
 
 
 def test_nir_export_refuses_relays(relay_net):
-    from delaykit.convert.nir_export import network_to_nir
+    from delaykit.nir.export_nir import network_to_nir
 
     with pytest.raises(
         RelayNotSupported, match=r"layer 'fc0': field 'relay_src': NIR export cannot represent"

@@ -11,6 +11,7 @@ from netgen import random_network
 
 from delaykit.cli.main import main
 from delaykit.data.shd import BinSpec, SHDFile, write_shd
+from delaykit.hardware_targets import load_target
 from delaykit.network import InputSpec, save_network
 from delaykit.sim import Arithmetic, evaluate
 
@@ -31,7 +32,10 @@ def files(tmp_path):
     with SHDFile(data, BinSpec(dt=0.01, channel_group=GROUP, window_steps=WINDOW), n_units=N_UNITS) as ds:
         acc = {
             name: evaluate(net, ds, arithmetic=a, workers=1, progress=False).accuracy
-            for name, a in (("float", Arithmetic.float64()), ("loihi2", Arithmetic.for_target("loihi2")))
+            for name, a in (
+                ("float", Arithmetic.float64()),
+                ("loihi2", Arithmetic.for_target(load_target("loihi2"))),
+            )
         }
     model = tmp_path / "net.dkn"
     save_network(replace(net, metadata={"metrics": {"test_acc_rounded": acc["float"]}}), model)
@@ -190,8 +194,8 @@ def test_float_network_on_fixed_target_exits_2(tmp_path, files, capsys):
 
 def test_nir_and_event_tables_give_the_dkn_answer(files, capsys):
     """MODEL may be a .nir graph (convert's export) or an event-table folder / manifest."""
-    from delaykit.convert.nir_export import write_nir
     from delaykit.network import load_network
+    from delaykit.nir.export_nir import write_nir
     from delaykit.tables import write_tables
 
     model, data, _, tmp = files

@@ -12,6 +12,7 @@ from netgen import random_frames, random_network
 from delaykit.data.shd import BinSpec, SHDFile
 from delaykit.data.synth import write_delay_task_pair
 from delaykit.errors import DelaykitError
+from delaykit.hardware_targets import load_target
 from delaykit.sim import Arithmetic, evaluate
 
 distributed = pytest.importorskip("distributed", reason="optional extra: pip install 'dask[distributed]'")
@@ -99,7 +100,12 @@ def test_sweep_grid_matches_serial_evaluate_per_point(client):
     net = random_network(rng, (12, 10, 4), max_delay=20, density=0.9)
     data = [(random_frames(rng, 20, 12), int(rng.integers(0, 4))) for _ in range(12)]
     points = grid(
-        net, _build, weight_bits=(None, 6), max_delays=(None, 4), targets=(None, "xylo"), engine="event"
+        net,
+        _build,
+        weight_bits=(None, 6),
+        max_delays=(None, 4),
+        targets=(None, load_target("xylo")),
+        engine="event",
     )
     # float weights cannot run in a fixed-point target's arithmetic: leave those points out
     points = [p for p in points if not (p.params["bits"] is None and p.params["target"])]

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netgen import random_frames, random_network
 
+from delaykit.hardware_targets import load_target
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 from delaykit.sim import Arithmetic, simulate
 from delaykit.sim.event import EventNetwork
@@ -172,7 +173,7 @@ def test_event_equals_reference_in_float32(case):
 
 def test_fixed_point_cases_reach_saturation_and_wrap():
     """The random cases above do exercise the overflow edges (else the property is weak)."""
-    from delaykit.sim.arithmetic import reduce_int
+    from delaykit.arithmetic import reduce_int
     from delaykit.sim.reference import synaptic_input
 
     hits = {"saturate": 0, "wrap": 0}
@@ -190,7 +191,7 @@ def test_fixed_point_cases_reach_saturation_and_wrap():
 
 def test_prepared_network_is_reusable(rng):
     net = random_network(rng, (10, 12, 4), integer_bits=8, max_delay=6)
-    arith = Arithmetic.for_target("loihi2")
+    arith = Arithmetic.for_target(load_target("loihi2"))
     prepared = EventNetwork(net, arith)
     for _ in range(5):
         frames = random_frames(rng, 15, 10)
@@ -397,4 +398,8 @@ def test_input_validation(rng):
     with pytest.raises(ValueError, match="engine"):
         simulate(net, np.zeros((5, 4)), engine="gpu")
     with pytest.raises(ValueError, match="float weights cannot run"):
-        simulate(random_network(rng, (4, 3)), np.zeros((5, 4)), arithmetic=Arithmetic.for_target("loihi2"))
+        simulate(
+            random_network(rng, (4, 3)),
+            np.zeros((5, 4)),
+            arithmetic=Arithmetic.for_target(load_target("loihi2")),
+        )

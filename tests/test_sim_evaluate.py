@@ -9,6 +9,7 @@ import pytest
 from netgen import random_frames, random_network
 
 from delaykit.data.shd import BinSpec, SHDFile, write_shd
+from delaykit.hardware_targets import load_target
 from delaykit.network import InputSpec
 from delaykit.sim import Arithmetic, evaluate, simulate
 
@@ -23,7 +24,7 @@ def _dataset(rng, net, n=24, steps=15):
 def test_parallel_equals_serial_and_single_samples(rng, engine):
     net = random_network(rng, (10, 12, 4), integer_bits=8, max_delay=6)
     data = _dataset(rng, net)
-    arith = Arithmetic.for_target("loihi2")
+    arith = Arithmetic.for_target(load_target("loihi2"))
     serial = evaluate(net, data, engine=engine, arithmetic=arith, workers=1, progress=False)
     par = evaluate(net, data, engine=engine, arithmetic=arith, workers=2, progress=False, chunk_size=5)
     for field in (
@@ -49,7 +50,7 @@ def test_spawned_workers_rebuild_the_network(rng, tmp_path):
     path = tmp_path / "s.h5"
     times = [np.sort(rng.random(15) * 0.1).astype(np.float32) for _ in range(8)]
     write_shd(path, times, [rng.integers(0, 6, 15) for _ in range(8)], rng.integers(0, 3, 8), n_units=6)
-    arith = Arithmetic.for_target("loihi2")
+    arith = Arithmetic.for_target(load_target("loihi2"))
     with SHDFile(path, BinSpec(dt=0.01, channel_group=1, window_steps=10), n_units=6) as ds:
         serial = evaluate(net, ds, arithmetic=arith, workers=1, progress=False)
         spawned = evaluate(net, ds, arithmetic=arith, workers=2, progress=False, start_method="spawn")
@@ -87,7 +88,7 @@ def test_fixed_point_errors_surface_in_the_parent(rng):
         evaluate(
             net,
             _dataset(rng, net, n=3),
-            arithmetic=Arithmetic.for_target("loihi2"),
+            arithmetic=Arithmetic.for_target(load_target("loihi2")),
             workers=2,
             progress=False,
         )
@@ -106,7 +107,7 @@ def test_shd_file_with_workers(rng, tmp_path):
     write_shd(path, times, units, labels, n_units=n_units)
     spec = BinSpec(dt=net.dt, channel_group=group, window_steps=window)
     with SHDFile(path, spec, n_units=n_units) as ds:
-        arith = Arithmetic.for_target("loihi2")
+        arith = Arithmetic.for_target(load_target("loihi2"))
         ev = evaluate(net, ds, arithmetic=arith, workers=2, progress=False)
         assert ev.labels.tolist() == labels.tolist()
         frames, _ = ds[4]

@@ -10,7 +10,7 @@ from netgen import random_network
 from delaykit.cli.main import main
 from delaykit.data.shd import write_shd
 from delaykit.errors import DelaykitError
-from delaykit.sim.loading import load_model
+from delaykit.loading import load_model
 
 
 def _foreign_graph(n_in: int, n_out: int) -> nir.NIRGraph:
@@ -59,7 +59,7 @@ def test_sim_cli_runs_foreign_nir_with_dt(tmp_path, capsys):
 
 
 def test_all_three_forms_load_the_same_network(tmp_path, rng):
-    from delaykit.convert.nir_export import write_nir
+    from delaykit.nir.export_nir import write_nir
     from delaykit.tables import write_tables
 
     net = random_network(rng, integer_bits=8)

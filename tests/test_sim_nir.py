@@ -1,4 +1,4 @@
-"""NIR import (sim/nir_import.py): hand-built graphs with Delay nodes and known answers,
+"""NIR import (delaykit/nir/import_nir.py): hand-built graphs with Delay nodes and known answers,
 both per-synapse delay layouts, neuron-model mappings, round trips through nir.write/nir.read,
 and clear errors for what cannot be imported exactly."""
 
@@ -14,8 +14,8 @@ from netgen import random_frames, random_network
 
 from delaykit.errors import DelaykitError
 from delaykit.network import LI, LIF, Network
+from delaykit.nir.import_nir import NO_LEAK_TAU_STEPS, load_nir
 from delaykit.sim import Arithmetic, simulate
-from delaykit.sim.nir_import import NO_LEAK_TAU_STEPS, load_nir
 
 DT = 0.01
 
@@ -734,8 +734,8 @@ def test_missing_and_unreadable_files(tmp_path: Path):
 
 @pytest.mark.parametrize("bits", [None, 8])
 def test_convert_exporter_round_trips_through_file(tmp_path: Path, rng, bits):
-    """The project's own exporter (convert/nir_export.py) -> file -> load_nir."""
-    nir_export = pytest.importorskip("delaykit.convert.nir_export")
+    """The project's own exporter (delaykit/nir/export_nir.py) -> file -> load_nir."""
+    nir_export = pytest.importorskip("delaykit.nir.export_nir")
     net = _provenanced(
         random_network(rng, (14, 10, 4), max_delay=24, density=0.5, integer_bits=bits, extend_steps=12)
     )

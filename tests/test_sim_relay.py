@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from netgen import random_frames, random_network, with_relays
 from test_sim_engines import SETTINGS, _compare, fixed_cases, float_cases
 
+from delaykit.hardware_targets import load_target
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 from delaykit.sim import Arithmetic, simulate
 
@@ -80,7 +81,7 @@ def test_random_relay_networks_do_use_their_relays(rng):
         base = random_network(rng, (8, 10, 6, 4), integer_bits=8, max_delay=3, threshold=0.5)
         net = with_relays(rng, base, relays_per_layer=8, n_taps=4)
         frames = random_frames(rng, 12, 8)
-        arith = Arithmetic.for_target("xylo")
+        arith = Arithmetic.for_target(load_target("xylo"))
         a = simulate(net, frames, "reference", arith)
         b = simulate(base, frames, "reference", arith)
         changed += not np.array_equal(a.output, b.output)

@@ -68,7 +68,7 @@ def test_check_exit_codes_and_json(small, tmp_path, capsys):
 
 
 def test_check_a_nir_graph(small, tmp_path, capsys):
-    nir_export = pytest.importorskip("delaykit.convert.nir_export")
+    nir_export = pytest.importorskip("delaykit.nir.export_nir")
     from delaykit.network import load_network
 
     export = getattr(nir_export, "export_nir", None) or getattr(nir_export, "write_nir", None)

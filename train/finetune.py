@@ -4,7 +4,7 @@ The trained model is changed into what the converter will deploy, and trained a 
 in that form so the deployed accuracy holds:
 
 * **delays**: positions rounded half to even, clipped into the target's range
-  ``[delay_min_steps, delay_max_steps]`` (``delaykit.convert.quantize.delay_range``: ``[0, 0]``
+  ``[delay_min_steps, delay_max_steps]`` (``delaykit.hardware_targets.ranges.delay_range``: ``[0, 0]``
   for a target without native delays), then frozen; the kernel is one-hot (``SIG = 0``);
 * **BatchNorm** folded with its running statistics (frozen): ``W' = W γ/√(σ²+ε)``,
   ``b = β − γμ/√(σ²+ε)`` (the converter's fold);
@@ -136,7 +136,7 @@ def finetune_for_target(
     resume: bool = False,
 ) -> Path:
     """Fine-tune ``model`` for ``target``; write ``out/model.pt`` and ``finetune_report.json``."""
-    from delaykit.convert.quantize import delay_range, resolve_target
+    from delaykit.hardware_targets.ranges import delay_range, resolve_target
     from delaykit.train.checkpoint import model_checkpoint, save_torch_atomic
     from delaykit.train.loop import Dist, evaluate, final_metrics, run_training
 

@@ -82,9 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from delaykit.convert.build import convert_checkpoint
-    from delaykit.convert.nir_export import write_nir
     from delaykit.data.shd import BinSpec, SHDFile
     from delaykit.hardware_targets import load_target
+    from delaykit.nir.export_nir import write_nir
     from delaykit.sim import Arithmetic, evaluate
     from delaykit.tables import write_tables
     from delaykit.train.loop import train_model

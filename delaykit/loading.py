@@ -1,6 +1,6 @@
 """Load a deployed network from any of the files delaykit reads (torch-free).
 
-``.dkn`` (the contract file), ``.nir`` (any NIR graph :func:`delaykit.sim.nir_import.load_nir`
+``.dkn`` (the contract file), ``.nir`` (any NIR graph :func:`delaykit.nir.import_nir.load_nir`
 accepts), or an event-table folder / ``manifest.json`` (:func:`delaykit.tables.read_tables`).
 Used by ``delaykit sim``, ``delaykit targets`` and ``delaykit convert``.
 """
@@ -35,7 +35,7 @@ def load_model(path: str | Path, *, dt: float | None = None) -> Network:
 
         return read_tables(p)
     if p.suffix.lower() == ".nir":
-        from delaykit.sim.nir_import import load_nir
+        from delaykit.nir.import_nir import load_nir
 
         try:
             return load_nir(p, dt=dt)

@@ -52,7 +52,7 @@ NIR reference simulators and of spikingjelly's / norse's NIR importers:
   multi-dimensional shapes and an Output fed by anything but a neuron node.
 
 Lossless re-import: when ``graph.metadata["delaykit"]`` is present (written by
-``delaykit.convert.nir_export``: ``format_version``, ``dt``, ``readout``, ``input``,
+``delaykit.nir.export_nir``: ``format_version``, ``dt``, ``readout``, ``input``,
 ``layers`` with ``name``/``node``/``extend_steps``/``weight_scale``/``neuron``/``weight_dtype``
 and optional ``delay``,
 ``provenance``, ``metadata``) the network is restored from it and the graph: the neuron

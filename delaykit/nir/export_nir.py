@@ -16,7 +16,7 @@ Layout (DESIGN.md section 4), per layer ``L`` with per-synapse integer delays ``
   quantized networks).
 
 ``graph.metadata["delaykit"]`` is one JSON string holding what NIR cannot say, for a lossless
-re-import (``delaykit.sim.nir_import.load_nir``): ``format_version``, ``dt`` (s), ``readout``,
+re-import (``delaykit.nir.import_nir.load_nir``): ``format_version``, ``dt`` (s), ``readout``,
 ``input`` (InputSpec dict), ``layers`` (per layer ``name``, ``node``, ``extend_steps``,
 ``weight_scale`` or null, ``neuron`` dict in contract units, ``weight_dtype``),
 ``provenance`` and ``metadata``. Node names are the layer names when they are plain

@@ -237,9 +237,10 @@ class Arithmetic:
         ('ge' | 'gt'; default 'gt' for decay 'loihi12', else 'ge').
         """
         if isinstance(target, str):
-            from delaykit.hardware_targets import load_target
-
-            target = load_target(target)
+            raise TypeError(
+                "for_target takes a loaded target profile; load it by name with "
+                "delaykit.hardware_targets.load_target"
+            )
         name = str(getattr(target, "name", "target"))
         lat = int(getattr(target, "layer_latency_steps", 0) or 0)
         fp = getattr(target, "fixed_point", None)
