@@ -6,8 +6,9 @@ Layers, lowest first (a module may import its own layer and lower ones only):
     core (delaykit/, except delaykit/cli/)  <  sim  <  hardware_targets  <  train  <  convert  <  cli
 
 ``cli`` is ``delaykit/cli/``, every ``cli.py``, ``*_cli.py`` and ``__main__.py``. Besides the
-order, the checker refuses imports of delaykit's own modules inside functions (they hide cycles):
-only optional heavy third-party packages are imported there.
+order, the checker refuses imports of delaykit's own modules inside functions (they hide cycles),
+except where one keeps a heavy optional dependency off a light path (torch off the CLI's
+``--help``, say): such an import carries ``# lazy: <reason>`` on its first line.
 
 Usage: ``python scripts/check_layers.py [ROOT]``; prints each violation and exits 1 if any.
 """
@@ -64,6 +65,9 @@ def module_layer(module: str) -> str | None:
     return "core"
 
 
+LAZY_MARK = "# lazy:"
+
+
 def _imports(tree: ast.AST, package: str) -> list[tuple[ast.stmt, str, bool]]:
     """(node, absolute module, inside a function) for each import in the tree."""
     found: list[tuple[ast.stmt, str, bool]] = []
@@ -99,8 +103,10 @@ def check(root: Path) -> list[Violation]:
     bad: list[Violation] = []
     for f, layer in source_layers(root).items():
         rel = f.relative_to(root)
+        text = f.read_text()
+        lines = text.splitlines()
         try:
-            tree = ast.parse(f.read_text(), filename=str(f))
+            tree = ast.parse(text, filename=str(f))
         except SyntaxError as e:
             bad.append(Violation(str(rel), e.lineno or 0, f"cannot parse: {e.msg}"))
             continue
@@ -108,7 +114,7 @@ def check(root: Path) -> list[Violation]:
             target = module_layer(mod)
             if target is None:
                 continue
-            if in_func:
+            if in_func and LAZY_MARK not in lines[node.lineno - 1]:
                 bad.append(Violation(str(rel), node.lineno, f"imports {mod} inside a function"))
             if ORDER.index(target) > ORDER.index(layer):
                 bad.append(Violation(str(rel), node.lineno, f"{layer} imports {target} ({mod})"))
