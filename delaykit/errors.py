@@ -12,3 +12,7 @@ class DelaykitError(Exception):
 
 class FormatError(DelaykitError, ValueError):
     """A file exists but is not in the expected format (wrong schema, version, truncated)."""
+
+
+class RelayNotSupported(DelaykitError, ValueError):
+    """A consumer (exporter, table writer) cannot represent relay neurons or input taps."""

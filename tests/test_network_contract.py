@@ -212,12 +212,12 @@ def test_save_is_atomic(tmp_path, rng, monkeypatch):
     path = tmp_path / "n.dkn"
     net.save(path)
     before = path.read_bytes()
-    import delaykit.network as nw
+    import delaykit.network.io as dkn_io
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(nw, "_compact_delay", boom)
+    monkeypatch.setattr(dkn_io, "_compact_delay", boom)
     with pytest.raises(RuntimeError):
         net.save(path)
     assert path.read_bytes() == before

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from netgen import random_network, with_relays
 
-import delaykit.network as nw
+import delaykit.network.io as dkn_io
 from delaykit.errors import FormatError
 from delaykit.network import (
     LI,
@@ -133,7 +133,7 @@ def test_version_1_reader_refuses_version_2_files(tmp_path, rng, monkeypatch):
     net = with_relays(rng, random_network(rng, (4, 5, 2)), relays_per_layer=2, n_taps=1)
     p = tmp_path / "v2.dkn"
     net.save(p)
-    monkeypatch.setattr(nw, "SUPPORTED_FORMAT_VERSIONS", (1,))  # what an older delaykit accepts
+    monkeypatch.setattr(dkn_io, "SUPPORTED_FORMAT_VERSIONS", (1,))  # what an older delaykit accepts
     with pytest.raises(FormatError, match="format_version 2 is not supported"):
         load_network(p)
     monkeypatch.undo()
