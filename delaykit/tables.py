@@ -34,10 +34,14 @@ Schema (directory ``OUT/``; every file is written atomically)
     current) in real units (NaN threshold for LI), ``weight_scale`` (1.0 for float layers),
     and ``v_threshold_int``, ``v_reset_int``, ``bias_int`` (the stored integers of quantized
     layers, 0 otherwise).
-``pynn/<layer>.txt`` -- a PyNN ``FromFileConnector`` list per projection: header
-    ``# columns = ["i", "j", "weight", "delay"]``, then ``pre post weight delay_ms`` rows.
-    A simulator whose smallest delay is one step (SpiNNaker, NEST) delivers delay 0 one step
-    late: add that latency per layer when comparing.
+``pynn/<ii>_<name>_{exc,inh,bias_exc,bias_inh}.txt`` -- PyNN ``FromFileConnector`` lists (see
+    :func:`pynn_lists`): one ``# columns = ["i", "j", "weight", "delay"]`` header line, one sign
+    per file, weights in simulation units, delays ``(delay_steps + 1) x dt`` in ms (a PyNN
+    simulator's smallest delay is one step; the manifest's ``pynn.timing`` gives the exact
+    per-layer shift that restores the network's steps).
+
+The manifest also states the update rule of each neuron kind, which columns are authoritative,
+run lengths, input binning and readout (:mod:`delaykit.tables_manifest`, ``docs/tables.md``).
 
 CSV floats are written with 17 significant digits, so every format round-trips exactly. A
 synapse without a row has weight 0 (its delay reads back as 0).
@@ -58,6 +62,7 @@ import numpy as np
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path, write_text_atomic
 from delaykit.network import InputSpec, Layer, Network, neuron_from_dict, require_no_relays
+from delaykit.tables_manifest import manifest
 
 TABLES_FORMAT = "delaykit.tables"
 TABLES_VERSION = 1
@@ -186,12 +191,63 @@ def _write_columns(cols: dict[str, np.ndarray], path_stem: Path, fmt: str) -> Pa
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+PYNN_HEADER = '# columns = ["i", "j", "weight", "delay"]'
+
+
+def _dt_ms(dt_s: float) -> float:
+    """The step in milliseconds, rounded to the nanosecond (0.01 s -> 10.0, not 10.000000000000002)."""
+    return round(float(dt_s) * 1e3, 6)
+
+
+def _sim_units(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """(weight (n_out, n_in), bias (n_out,)) in the layer's simulation units: the stored
+    integers of a quantized layer, real units otherwise."""
+    return layer.weight.astype(np.float64), layer.bias.astype(np.float64)
+
+
+def _pynn_text(rows: list[tuple[int, int, float, float]]) -> str:
+    lines = [PYNN_HEADER] + [f"{i} {j} {w!r} {d!r}" for i, j, w, d in rows]
+    return "\n".join(lines) + "\n"
+
+
+def pynn_lists(net: Network) -> dict[str, str]:
+    """PyNN ``FromFileConnector`` lists: ``{relative path: text}``.
+
+    Per layer ``pynn/<ii>_<name>_{exc,inh}.txt`` (synapses with weight > 0 / < 0: PyNN wants one
+    sign per projection) and ``pynn/<ii>_<name>_bias_{exc,inh}.txt`` (pre = the layer's bias
+    source, 0). Weights are in simulation units (the stored integers of quantized layers);
+    inhibitory weights are negative (PyNN's rule for current-based synapses). Delays are in ms
+    and one step longer than the network's: ``(delay_steps + 1) x dt`` (bias: one step), because
+    PyNN simulators' smallest delay is one step; ``run_pynn.py`` undoes the resulting shift of
+    ``l + 1`` steps at layer ``l`` exactly (see the manifest's ``pynn`` block).
+    """
+    require_no_relays(net, "the PyNN lists")
+    dt_ms = _dt_ms(net.dt)
+    out: dict[str, str] = {}
+    for li, layer in enumerate(net.layers):
+        w, b = _sim_units(layer)
+        name = f"pynn/{li:02d}_{_SAFE.sub('_', layer.name) or f'layer{li}'}"
+        post, pre = np.nonzero(w)  # sorted by (post, pre)
+        for sign, tag in ((1, "exc"), (-1, "inh")):
+            sel = np.sign(w[post, pre]) == sign
+            rows = [
+                (int(i), int(j), float(w[j, i]), (int(layer.delay[j, i]) + 1) * dt_ms)
+                for i, j in zip(pre[sel].tolist(), post[sel].tolist(), strict=True)
+            ]
+            out[f"{name}_{tag}.txt"] = _pynn_text(rows)
+            brows = [(0, int(j), float(b[j]), dt_ms) for j in np.flatnonzero(np.sign(b) == sign).tolist()]
+            out[f"{name}_bias_{tag}.txt"] = _pynn_text(brows)
+    return out
 
 
 def write_tables(
     net: Network, out_dir: str | Path, formats: Iterable[str] = FORMATS, pynn: bool = True
 ) -> list[Path]:
-    """Write the tables of ``net`` into ``out_dir``; returns the written paths."""
+    """Write the tables of ``net`` into ``out_dir``; returns the written paths.
+
+    The manifest (:func:`delaykit.tables_manifest.manifest`) states the update rule, units, run
+    lengths, input binning and readout, so the files alone reproduce delaykit's simulation.
+    """
     formats = tuple(formats)
     for f in formats:
         if f not in FORMATS:
@@ -204,68 +260,16 @@ def write_tables(
     for f in formats:
         written.append(_write_columns(syn, out / "synapses", f))
         written.append(_write_columns(neu, out / "neurons", f))
-    pynn_files = []
+    pynn_files: list[str] = []
     if pynn:
         (out / "pynn").mkdir(exist_ok=True)
-        for li, layer in enumerate(net.layers):
-            sel = syn["layer"] == li
-            lines = [
-                '# columns = ["i", "j", "weight", "delay"]',
-                f"# projection {layer.name}: pre -> post, weight (real units), delay (ms)",
-            ]
-            for i, j, w, d in zip(
-                syn["pre"][sel].tolist(),
-                syn["post"][sel].tolist(),
-                syn["weight"][sel].tolist(),
-                syn["delay_ms"][sel].tolist(),
-                strict=False,
-            ):
-                lines.append(f"{i} {j} {w!r} {d!r}")
-            name = _SAFE.sub("_", layer.name) or f"layer{li}"
-            p = out / "pynn" / f"{li:02d}_{name}.txt"
-            write_text_atomic(p, "\n".join(lines) + "\n")
-            pynn_files.append(p)
-        written += pynn_files
-    manifest = {
-        "format": TABLES_FORMAT,
-        "format_version": TABLES_VERSION,
-        "dt_s": net.dt,
-        "readout": net.readout,
-        "input": net.input.to_dict(),
-        "layers": [
-            {
-                "index": li,
-                "name": layer.name,
-                "n_in": layer.n_in,
-                "n_out": layer.n_out,
-                "extend_steps": layer.extend_steps,
-                "neuron": layer.neuron.to_dict(),
-                "weight_dtype": str(layer.weight.dtype),
-                "quantized": layer.is_integer,
-                "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
-                "synapses": int((layer.weight != 0).sum()),
-            }
-            for li, layer in enumerate(net.layers)
-        ],
-        "files": {
-            "synapses": [f"synapses.{f}" for f in formats],
-            "neurons": [f"neurons.{f}" for f in formats],
-            "pynn": [str(p.relative_to(out)) for p in pynn_files],
-        },
-        "units": {
-            "delay_steps": "steps of dt_s",
-            "delay_ms": "milliseconds",
-            "tau_steps": "steps",
-            "tau_ms": "milliseconds",
-            "weight": "real units (integer x weight_scale)",
-            "bias": "real units per step",
-            "v_threshold": "real units",
-        },
-        "provenance": net.provenance,
-        "metadata": net.metadata,
-    }
+        for rel, text in pynn_lists(net).items():
+            write_text_atomic(out / rel, text)
+            written.append(out / rel)
+            pynn_files.append(rel)
+    man = {"format": TABLES_FORMAT, "format_version": TABLES_VERSION, **manifest(net, formats, pynn_files)}
     mp = out / "manifest.json"
-    write_text_atomic(mp, json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(mp, json.dumps(man, indent=2) + "\n")
     return [mp, *written]
 
 
@@ -388,7 +392,7 @@ def read_tables(path: str | Path) -> Network:
         return Network(
             layers=tuple(layers),
             dt=float(man["dt_s"]),
-            input=InputSpec(**man["input"]),
+            input=InputSpec(**{k: v for k, v in man["input"].items() if k != "binning"}),
             readout=str(man["readout"]),
             provenance=man.get("provenance") or {},
             metadata=man.get("metadata") or {},

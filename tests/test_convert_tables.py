@@ -77,12 +77,20 @@ def test_rows_columns_units_and_pynn(tmp_path, rng):
     man = json.loads((tmp_path / "t" / "manifest.json").read_text())
     assert man["dt_s"] == 0.01 and man["layers"][1]["synapses"] == len(rows)
     assert man["layers"][0]["neuron"]["kind"] == "lif"
-    # PyNN FromFileConnector layout: header with column names, then i j weight delay(ms)
-    pynn = (tmp_path / "t" / "pynn" / "01_fc1.txt").read_text().splitlines()
-    assert pynn[0] == '# columns = ["i", "j", "weight", "delay"]'
-    data = np.loadtxt(tmp_path / "t" / "pynn" / "01_fc1.txt", ndmin=2)
+    # PyNN FromFileConnector layout: one header line, then i j weight delay(ms); one sign per
+    # file; delays one step longer than the network's (a PyNN simulator's smallest delay)
+    parts = []
+    for tag, sign in (("exc", 1), ("inh", -1)):
+        path = tmp_path / "t" / "pynn" / f"01_fc1_{tag}.txt"
+        assert path.read_text().splitlines()[0] == '# columns = ["i", "j", "weight", "delay"]'
+        data = np.loadtxt(path, ndmin=2).reshape(-1, 4)
+        assert (np.sign(data[:, 2]) == sign).all()
+        parts.append(data)
+    data = np.concatenate(parts)
     assert data.shape == (len(rows), 4)
-    np.testing.assert_array_equal(data[:, 3], [float(r["delay_ms"]) for r in rows])
+    by_pair = {(int(r["pre"]), int(r["post"])): float(r["delay_ms"]) for r in rows}
+    for i, j, _w, d in data:
+        assert d == pytest.approx(by_pair[(int(i), int(j))] + 10.0)
     neurons = list(csv.DictReader(open(tmp_path / "t" / "neurons.csv")))
     assert len(neurons) == 4 + 3 and neurons[-1]["kind"] == "li"
 
