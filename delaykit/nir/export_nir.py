@@ -1,6 +1,6 @@
 """Export a deployed network as a NIR graph (``nir`` 1.0.8, HDF5 via ``nir.write``).
 
-Layout (DESIGN.md section 4), per layer ``L`` with per-synapse integer delays ``D``:
+Layout (docs/design.md, "File formats"), per layer ``L`` with per-synapse integer delays ``D``:
 
 * one branch per distinct delay value ``d`` among the layer's non-zero synapses:
   ``prev -> L_delay{d}: Delay(d * dt seconds, one entry per input) -> L_d{d}: Linear(W masked
@@ -25,7 +25,6 @@ identifiers, else ``layer{i}``.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,13 @@ from typing import Any
 import numpy as np
 
 from delaykit.fileio import atomic_path
-from delaykit.network import Network, format_version, require_no_relays
+from delaykit.network import Layer, Network, require_no_relays
 
-NIR_METADATA_KEY = "delaykit"
+from .metadata import NIR_METADATA_KEY, graph_metadata, read_nir_metadata
+from .neurons import neuron_node
+
+__all__ = ["NIR_METADATA_KEY", "network_to_nir", "node_names", "read_nir_metadata", "write_nir"]
+
 _NAME_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -51,8 +54,47 @@ def node_names(net: Network) -> list[str]:
     return out
 
 
-def _vec(v: Any, n: int) -> np.ndarray:
-    return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
+def _real_units(layer: Layer, r_convention: str) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(weight, bias, k) of a layer in real units; k: contract units -> real (1.0 or weight_scale)."""
+    scale = layer.weight_scale
+    if scale is None:
+        w = layer.weight if layer.weight.dtype == np.float32 else layer.weight.astype(np.float64)
+        bias = layer.bias.astype(np.float64)
+        k: Any = 1.0
+    else:
+        w = layer.real_weight()
+        bias = layer.bias.astype(np.float64) * scale
+        k = scale
+    if r_convention == "one":
+        tau_steps = float(layer.neuron.tau)
+        w = w * tau_steps
+        bias = bias * tau_steps
+    return w, bias, k
+
+
+def _delay_branches(
+    layer: Layer, name: str, prev: str, w: np.ndarray, bias: np.ndarray, dt: float
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The nodes and edges from ``prev`` to neuron node ``name``: one branch per distinct delay
+    (module docstring); dt: the step in seconds."""
+    import nir  # optional extra ("export")
+
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+    nz = layer.weight != 0
+    for d in sorted(set(np.unique(layer.delay[nz]).tolist()) | {0}):
+        wd = np.where(nz & (layer.delay == d), w, np.zeros((), dtype=w.dtype))
+        lin = f"{name}_d{d}"
+        if d == 0:
+            nodes[lin] = nir.Affine(weight=wd, bias=bias.astype(w.dtype))
+            edges.append((prev, lin))
+        else:
+            dl = f"{name}_delay{d}"
+            nodes[dl] = nir.Delay(delay=np.full(layer.n_in, d * dt, dtype=np.float64))
+            nodes[lin] = nir.Linear(weight=wd)
+            edges += [(prev, dl), (dl, lin)]
+        edges.append((lin, name))
+    return nodes, edges
 
 
 def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
@@ -63,7 +105,7 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
     dynamics under forward Euler, for consumers that ignore ``r`` (norse); exact up to one
     float rounding of each weight.
     """
-    import nir
+    import nir  # optional extra ("export")
 
     if r_convention not in ("tau", "one"):
         raise ValueError(f"r_convention: must be 'tau' or 'one', got {r_convention!r}")
@@ -72,80 +114,16 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
     edges: list[tuple[str, str]] = []
     names = node_names(net)
     prev = "input"
-    layers_md = []
-    for layer, name in zip(net.layers, names, strict=False):
-        n_out, n_in = layer.weight.shape
-        scale = layer.weight_scale if layer.weight_scale is not None else None
-        if scale is None:
-            w = layer.weight if layer.weight.dtype == np.float32 else layer.weight.astype(np.float64)
-            bias = layer.bias.astype(np.float64)
-            k = 1.0
-        else:
-            w = layer.real_weight()
-            bias = layer.bias.astype(np.float64) * scale
-            k = scale
-        tau_steps = float(layer.neuron.tau)
-        if r_convention == "one":
-            w = w * tau_steps
-            bias = bias * tau_steps
-        nz = layer.weight != 0
-        delays = sorted(set(np.unique(layer.delay[nz]).tolist()) | {0})
-        for d in delays:
-            mask = nz & (layer.delay == d)
-            wd = np.where(mask, w, np.zeros((), dtype=w.dtype))
-            lin = f"{name}_d{d}"
-            if d == 0:
-                nodes[lin] = nir.Affine(weight=wd, bias=bias.astype(w.dtype))
-                edges.append((prev, lin))
-            else:
-                dl = f"{name}_delay{d}"
-                nodes[dl] = nir.Delay(delay=np.full(n_in, d * net.dt, dtype=np.float64))
-                nodes[lin] = nir.Linear(weight=wd)
-                edges += [(prev, dl), (dl, lin)]
-            edges.append((lin, name))
-        neu = layer.neuron
-        tau_s = _vec(tau_steps * net.dt, n_out)
-        r = _vec(tau_steps if r_convention == "tau" else 1.0, n_out)
-        v_reset = _vec(neu.v_reset, n_out) * k
-        if neu.spiking:
-            nodes[name] = nir.LIF(
-                tau=tau_s,
-                r=r,
-                v_leak=v_reset.copy(),
-                v_threshold=_vec(neu.v_threshold, n_out) * k,
-                v_reset=v_reset,
-            )
-        else:
-            nodes[name] = nir.LI(tau=tau_s, r=r, v_leak=v_reset)
-        layers_md.append(
-            {
-                "name": layer.name,
-                "node": name,
-                "extend_steps": layer.extend_steps,
-                "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
-                "neuron": neu.to_dict(),
-                "weight_dtype": str(layer.weight.dtype),
-            }
-        )
+    for layer, name in zip(net.layers, names, strict=True):
+        w, bias, k = _real_units(layer, r_convention)
+        branch_nodes, branch_edges = _delay_branches(layer, name, prev, w, bias, net.dt)
+        nodes.update(branch_nodes)
+        edges += branch_edges
+        nodes[name] = neuron_node(layer.neuron, layer.n_out, net.dt, r_convention, k)
         prev = name
     nodes["output"] = nir.Output(output_type=np.array([net.layers[-1].n_out]))
     edges.append((prev, "output"))
-    # One JSON string: nir.write treats any nested key called "metadata" as a node's
-    # metadata group and fails on a string value there, so the dict is not written as groups.
-    metadata = {
-        NIR_METADATA_KEY: json.dumps(
-            {
-                "format_version": format_version(net),
-                "dt": float(net.dt),
-                "readout": net.readout,
-                "nir_r": r_convention,
-                "input": net.input.to_dict(),
-                "layers": layers_md,
-                "provenance": net.provenance,
-                "metadata": net.metadata,
-            }
-        )
-    }
+    metadata = graph_metadata(net, names, r_convention)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
 
 
@@ -156,20 +134,3 @@ def write_nir(net: Network, path: str | Path, compression_level: int = 1, r_conv
     graph = network_to_nir(net, r_convention=r_convention)
     with atomic_path(path) as tmp:
         nir.write(tmp, graph, compression="gzip", compression_opts=int(compression_level))
-
-
-def read_nir_metadata(path_or_graph: Any) -> dict[str, Any]:
-    """The decoded ``graph.metadata["delaykit"]`` of a NIR file or graph ({} if absent)."""
-    import nir
-
-    graph = (
-        nir.read(path_or_graph, type_check=True) if isinstance(path_or_graph, (str, Path)) else path_or_graph
-    )
-    md = (graph.metadata or {}).get(NIR_METADATA_KEY)
-    if isinstance(md, np.ndarray) and md.ndim == 0:
-        md = md.item()
-    if isinstance(md, bytes):
-        md = md.decode()
-    if not md:
-        return {}
-    return json.loads(md) if isinstance(md, str) else dict(md)
