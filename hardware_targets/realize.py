@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic, layer_constants
 from delaykit.hardware_targets.profile import Target
 from delaykit.hardware_targets.resources import (
     _bits_for,
@@ -44,12 +45,55 @@ from delaykit.hardware_targets.resources import (
     relay_chain_lengths,
 )
 from delaykit.network import Layer, Network, relay_roots
+from delaykit.sim import make_runner, simulate
+from delaykit.sim.reference import run_neurons
+from delaykit.sim.result import check_frames
 
 RELAY_WEIGHT = 2  #: a relay on a chip: one synapse of weight 2 ...
 RELAY_THRESHOLD = 1  #: ... and threshold 1 (fires for 2 > 1 and 2 >= 1), bias 0, reset 0
 
 
 # ---- the relay realization, as a contract network -----------------------------------------
+
+
+def _input_tap_columns(first: Layer) -> tuple[np.ndarray, np.ndarray, int]:
+    """Layer 0's (channel, delay >= 1) pairs in use, the column of each (channel, delay) in
+    the expanded input (index ``channel * (max_delay + 1) + delay``; -1 unused) and the span."""
+    jj, ii = np.nonzero(first.weight != 0)
+    dd = first.delay[jj, ii].astype(np.int64)
+    pairs = np.unique(np.stack([ii, dd], axis=1)[dd > 0], axis=0).reshape(-1, 2).astype(np.int64)
+    span = first.max_delay + 1
+    col_of = np.full(first.n_in * span, -1, np.int64)
+    col_of[np.arange(first.n_in) * span] = np.arange(first.n_in)
+    col_of[pairs[:, 0] * span + pairs[:, 1]] = first.n_in + np.arange(len(pairs))
+    return pairs, col_of, span
+
+
+def _relay_chains(layer: Layer, nxt: Layer) -> tuple[np.ndarray, np.ndarray, int]:
+    """Relays of ``layer``'s outputs as deep as ``nxt`` needs: (relay_src, column of each
+    (neuron, lag) in ``nxt``'s expanded input, span = nxt.max_delay + 1)."""
+    chains = relay_chain_lengths(nxt)
+    n_relay = int(chains.sum())
+    offset = np.concatenate([[0], np.cumsum(chains)[:-1]]).astype(np.int64)
+    relay_main = np.repeat(np.arange(layer.n_out), chains)
+    relay_lag = (np.arange(n_relay) - np.repeat(offset, chains) + 1).astype(np.int64)
+    relay_src = np.where(relay_lag == 1, relay_main, layer.n_out + np.arange(n_relay) - 1).astype(np.int64)
+    span = nxt.max_delay + 1
+    col_of = np.full(layer.n_out * span, -1, np.int64)
+    col_of[np.arange(layer.n_out) * span] = np.arange(layer.n_out)
+    col_of[relay_main * span + relay_lag] = layer.n_out + np.arange(n_relay)
+    return relay_src, col_of, span
+
+
+def _rewire(layer: Layer, col_of: np.ndarray, span: int, n_in_ext: int) -> np.ndarray:
+    """``layer``'s weights moved to the expanded input's tap columns (all delays 0)."""
+    jj, ii = np.nonzero(layer.weight != 0)
+    dd = layer.delay[jj, ii].astype(np.int64)
+    if dd.size and dd.max() >= span:
+        raise ValueError(f"layer {layer.name!r}: internal error, delay {dd.max()} beyond the taps built")
+    w = np.zeros((layer.n_out, n_in_ext), dtype=layer.weight.dtype)
+    w[jj, col_of[ii * span + dd]] = layer.weight[jj, ii]
+    return w
 
 
 def relay_expand(net: Network) -> Network:
@@ -63,44 +107,17 @@ def relay_expand(net: Network) -> Network:
     per (channel, delay >= 1) pair in use, sorted by channel then delay.
     """
     layers = net.layers
-    first = layers[0]
-    nz0 = first.weight != 0
-    jj, ii = np.nonzero(nz0)
-    dd = first.delay[jj, ii].astype(np.int64)
-    pairs = np.unique(np.stack([ii, dd], axis=1)[dd > 0], axis=0).reshape(-1, 2).astype(np.int64)
-    span = first.max_delay + 1
-    n_prev = first.n_in
-    # column of (presynaptic index i, delay d) in the expanded input
-    col_of = np.full(n_prev * span, -1, np.int64)
-    col_of[np.arange(n_prev) * span] = np.arange(n_prev)
-    col_of[pairs[:, 0] * span + pairs[:, 1]] = n_prev + np.arange(len(pairs))
-    n_in_ext = n_prev + len(pairs)
+    pairs, col_of, span = _input_tap_columns(layers[0])
+    n_in_ext = layers[0].n_in + len(pairs)
     out: list[Layer] = []
     total_relays = 0
     for li, layer in enumerate(layers):
-        jj, ii = np.nonzero(layer.weight != 0)
-        dd = layer.delay[jj, ii].astype(np.int64)
-        if dd.size and dd.max() >= span:
-            raise ValueError(f"layer {layer.name!r}: internal error, delay {dd.max()} beyond the taps built")
-        w = np.zeros((layer.n_out, n_in_ext), dtype=layer.weight.dtype)
-        w[jj, col_of[ii * span + dd]] = layer.weight[jj, ii]
+        w = _rewire(layer, col_of, span, n_in_ext)
         relay_src = None
-        if li + 1 < len(layers):  # relays of this layer's outputs, as deep as the next layer needs
-            nxt = layers[li + 1]
-            chains = relay_chain_lengths(nxt)
-            n_relay = int(chains.sum())
-            offset = np.concatenate([[0], np.cumsum(chains)[:-1]]).astype(np.int64)
-            relay_main = np.repeat(np.arange(layer.n_out), chains)
-            relay_lag = (np.arange(n_relay) - np.repeat(offset, chains) + 1).astype(np.int64)
-            relay_src = np.where(relay_lag == 1, relay_main, layer.n_out + np.arange(n_relay) - 1).astype(
-                np.int64
-            )
-            span = nxt.max_delay + 1
-            col_of = np.full(layer.n_out * span, -1, np.int64)
-            col_of[np.arange(layer.n_out) * span] = np.arange(layer.n_out)
-            col_of[relay_main * span + relay_lag] = layer.n_out + np.arange(n_relay)
-            n_in_ext = layer.n_out + n_relay
-            total_relays += n_relay
+        if li + 1 < len(layers):
+            relay_src, col_of, span = _relay_chains(layer, layers[li + 1])
+            n_in_ext = layer.n_out + len(relay_src)
+            total_relays += len(relay_src)
         out.append(replace(layer, weight=w, delay=np.zeros(w.shape, np.int32), relay_src=relay_src))
     realization = {
         "method": "relay",
@@ -127,8 +144,6 @@ def relay_expand(net: Network) -> Network:
 
 def model_time(arith: Any) -> Any:
     """``arith`` (None: float64) with ``layer_latency_steps = 0``."""
-    from delaykit.sim import Arithmetic
-
     arith = arith or Arithmetic.float64()
     return arith if arith.layer_latency_steps == 0 else replace(arith, layer_latency_steps=0)
 
@@ -147,12 +162,50 @@ class QueueRun:
     events: list[int]
 
 
+def _synapse_groups(layer: Layer, w: np.ndarray) -> list[list[tuple[int, np.ndarray]]]:
+    """Per presynaptic index: (delay, weight column of the synapses with that delay)."""
+    nz = layer.weight != 0
+    groups = []
+    for i in range(layer.n_in):
+        g = []
+        for d in np.unique(layer.delay[nz[:, i], i]):
+            g.append((int(d), np.where(nz[:, i] & (layer.delay[:, i] == d), w[:, i], 0).astype(w.dtype)))
+        groups.append(g)
+    return groups
+
+
+def _queue_input(layer: Layer, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Synaptic input of ``layer`` summed through one circular queue of ``max_delay + 1``
+    slots: (input [steps, n_out], most events pending across a step boundary, events)."""
+    groups = _synapse_groups(layer, w)
+    n_in_steps = x.shape[0]
+    n_steps = n_in_steps + layer.extend_steps
+    n_slots = layer.max_delay + 1
+    slots: list[list[tuple[Any, np.ndarray]]] = [[] for _ in range(n_slots)]
+    pending = worst = events = 0
+    syn = np.zeros((n_steps, layer.n_out), dtype=w.dtype)
+    for t in range(n_steps):
+        slot = slots[t % n_slots]
+        for val, col in slot:  # events queued d >= 1 steps ago, due now
+            syn[t] += val * col
+        pending -= len(slot)
+        slots[t % n_slots] = []
+        if t < n_in_steps:
+            for i in np.flatnonzero(x[t]):
+                val = x[t, i]
+                for d, col in groups[i]:
+                    events += 1
+                    if d == 0:  # same step: bypasses the queue
+                        syn[t] += val * col
+                    else:
+                        slots[(t + d) % n_slots].append((val, col))
+                        pending += 1
+        worst = max(worst, pending)
+    return syn, worst, events
+
+
 def run_queue(net: Network, frames: np.ndarray, arith: Any = None) -> QueueRun:
     """Event-driven stepper with one shared circular delay queue per layer (exact)."""
-    from delaykit.arithmetic import layer_constants
-    from delaykit.sim.reference import run_neurons
-    from delaykit.sim.result import check_frames
-
     arith = model_time(arith)
     x = check_frames(net, frames, arith)
     sdt = np.int64 if arith.is_fixed else np.float64
@@ -162,37 +215,7 @@ def run_queue(net: Network, frames: np.ndarray, arith: Any = None) -> QueueRun:
     out = np.zeros((0, 0))
     for layer in net.layers:
         c = layer_constants(layer, arith)
-        L_in = x.shape[0]
-        L = L_in + layer.extend_steps
-        nz = layer.weight != 0
-        w = c.weight.astype(sdt)
-        groups = []
-        for i in range(layer.n_in):
-            g = []
-            for d in np.unique(layer.delay[nz[:, i], i]):
-                g.append((int(d), np.where(nz[:, i] & (layer.delay[:, i] == d), w[:, i], 0).astype(sdt)))
-            groups.append(g)
-        n_slots = layer.max_delay + 1
-        slots: list[list[tuple[Any, np.ndarray]]] = [[] for _ in range(n_slots)]
-        pending = worst = events = 0
-        syn = np.zeros((L, layer.n_out), dtype=sdt)
-        for t in range(L):
-            slot = slots[t % n_slots]
-            for val, col in slot:  # events queued d >= 1 steps ago, due now
-                syn[t] += val * col
-            pending -= len(slot)
-            slots[t % n_slots] = []
-            if t < L_in:
-                for i in np.flatnonzero(x[t]):
-                    val = x[t, i]
-                    for d, col in groups[i]:
-                        events += 1
-                        if d == 0:  # same step: bypasses the queue
-                            syn[t] += val * col
-                        else:
-                            slots[(t + d) % n_slots].append((val, col))
-                            pending += 1
-            worst = max(worst, pending)
+        syn, worst, events = _queue_input(layer, x, c.weight.astype(sdt))
         max_pending.append(worst)
         n_events.append(events)
         s, trace = run_neurons(syn, c, arith)
@@ -254,6 +277,70 @@ class RealizationPlan:
         return "\n".join(lines)
 
 
+@dataclass
+class _PlanCost:
+    layers: list[dict[str, Any]]
+    extra_neurons: int
+    host_input_taps: int
+    memory_bits: int
+    notes: list[str]
+
+
+def _relay_cost(net: Network, target: Target, state_bits: int) -> _PlanCost:
+    """Relay neurons per layer; each holds a membrane and one copy synapse (``state_bits``)."""
+    expanded = relay_expand(net)
+    first = expanded.layers[0]
+    taps = int((first.weight != 0).any(axis=0).sum())  # (channel, delay) pairs in use, delay 0 too
+    per_layer = [
+        {
+            "layer": lay.name,
+            "relay_neurons": lay.n_relay,
+            "max_chain": int(relay_roots(lay)[1].max()) if lay.n_relay else 0,
+            "synapses": int((lay.weight != 0).sum()),
+        }
+        for lay in expanded.layers
+    ]
+    extra_n = sum(lay.n_relay for lay in expanded.layers)
+    notes = [
+        f"layer {net.layers[0].name!r}: input counts are delayed on the host: "
+        f"{expanded.input.n_taps} taps (channel, delay >= 1) beside the {net.input.n_channels} "
+        f"channels; {taps} (channel, delay) inputs carry synapses",
+        f"relay neurons copy spikes exactly; on a chip each is a LIF with hard reset to 0 and one "
+        f"synapse of weight {RELAY_WEIGHT}, threshold {RELAY_THRESHOLD} (input 0 or {RELAY_WEIGHT}, "
+        f"membrane stays 0)",
+    ]
+    if target.input_channels_max is not None and taps > target.input_channels_max:
+        notes.append(f"{taps} input taps exceed the chip's {target.input_channels_max} inputs")
+    total = sum(lay.n_out for lay in net.layers) + extra_n
+    if target.neurons_max is not None and total > target.neurons_max:
+        notes.append(f"{total:,} neurons with relays exceed the chip's {target.neurons_max:,}")
+    return _PlanCost(per_layer, extra_n, taps, extra_n * state_bits, notes)
+
+
+def _queue_cost(net: Network) -> _PlanCost:
+    """Worst-case queue entries per layer x (presynaptic index + delay) bits."""
+    per_layer = []
+    mem_bits = 0
+    for layer in net.layers:
+        worst = queue_worst_entries(layer)
+        entry_bits = _bits_for(layer.n_in) + _bits_for(layer.max_delay + 1)
+        per_layer.append(
+            {
+                "layer": layer.name,
+                "slots": layer.max_delay + 1,
+                "worst_entries": worst,
+                "entry_bits": entry_bits,
+                "synapse_groups": sum(int(g.size) for g in delay_groups(layer)),
+            }
+        )
+        mem_bits += worst * entry_bits
+    notes = [
+        "worst case: every input spikes every step; the SCDQ's memory scales with "
+        "activity (measure it with run_queue(...).max_pending)"
+    ]
+    return _PlanCost(per_layer, 0, 0, mem_bits, notes)
+
+
 def plan_realization(net: Network, target: Target, method: str) -> RealizationPlan:
     """Cost of the relay or queue realization of ``net`` on ``target`` (memory in bytes).
 
@@ -262,72 +349,21 @@ def plan_realization(net: Network, target: Target, method: str) -> RealizationPl
     """
     if method not in ("relay", "queue"):
         raise ValueError(f"unknown realization method {method!r}; use 'relay' or 'queue'")
-    mb = _state_bits(target, "membrane_bits")
-    wb = _weight_bits(target) or 32
-    per_layer: list[dict[str, Any]] = []
-    extra_n = extra_s = taps = mem_bits = 0
-    notes: list[str] = []
     if method == "relay":
-        expanded = relay_expand(net)
-        first = expanded.layers[0]
-        taps = int((first.weight != 0).any(axis=0).sum())  # (channel, delay) pairs in use, delay 0 too
-        for lay in expanded.layers:
-            per_layer.append(
-                {
-                    "layer": lay.name,
-                    "relay_neurons": lay.n_relay,
-                    "max_chain": int(relay_roots(lay)[1].max()) if lay.n_relay else 0,
-                    "synapses": int((lay.weight != 0).sum()),
-                }
-            )
-            extra_n += lay.n_relay
-            mem_bits += lay.n_relay * (mb + wb)
-        extra_s = extra_n
-        notes.append(
-            f"layer {net.layers[0].name!r}: input counts are delayed on the host: "
-            f"{expanded.input.n_taps} taps (channel, delay >= 1) beside the {net.input.n_channels} "
-            f"channels; {taps} (channel, delay) inputs carry synapses"
-        )
-        notes.append(
-            f"relay neurons copy spikes exactly; on a chip each is a LIF with hard reset to 0 and one "
-            f"synapse of weight {RELAY_WEIGHT}, threshold {RELAY_THRESHOLD} (input 0 or {RELAY_WEIGHT}, "
-            f"membrane stays 0)"
-        )
-        if target.input_channels_max is not None and taps > target.input_channels_max:
-            notes.append(f"{taps} input taps exceed the chip's {target.input_channels_max} inputs")
-        total = sum(lay.n_out for lay in net.layers) + extra_n
-        if target.neurons_max is not None and total > target.neurons_max:
-            notes.append(f"{total:,} neurons with relays exceed the chip's {target.neurons_max:,}")
+        cost = _relay_cost(net, target, _state_bits(target, "membrane_bits") + (_weight_bits(target) or 32))
     else:
-        for layer in net.layers:
-            worst = queue_worst_entries(layer)
-            entry_bits = _bits_for(layer.n_in) + _bits_for(layer.max_delay + 1)
-            groups = sum(int(g.size) for g in delay_groups(layer))
-            per_layer.append(
-                {
-                    "layer": layer.name,
-                    "slots": layer.max_delay + 1,
-                    "worst_entries": worst,
-                    "entry_bits": entry_bits,
-                    "synapse_groups": groups,
-                }
-            )
-            mem_bits += worst * entry_bits
-        notes.append(
-            "worst case: every input spikes every step; the SCDQ's memory scales with "
-            "activity (measure it with run_queue(...).max_pending)"
-        )
+        cost = _queue_cost(net)
     return RealizationPlan(
         target=target.name,
         method=method,
-        layers=per_layer,
+        layers=cost.layers,
         original_neurons=sum(lay.n_out for lay in net.layers),
         original_synapses=sum(int((lay.weight != 0).sum()) for lay in net.layers),
-        extra_neurons=extra_n,
-        extra_synapses=extra_s,
-        host_input_taps=taps,
-        memory_bytes=math.ceil(mem_bits / 8),
-        notes=notes,
+        extra_neurons=cost.extra_neurons,
+        extra_synapses=cost.extra_neurons,  # one copy synapse per relay
+        host_input_taps=cost.host_input_taps,
+        memory_bytes=math.ceil(cost.memory_bits / 8),
+        notes=cost.notes,
     )
 
 
@@ -349,8 +385,6 @@ class Verification:
 
 
 def _reference(net: Network, frames: np.ndarray, arith: Any) -> tuple[np.ndarray, list[np.ndarray]]:
-    from delaykit.sim import simulate
-
     res = simulate(net, frames, engine="reference", arithmetic=arith)
     return np.asarray(res.output, dtype=np.float64), [np.asarray(sp) for sp in res.spikes]
 
@@ -375,6 +409,32 @@ def _compare(
     return ident, same_spikes, diff, problems
 
 
+_Outputs = tuple[np.ndarray, list[np.ndarray]]
+
+
+def _relay_pair(net: Network, expanded: Network | None, engine: str, arith: Arithmetic) -> Any:
+    """frames -> ((reference output, spikes), (realization output, spikes)) for relays."""
+    expanded = relay_expand(net) if expanded is None else expanded
+    run_ref = make_runner(net, engine, arith)  # = delaykit.sim.simulate, prepared once
+    run_exp = make_runner(expanded, engine, arith)
+
+    def pair(frames: np.ndarray) -> tuple[_Outputs, _Outputs]:
+        ref, got = run_ref(frames), run_exp(frames)
+        return (ref.output, ref.spikes), (got.output, got.spikes)
+
+    return pair
+
+
+def _queue_pair(net: Network, arith: Arithmetic) -> Any:
+    """frames -> ((reference output, spikes), (queue output, spikes)) in model time."""
+
+    def pair(frames: np.ndarray) -> tuple[_Outputs, _Outputs]:
+        q = run_queue(net, frames, arith)
+        return _reference(net, frames, arith), (q.output, q.spikes)
+
+    return pair
+
+
 def verify_realization(
     net: Network,
     method: str,
@@ -397,40 +457,28 @@ def verify_realization(
     """
     if method not in ("relay", "queue"):
         raise ValueError(f"unknown realization method {method!r}; use 'relay' or 'queue'")
-    ident = spikes_ok = True
-    worst = 0.0
-    details: list[str] = []
     if method == "relay":
-        from delaykit.sim import Arithmetic, make_runner
-
         arith = arith or Arithmetic.float64()
-        expanded = relay_expand(net) if expanded is None else expanded
-        run_ref = make_runner(net, engine, arith)  # = delaykit.sim.simulate, prepared once
-        run_exp = make_runner(expanded, engine, arith)
+        pair = _relay_pair(net, expanded, engine, arith)
         ref_name = f"delaykit.sim.simulate(engine={engine!r}) of the original network"
     else:
         arith = model_time(arith)
+        pair = _queue_pair(net, arith)
         ref_name = "delaykit.sim.simulate(engine='reference')"
+    ident = spikes_ok = True
+    worst = 0.0
+    details: list[str] = []
     for k, frames in enumerate(inputs):
-        if method == "relay":
-            ref = run_ref(frames)
-            got = run_exp(frames)
-            ref_out, ref_spikes = ref.output, ref.spikes
-            out, spikes = got.output, got.spikes
-        else:
-            ref_out, ref_spikes = _reference(net, frames, arith)
-            q = run_queue(net, frames, arith)
-            out, spikes = q.output, q.spikes
+        (ref_out, ref_spikes), (out, spikes) = pair(frames)
         same, same_spikes, diff, problems = _compare(out, spikes, ref_out, ref_spikes)
         worst = max(worst, diff)
         ident &= same
         spikes_ok &= same_spikes
         details += [f"sample {k}: {p}" for p in problems]
-    name = "float64" if arith is None else str(arith.name)
     return Verification(
         method=method,
         reference=ref_name,
-        arithmetic=name,
+        arithmetic=str(arith.name),
         samples=len(inputs),
         identical=ident,
         spikes_identical=spikes_ok,
