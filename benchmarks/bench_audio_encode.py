@@ -20,6 +20,7 @@ import math
 import statistics
 import time
 
+import machine  # benchmarks/machine.py: where the figures were measured
 import numpy as np
 from scipy import signal
 
@@ -68,6 +69,7 @@ def baseline(x: np.ndarray, cfg: audio.CochleaConfig, channels: np.ndarray) -> i
 
 
 def main() -> None:
+    print(machine.describe(), flush=True)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--repeats", type=int, default=5)

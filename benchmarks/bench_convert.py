@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import machine  # benchmarks/machine.py: where the figures were measured
 import numpy as np
 
 
@@ -75,6 +76,7 @@ def make_checkpoint(path: Path, sizes: list[int], k: int, seed: int = 0) -> None
 
 
 def main() -> None:
+    print(machine.describe(), flush=True)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sizes", default="140,256,256,20")

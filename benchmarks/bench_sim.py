@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import machine  # benchmarks/machine.py: where the figures were measured
 import numpy as np
 
 from delaykit.convert.quantize import quantize_network
@@ -148,6 +149,7 @@ def bench_dense(
 
 
 def main(argv: list[str] | None = None) -> int:
+    print(machine.describe(), flush=True)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=2264, help="test-set size for the evaluate run")
     ap.add_argument("--per-sample", type=int, default=200, help="samples for the per-sample medians")

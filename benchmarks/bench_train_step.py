@@ -27,6 +27,7 @@ import math
 import statistics
 import time
 
+import machine  # benchmarks/machine.py: where the figures were measured
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -152,6 +153,7 @@ class Runner:
 
 
 def main() -> None:
+    print(machine.describe(), flush=True)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=7)
