@@ -2,12 +2,21 @@
 
 numpy only, never torch, no vendor SDK::
 
-    from delaykit.hardware_targets import load_target, list_targets, check
+    from delaykit.hardware_targets import load_target, list_targets, check, check_report
     t = load_target("loihi2")          # or a path to a .toml profile
-    violations = check(network, t)     # [] when the network fits
+    violations = check(network, t)     # [] when every checked limit holds
+    report = check_report(network, t)  # + the limits not checked (unknown) and mapping notes
+    print(format_fit_report(report))
 """
 
-from delaykit.hardware_targets.check import LIMITS, Violation, check, format_report
+from delaykit.hardware_targets.check import (
+    LIMITS,
+    FitReport,
+    Violation,
+    check,
+    check_report,
+    format_fit_report,
+)
 from delaykit.hardware_targets.profile import (
     Target,
     apply_overrides,
@@ -18,11 +27,13 @@ from delaykit.hardware_targets.profile import (
 
 __all__ = [
     "LIMITS",
+    "FitReport",
     "Target",
     "Violation",
     "apply_overrides",
     "check",
-    "format_report",
+    "check_report",
+    "format_fit_report",
     "format_target",
     "list_targets",
     "load_target",

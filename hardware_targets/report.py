@@ -1,4 +1,5 @@
-"""The SHD-size model's resource estimate on every bundled target (for the README).
+"""The SHD-size model's resource estimate on every bundled target (the README's table), and
+the text form of a resource estimate.
 
 ``python -m delaykit.hardware_targets.report`` or ``delaykit targets shd-estimate``.
 The model is the paper's SHD network: 140 -> 256 -> 256 -> 20, K = 25 (delays 0..24 steps of
@@ -15,11 +16,80 @@ from typing import Any
 
 import numpy as np
 
-from delaykit.hardware_targets.check import check
+from delaykit.hardware_targets.check import check_report
 from delaykit.hardware_targets.profile import list_targets, load_target
 from delaykit.hardware_targets.realize import plan_realization
-from delaykit.hardware_targets.resources import _fmt_bytes, estimate_resources
+from delaykit.hardware_targets.resources import ResourceEstimate, estimate_resources
+from delaykit.hardware_targets.schema import Target
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
+
+
+def fmt_bytes(n: int | None) -> str:
+    """``n`` bytes in B / KiB / MiB / GiB ("n/a" for None)."""
+    if n is None:
+        return "n/a"
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024**2:
+        return f"{n / 1024:.1f} KiB"
+    if n < 1024**3:
+        return f"{n / 1024**2:.2f} MiB"
+    return f"{n / 1024**3:.2f} GiB"
+
+
+def format_estimate(est: ResourceEstimate, max_cores: int = 40) -> str:
+    """What ``delaykit targets map`` prints: per-layer table (memory in bytes), totals and the
+    core mapping (first ``max_cores`` rows)."""
+    lines = [f"resource estimate on {est.target} (delays without native support: {est.method})"]
+    lines.append(
+        f"{'layer':<12} {'neurons':>8} {'+extra':>7} {'synapses':>10} {'fan-in':>7} "
+        f"{'fan-out':>7} {'delay':>5} {'method':<17} {'syn mem':>11} {'delay mem':>11} "
+        f"{'cores':>6}"
+    )
+    for x in est.layers:
+        lines.append(
+            f"{x.name:<12} {x.neurons:>8,} {x.extra_neurons:>7,} {x.synapses:>10,} "
+            f"{x.fan_in_max:>7} {x.fan_out_max:>7} {x.max_delay:>5} {x.delay_method:<17} "
+            f"{fmt_bytes(x.synapse_memory_bytes):>11} {fmt_bytes(x.delay_buffer_bytes):>11} "
+            f"{'-' if x.cores is None else x.cores:>6}"
+        )
+    lines.append(
+        f"{'total':<12} {est.neurons:>8,} {est.extra_neurons:>7,} {est.synapses:>10,} "
+        f"{'':>7} {'':>7} {'':>5} {'':<17} {fmt_bytes(est.synapse_memory_bytes):>11} "
+        f"{fmt_bytes(est.delay_buffer_bytes):>11} {'-' if est.cores is None else est.cores:>6}"
+    )
+    for x in est.layers:
+        if x.neurons_per_core is not None and x.neurons_per_core < int(
+            est.limits.get("neurons_per_core") or 0
+        ):
+            lines.append(
+                f"layer {x.name}: at most {x.neurons_per_core} neurons per core (its delays need it)"
+            )
+    taps = sum(x.host_input_taps for x in est.layers)
+    if taps:
+        lines.append(f"host-side input taps (one input per (channel, delay) pair): {taps:,}")
+    if est.assignments is not None:
+        lines.append(
+            f"mapping: {est.cores:,} cores"
+            + (f" (chip has {est.limits.get('cores'):,})" if est.limits.get("cores") else "")
+            + (
+                f", {est.over_limit_cores} hold a neuron that alone exceeds a core limit"
+                if est.over_limit_cores
+                else ""
+            )
+        )
+        lines.append(f"{'core':>5} {'neurons':>8} {'synapses':>9} {'inputs':>7} {'memory':>10}  contents")
+        for a in est.assignments[:max_cores]:
+            flag = "  OVER A CORE LIMIT" if a.over_limit else ""
+            lines.append(
+                f"{a.core:>5} {a.neurons:>8,} {a.synapses:>9,} {a.inputs:>7,} "
+                f"{fmt_bytes(a.memory_bytes):>10}  {a.label}{flag}"
+            )
+        if len(est.assignments) > max_cores:
+            lines.append(f"  ... {len(est.assignments) - max_cores} more cores (see --json)")
+    else:
+        lines.append("mapping: the target profile has no per-core limits, so no core mapping")
+    return "\n".join(lines)
 
 
 def reference_shd_network(
@@ -58,60 +128,65 @@ def reference_shd_network(
     )
 
 
+def _realization_blockers(
+    net: Network, t: Target, method: str, est: ResourceEstimate, broken: list[str]
+) -> list[str]:
+    """What a delay realization itself exceeds: relay neurons beyond the chip's neurons or
+    cores, host taps beyond its inputs."""
+    plan = plan_realization(net, t, method)
+    out = []
+    if t.cores is not None and est.cores is not None and est.cores > t.cores and "cores" not in broken:
+        out.append(f"cores with {method}")
+    if (
+        t.neurons_max is not None
+        and est.neurons + est.extra_neurons > t.neurons_max
+        and "neurons" not in broken
+    ):
+        out.append(f"neurons with {method}")
+    if (
+        t.input_channels_max is not None
+        and plan.host_input_taps > t.input_channels_max
+        and "input_channels" not in broken
+    ):
+        out.append("input_channels with host taps")
+    return out
+
+
 def shd_estimates(net: Network | None = None, targets: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """One JSON-able row per target and delay realization: neurons, cores, memory, what blocks.
 
     ``blocking`` lists the limits ``check`` reports (except ``delay_native``, which the row's
-    realization answers) plus what the realization itself exceeds (relay neurons beyond the
-    chip's neurons or cores, host taps beyond its inputs).
+    realization answers) plus what the realization itself exceeds. ``not_checked`` lists the
+    profile's unknown limits: a row "fits" only as far as the checked limits go.
     """
     net = net or reference_shd_network()
     rows = []
     for name in targets or list_targets():
         t = load_target(name)
-        violations = check(net, t)
-        broken = sorted({v.limit for v in violations if v.limit != "delay_native"})
-        methods = ["relay", "queue"] if not t.delay_native else ["relay"]
-        for method in methods:
+        report = check_report(net, t)
+        broken = sorted({v.limit for v in report.violations if v.limit != "delay_native"})
+        for method in ["relay"] if t.delay_native else ["relay", "queue"]:
             est = estimate_resources(net, t, method=method)
-            delay_how = sorted({x.delay_method for x in est.layers if x.delay_method != "none needed"})
-            plan = plan_realization(net, t, method) if not t.delay_native else None
-            blocking = list(broken)
-            if plan is not None:
-                if (
-                    t.cores is not None
-                    and est.cores is not None
-                    and est.cores > t.cores
-                    and "cores" not in blocking
-                ):
-                    blocking.append(f"cores with {method}")
-                if (
-                    t.neurons_max is not None
-                    and est.neurons + est.extra_neurons > t.neurons_max
-                    and "neurons" not in blocking
-                ):
-                    blocking.append(f"neurons with {method}")
-                if (
-                    t.input_channels_max is not None
-                    and plan.host_input_taps > t.input_channels_max
-                    and "input_channels" not in blocking
-                ):
-                    blocking.append("input_channels with host taps")
+            realized = not t.delay_native
+            blocking = broken + (_realization_blockers(net, t, method, est, broken) if realized else [])
             rows.append(
                 {
                     "target": name,
-                    "delays": ", ".join(delay_how) or "none needed",
+                    "delays": ", ".join(sorted({x.delay_method for x in est.layers} - {"none needed"}))
+                    or "none needed",
                     "neurons": est.neurons,
                     "extra_neurons": est.extra_neurons,
-                    "host_input_taps": plan.host_input_taps if plan else 0,
+                    "host_input_taps": sum(x.host_input_taps for x in est.layers),
                     "synapses": est.synapses,
                     "cores": est.cores,
                     "chip_cores": t.cores,
                     "synapse_memory_bytes": est.synapse_memory_bytes,
                     "delay_memory_bytes": est.delay_buffer_bytes,
-                    "fits_as_is": not violations,
+                    "fits_as_is": report.fits,
                     "fits_realized": not blocking,
                     "blocking": blocking,
+                    "not_checked": [f for f, _why in report.not_checked],
+                    "notes": report.notes,
                 }
             )
     return rows
@@ -121,9 +196,9 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of :func:`shd_estimates` rows."""
     head = (
         "| target | delays realized as | neurons (+extra) | cores needed / chip | synapse memory | "
-        "delay memory | fits | blocking limits |"
+        "delay memory | fits | blocking limits | not checked (unknown) |"
     )
-    lines = [head, "|" + "---|" * 8]
+    lines = [head, "|" + "---|" * 9]
     for r in rows:
         extra = f" (+{r['extra_neurons']:,} relays)" if r["extra_neurons"] else ""
         if r["host_input_taps"]:
@@ -133,13 +208,14 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
         fits = "yes" if r["fits_as_is"] else ("with realization" if r["fits_realized"] else "no")
         lines.append(
             f"| {r['target']} | {r['delays']} | {r['neurons']:,}{extra} | {cores} / {chip} | "
-            f"{_fmt_bytes(r['synapse_memory_bytes'])} | {_fmt_bytes(r['delay_memory_bytes'])} | "
-            f"{fits} | {', '.join(r['blocking']) or '-'} |"
+            f"{fmt_bytes(r['synapse_memory_bytes'])} | {fmt_bytes(r['delay_memory_bytes'])} | "
+            f"{fits} | {', '.join(r['blocking']) or '-'} | {', '.join(r['not_checked']) or '-'} |"
         )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Print the SHD-size estimate table (Markdown) or its rows as JSON (``--json``)."""
     p = argparse.ArgumentParser(prog="python -m delaykit.hardware_targets.report", description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON rows instead of the table")
     p.add_argument("--seed", type=int, default=0)

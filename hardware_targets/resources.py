@@ -8,9 +8,10 @@ What it counts (memory in bytes, delays in steps):
   analog weights have no memory figure.
 * **delay-buffer memory** by how the target realizes delays:
   ``native`` per-synapse delays: a ring buffer of ``max_delay + 1`` current slots per
-  postsynaptic neuron (Loihi's dendritic accumulators, sPyNNaker's ring buffers; SpiNNaker
-  delays beyond its native range add delay-extension cores with 8 x 16 tick bit fields per
-  presynaptic neuron). ``axon``: ``max_delay + 1`` spike bits per axon, one axon per
+  postsynaptic neuron (Loihi's dendritic accumulators, sPyNNaker's ring buffers). On
+  SpiNNaker the native range follows the neurons per core; longer delays add
+  delay-extension cores (one spike bit per presynaptic neuron and tick of each stage), and
+  delays beyond those force fewer neurons per core for that layer (``neurons_per_core``). ``axon``: ``max_delay + 1`` spike bits per axon, one axon per
   (presynaptic neuron, distinct delay). ``relay``: one relay neuron per step of each chain
   (see :mod:`realize`), each holding a membrane. ``queue``: a shared circular delay queue
   whose worst case holds one entry per (presynaptic neuron, delay > 0) per step of delay.
@@ -23,12 +24,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from delaykit.hardware_targets.profile import Target
+from delaykit.hardware_targets.schema import Target, core_size_for_delay
 from delaykit.network import Layer, Network
 
 DELAY_METHODS = ("relay", "queue")
@@ -83,6 +84,7 @@ class LayerEstimate:
     extra_axons: int = 0
     host_input_taps: int = 0
     extension_cores: int = 0
+    neurons_per_core: int | None = None
     cores: int | None = None
 
 
@@ -146,64 +148,6 @@ class ResourceEstimate:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def format_table(self, max_cores: int = 40) -> str:
-        """Per-layer table, totals and the core mapping (first ``max_cores`` rows)."""
-        lines = [f"resource estimate on {self.target} (delays without native support: {self.method})"]
-        lines.append(
-            f"{'layer':<12} {'neurons':>8} {'+extra':>7} {'synapses':>10} {'fan-in':>7} "
-            f"{'fan-out':>7} {'delay':>5} {'method':<17} {'syn mem':>11} {'delay mem':>11} "
-            f"{'cores':>6}"
-        )
-        for x in self.layers:
-            lines.append(
-                f"{x.name:<12} {x.neurons:>8,} {x.extra_neurons:>7,} {x.synapses:>10,} "
-                f"{x.fan_in_max:>7} {x.fan_out_max:>7} {x.max_delay:>5} {x.delay_method:<17} "
-                f"{_fmt_bytes(x.synapse_memory_bytes):>11} {_fmt_bytes(x.delay_buffer_bytes):>11} "
-                f"{'-' if x.cores is None else x.cores:>6}"
-            )
-        lines.append(
-            f"{'total':<12} {self.neurons:>8,} {self.extra_neurons:>7,} {self.synapses:>10,} "
-            f"{'':>7} {'':>7} {'':>5} {'':<17} {_fmt_bytes(self.synapse_memory_bytes):>11} "
-            f"{_fmt_bytes(self.delay_buffer_bytes):>11} {'-' if self.cores is None else self.cores:>6}"
-        )
-        taps = sum(x.host_input_taps for x in self.layers)
-        if taps:
-            lines.append(f"host-side input taps (one input per (channel, delay) pair): {taps:,}")
-        if self.assignments is not None:
-            lines.append(
-                f"mapping: {self.cores:,} cores"
-                + (f" (chip has {self.limits.get('cores'):,})" if self.limits.get("cores") else "")
-                + (
-                    f", {self.over_limit_cores} hold a neuron that alone exceeds a core limit"
-                    if self.over_limit_cores
-                    else ""
-                )
-            )
-            lines.append(f"{'core':>5} {'neurons':>8} {'synapses':>9} {'inputs':>7} {'memory':>10}  contents")
-            for a in self.assignments[:max_cores]:
-                flag = "  OVER A CORE LIMIT" if a.over_limit else ""
-                lines.append(
-                    f"{a.core:>5} {a.neurons:>8,} {a.synapses:>9,} {a.inputs:>7,} "
-                    f"{_fmt_bytes(a.memory_bytes):>10}  {a.label}{flag}"
-                )
-            if len(self.assignments) > max_cores:
-                lines.append(f"  ... {len(self.assignments) - max_cores} more cores (see --json)")
-        else:
-            lines.append("mapping: the target profile has no per-core limits, so no core mapping")
-        return "\n".join(lines)
-
-
-def _fmt_bytes(n: int | None) -> str:
-    if n is None:
-        return "n/a"
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024**2:
-        return f"{n / 1024:.1f} KiB"
-    if n < 1024**3:
-        return f"{n / 1024**2:.2f} MiB"
-    return f"{n / 1024**3:.2f} GiB"
-
 
 def _weight_bits(target: Target) -> int | None:
     if target.weight_bits is not None:
@@ -219,17 +163,6 @@ def _state_bits(target: Target, key: str) -> int:
     if target.weight_bits is not None:
         return max(16, int(target.weight_bits))
     return 32
-
-
-def _delay_field_bits(target: Target, layer_max: int) -> int:
-    hw = (
-        target.delay_native_max_steps if target.delay_native_max_steps is not None else target.delay_max_steps
-    )
-    if hw is None:
-        return 0
-    if hw > 65535:  # generic target: size the field for the delays actually used
-        hw = layer_max
-    return _bits_for(hw + 1)
 
 
 def relay_chain_lengths(layer: Layer) -> np.ndarray:
@@ -255,99 +188,119 @@ def queue_worst_entries(layer: Layer) -> int:
     return int(sum(int(g[g > 0].sum()) for g in delay_groups(layer)))
 
 
+@dataclass
+class _DelayPlan:
+    """How one layer's delays are held: the method name, buffer bits, the delay field width
+    per synapse, extra neurons/synapses/axons/host taps/extension cores, and the most
+    neurons per core the delays allow (None: the profile's)."""
+
+    how: str
+    buf_bits: int = 0
+    delay_bits: int = 0
+    per_neuron_buf_bits: int = 0
+    extra_neurons: int = 0
+    extra_synapses: int = 0
+    extra_axons: int = 0
+    host_taps: int = 0
+    extension_cores: int = 0
+    core_size: int | None = None
+
+
+def _native_synapse_plan(layer: Layer, target: Target) -> _DelayPlan:
+    """Per-synapse native delays: a ring buffer of (delay + 1) current slots per neuron, and on
+    SpiNNaker delay-extension cores beyond the native range (which follows the core size)."""
+    max_delay, cb = layer.max_delay, _state_bits(target, "current_bits")
+    size = None
+    native = target.delay_native_max_steps
+    if target.delay_depends_on_core_size:
+        size, _how = core_size_for_delay(target, max_delay, layer.n_out)
+        native = target.delay_limits_at(size or 1)[0]
+    field = native if native is not None else int(target.delay_max_steps or max_delay)
+    if field > 65535:  # generic target: size the field for the delays actually used
+        field = max_delay
+    slots = max_delay + 1 if native is None else min(max_delay, native) + 1
+    plan = _DelayPlan(
+        "native synapse", layer.n_out * slots * cb, _bits_for(field + 1), slots * cb, core_size=size
+    )
+    if native is not None and max_delay > native:
+        ticks = native + target.layer_latency_steps  # native range in hardware ticks
+        stages = math.ceil((max_delay + target.layer_latency_steps) / ticks) - 1
+        plan.how = "native+extension"
+        plan.buf_bits += layer.n_in * stages * ticks  # one spike bit per source neuron and tick
+        if target.neurons_per_core:
+            plan.extension_cores = math.ceil(layer.n_in / target.neurons_per_core)
+    return plan
+
+
+def _realized_plan(layer: Layer, target: Target, method: str, first: bool) -> _DelayPlan:
+    """Delays on a chip without native ones: relay lines or a shared circular delay queue."""
+    if method == "none":
+        return _DelayPlan("not realized")
+    if method == "queue":
+        entry_bits = _bits_for(layer.n_in) + _bits_for(layer.max_delay + 1)
+        return _DelayPlan("queue", queue_worst_entries(layer) * entry_bits)
+    if method != "relay":
+        raise ValueError(f"unknown delay method {method!r}; use one of {DELAY_METHODS}")
+    if first:
+        # input channels carry counts, not spikes: the host feeds one input per (channel,
+        # delay) pair in use, delay 0 included
+        return _DelayPlan("relay", host_taps=int(sum(int(g.size) for g in delay_groups(layer))))
+    n = int(relay_chain_lengths(layer).sum())
+    per_relay = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
+    return _DelayPlan("relay", n * per_relay, extra_neurons=n, extra_synapses=n)
+
+
+def _delay_plan(layer: Layer, target: Target, method: str, first: bool) -> _DelayPlan:
+    if layer.max_delay == 0:
+        return _DelayPlan("none needed")
+    if target.delay_per_synapse:
+        return _native_synapse_plan(layer, target)
+    if target.delay_per_axon:  # the delay lives in the axon, not in each synapse word
+        axons = sum(max(1, g.size) for g in delay_groups(layer))
+        return _DelayPlan("native axon", axons * (layer.max_delay + 1), extra_axons=axons - layer.n_in)
+    return _realized_plan(layer, target, method, first)
+
+
 def _layer_estimate(layer: Layer, target: Target, method: str, first: bool) -> tuple[LayerEstimate, dict]:
+    """One layer's resources, and its per-neuron synapse counts and memory bits for packing."""
     nz = layer.weight != 0
     n_syn = int(nz.sum())
     fan_in = nz.sum(axis=1)
-    fan_out = nz.sum(axis=0)
-    max_delay = layer.max_delay
-    groups = delay_groups(layer)
-    distinct = int(np.unique(layer.delay[nz]).size) if n_syn else 0
-    wb = _weight_bits(target)
-    cb = _state_bits(target, "current_bits")
-    mb = _state_bits(target, "membrane_bits")
-    idx_bits = _bits_for(layer.n_out)
-    extra_neurons = extra_syn = extra_axons = host_taps = ext_cores = 0
-    db = 0
-    if max_delay == 0:
-        how = "none needed"
-        buf_bits = 0
-    elif target.delay_native and target.delay_granularity == "synapse":
-        db = _delay_field_bits(target, max_delay)
-        nat = target.delay_native_max_steps
-        slots = max_delay + 1 if nat is None else min(max_delay, nat) + 1
-        buf_bits = layer.n_out * slots * cb
-        how = "native synapse"
-        if nat is not None and max_delay > nat:
-            how = "native+extension"
-            buf_bits += layer.n_in * ((target.delay_max_steps or max_delay) + 1 - (nat + 1))
-            if target.neurons_per_core:
-                ext_cores = math.ceil(layer.n_in / target.neurons_per_core)
-    elif target.delay_native and target.delay_granularity == "axon":
-        axons = sum(max(1, g.size) for g in groups)
-        extra_axons = axons - layer.n_in
-        buf_bits = axons * (max_delay + 1)
-        how = "native axon"
-    elif method == "none":
-        how = "not realized"
-        buf_bits = 0
-    else:
-        how = method
-        if method == "relay":
-            chains = relay_chain_lengths(layer)
-            if first:
-                # input channels carry counts, not spikes: the host feeds one input per
-                # (channel, delay) pair in use, delay 0 included
-                host_taps = int(sum(int(g.size) for g in groups))
-                buf_bits = 0
-            else:
-                extra_neurons = int(chains.sum())
-                extra_syn = extra_neurons
-                buf_bits = extra_neurons * (mb + (wb or 0))
-        elif method == "queue":
-            entry_bits = _bits_for(layer.n_in) + _bits_for(max_delay + 1)
-            buf_bits = queue_worst_entries(layer) * entry_bits
-        else:
-            raise ValueError(f"unknown delay method {method!r}; use one of {DELAY_METHODS}")
-    if wb is None:
-        syn_bytes = None
-    else:
+    plan = _delay_plan(layer, target, method, first)
+    wb, db, idx_bits = _weight_bits(target), plan.delay_bits, _bits_for(layer.n_out)
+    syn_bytes = None
+    if wb is not None:
         dense = layer.n_out * layer.n_in * (wb + db)
-        sparse = n_syn * (wb + db + idx_bits)
-        syn_bytes = math.ceil(min(dense, sparse) / 8)
-        if how == "native axon":
-            syn_bytes += math.ceil((extra_axons + layer.n_in) * db / 8)
+        syn_bytes = math.ceil(min(dense, n_syn * (wb + db + idx_bits)) / 8)
+        if plan.how == "native axon":  # one delay field per axon
+            axon_db = _bits_for(int(target.delay_max_steps or layer.max_delay) + 1)
+            syn_bytes += math.ceil((plan.extra_axons + layer.n_in) * axon_db / 8)
     est = LayerEstimate(
         name=layer.name,
         neurons=layer.n_out,
         synapses=n_syn,
         fan_in_max=int(fan_in.max()) if fan_in.size else 0,
-        fan_out_max=int(fan_out.max()) if fan_out.size else 0,
-        max_delay=max_delay,
-        distinct_delays=distinct,
-        delay_method=how,
+        fan_out_max=int(nz.sum(axis=0).max()) if nz.size else 0,
+        max_delay=layer.max_delay,
+        distinct_delays=int(np.unique(layer.delay[nz]).size) if n_syn else 0,
+        delay_method=plan.how,
         weight_bits=wb,
         delay_bits=db,
         synapse_memory_bytes=syn_bytes,
-        delay_buffer_bytes=math.ceil(buf_bits / 8),
-        extra_neurons=extra_neurons,
-        extra_synapses=extra_syn,
-        extra_axons=extra_axons,
-        host_input_taps=host_taps,
-        extension_cores=ext_cores,
+        delay_buffer_bytes=math.ceil(plan.buf_bits / 8),
+        extra_neurons=plan.extra_neurons,
+        extra_synapses=plan.extra_synapses,
+        extra_axons=plan.extra_axons,
+        host_input_taps=plan.host_taps,
+        extension_cores=plan.extension_cores,
+        neurons_per_core=plan.core_size,
     )
+    w = wb or 0
+    syn_bits = np.minimum(fan_in * (w + db + idx_bits), layer.n_in * (w + db)).astype(np.int64)
     per_neuron = {
         "fan_in": fan_in.astype(np.int64),
-        "syn_bits": np.minimum(fan_in * ((wb or 0) + db + idx_bits), layer.n_in * ((wb or 0) + db)).astype(
-            np.int64
-        ),
-        "buf_bits": (
-            np.full(layer.n_out, 0, np.int64)
-            if how not in ("native synapse", "native+extension")
-            else np.full(
-                layer.n_out, (min(max_delay, target.delay_native_max_steps or max_delay) + 1) * cb, np.int64
-            )
-        ),
+        "mem_bits": syn_bits + plan.per_neuron_buf_bits,
+        "cap": plan.core_size,
     }
     return est, per_neuron
 
@@ -355,12 +308,11 @@ def _layer_estimate(layer: Layer, target: Target, method: str, first: bool) -> t
 def _input_keys(layer: Layer, target: Target) -> list[np.ndarray]:
     """Per postsynaptic neuron, the integer keys of the axons it needs on its core."""
     nz = layer.weight != 0
-    per_axon = target.delay_native and target.delay_granularity == "axon"
     span = layer.max_delay + 1
     keys = []
     for j in range(layer.n_out):
         pre = np.flatnonzero(nz[j])
-        keys.append(pre * span + layer.delay[j, pre] if per_axon else pre)
+        keys.append(pre * span + layer.delay[j, pre] if target.delay_per_axon else pre)
     return keys
 
 
@@ -371,78 +323,130 @@ class _Population:
     mem_bits: np.ndarray  # (n,) synapse + buffer bits per neuron
     keys: list[np.ndarray] | None  # per neuron, axon keys (distinct inputs) in [0, n_keys)
     n_keys: int
+    cap: int | None = None  # most neurons per core this population allows (delay range)
 
     @property
     def n(self) -> int:
         return int(self.fan_in.size)
 
 
+@dataclass
+class _Core:
+    """The core being filled by :func:`_pack`."""
+
+    segs: list[list[Any]] = field(default_factory=list)
+    touched: list[np.ndarray] = field(default_factory=list)
+    neurons: int = 0
+    synapses: int = 0
+    mem: int = 0
+    axons: int = 0
+    cap: int | None = None
+
+
+def _fits(target: Target, core: _Core, s_j: int, m_j: int, a_j: int, cap: int | None) -> bool:
+    caps = [c for c in (target.neurons_per_core, core.cap, cap) if c is not None]
+    mem = None if target.memory_per_core_bytes is None else target.memory_per_core_bytes * 8
+    return (
+        (not caps or core.neurons + 1 <= min(caps))
+        and (target.synapses_per_core is None or core.synapses + s_j <= target.synapses_per_core)
+        and (mem is None or core.mem + m_j <= mem)
+        and (target.axons_per_core is None or core.axons + a_j <= target.axons_per_core)
+    )
+
+
 def _pack(pops: list[_Population], target: Target) -> list[CoreAssignment]:
     """Greedy packing of the populations' neurons, in order, into cores under the per-core
     limits; a core may hold the end of one population and the start of the next."""
-    cap_n = target.neurons_per_core
-    cap_s = target.synapses_per_core
-    cap_m = None if target.memory_per_core_bytes is None else target.memory_per_core_bytes * 8
-    cap_a = target.axons_per_core
     out: list[CoreAssignment] = []
     key_base = np.cumsum([0] + [p.n_keys for p in pops])
     seen = np.zeros(max(int(key_base[-1]), 1), dtype=bool)
-    touched: list[np.ndarray] = []
-    segs: list[list[Any]] = []
-    cnt = syn = mem = axons = 0
+    core = _Core()
 
-    def fits(c: int, s_: int, m: int, a: int) -> bool:
-        return (
-            (cap_n is None or c <= cap_n)
-            and (cap_s is None or s_ <= cap_s)
-            and (cap_m is None or m <= cap_m)
-            and (cap_a is None or a <= cap_a)
-        )
-
-    def close(over: bool) -> None:
-        nonlocal cnt, syn, mem, axons, touched, segs
+    def close(over: bool) -> _Core:
         out.append(
             CoreAssignment(
                 core=len(out),
-                segments=tuple((p, a, b) for p, a, b in segs),
-                neurons=cnt,
-                synapses=int(syn),
-                inputs=int(axons),
-                memory_bytes=math.ceil(mem / 8),
+                segments=tuple((p, a, b) for p, a, b in core.segs),
+                neurons=core.neurons,
+                synapses=int(core.synapses),
+                inputs=int(core.axons),
+                memory_bytes=math.ceil(core.mem / 8),
                 over_limit=over,
             )
         )
-        for k in touched:
+        for k in core.touched:
             seen[k] = False
-        touched, segs = [], []
-        cnt = syn = mem = axons = 0
+        return _Core()
 
     for pi, pop in enumerate(pops):
         for j in range(pop.n):
-            s_j = int(pop.fan_in[j])
-            m_j = int(pop.mem_bits[j])
+            s_j, m_j = int(pop.fan_in[j]), int(pop.mem_bits[j])
             k_j = None if pop.keys is None else pop.keys[j] + key_base[pi]
-            new_axons = int((~seen[k_j]).sum()) if k_j is not None else 0
-            if cnt and not fits(cnt + 1, syn + s_j, mem + m_j, axons + new_axons):
-                close(False)
-                new_axons = int(k_j.size) if k_j is not None else 0
-            if segs and segs[-1][0] == pop.name:
-                segs[-1][2] = j + 1
+            fresh = k_j[~seen[k_j]] if k_j is not None else np.zeros(0, np.int64)
+            if core.neurons and not _fits(target, core, s_j, m_j, int(fresh.size), pop.cap):
+                core = close(False)
+                fresh = k_j if k_j is not None else fresh
+            if core.segs and core.segs[-1][0] == pop.name:
+                core.segs[-1][2] = j + 1
             else:
-                segs.append([pop.name, j, j + 1])
-            cnt += 1
-            syn += s_j
-            mem += m_j
-            axons += new_axons
-            if k_j is not None and k_j.size:
-                fresh = k_j[~seen[k_j]]
-                seen[fresh] = True
-                touched.append(fresh)
-            if cnt == 1 and not fits(1, s_j, m_j, new_axons):
-                close(True)  # this neuron alone breaks a core limit
-    if cnt:
+                core.segs.append([pop.name, j, j + 1])
+            core.neurons, core.synapses, core.mem = core.neurons + 1, core.synapses + s_j, core.mem + m_j
+            core.axons += int(fresh.size)
+            core.cap = pop.cap if core.cap is None else min(core.cap, pop.cap or core.cap)
+            seen[fresh] = True
+            core.touched.append(fresh)
+            if core.neurons == 1 and not _fits(target, _Core(), s_j, m_j, int(fresh.size), pop.cap):
+                core = close(True)  # this neuron alone breaks a core limit
+    if core.neurons:
         close(False)
     return out
+
+
+def _populations(
+    network: Network, target: Target, method: str
+) -> tuple[list[LayerEstimate], list[_Population]]:
+    """Per-layer estimates and the populations to pack (layers, their relays, in order)."""
+    layers: list[LayerEstimate] = []
+    pops: list[_Population] = []
+    relay_bits = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
+    for li, layer in enumerate(network.layers):
+        est, per = _layer_estimate(layer, target, method, first=(li == 0))
+        layers.append(est)
+        keys = _input_keys(layer, target)
+        pops.append(
+            _Population(
+                layer.name,
+                per["fan_in"],
+                per["mem_bits"],
+                keys,
+                layer.n_in * (layer.max_delay + 1),
+                per["cap"],
+            )
+        )
+        relays = [(f"{network.layers[li - 1].name}:relays", est.extra_neurons)] if est.extra_neurons else []
+        if layer.n_relay:  # an expanded network's own relays (format v2): one copy synapse each
+            relays.append((f"{layer.name}:relays", layer.n_relay))
+        for name, n in relays:  # relays live beside their presynaptic layer, one synapse each
+            pops.append(_Population(name, np.ones(n, np.int64), np.full(n, relay_bits, np.int64), None, 0))
+    return layers, pops
+
+
+def _assign(
+    network: Network, target: Target, layers: list[LayerEstimate], pops: list[_Population]
+) -> list[CoreAssignment]:
+    """Pack the populations, add delay-extension cores, and count each layer's cores."""
+    assignments = _pack(pops, target)
+    for est, layer in zip(layers, network.layers, strict=True):
+        for _k in range(est.extension_cores):
+            seg = ((f"{est.name}:delay-ext", 0, 0),)
+            assignments.append(CoreAssignment(len(assignments), seg, 0, 0, layer.n_in, 0))
+    for li, est in enumerate(layers):
+        own = {est.name, f"{est.name}:delay-ext"}
+        if est.extra_neurons and li:
+            own.add(f"{network.layers[li - 1].name}:relays")
+        n_cores = sum(1 for a in assignments if any(p in own for p, _a, _b in a.segments))
+        layers[li] = replace(est, cores=n_cores)
+    return assignments
 
 
 def estimate_resources(network: Network, target: Target, method: str = "relay") -> ResourceEstimate:
@@ -450,80 +454,20 @@ def estimate_resources(network: Network, target: Target, method: str = "relay") 
 
     ``method`` chooses how a target without native delays realizes them: "relay", "queue",
     or "none" (count the network as if its delays were free: what ``check`` uses). It is
-    ignored where delays are native. Pure: reads only its arguments.
+    ignored where delays are native. Memory in bytes. Pure: reads only its arguments.
     """
     if method not in (*DELAY_METHODS, "none"):
         raise ValueError(f"unknown delay method {method!r}; use one of {DELAY_METHODS} or 'none'")
-    has_core_limits = any(
-        v is not None
-        for v in (
-            target.neurons_per_core,
-            target.synapses_per_core,
-            target.memory_per_core_bytes,
-            target.axons_per_core,
-        )
+    if _weight_bits(target) is None:  # memory per synapse unknown (analog, unknown width)
+        target = replace(target, memory_per_core_bytes=None)
+    layers, pops = _populations(network, target, method)
+    per_core = (
+        target.neurons_per_core,
+        target.synapses_per_core,
+        target.memory_per_core_bytes,
+        target.axons_per_core,
     )
-    layers: list[LayerEstimate] = []
-    pops: list[_Population] = []
-    ext_cores: list[tuple[str, int, int]] = []
-    for li, layer in enumerate(network.layers):
-        est, per = _layer_estimate(layer, target, method, first=(li == 0))
-        layers.append(est)
-        pops.append(
-            _Population(
-                layer.name,
-                per["fan_in"],
-                per["syn_bits"] + per["buf_bits"],
-                _input_keys(layer, target),
-                layer.n_in * (layer.max_delay + 1),
-            )
-        )
-        if est.extra_neurons:  # relays of this layer's inputs live beside the presynaptic layer
-            mb = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
-            n = est.extra_neurons
-            pops.append(
-                _Population(
-                    f"{network.layers[li - 1].name}:relays",
-                    np.ones(n, np.int64),
-                    np.full(n, mb, np.int64),
-                    None,
-                    0,
-                )
-            )
-        if layer.n_relay:  # an expanded network's own relays (format v2): one copy synapse each
-            mb = _state_bits(target, "membrane_bits") + (_weight_bits(target) or 0)
-            pops.append(
-                _Population(
-                    f"{layer.name}:relays",
-                    np.ones(layer.n_relay, np.int64),
-                    np.full(layer.n_relay, mb, np.int64),
-                    None,
-                    0,
-                )
-            )
-        ext_cores.extend((f"{layer.name}:delay-ext", layer.n_in, k) for k in range(est.extension_cores))
-    assignments: list[CoreAssignment] | None = None
-    if has_core_limits:
-        assignments = _pack(pops, target)
-        for name, n_in, _k in ext_cores:
-            assignments.append(
-                CoreAssignment(
-                    core=len(assignments),
-                    segments=((name, 0, 0),),
-                    neurons=0,
-                    synapses=0,
-                    inputs=n_in,
-                    memory_bytes=0,
-                )
-            )
-        for li, est in enumerate(layers):
-            own = {
-                est.name,
-                f"{network.layers[li - 1].name}:relays" if est.extra_neurons and li else None,
-                f"{est.name}:delay-ext",
-            }
-            n_cores = sum(1 for a in assignments if any(p in own for p, _a, _b in a.segments))
-            layers[li] = LayerEstimate(**{**asdict(est), "cores": n_cores})
+    assignments = _assign(network, target, layers, pops) if any(v is not None for v in per_core) else None
     limits = {
         "cores": target.cores,
         "neurons": target.neurons_max,

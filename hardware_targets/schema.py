@@ -272,3 +272,34 @@ class Target:
             out[f.name] = v
         out["delay_per_synapse"] = self.delay_per_synapse
         return out
+
+
+def core_size_for_delay(t: Target, max_delay: int, population: int) -> tuple[int | None, str]:
+    """Neurons per core for a population of ``population`` neurons whose largest delay is
+    ``max_delay`` contract steps, on a target whose native delay range follows the core size.
+
+    Returns (neurons per core, how), how one of "native", "extension" (delay-extension
+    cores at that size) or "too long" (None: not even one neuron per core reaches it). The
+    profile's size is kept when extensions reach the delay (sPyNNaker's behaviour); only
+    delays beyond that force fewer neurons per core.
+    """
+    npc = min(int(t.neurons_per_core or population), max(int(population), 1))
+    for b in range(get_n_bits(npc), -1, -1):
+        n = min(npc, 1 << b)
+        native, total = t.delay_limits_at(n)
+        if native is not None and max_delay <= native:
+            return n, "native"
+        if total is not None and max_delay <= total:
+            return n, "extension"
+    return None, "too long"
+
+
+def native_core_size(t: Target, max_delay: int, population: int) -> int | None:
+    """The most neurons per core (up to the profile's) that keep ``max_delay`` native, or None."""
+    npc = min(int(t.neurons_per_core or population), max(int(population), 1))
+    for b in range(get_n_bits(npc), -1, -1):
+        n = min(npc, 1 << b)
+        native, _total = t.delay_limits_at(n)
+        if native is not None and max_delay <= native:
+            return n
+    return None

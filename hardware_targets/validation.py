@@ -26,7 +26,6 @@ from delaykit.hardware_targets.schema import (
     Target,
 )
 
-
 # ---- reading a parsed profile -------------------------------------------------------------
 
 

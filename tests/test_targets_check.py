@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from delaykit.hardware_targets import LIMITS, apply_overrides, check, format_report, load_target
+from delaykit.hardware_targets import (
+    LIMITS,
+    apply_overrides,
+    check,
+    check_report,
+    format_fit_report,
+    load_target,
+)
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
@@ -47,7 +54,7 @@ def test_fitting_network_has_no_violations_and_check_is_pure():
     assert check(net, load_target("loihi2")) != []  # float weights on an integer chip
     for (w, d), lay in zip(before, net.layers, strict=True):
         assert np.array_equal(w, lay.weight) and np.array_equal(d, lay.delay)
-    assert "fits" in format_report(net, load_target("generic"), [])
+    assert "fits" in format_fit_report(check_report(net, load_target("generic")))
 
 
 def test_delay_native():
@@ -200,9 +207,9 @@ def test_every_reported_limit_is_documented_and_serializable(rng):
 def test_report_table_lists_each_violation():
     net = _net(_layer("a", W, D))
     t = apply_overrides(load_target("generic"), {"delay_max_steps": "1", "fan_in_max": "1"})
-    vs = check(net, t)
-    text = format_report(net, t, vs, "m.dkn")
-    assert "does NOT fit" in text and text.count("\na ") == len(vs) == 2
+    report = check_report(net, t)
+    text = format_fit_report(report, "m.dkn")
+    assert "does NOT fit" in text and text.count("\na ") == len(report.violations) == 2
 
 
 @pytest.mark.parametrize("name", ["loihi2", "spinnaker1"])

@@ -203,4 +203,4 @@ def test_shd_estimate_table(capsys):
     assert main(["targets", "shd-estimate"]) == 0
     out = capsys.readouterr().out
     assert out.count("| loihi2 |") == 1 and "| xylo | relay |" in out
-    assert np.all([line.count("|") == 9 for line in out.splitlines() if line.startswith("| ")])
+    assert np.all([line.count("|") == 10 for line in out.splitlines() if line.startswith("| ")])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from delaykit.hardware_targets import load_target
+from delaykit.hardware_targets.report import format_estimate
 from delaykit.hardware_targets.resources import (
     delay_groups,
     estimate_resources,
@@ -53,14 +54,17 @@ def test_loihi_native_memory_by_hand():
 
 
 def test_spinnaker_delay_extension_by_hand():
-    d = [[0, 20, 1], [15, 16, 2]]
-    est = estimate_resources(_net(_int_layer("a", np.ones((2, 3)), d)), load_target("spinnaker1"))
+    # 2 neurons on a core: n_bits(2) = 1, native 2^(14 - 1 - 1) = 4096 ticks; use 300 neurons
+    # per population instead (n_bits 9 -> 2^4 = 16 ticks native at 256 per core: 8 bits -> 32)
+    d = np.zeros((300, 3), int)
+    d[0] = [0, 40, 1]  # 40 steps = 41 ticks > 32 native ticks at 256 neurons per core
+    est = estimate_resources(_net(_int_layer("a", np.ones((300, 3)), d)), load_target("spinnaker1"))
     x = est.layers[0]
-    assert x.delay_method == "native+extension" and x.delay_bits == 4 and x.extension_cores == 1
-    assert x.synapse_memory_bytes == 15  # dense 6 x (16 + 4) = 120 bits
-    # 2 neurons x 16 native slots x 16 bits + 3 inputs x (144 - 16) extension tick bits
-    assert x.delay_buffer_bytes == (2 * 16 * 16 + 3 * 128) // 8
-    assert est.cores == 2 and est.assignments[-1].segments[0][0] == "a:delay-ext"
+    assert x.delay_method == "native+extension" and x.delay_bits == 5 and x.extension_cores == 1
+    assert x.neurons_per_core == 256
+    # 300 neurons x 32 native slots x 16 bits + 3 inputs x 1 stage x 32 extension tick bits
+    assert x.delay_buffer_bytes == (300 * 32 * 16 + 3 * 32) // 8
+    assert est.cores == 3 and est.assignments[-1].segments[0][0] == "a:delay-ext"
 
 
 def test_per_axon_buffers_count_one_axon_per_distinct_delay():
@@ -125,10 +129,10 @@ def test_layers_share_cores_and_json_roundtrip():
     assert [a.segments for a in est.assignments] == [(("a", 0, 3), ("b", 0, 1)), (("b", 1, 2),)]
     d = json.loads(est.to_json())
     assert d["cores"] == 2 and d["neurons"] == 5 and len(d["assignments"]) == 2
-    text = est.format_table()
+    text = format_estimate(est)
     assert "a[0:3] + b[0:1]" in text and "mapping: 2 cores" in text
     no_map = estimate_resources(net, load_target("generic"))
-    assert no_map.cores is None and "no core mapping" in no_map.format_table()
+    assert no_map.cores is None and "no core mapping" in format_estimate(no_map)
 
 
 def test_shd_report_rows():
@@ -140,7 +144,7 @@ def test_shd_report_rows():
     rows = {(r["target"], r["delays"]): r for r in shd_estimates(net)}
     lo = rows[("loihi2", "native synapse")]
     assert lo["fits_as_is"] and lo["cores"] >= 1 and lo["extra_neurons"] == 0
-    assert rows[("spinnaker1", "native+extension")]["fits_as_is"]
+    assert rows[("spinnaker1", "native synapse")]["fits_as_is"]  # 25 ticks <= 32 native
     tn = rows[("truenorth", "native axon")]
     assert not tn["fits_as_is"] and {"delay_max", "delay_per_axon"} <= set(tn["blocking"])
     xr = rows[("xylo", "relay")]
