@@ -34,7 +34,7 @@ def reference_layout(ck: dict) -> dict:
 def trained(tmp_path_factory):
     from delaykit.data.synth import write_delay_task_pair
     from delaykit.train.config import load_config
-    from delaykit.train.loop import train_model
+    from delaykit.train.run import train_model
 
     d = tmp_path_factory.mktemp("trained")
     write_delay_task_pair(d / "data", 96, 64, seed=3)

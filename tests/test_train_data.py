@@ -75,7 +75,7 @@ def test_gsc_folder_trains(tmp_path):
     from scipy.io import wavfile
 
     from delaykit.train.data import load_splits
-    from delaykit.train.loop import train_model
+    from delaykit.train.run import train_model
 
     root = tmp_path / "gsc"
     tests, valids = [], []

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 def test_two_process_ddp_matches_single_process(tmp_path):
     from delaykit.data.synth import write_delay_task_pair
-    from delaykit.train.loop import train_model
+    from delaykit.train.run import train_model
 
     data = tmp_path / "data"
     write_delay_task_pair(data, n_train=96, n_test=40, seed=5)

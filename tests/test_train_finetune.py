@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from delaykit.convert.delays import delays_from_positions  # noqa: E402
 from delaykit.train.finetune import FakeQuant  # noqa: E402
-from delaykit.train.loop import train_model  # noqa: E402
+from delaykit.train.run import train_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 
 from delaykit.errors import DelaykitError  # noqa: E402
 from delaykit.train import config as C  # noqa: E402
-from delaykit.train.loop import StopTraining, train_model  # noqa: E402
+from delaykit.train.loop import StopTraining  # noqa: E402
+from delaykit.train.run import train_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +91,11 @@ def test_checkpoint_is_interface_a_and_loads_weights_only(tiny_data, tmp_path):
     from delaykit.data.shd import BinSpec
     from delaykit.train.checkpoint import model_from_checkpoint
     from delaykit.train.data import FramesDataset
-    from delaykit.train.loop import evaluate
+    from delaykit.train.evaluation import evaluate_model
 
     model = model_from_checkpoint(ck)
     ds = FramesDataset(tiny_data / "delay_test.h5", BinSpec(window_steps=30))
-    assert evaluate(model, ds, 64, rounded=True)["acc"] == pytest.approx(m["test_acc_rounded"])
+    assert evaluate_model(model, ds, 64, rounded=True)["acc"] == pytest.approx(m["test_acc_rounded"])
     for name in ("curves.png", "delays.png", "sigma.png"):
         assert (tmp_path / "ck" / "plots" / name).stat().st_size > 1000
     lines = (tmp_path / "ck" / "metrics.jsonl").read_text().splitlines()

@@ -8,13 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from delaykit.convert.delays import delays_from_positions  # noqa: E402
-from delaykit.train.model import (  # noqa: E402
-    build_model,
-    dcls_kernel,
-    lif_multistep,
-    loss_fn,
-    predict,
-)
+from delaykit.train.dcls_kernel import dcls_kernel  # noqa: E402
+from delaykit.train.lif import lif_multistep  # noqa: E402
+from delaykit.train.model import build_model, loss_fn, predict  # noqa: E402
 
 
 def small_arch(
@@ -230,7 +226,7 @@ def test_loss_is_cross_entropy_on_summed_softmax():
 
 
 def test_numba_lif_equals_torch_loop_lif():
-    from delaykit.train.model import lif_multistep_torch
+    from delaykit.train.lif import lif_multistep_torch
 
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(30, 4, 9, generator=gen) * 1.5
@@ -261,7 +257,7 @@ def test_numba_kernels_leave_torch_thread_count_alone():
     import sys
 
     code = (
-        "import torch; torch.set_num_threads(1); from delaykit.train.model import lif_multistep; "
+        "import torch; torch.set_num_threads(1); from delaykit.train.lif import lif_multistep; "
         "lif_multistep(torch.randn(5, 2, 3), 1.5, 1.0); n = torch.get_num_threads(); "
         "assert n == 1, n"
     )

@@ -6,14 +6,18 @@ and hardware-aware fine-tuning. Modules (torch is imported only by these, never 
 package's ``__init__`` or ``cli``):
 
 * ``model``: :class:`DelaySNN` (``Dcls1d`` parameters, BatchNorm, LIF, dropout, LI readout),
-  float (training kernel) and rounded one-hot integer-delay evaluation;
-* ``kernels``: numba kernels for the LIF recurrence and the DCLS gauss kernel;
+  float (training kernel) and rounded one-hot integer-delay evaluation; ``dcls_kernel``: the
+  DCLS kernel construction; ``lif``: the LIF recurrence; ``kernels``: their numba kernels;
 * ``data``: SHD-schema and Google Speech Commands datasets, seed-determined global batches;
 * ``config``: named configs (``shd``, ``ssc``, ``gsc``, ``delay-task``, ``tiny``), TOML/YAML
-  files, ``--set section.key=value``;
-* ``loop``: :func:`train_model` (``delaykit train``), ``checkpoint``: ``model.pt`` (interface A)
-  and ``resume.pt``; ``plots``; ``finetune``: integer delays in a target's range and
-  fake-quantized weights; ``acceptance``: the delay-task acceptance runs.
+  files, ``section.key=value`` overrides;
+* ``run``: :func:`train_model` (``delaykit train``: train, save, plot, fine-tune), built on
+  ``loop`` (the epochs), ``optim`` (optimizers, schedules, σ annealing), ``evaluation``,
+  ``resume`` (exact resume), ``distributed`` (data-parallel scale-out), ``checkpoint``
+  (``model.pt`` and ``resume.pt``) and ``plots``; ``finetune``: integer delays in a target's
+  range and fake-quantized weights; ``acceptance``: the delay-task acceptance runs.
+
+The training model is described in ``docs/design.md`` ("Training model").
 
 Typical use::
 
@@ -22,5 +26,5 @@ Typical use::
     delaykit train --config shd --data-dir data/shd --out runs/shd --set train.bf16=true
     torchrun --nproc_per_node 2 -m delaykit train --config shd --data-dir data/shd --out runs/ddp
 
-or from Python ``delaykit.train.loop.train_model("delay-task", "data/delay", "runs/delay")``.
+or from Python ``delaykit.train.run.train_model("delay-task", "data/delay", "runs/delay")``.
 """

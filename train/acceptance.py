@@ -22,11 +22,19 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import torch
+
+from delaykit.data.synth import write_delay_task_pair
+from delaykit.fileio import write_text_atomic
+from delaykit.train.run import train_model
 
 KINDS = ("learned", "random", "none")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the acceptance; 0 when accepted, 1 otherwise (results in OUT/acceptance.json)."""
     ap = argparse.ArgumentParser(
         prog="python -m delaykit.train.acceptance", description=__doc__.splitlines()[0]
     )
@@ -37,36 +45,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of learned,random,none")
     args = ap.parse_args(argv)
-    from delaykit.data.synth import write_delay_task_pair
-    from delaykit.fileio import write_text_atomic
-    from delaykit.train.loop import train_model
-
     out = Path(args.out)
     data = Path(args.data) if args.data else out / "data"
     if not (data / "delay_train.h5").exists() or not (data / "delay_test.h5").exists():
         write_delay_task_pair(data, 2000, 500, seed=0, progress=True)
-    results = {}
-    for kind in args.kinds.split(","):
-        t0 = time.perf_counter()
-        import torch
-
-        path = train_model(
-            "delay-task", data, out / kind, progress=True, overrides=[f"model.kind={kind}", *args.overrides]
-        )
-        ck = torch.load(path, weights_only=True)
-        m = ck["metrics"]
-        results[kind] = {
-            "test_acc_rounded": m["test_acc_rounded"],
-            "test_acc_float": m["test_acc_float"],
-            "wall_seconds": time.perf_counter() - t0,
-            "epochs": m["epoch"],
-        }
+    results: dict[str, Any] = {kind: _run(kind, data, out, args.overrides) for kind in args.kinds.split(",")}
     print("\ndelay task, rounded integer delays (deployed semantics):")
     for kind, r in results.items():
         print(
             f"  {kind:8s} test {r['test_acc_rounded']:6.2f} %  (training kernel {r['test_acc_float']:6.2f} %)"
             f"  {r['wall_seconds']:6.1f} s for {r['epochs']} epochs"
         )
+    ok = _accepted(results)
+    results["accepted"] = ok
+    write_text_atomic(out / "acceptance.json", json.dumps(results, indent=2) + "\n")
+    print("accepted" if ok else "NOT accepted: learned >= 95 %, none <= 60 %, random <= learned")
+    return 0 if ok else 1
+
+
+def _run(kind: str, data: Path, out: Path, overrides: list[str]) -> dict[str, Any]:
+    """Train the ``delay-task`` config with ``model.kind=kind``; its accuracies (%) and wall time (s)."""
+    t0 = time.perf_counter()
+    path = train_model(
+        "delay-task", data, out / kind, progress=True, overrides=[f"model.kind={kind}", *overrides]
+    )
+    m = torch.load(path, weights_only=True)["metrics"]
+    return {
+        "test_acc_rounded": m["test_acc_rounded"],
+        "test_acc_float": m["test_acc_float"],
+        "wall_seconds": time.perf_counter() - t0,
+        "epochs": m["epoch"],
+    }
+
+
+def _accepted(results: dict[str, Any]) -> bool:
+    """learned >= 95 %, none <= 60 %, random <= learned (rounded test accuracies; absent kinds pass)."""
     ok = True
     if "learned" in results:
         ok &= results["learned"]["test_acc_rounded"] >= 95.0
@@ -74,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         ok &= results["none"]["test_acc_rounded"] <= 60.0
     if "random" in results and "learned" in results:
         ok &= results["random"]["test_acc_rounded"] <= results["learned"]["test_acc_rounded"]
-    results["accepted"] = bool(ok)
-    write_text_atomic(out / "acceptance.json", json.dumps(results, indent=2) + "\n")
-    print("accepted" if ok else "NOT accepted: learned >= 95 %, none <= 60 %, random <= learned")
-    return 0 if ok else 1
+    return bool(ok)
 
 
 if __name__ == "__main__":

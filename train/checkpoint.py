@@ -1,19 +1,24 @@
-"""Checkpoints: ``model.pt`` (interface A) and ``resume.pt`` (everything to continue a run).
+"""Checkpoints: ``model.pt`` (the trained model) and ``resume.pt`` (everything to continue a run).
 
 Both are ``torch.save`` of plain dicts of tensors, dicts, lists, str, int, float, bool and
-None, loadable with ``torch.load(path, weights_only=True)``, and written atomically.
+None, loadable with ``torch.load(path, weights_only=True)``, and written atomically. The
+``model.pt`` fields are described in ``docs/design.md`` ("File formats").
 """
 
 from __future__ import annotations
 
 import platform
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from delaykit import __version__
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path
+from delaykit.train.model import DelaySNN
 
 CHECKPOINT_FORMAT = "delaykit.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -22,16 +27,10 @@ RESUME_FORMAT = "delaykit.resume"
 
 def versions() -> dict[str, str]:
     """Versions of the packages that define the model's numerics."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import numpy
-
-    from delaykit import __version__
-
     out = {
         "delaykit": str(__version__),
         "torch": str(torch.__version__),
-        "numpy": str(numpy.__version__),
+        "numpy": str(np.__version__),
         "python": platform.python_version(),
     }
     for name in ("dcls", "spikingjelly"):
@@ -44,8 +43,6 @@ def versions() -> dict[str, str]:
 
 def plain(obj: Any) -> Any:
     """Make ``obj`` weights_only-loadable: tuples -> lists, numpy scalars -> Python numbers."""
-    import numpy as np
-
     if isinstance(obj, dict):
         return {str(k) if not isinstance(k, int) else k: plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -90,7 +87,7 @@ def model_checkpoint(
     class_names: list[str],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The interface-A dict for ``model`` (a DelaySNN, not wrapped in DDP)."""
+    """The ``model.pt`` dict for ``model`` (a DelaySNN, not wrapped in DDP)."""
     cfg_plain = {k: v for k, v in cfg.items()}
     ck = {
         "format": CHECKPOINT_FORMAT,
@@ -121,10 +118,8 @@ def load_model_checkpoint(path: str | Path) -> dict[str, Any]:
     return ck
 
 
-def model_from_checkpoint(path_or_ck: str | Path | dict[str, Any], **kwargs: Any) -> Any:
-    """Rebuild the DelaySNN of a ``model.pt`` with its trained state."""
-    from delaykit.train.model import DelaySNN
-
+def model_from_checkpoint(path_or_ck: str | Path | dict[str, Any], **kwargs: Any) -> DelaySNN:
+    """Rebuild the DelaySNN of a ``model.pt`` with its trained state (kwargs: DelaySNN options)."""
     ck = path_or_ck if isinstance(path_or_ck, dict) else load_model_checkpoint(path_or_ck)
     model = DelaySNN(ck["arch"], **kwargs)
     model.load_state_dict(ck["state_dict"], strict=True)

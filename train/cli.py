@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+
+from delaykit.errors import DelaykitError
+from delaykit.train import config as C
 
 EPILOG = """examples:
   delaykit data synth --out data/delay
@@ -61,25 +66,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from delaykit.errors import DelaykitError
-    from delaykit.train import config as C
-
     extra = {}
     if args.model:
         extra["model.kind"] = args.model
     if args.epochs is not None:
         extra["train.epochs"] = args.epochs
-    cfg = C.load_config(args.config, args.overrides, extra)
+    cfg = C.load_config(args.config, args.overrides, extra, overrides_name="--set")
     if args.show_config:
         print(C.to_toml(cfg), end="")
         return 0
-    if not args.data_dir or not args.out:
-        raise DelaykitError("--data-dir and --out are required (or use --show-config)")
-    if args.finetune and not args.target:
-        raise DelaykitError("--finetune needs --target NAME, e.g. --target loihi2")
-    if args.init and not args.finetune:
-        raise DelaykitError("--init is for fine-tuning an existing model: add --finetune --target NAME")
-    from delaykit.train.loop import train_model
+    _check_args(args)
+    from delaykit.train.run import train_model  # lazy: torch
 
     path = train_model(
         cfg,
@@ -91,8 +88,22 @@ def _train(args: argparse.Namespace) -> int:
         finetune=args.finetune,
         init=args.init,
     )
-    import os
-
     if os.environ.get("RANK", "0") == "0":
         print(f"wrote {path}")
     return 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse flag combinations and missing inputs before any work (errors name the flag)."""
+    if not args.data_dir or not args.out:
+        raise DelaykitError("--data-dir and --out are required (or use --show-config)")
+    if args.finetune and not args.target:
+        raise DelaykitError("--finetune needs --target NAME, e.g. --target loihi2")
+    if args.init and not args.finetune:
+        raise DelaykitError("--init is for fine-tuning an existing model: add --finetune --target NAME")
+    if not Path(args.data_dir).is_dir():
+        raise DelaykitError(f"--data-dir {args.data_dir}: no such folder")
+    if args.resume:
+        resume_file = Path(args.out) / ("resume_finetune.pt" if args.init else "resume.pt")
+        if not resume_file.exists():
+            raise DelaykitError(f"--resume: {resume_file} not found; start the run without --resume")

@@ -2,7 +2,7 @@
 
 A config is a nested dict with the sections ``data``, ``model``, ``train`` and ``finetune``.
 Start from a named config or a TOML/YAML file (which may name its ``base``), then apply
-``--set section.key=value`` overrides (values parsed as TOML: ``3``, ``1e-3``, ``[64, 64]``,
+``section.key=value`` overrides (``delaykit train --set``) (values parsed as TOML: ``3``, ``1e-3``, ``[64, 64]``,
 ``true``, ``"text"`` or bare text). The resolved config is saved with the results.
 
 Units: ``*_ms`` in milliseconds, ``dt`` in seconds, ``kernel_size`` and ``window_steps`` in
@@ -184,8 +184,11 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def set_value(cfg: dict[str, Any], dotted: str, value: Any, where: str = "--set") -> None:
-    """Set ``section.key`` to ``value`` after checking the key exists and the type fits."""
+def set_value(cfg: dict[str, Any], dotted: str, value: Any, where: str = "override") -> None:
+    """Set ``section.key`` to ``value`` after checking the key exists and the type fits.
+
+    where: what the value came from, for error messages.
+    """
     parts = dotted.split(".")
     if len(parts) != 2:
         raise DelaykitError(f"{where}: {dotted!r}: keys are section.key, e.g. train.epochs")
@@ -232,10 +235,13 @@ def load_config(
     name_or_path: str | Path | None = None,
     overrides: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
+    *,
+    overrides_name: str = "override",
 ) -> dict[str, Any]:
     """Resolve a config: named config or TOML/YAML file, then ``extra`` (dotted keys), then overrides.
 
-    overrides: ``["train.epochs=3", "model.hidden=[64, 64]"]``. Raises DelaykitError on bad keys.
+    overrides: ``["train.epochs=3", "model.hidden=[64, 64]"]``. Raises DelaykitError on bad keys,
+    naming an override as ``overrides_name 'item'`` (the CLI passes its flag, ``--set``).
     """
     cfg = copy.deepcopy(DEFAULTS)
     if name_or_path is None:
@@ -265,9 +271,9 @@ def load_config(
         set_value(cfg, k, v, "option")
     for item in overrides:
         if "=" not in item:
-            raise DelaykitError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=3")
+            raise DelaykitError(f"{overrides_name} {item!r}: expected section.key=value, e.g. train.epochs=3")
         k, v = item.split("=", 1)
-        set_value(cfg, k.strip(), parse_value(v.strip()), f"--set {item}")
+        set_value(cfg, k.strip(), parse_value(v.strip()), f"{overrides_name} {item}")
     validate(cfg)
     return cfg
 

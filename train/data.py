@@ -10,7 +10,8 @@
   mid-epoch sees exactly the batches it would have seen.
 
 Every sample is ``(frames (T, C) float32, label int)`` with the same ``T`` for a whole file
-(the DESIGN.md decision: fixed windows, so training and deployed accuracy see identical inputs).
+(fixed windows, so training and deployed accuracy see identical inputs; ``docs/design.md``,
+"Training model").
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from delaykit.data.audio import read_wav, resample
 from delaykit.data.shd import BinSpec, SHDFile
 from delaykit.errors import DelaykitError
 
@@ -218,7 +220,7 @@ def load_splits(cfg: dict[str, Any], data_dir: str | Path, *, progress: bool = F
     d = cfg["data"]
     root = Path(data_dir)
     if not root.is_dir():
-        raise DelaykitError(f"--data-dir {root}: no such folder")
+        raise DelaykitError(f"data_dir {root}: no such folder")
     if d["dataset"] == "gsc":
         return _gsc_splits(cfg, root)
     prefix = {"shd": "shd_", "ssc": "ssc_", "h5": "*"}[d["dataset"]]
@@ -293,8 +295,6 @@ def log_mel(wave: np.ndarray, fs: float, cfg: dict[str, Any]) -> np.ndarray:
     Resampling is scipy's polyphase filter (``delaykit.data.audio.resample``), not torchaudio's
     windowed sinc, so values differ slightly from the reference code's near the band edges.
     """
-    from delaykit.data.audio import resample
-
     d = cfg["data"]
     sr = float(d["gsc_sample_rate"])
     x = np.asarray(wave, dtype=np.float64)
@@ -365,8 +365,6 @@ class GSCDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from delaykit.data.audio import read_wav
-
         path, label = self.items[i]
         x, fs = read_wav(path)
         return torch.from_numpy(log_mel(x, fs, self.cfg)), label

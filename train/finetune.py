@@ -1,4 +1,4 @@
-"""Hardware-aware fine-tuning for a target profile (interface B).
+"""Hardware-aware fine-tuning for a hardware target profile.
 
 The trained model is changed into what the converter will deploy, and trained a little more
 in that form so the deployed accuracy holds:
@@ -20,13 +20,21 @@ target's range, quantized before fine-tuning (post-training quantization), quant
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from delaykit.fileio import write_text_atomic
-from delaykit.train.model import DelaySNN, rounded_delays
+from delaykit.hardware_targets.ranges import delay_range, resolve_target
+from delaykit.train.checkpoint import model_checkpoint, save_torch_atomic
+from delaykit.train.data import Splits
+from delaykit.train.dcls_kernel import rounded_delays
+from delaykit.train.distributed import Dist
+from delaykit.train.evaluation import evaluate_model, final_metrics
+from delaykit.train.loop import run_training
+from delaykit.train.model import DelaySNN
 
 
 class FakeQuant:
@@ -125,50 +133,37 @@ def target_bits(t: Any, override: int | None) -> int | None:
 def finetune_for_target(
     model: DelaySNN,
     cfg: dict[str, Any],
-    splits: Any,
+    splits: Splits,
     out: Path,
     target: Any,
     *,
     progress: bool = True,
-    dist: Any = None,
-    log: Any = print,
+    dist: Dist | None = None,
+    log: Callable[[str], None] = print,
     history: list[dict[str, Any]] | None = None,
     resume: bool = False,
 ) -> Path:
-    """Fine-tune ``model`` for ``target``; write ``out/model.pt`` and ``finetune_report.json``."""
-    from delaykit.hardware_targets.ranges import delay_range, resolve_target
-    from delaykit.train.checkpoint import model_checkpoint, save_torch_atomic
-    from delaykit.train.loop import Dist, evaluate, final_metrics, run_training
+    """Fine-tune ``model`` for ``target``; write ``out/model.pt`` and ``finetune_report.json``.
 
+    target: a profile name, a ``.toml`` path or a profile object. history: the training
+    epochs (their last metrics go into the checkpoint). resume: continue the fine-tuning
+    from ``out/resume_finetune.pt``. Returns the path of ``model.pt``.
+    """
     dist = dist or Dist()
     t = resolve_target(target)
-    name = str(getattr(t, "name", target))
     lo, hi = delay_range(t)
-    bits = target_bits(t, cfg["finetune"]["weight_bits"])
-    bs = int(cfg["train"]["eval_batch_size"])
-    test = splits.test
-
-    def acc(rounded: bool) -> float:
-        return evaluate(
-            model, test, bs, rounded=rounded, dist=dist, float64=bool(cfg["train"]["eval_float64"])
-        )["acc"]
-
     report: dict[str, Any] = {
-        "target": name,
-        "weight_bits": bits,
+        "target": str(getattr(t, "name", target)),
+        "weight_bits": target_bits(t, cfg["finetune"]["weight_bits"]),
         "delay_range": [lo, hi],
         "quantization": "per-layer symmetric max-abs of BN-folded weights, round half to even",
     }
-    report["test_acc_float"] = acc(False)
-    report["test_acc_rounded"] = acc(True)
-    report["delays"] = fix_delays(model, lo, hi)
-    report["test_acc_rounded_in_range"] = acc(True)
-    fq = FakeQuant(model, bits)
-    fq.install()
-    report["test_acc_quantized_before_finetune"] = acc(True)
+    acc = _test_accuracy(model, cfg, splits, dist)
+    _deploy_in_place(model, report, acc)
     model.dropout = float(cfg["finetune"]["dropout"])
+    bits = report["weight_bits"]
     log(
-        f"fine-tuning for {name}: delays clipped to {lo}..{hi} steps "
+        f"fine-tuning for {report['target']}: delays clipped to {lo}..{hi} steps "
         f"({sum(r['clipped'] for r in report['delays'])} synapses clipped), weights "
         f"{'float' if bits is None else f'{bits}-bit'}"
     )
@@ -177,24 +172,57 @@ def finetune_for_target(
     )
     report["test_acc_quantized"] = acc(True)
     report["epochs"] = len(ft_hist)
-    metrics = final_metrics(history or [])
-    metrics.update({k: v for k, v in report.items() if k.startswith("test_acc")})
-    metrics["epoch"] = int(metrics.get("epoch", 0))
-    metrics["finetune_epochs"] = len(ft_hist)
     path = out / "model.pt"
     if dist.main:
+        metrics = _finetuned_metrics(history or [], report, len(ft_hist))
         extra = {
             "finetune": {k: v for k, v in report.items() if not k.startswith("test_acc")},
             "data": {"files": splits.files, "window_steps": splits.window_steps},
         }
         save_torch_atomic(model_checkpoint(model, cfg, metrics, splits.class_names, extra), path)
         write_text_atomic(out / "finetune_report.json", json.dumps(report, indent=2) + "\n")
-        log(format_report(report))
+        log(format_finetune_report(report))
     return path
 
 
-def format_report(r: dict[str, Any]) -> str:
-    """The accuracies side by side, one line each."""
+def _test_accuracy(
+    model: DelaySNN, cfg: dict[str, Any], splits: Splits, dist: Dist
+) -> Callable[[bool], float]:
+    """``acc(rounded)``: the test accuracy (%) of ``model`` as it is when called."""
+    bs = int(cfg["train"]["eval_batch_size"])
+    f64 = bool(cfg["train"]["eval_float64"])
+
+    def acc(rounded: bool) -> float:
+        return evaluate_model(model, splits.test, bs, rounded=rounded, dist=dist, float64=f64)["acc"]
+
+    return acc
+
+
+def _deploy_in_place(model: DelaySNN, report: dict[str, Any], acc: Callable[[bool], float]) -> None:
+    """Fix the delays into the report's range and install the fake quantization, recording the
+    test accuracy before and after each step in ``report``."""
+    lo, hi = report["delay_range"]
+    report["test_acc_float"] = acc(False)
+    report["test_acc_rounded"] = acc(True)
+    report["delays"] = fix_delays(model, lo, hi)
+    report["test_acc_rounded_in_range"] = acc(True)
+    FakeQuant(model, report["weight_bits"]).install()
+    report["test_acc_quantized_before_finetune"] = acc(True)
+
+
+def _finetuned_metrics(
+    history: list[dict[str, Any]], report: dict[str, Any], finetune_epochs: int
+) -> dict[str, Any]:
+    """The fine-tuned checkpoint's metrics: training's last epoch plus the report's accuracies."""
+    metrics = final_metrics(history)
+    metrics.update({k: v for k, v in report.items() if k.startswith("test_acc")})
+    metrics["epoch"] = int(metrics.get("epoch", 0))
+    metrics["finetune_epochs"] = finetune_epochs
+    return metrics
+
+
+def format_finetune_report(r: dict[str, Any]) -> str:
+    """The accuracies (%) of a fine-tuning report side by side, one line each."""
     rows = [
         ("float (training kernel)", "test_acc_float"),
         ("rounded integer delays", "test_acc_rounded"),
@@ -208,4 +236,4 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["FakeQuant", "finetune_for_target", "fix_delays", "format_report", "target_bits"]
+__all__ = ["FakeQuant", "finetune_for_target", "fix_delays", "format_finetune_report", "target_bits"]

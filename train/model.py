@@ -12,15 +12,16 @@ synapse is ``(K - 1) // 2 - round(P)`` (``delaykit.convert.delays``).
 
 The parameters live in real ``dcls.Dcls1d`` modules (so the state dict has the reference
 names ``layers.{i}.weight|P|SIG`` and a reference checkpoint maps onto it), but the kernel
-is built by :func:`dcls_kernel`, one fused autograd function per layer and step, numerically
-the same as dcls' ``ConstructKernel1d`` (tested). Kernel modes:
+is built by :func:`delaykit.train.dcls_kernel.dcls_kernel` and the LIF runs in
+:mod:`delaykit.train.lif`. Kernel modes:
 
 * ``"train"``: the training kernel (``gauss`` for learned delays, ``max`` for the frozen
   random delays, a single tap for ``none``), with the current ``SIG``;
-* ``"rounded"``: one tap per synapse at ``round_half_even(clamp(P))`` holding exactly ``W``
-  — the paper's evaluation (``version='max'``, ``SIG=0``, rounded ``P``) and what a deployed
-  network computes. (dcls' own ``max`` kernel scales the tap by ``1/(1+1e-7)``, i.e. by
-  ``1 - 2**-23`` in float32; we keep ``W`` exact so rounded evaluation matches deployment.)
+* ``"rounded"``: one tap per synapse at the rounded position holding exactly ``W`` — the
+  paper's evaluation and what a deployed network computes.
+
+The ``arch`` dict and the state-dict names are the checkpoint format (``docs/design.md``,
+"The deployed-network contract"); the training model is described under "Training model".
 """
 
 from __future__ import annotations
@@ -34,11 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from delaykit.train.dcls_kernel import dcls_kernel, rounded_delays
+from delaykit.train.lif import lif_btn
+
 MODEL_KINDS: tuple[str, ...] = ("learned", "random", "none")
-#: dcls 0.1.1 adds this to |SIG| in the gauss kernel (sigma_eff = |SIG| + 0.27) ...
-GAUSS_SIG_OFFSET = 0.27
-#: ... and to the kernel's sum before normalizing.
-DCLS_NORM_EPS = 1e-7
 
 ARCH_KEYS: tuple[str, ...] = (
     "model",
@@ -61,7 +61,7 @@ ARCH_KEYS: tuple[str, ...] = (
 
 
 def validate_arch(arch: Mapping[str, Any], where: str = "arch") -> dict[str, Any]:
-    """Check an interface-A ``arch`` dict and return a normalized copy (raises ValueError)."""
+    """Check a checkpoint's ``arch`` dict and return a normalized copy (raises ValueError)."""
     missing = [k for k in ARCH_KEYS if k not in arch]
     if missing:
         raise ValueError(f"{where}: missing field(s) {missing}")
@@ -100,291 +100,12 @@ def validate_arch(arch: Mapping[str, Any], where: str = "arch") -> dict[str, Any
 
 
 # --------------------------------------------------------------------------------------------
-# DCLS kernel construction (one fused autograd function per layer)
-# --------------------------------------------------------------------------------------------
-
-
-class _GaussKernel(torch.autograd.Function):
-    """``K[o, i, k] = W[o, i] * g_k / (sum_j g_j + 1e-7)``, ``g_k = exp(-((k - c) / s)^2 / 2)``.
-
-    ``c = P + K // 2`` and ``s = |SIG| + 0.27`` per synapse (dcls 0.1.1 ``forward_vgauss``).
-    Gradients flow to W and P (SIG is not learned in the paper; it gets none).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, w: torch.Tensor, p: torch.Tensor, sig: torch.Tensor, ksize: int) -> torch.Tensor:
-        # w, p, sig: (out, in) float32
-        idx = torch.arange(ksize, dtype=w.dtype, device=w.device).view(ksize, 1, 1)
-        center = p + (ksize // 2)
-        s = sig.abs() + GAUSS_SIG_OFFSET
-        u = (idx - center) / s  # (K, out, in)
-        g = torch.exp(-0.5 * (u * u))
-        denom = g.sum(0) + DCLS_NORM_EPS
-        gn = g / denom
-        ctx.save_for_backward(w, gn, u, s, denom)
-        return (gn * w).permute(1, 2, 0).contiguous()  # (out, in, K)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        w, gn, u, s, denom = ctx.saved_tensors
-        gk = grad.permute(2, 0, 1)  # (K, out, in)
-        grad_w = (gk * gn).sum(0) if ctx.needs_input_grad[0] else None
-        grad_p = None
-        if ctx.needs_input_grad[1]:
-            # d g_k / d c = g_k * u_k / s;  d gn_k / d c = (g'_k - gn_k * sum_j g'_j) / denom
-            dg = gn * u / s  # = (g_k * u_k / s) / denom
-            sum_dg = dg.sum(0)
-            dgn = dg - gn * sum_dg  # (since gn_k * sum_j g'_j/denom = gn_k * sum_j dg_j)
-            grad_p = (gk * dgn).sum(0) * w
-        return grad_w, grad_p, None, None
-
-
-class _GaussKernelNumba(torch.autograd.Function):
-    """:class:`_GaussKernel` computed per synapse by the numba kernels (CPU): no (K, out, in)
-    temporaries, the taps are recomputed in backward. Same formula; the sum over taps is
-    sequential, so results differ from dcls' in the last bits (tested to 1e-6 relative)."""
-
-    @staticmethod
-    def forward(ctx: Any, w: torch.Tensor, p: torch.Tensor, sig: torch.Tensor, ksize: int) -> torch.Tensor:
-        from delaykit.train import kernels
-
-        w, p, sig = w.detach().contiguous(), p.detach().contiguous(), sig.detach().contiguous()
-        out = torch.empty(*w.shape, ksize, dtype=w.dtype)
-        dt = w.numpy().dtype.type
-        kernels.gauss_kernel_forward(
-            w.numpy(),
-            p.numpy(),
-            sig.numpy(),
-            ksize,
-            dt(ksize // 2),
-            dt(GAUSS_SIG_OFFSET),
-            dt(DCLS_NORM_EPS),
-            out.numpy(),
-        )
-        ctx.save_for_backward(w, p, sig)
-        ctx.ksize = ksize
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        from delaykit.train import kernels
-
-        w, p, sig = ctx.saved_tensors
-        k = ctx.ksize
-        grad = grad.contiguous()
-        gw = torch.empty_like(w)
-        gp = torch.empty_like(p)
-        dt = w.numpy().dtype.type
-        kernels.gauss_kernel_backward(
-            grad.numpy(),
-            w.numpy(),
-            p.numpy(),
-            sig.numpy(),
-            k,
-            dt(k // 2),
-            dt(GAUSS_SIG_OFFSET),
-            dt(DCLS_NORM_EPS),
-            bool(ctx.needs_input_grad[1]),
-            gw.numpy(),
-            gp.numpy(),
-        )
-        return gw, (gp if ctx.needs_input_grad[1] else None), None, None
-
-
-def _max_kernel(w: torch.Tensor, p: torch.Tensor, sig: torch.Tensor, ksize: int) -> torch.Tensor:
-    """dcls 0.1.1 ``forward_vmax``: triangle of half-width ``|SIG| + 1``, normalized (autograd)."""
-    idx = torch.arange(ksize, dtype=w.dtype, device=w.device).view(ksize, 1, 1)
-    x = ((sig.abs() + 1.0) - (idx - (p + ksize // 2)).abs()).relu()
-    x = x / (x.sum(0) + DCLS_NORM_EPS)
-    return (x * w).permute(1, 2, 0).contiguous()
-
-
-def rounded_delays(p: torch.Tensor, ksize: int) -> torch.Tensor:
-    """Integer delays (steps) ``(K-1)//2 - round_half_even(clamp(P))`` as int64, same shape as P."""
-    c = (ksize - 1) // 2
-    return (c - torch.round(p.clamp(c - (ksize - 1), c))).long()
-
-
-def onehot_kernel(w: torch.Tensor, p: torch.Tensor, ksize: int) -> torch.Tensor:
-    """One tap per synapse at the rounded position holding exactly ``W``: (out, in, K)."""
-    d = rounded_delays(p, ksize)  # delay d sits at kernel index K - 1 - d
-    k = torch.zeros(*w.shape, ksize, dtype=w.dtype, device=w.device)
-    k.scatter_(2, (ksize - 1 - d).unsqueeze(-1), w.unsqueeze(-1))
-    return k
-
-
-def dcls_kernel(
-    weight: torch.Tensor, P: torch.Tensor, SIG: torch.Tensor, ksize: int, version: str, fast: bool = True
-) -> torch.Tensor:
-    """The conv1d kernel (out, in, K) of a ``Dcls1d(kernel_count=1)`` from its parameters.
-
-    weight (out, in, 1), P and SIG (1, out, in, 1) as stored by dcls. version: 'gauss' | 'max' |
-    'rounded' (see the module docstring). fast: use the numba gauss kernel on CPU (else the
-    torch one, bit-identical to dcls).
-    """
-    w = weight[..., 0]
-    p = P[0, ..., 0]
-    if version == "rounded" or ksize == 1:
-        if ksize == 1:
-            return weight
-        return onehot_kernel(w, p, ksize)
-    sig = SIG[0, ..., 0]
-    if version == "gauss":
-        if w.device.type == "cpu" and w.dtype in (torch.float32, torch.float64) and fast:
-            return _GaussKernelNumba.apply(w, p, sig, ksize)
-        return _GaussKernel.apply(w, p, sig, ksize)
-    if version == "max":
-        return _max_kernel(w, p, sig, ksize)
-    raise ValueError(f"dcls_kernel: version must be 'gauss', 'max' or 'rounded', got {version!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# LIF (spikingjelly semantics, fused forward/backward)
-# --------------------------------------------------------------------------------------------
-
-
-def atan_surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """spikingjelly ``surrogate.ATan``: d/dx heaviside ~ alpha / 2 / (1 + (pi/2 * alpha * x)^2)."""
-    return (alpha / 2) / (1 + (math.pi / 2 * alpha * x).square())
-
-
-class _LIFMultiStep(torch.autograd.Function):
-    """LIF over a time-major sequence ``x (T, ...)``, initial v = 0 (spikingjelly after reset).
-
-    Per step: ``h = v - (v - 0) / tau + x``; ``s = h >= th``; ``v = s ? 0 : h`` (hard reset,
-    reset detached). Returns ``(spikes, v_seq)``. Backward uses the ATan surrogate for ds/dh.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.contiguous()
-        v = torch.zeros_like(x[0])
-        h_seq = torch.empty_like(x)
-        v_seq = torch.empty_like(x)
-        s_seq = torch.empty_like(x)
-        for t in range(x.shape[0]):
-            h = v - v / tau + x[t]
-            h_seq[t] = h
-            s = h >= th
-            s_seq[t] = s
-            v = h.masked_fill(s, 0.0)
-            v_seq[t] = v
-        ctx.save_for_backward(h_seq)
-        ctx.params = (tau, th, alpha)
-        return s_seq, v_seq
-
-    @staticmethod
-    def backward(
-        ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, ...]:
-        (h_seq,) = ctx.saved_tensors
-        tau, th, alpha = ctx.params
-        steps = h_seq.shape[0]
-        if g_s is None:
-            g_s = torch.zeros_like(h_seq)
-        if g_v is None:
-            g_v = torch.zeros_like(h_seq)
-        sg = atan_surrogate_grad(h_seq - th, alpha)
-        keep = (h_seq < th).to(h_seq.dtype)  # d v / d h with the reset detached
-        a_s = g_s * sg
-        gx = torch.empty_like(h_seq)
-        carry = torch.zeros_like(h_seq[0])
-        for t in range(steps - 1, -1, -1):
-            gh = a_s[t] + (g_v[t] + carry) * keep[t]
-            gx[t] = gh
-            carry = gh - gh / tau  # d h[t] / d v[t-1] = 1 - 1/tau, in spikingjelly's operation order
-        return gx, None, None, None
-
-
-class _LIFBTN(torch.autograd.Function):
-    """LIF over ``x (B, T, N)`` (neurons contiguous) with the numba kernels (CPU)."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, x: torch.Tensor, tau: float, th: float, alpha: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        from delaykit.train import kernels
-
-        x = x.contiguous()
-        h = torch.empty_like(x)
-        s = torch.empty_like(x)
-        v = torch.empty_like(x)
-        npdt = x.numpy().dtype.type
-        kernels.lif_forward(x.numpy(), npdt(tau), npdt(th), h.numpy(), s.numpy(), v.numpy())
-        ctx.save_for_backward(h)
-        ctx.params = (tau, th, alpha)
-        return s, v
-
-    @staticmethod
-    def backward(
-        ctx: Any, g_s: torch.Tensor | None, g_v: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, ...]:
-        from delaykit.train import kernels
-
-        (h,) = ctx.saved_tensors
-        tau, th, alpha = ctx.params
-        dummy = h[:1, :1, :1]
-        gs = g_s.contiguous() if g_s is not None else dummy
-        gv = g_v.contiguous() if g_v is not None else dummy
-        gx = torch.empty_like(h)
-        npdt = h.numpy().dtype.type
-        kernels.lif_backward(
-            h.numpy(),
-            gs.numpy(),
-            gv.numpy(),
-            g_s is not None,
-            g_v is not None,
-            npdt(tau),
-            npdt(th),
-            npdt(alpha / 2),
-            npdt(math.pi / 2 * alpha),
-            gx.numpy(),
-        )
-        return gx, None, None, None
-
-
-def lif_btn(
-    x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """LIF over ``x (B, T, N)``: returns ``(spikes, v_seq)`` of the same shape (see :func:`lif_multistep`).
-
-    Uses the numba kernels on CPU and the torch loop elsewhere (GPU).
-    """
-    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-        return _LIFBTN.apply(x, float(tau), float(v_threshold), float(alpha))
-    s, v = _LIFMultiStep.apply(x.transpose(0, 1), float(tau), float(v_threshold), float(alpha))
-    return s.transpose(0, 1), v.transpose(0, 1)
-
-
-def lif_multistep(
-    x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fused LIF over ``x (T, ...)``: returns ``(spikes, v_seq)`` (float, same shape).
-
-    Forward is bit-identical to spikingjelly 2.0.0 ``LIFNode(tau, decay_input=False,
-    v_reset=0, detach_reset=True)``; the gradient is its ATan(alpha) surrogate gradient.
-    """
-    shape = x.shape
-    s, v = lif_btn(x.reshape(1, shape[0], -1), tau, v_threshold, alpha)
-    return s.reshape(shape), v.reshape(shape)
-
-
-def lif_multistep_torch(
-    x: torch.Tensor, tau: float, v_threshold: float, alpha: float = 5.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same LIF as a loop of torch operations over ``x (T, ...)`` (any device)."""
-    return _LIFMultiStep.apply(x, float(tau), float(v_threshold), float(alpha))
-
-
-# --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
 
 
 class DelaySNN(nn.Module):
-    """Feedforward SNN with per-synapse learned delays (interface A state-dict names).
+    """Feedforward SNN with per-synapse learned delays (the checkpoint's state-dict names).
 
     ``forward(x)`` takes ``x (B, T, n_inputs)`` counts and returns the readout membrane
     sequence ``(T + (L+1) * (K-1)//2, B, n_classes)`` (time-major, like the reference code).
@@ -596,7 +317,20 @@ def build_model(
     surrogate_alpha: float = 5.0,
     init_pos: str = "uniform",
 ) -> DelaySNN:
-    """Construct and initialize a :class:`DelaySNN` (interface A ``arch``)."""
+    """Construct and initialize a :class:`DelaySNN` (a checkpoint's ``arch``)."""
     model = DelaySNN(arch, dropout=dropout, surrogate_alpha=surrogate_alpha)
     init_model(model, seed, init_pos=init_pos)
     return model
+
+
+__all__ = [
+    "ARCH_KEYS",
+    "MODEL_KINDS",
+    "DelaySNN",
+    "build_model",
+    "init_model",
+    "loss_fn",
+    "predict",
+    "sum_softmax",
+    "validate_arch",
+]

@@ -6,15 +6,37 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from delaykit.fileio import atomic_path
+from delaykit.train.config import sig_schedule
+
+_LOSS_CURVES = (
+    ("test_loss_float", "test (training kernel)"),
+    ("test_loss_rounded", "test (rounded delays)"),
+)
+_ACC_CURVES = (
+    ("test_acc_float", "test, training kernel"),
+    ("test_acc_rounded", "test, rounded integer delays"),
+    ("valid_acc_rounded", "valid, rounded"),
+    ("test_acc_quantized", "test, quantized"),
+)
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
+    import matplotlib  # heavy: only when plots are written
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def write_plots(
@@ -24,47 +46,46 @@ def write_plots(
 
     Returns the paths written. ``model`` is a DelaySNN (its rounded integer delays are shown).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from delaykit.train.config import sig_schedule
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    ep = [h["epoch"] for h in history]
     if history:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-        a1.plot(ep, [h["train_loss"] for h in history], label="train")
-        for key, lab in (
-            ("test_loss_float", "test (training kernel)"),
-            ("test_loss_rounded", "test (rounded delays)"),
-        ):
-            if key in history[0]:
-                a1.plot(ep, [h[key] for h in history], label=lab)
-        a1.set_xlabel("epoch")
-        a1.set_ylabel("cross-entropy on sum of softmax")
-        a1.legend()
-        a2.plot(ep, [h["train_acc"] for h in history], label="train (batches, dropout)")
-        for key, lab in (
-            ("test_acc_float", "test, training kernel"),
-            ("test_acc_rounded", "test, rounded integer delays"),
-            ("valid_acc_rounded", "valid, rounded"),
-            ("test_acc_quantized", "test, quantized"),
-        ):
-            if key in history[0]:
-                a2.plot(ep, [h[key] for h in history], label=lab)
-        a2.set_xlabel("epoch")
-        a2.set_ylabel("accuracy (%)")
-        a2.legend()
-        fig.suptitle(f"delaykit train: {cfg.get('_name', '')} ({model.arch['model']} delays)")
-        p = out / "curves.png"
-        _save(fig, p)
-        written.append(p)
+        written.append(_plot_curves(out / "curves.png", history, model, cfg))
+    written.append(_plot_delays(out / "delays.png", model))
+    if history:
+        written.append(_plot_sigma(out / "sigma.png", history, cfg))
+    return written
 
+
+def _plot_curves(
+    path: Path, history: Sequence[Mapping[str, Any]], model: Any, cfg: Mapping[str, Any]
+) -> Path:
+    """Loss and accuracy (%) per epoch, train and test."""
+    plt = _pyplot()
+    ep = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.plot(ep, [h["train_loss"] for h in history], label="train")
+    for key, lab in _LOSS_CURVES:
+        if key in history[0]:
+            a1.plot(ep, [h[key] for h in history], label=lab)
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("cross-entropy on sum of softmax")
+    a1.legend()
+    a2.plot(ep, [h["train_acc"] for h in history], label="train (batches, dropout)")
+    for key, lab in _ACC_CURVES:
+        if key in history[0]:
+            a2.plot(ep, [h[key] for h in history], label=lab)
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy (%)")
+    a2.legend()
+    fig.suptitle(f"delaykit train: {cfg.get('_name', '')} ({model.arch['model']} delays)")
+    _save(fig, path)
+    return path
+
+
+def _plot_delays(path: Path, model: Any) -> Path:
+    """Histogram of the rounded integer delays (steps) of each layer."""
+    plt = _pyplot()
     delays = [d.cpu().numpy() for d in model.delays()]
     k = model.kernel_size
     fig, axes = plt.subplots(1, len(delays), figsize=(3.6 * len(delays), 3.2), squeeze=False)
@@ -75,19 +96,19 @@ def write_plots(
         ax.set_xlim(-0.5, k - 0.5)
     axes[0][0].set_ylabel("synapses")
     fig.suptitle("learned integer delays (rounded positions)", y=1.04)
-    p = out / "delays.png"
-    _save(fig, p)
-    written.append(p)
+    _save(fig, path)
+    return path
 
-    if history:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        planned = sig_schedule(cfg)
-        ax.plot(range(1, len(planned) + 1), planned, "--", label="schedule")
-        ax.plot(ep, [h["sigma"] for h in history], "o", ms=3, label="SIG after epoch")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("SIG (steps); sigma_eff = SIG + 0.27")
-        ax.legend()
-        p = out / "sigma.png"
-        _save(fig, p)
-        written.append(p)
-    return written
+
+def _plot_sigma(path: Path, history: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any]) -> Path:
+    """The planned SIG schedule and the SIG (steps) after each epoch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    planned = sig_schedule(cfg)
+    ax.plot(range(1, len(planned) + 1), planned, "--", label="schedule")
+    ax.plot([h["epoch"] for h in history], [h["sigma"] for h in history], "o", ms=3, label="SIG after epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("SIG (steps); sigma_eff = SIG + 0.27")
+    ax.legend()
+    _save(fig, path)
+    return path

@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     from delaykit.nir.export_nir import write_nir
     from delaykit.sim import Arithmetic, evaluate
     from delaykit.tables import write_tables
-    from delaykit.train.loop import train_model
+    from delaykit.train.run import train_model  # lazy: torch
 
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "data"
