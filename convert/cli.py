@@ -13,6 +13,7 @@ VERBS: dict[str, str] = {
     "to-dkn": "deployed network file (.dkn, HDF5) for 'delaykit sim' and 'delaykit targets'",
     "to-nir": "NIR graph (.nir) with per-synapse delays as Delay nodes",
     "to-table": "per-synapse event tables (CSV + Parquet/npz), neuron table, manifest, PyNN lists",
+    "to-pynn": "tables + PyNN lists + run_pynn.py (PyNN: NEST, SpiNNaker; or NEST directly), spike-exact",
     "to-netx": "lava-dl netx HDF5 for Loihi 2 (full out x in delay matrices, CUBA neurons)",
     "to-onnx": "streaming one-step ONNX model with delay ring buffers as state",
     "report": "conversion report only: delay histograms, quantization error, target check",
@@ -22,6 +23,7 @@ _DEFAULT_SUFFIX = {
     "to-dkn": ".dkn",
     "to-nir": ".nir",
     "to-table": "_tables",
+    "to-pynn": "_pynn",
     "to-netx": ".netx.h5",
     "to-onnx": ".onnx",
     "report": ".report.json",
@@ -252,6 +254,11 @@ def _export(args: argparse.Namespace, net: Any, out: Path) -> str:
         formats = ("csv", "parquet", "npz") if args.format == "all" else (args.format,)
         files = write_tables(net, out, formats=formats)
         return f"{out}/ ({len(files)} files)"
+    if args.verb == "to-pynn":
+        from delaykit.convert.pynn_export import write_pynn
+
+        files = write_pynn(net, out)
+        return f"{out}/ ({len(files)} files; run: python {out}/run_pynn.py --simulator nest --data TEST.h5 --out result.npz)"
     if args.verb == "to-onnx":
         from delaykit.convert.onnx_export import write_onnx
 
