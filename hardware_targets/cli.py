@@ -44,20 +44,13 @@ def _add_target_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "targets",
-        help="hardware target profiles: list, show, check, map, realize",
-        description="Hardware target profiles (every limit with its source), constraint "
-        "checks, resource estimates with a neuron-to-core mapping, and exact realizations "
-        "of synaptic delays on chips without native delays.",
-    )
-    tsub = p.add_subparsers(dest="targets_command", metavar="VERB", required=True)
-
+def _register_list(tsub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser("list", help="list the bundled target profiles")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_list)
 
+
+def _register_show(tsub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser("show", help="show a profile: limits, fixed-point rules and sources")
     q.add_argument("target", help=TARGET_HELP)
     q.add_argument(
@@ -71,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_show)
 
+
+def _register_check(tsub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser(
         "check",
         help="check a network against a target (exit 1 when a checked limit is broken)",
@@ -90,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", dest="json_out", metavar="OUT", help="also write the report as JSON")
     q.set_defaults(func=_check)
 
+
+def _register_map(tsub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser("map", help="resource estimate and neuron-to-core mapping (table and JSON)")
     q.add_argument("model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder")
     q.add_argument(
@@ -109,6 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--rows", type=int, default=40, help="core rows to print (default 40)")
     q.set_defaults(func=_map)
 
+
+def _register_realize(tsub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser(
         "realize",
         help="exact delay realization (relay lines or a delay queue) with its "
@@ -151,12 +150,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", dest="json_out", metavar="OUT", help="write plan and verification as JSON")
     q.set_defaults(func=_realize)
 
+
+def _register_shd_estimate(tsub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser(
         "shd-estimate",
         help="the SHD-size model's resource estimate on every target (Markdown table for the README)",
     )
     q.add_argument("--json", action="store_true", help="print JSON rows")
     q.set_defaults(func=_shd_estimate)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "targets",
+        help="hardware target profiles: list, show, check, map, realize",
+        description="Hardware target profiles (every limit with its source), constraint "
+        "checks, resource estimates with a neuron-to-core mapping, and exact realizations "
+        "of synaptic delays on chips without native delays.",
+    )
+    tsub = p.add_subparsers(dest="targets_command", metavar="VERB", required=True)
+    _register_list(tsub)
+    _register_show(tsub)
+    _register_check(tsub)
+    _register_map(tsub)
+    _register_realize(tsub)
+    _register_shd_estimate(tsub)
 
 
 # ---- helpers -------------------------------------------------------------------------------
