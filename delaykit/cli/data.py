@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
-#: Modules adding more ``delaykit data`` verbs through ``register_data(data_subparsers)``.
-DATA_VERB_MODULES: tuple[str, ...] = ("delaykit.data.audio_cli",)
+from delaykit.cli.flags import flag_error
+from delaykit.data import audio_cli
+from delaykit.data.download import download_dataset
+from delaykit.data.synth import DelayTaskConfig, write_delay_task_pair
+
+#: The DelayTaskConfig field each ``delaykit data synth`` flag sets.
+_SYNTH_FLAGS = {
+    "n_classes": "--classes",
+    "n_active": "--active",
+    "slot_ms": "--slot-ms",
+    "jitter_ms": "--jitter-ms",
+    "background_hz": "--background-hz",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``delaykit data`` and its verbs."""
     p = sub.add_parser(
         "data",
         help="download, synthesize or encode SHD-schema data",
         description="Get data in the SHD HDF5 schema (spikes/times, spikes/units, labels).",
     )
     dsub = p.add_subparsers(dest="data_command", metavar="VERB", required=True)
+    _add_download(dsub)
+    _add_synth(dsub)
+    audio_cli.register_data(dsub)
 
+
+def _add_download(dsub: argparse._SubParsersAction) -> None:
     d = dsub.add_parser("download", help="download SHD or SSC with md5 check and resume")
     d.add_argument("dataset", choices=["shd", "ssc"])
     d.add_argument("--dir", default="data", help="target folder (default: ./data)")
     d.add_argument("--keep-archive", action="store_true", help="keep the .gz files after extraction")
     d.set_defaults(func=_download)
 
+
+def _add_synth(dsub: argparse._SubParsersAction) -> None:
     s = dsub.add_parser(
         "synth",
         help="write the synthetic delay task (the embedded default data)",
@@ -43,20 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="task and sample seed (default 0)")
     s.set_defaults(func=_synth)
 
-    for name in DATA_VERB_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        module.register_data(dsub)
-
 
 def _synth(args: argparse.Namespace) -> int:
-    from delaykit.data.synth import DelayTaskConfig, write_delay_task_pair
-    from delaykit.errors import DelaykitError
-
     try:
         cfg = DelayTaskConfig(
             n_classes=args.classes,
@@ -66,7 +72,7 @@ def _synth(args: argparse.Namespace) -> int:
             background_hz=args.background_hz,
         )
     except ValueError as e:
-        raise DelaykitError(str(e)) from None
+        raise flag_error(e, _SYNTH_FLAGS) from None
     train, test = write_delay_task_pair(args.out, args.train, args.test, cfg, seed=args.seed, progress=True)
     print(
         f"wrote {train} ({args.train} samples) and {test} ({args.test} samples), "
@@ -76,8 +82,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from delaykit.data.download import download_dataset
-
     paths = download_dataset(args.dataset, Path(args.dir), keep_archive=args.keep_archive)
     for p in paths:
         print(p)

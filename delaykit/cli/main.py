@@ -1,34 +1,44 @@
 """Entry point of the ``delaykit`` command.
 
-Each area registers its own subcommand through a ``register(subparsers)`` function in a
-module that must import quickly and without torch (torch is imported inside the handlers).
-A handler returns an exit code: 0 success, 1 a negative verdict (accuracy mismatch, network
-does not fit), 2 bad input (raised as :class:`delaykit.errors.DelaykitError`).
+Each area registers its own subcommand through a ``register(subparsers)`` function in its
+CLI module. Those modules are imported here, explicitly: they must import quickly and without
+torch (torch is imported inside the handlers), and a module that fails to import is an error,
+not a missing command. A handler returns an exit code: 0 success, 1 a negative verdict
+(accuracy mismatch, network does not fit), 2 bad input (raised as
+:class:`delaykit.errors.DelaykitError`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from delaykit import __version__
+from delaykit.cli import data as data_cli
+from delaykit.cli import info as info_cli
+from delaykit.cli import pipeline as pipeline_cli
+from delaykit.convert import cli as convert_cli
 from delaykit.errors import DelaykitError
+from delaykit.hardware_targets import cli as targets_cli
+from delaykit.sim import cli as sim_cli
+from delaykit.train import cli as train_cli
 
-#: (module, registration function) per subcommand, in the order shown by --help.
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "delaykit.cli.info",
-    "delaykit.cli.data",
-    "delaykit.train.cli",
-    "delaykit.convert.cli",
-    "delaykit.sim.cli",
-    "delaykit.hardware_targets.cli",
-    "delaykit.cli.pipeline",
+#: The modules that register a subcommand, in the order shown by --help.
+SUBCOMMAND_MODULES: tuple[ModuleType, ...] = (
+    info_cli,
+    data_cli,
+    train_cli,
+    convert_cli,
+    sim_cli,
+    targets_cli,
+    pipeline_cli,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``delaykit`` parser with every area's subcommand."""
     parser = argparse.ArgumentParser(
         prog="delaykit",
         description="Spiking networks with learned synaptic delays: train, convert, simulate, "
@@ -36,18 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"delaykit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("delaykit"):
-                continue  # an area not built yet
-            raise
+    for module in SUBCOMMAND_MODULES:
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``delaykit`` command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -39,9 +39,10 @@ Model (one pass per clip; all parameters are fields of :class:`CochleaConfig`):
    recruit more neighbouring channels. Silence (exact zeros) and 16-bit dither give no spikes.
    Speech from espeak-ng at -3..-12 dBFS gives 10-20 thousand spikes per word.
 
-Output: per clip, spike times (seconds, float32, ascending) and units (uint16, ``0..n_channels-1``),
-written with :func:`delaykit.data.shd.write_shd` in the SHD schema (``spikes/times``,
-``spikes/units``, ``labels``, ``extra/keys``, ``extra/speaker``, ``extra/meta_info/...``).
+Output: per clip, spike times (seconds, float32, ascending) and units (uint16,
+``0..n_channels-1``); :mod:`delaykit.data.audio_corpus` encodes many clips into one file in
+the SHD schema (``spikes/times``, ``spikes/units``, ``labels``, ``extra/keys``,
+``extra/speaker``, ``extra/meta_info/...``).
 
 Cost: about 0.3 s of one core per second of audio at 700 channels (filterbank ~0.08 s, hair
 cell ~0.12 s, spiking loop ~0.09 s); ``benchmarks/bench_audio_encode.py`` measures it.
@@ -136,7 +137,7 @@ def gammatone_sos(freq_hz: float, fs: float) -> np.ndarray:
     r^2 z^-2)^4`` (9 taps). The pole pair is read back exactly from ``a[1]`` and ``a[8]``;
     the four zeros are the roots of ``b``. The transfer function is scipy's (tested).
     """
-    from scipy import signal
+    from scipy import signal  # scipy: slow import, kept out of the CLI start
 
     b, a = signal.gammatone(float(freq_hz), "iir", fs=float(fs))
     b = np.asarray(b, dtype=np.float64)
@@ -163,7 +164,7 @@ def _filterbank(cfg: CochleaConfig) -> tuple[np.ndarray, ...]:
 
 def filterbank(x: np.ndarray, cfg: CochleaConfig) -> np.ndarray:
     """Basilar-membrane output (n_channels, N) float64 of a waveform at cfg.sample_rate."""
-    from scipy import signal
+    from scipy import signal  # scipy: slow import, kept out of the CLI start
 
     x = np.asarray(x, dtype=np.float64)
     out = np.empty((int(cfg.n_channels), x.size), dtype=np.float64)
@@ -178,7 +179,7 @@ def hair_cell(y: np.ndarray, cfg: CochleaConfig) -> np.ndarray:
     Half-wave rectify, first-order low-pass at ``ihc_cutoff_hz``, decimate, then compress:
     ``c = (lowpass(max(y, 0)) / a_ref) ** compression``. ``y`` is overwritten.
     """
-    from scipy import signal
+    from scipy import signal  # scipy: slow import, kept out of the CLI start
 
     np.maximum(y, 0.0, out=y)
     # first-order low-pass (impulse invariant): c[n] = p c[n-1] + (1 - p) x[n]
@@ -262,7 +263,7 @@ def normalize_rms(x: np.ndarray, dbfs: float) -> np.ndarray:
 
 def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     """Polyphase resampling from ``fs_in`` to ``fs_out`` Hz (exact ratio, denominator <= 1000)."""
-    from scipy import signal
+    from scipy import signal  # scipy: slow import, kept out of the CLI start
 
     if not (fs_in > 0 and math.isfinite(fs_in)):
         raise ValueError(f"resample: sample rate must be a positive number of Hz, got {fs_in}")
@@ -274,7 +275,7 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, float]:
     """Read a WAV file as mono float64 in full-scale units; returns (samples, sample rate Hz)."""
-    from scipy.io import wavfile
+    from scipy.io import wavfile  # scipy: slow import, kept out of the CLI start
 
     p = Path(path)
     if not p.is_file():
@@ -312,204 +313,3 @@ def encode_file(path: str | Path, cfg: CochleaConfig | None = None) -> tuple[np.
     x, fs = read_wav(path)
     times, units = encode(x, fs, cfg)
     return times, units, x.size / fs
-
-
-# -- many clips -> one SHD-schema file ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AudioItem:
-    """One clip to encode: a WAV path, its class index and its speaker id (or None)."""
-
-    path: Path
-    label: int
-    speaker: int | None = None
-
-
-@dataclass(frozen=True)
-class EncodeStats:
-    """What :func:`encode_files_to_shd` wrote. Seconds of wall time, spikes per sample."""
-
-    path: Path
-    n_samples: int
-    window_s: float
-    total_audio_s: float
-    spikes_per_sample: float
-    wall_s: float
-
-
-def parallel_map(
-    func: Any,
-    items: list[Any],
-    *,
-    workers: int = 1,
-    progress: bool = True,
-    desc: str = "",
-    unit: str = "clip",
-) -> list[Any]:
-    """``[func(x) for x in items]`` over ``workers`` processes (spawned), in input order.
-
-    ``func`` must be a module-level function. A tqdm bar shows progress when ``progress``.
-    """
-    from tqdm import tqdm
-
-    workers = max(1, min(int(workers), len(items)))
-    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
-    out: list[Any] = []
-    try:
-        if workers == 1:
-            for x in items:
-                out.append(func(x))
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-
-            chunk = max(1, min(16, len(items) // (8 * workers)))
-            with mp.get_context("spawn").Pool(workers) as pool:
-                for r in pool.imap(func, items, chunksize=chunk):
-                    out.append(r)
-                    bar.update(1)
-    finally:
-        bar.close()
-    return out
-
-
-def _encode_item(args: tuple[Path, CochleaConfig]) -> tuple[np.ndarray, np.ndarray, float]:
-    path, cfg = args
-    return encode_file(path, cfg)
-
-
-def window_for(durations_s: list[float] | np.ndarray, dt: float = 0.01) -> float:
-    """A window in seconds covering the longest clip, rounded up to a whole ``dt`` frame."""
-    longest = float(np.max(durations_s)) if len(durations_s) else dt
-    return math.ceil(longest / dt - 1e-9) * dt
-
-
-def encode_files_to_shd(
-    items: list[AudioItem],
-    out: str | Path,
-    *,
-    cfg: CochleaConfig | None = None,
-    class_names: list[str] | None = None,
-    meta_info: dict[str, np.ndarray] | None = None,
-    window_s: float | None = None,
-    workers: int = 1,
-    progress: bool = True,
-    attrs: dict[str, Any] | None = None,
-) -> EncodeStats:
-    """Encode WAV clips into one SHD-schema HDF5 file (written atomically).
-
-    ``window_s`` (seconds) is stored as ``delaykit_window_s``; default: the longest clip,
-    rounded up to 10 ms. ``meta_info`` arrays are indexed by speaker id (SHD convention).
-    """
-    import json
-    import time
-
-    from delaykit.data.shd import write_shd
-
-    cfg = cfg or CochleaConfig()
-    if not items:
-        raise DelaykitError("encode-audio: no audio files to encode; pass WAV files or folders holding *.wav")
-    t0 = time.perf_counter()
-    results = parallel_map(
-        _encode_item,
-        [(it.path, cfg) for it in items],
-        workers=workers,
-        progress=progress,
-        desc="encode audio",
-    )
-    times = [r[0] for r in results]
-    units = [r[1] for r in results]
-    durations = [r[2] for r in results]
-    if window_s is None:
-        window_s = window_for(durations)
-    speakers = None
-    if any(it.speaker is not None for it in items):
-        speakers = np.array([-1 if it.speaker is None else it.speaker for it in items])
-        if speakers.min() < 0:
-            missing = [str(it.path) for it in items if it.speaker is None][:3]
-            raise DelaykitError(
-                f"encode-audio: no speaker for {', '.join(missing)}; give every file a "
-                f"speaker (labels CSV column 'speaker' or --speaker-pattern) or none"
-            )
-    labels = np.array([it.label for it in items], dtype=np.int64)
-    all_attrs = {"delaykit_cochlea": json.dumps(cfg.to_dict()), "delaykit_source": "delaykit encode-audio"}
-    all_attrs.update(attrs or {})
-    write_shd(
-        out,
-        times,
-        units,
-        labels,
-        class_names=class_names,
-        speakers=speakers,
-        meta_info=meta_info,
-        n_units=int(cfg.n_channels),
-        window_s=window_s,
-        attrs=all_attrs,
-    )
-    n_spikes = sum(len(t) for t in times)
-    return EncodeStats(
-        Path(out),
-        len(items),
-        float(window_s),
-        float(sum(durations)),
-        n_spikes / len(items),
-        time.perf_counter() - t0,
-    )
-
-
-def plot_samples(h5_path: str | Path, png: str | Path, n: int = 4) -> Path:
-    """Draw spike rasters (unit vs seconds) and binned frames of the first ``n`` classes' samples.
-
-    One column per sample: the first sample of each of the first ``n`` labels in the file.
-    Written atomically; returns the PNG path.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from delaykit.data.shd import SHDFile
-    from delaykit.fileio import atomic_path
-
-    with SHDFile(h5_path) as ds:
-        names = ds.class_names()
-        picks: list[int] = []
-        seen: set[int] = set()
-        for i, lab in enumerate(ds.labels.tolist()):
-            if lab not in seen:
-                seen.add(lab)
-                picks.append(i)
-            if len(picks) == n:
-                break
-        fig, axes = plt.subplots(
-            2, max(1, len(picks)), figsize=(3.2 * max(1, len(picks)), 5.5), squeeze=False
-        )
-        for col, i in enumerate(picks):
-            t, u = ds.events(i)
-            frames = ds.frames(i)
-            lab = int(ds.labels[i])
-            title = names[lab] if lab < len(names) else str(lab)
-            ax = axes[0, col]
-            ax.scatter(t, u, s=0.2, c="k", marker=".", linewidths=0)
-            ax.set_xlim(0, ds.window_steps * ds.spec.dt)
-            ax.set_ylim(0, ds.n_units)
-            ax.set_title(f"#{i} {title} ({t.size} spikes)", fontsize=9)
-            ax.set_xlabel("time [s]")
-            ax = axes[1, col]
-            ax.imshow(
-                frames.T,
-                aspect="auto",
-                origin="lower",
-                cmap="viridis",
-                extent=(0, ds.window_steps * ds.spec.dt, 0, ds.n_channels),
-            )
-            ax.set_xlabel("time [s]")
-        axes[0, 0].set_ylabel("unit (low -> high frequency)")
-        axes[1, 0].set_ylabel(f"channel (x{ds.spec.channel_group} units), counts per {ds.spec.dt * 1e3:g} ms")
-        fig.suptitle(Path(h5_path).name, fontsize=10)
-        fig.tight_layout()
-        with atomic_path(png) as tmp:
-            fig.savefig(tmp, dpi=90)
-        plt.close(fig)
-    return Path(png)

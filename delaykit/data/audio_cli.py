@@ -7,13 +7,43 @@ import csv
 import re
 from pathlib import Path
 
+import numpy as np
+
+from delaykit.cli.flags import flag_error, require_workers
+from delaykit.data.audio import CochleaConfig
+from delaykit.data.audio_corpus import AudioItem, encode_files_to_shd, plot_samples
+from delaykit.data.spoken_digits import SHD_CLASS_NAMES, SpokenDigitsConfig, write_spoken_digits
 from delaykit.errors import DelaykitError
+
+#: (file, label name, speaker name or None) per clip, as read from the command line.
+Row = tuple[Path, str, str | None]
+
+#: The CochleaConfig field each ``encode-audio`` flag sets.
+_COCHLEA_FLAGS = {
+    "n_channels": "--channels",
+    "f_min": "--f-min",
+    "f_max": "--f-max",
+    "normalize_dbfs": "--normalize-dbfs",
+}
+#: The SpokenDigitsConfig field each ``spoken-digits`` (and ``demo``) flag sets.
+_SPOKEN_FLAGS = {
+    "n_voices": "--voices",
+    "repeats": "--repeats",
+    "test_fraction": "--test-fraction",
+    "labels": "--classes",
+    "seed": "--seed",
+}
 
 AUDIO_SUFFIXES = (".wav",)
 
 
 def register_data(dsub: argparse._SubParsersAction) -> None:
     """Add the audio verbs to ``delaykit data``."""
+    _add_encode_audio(dsub)
+    _add_spoken_digits(dsub)
+
+
+def _add_encode_audio(dsub: argparse._SubParsersAction) -> None:
     e = dsub.add_parser(
         "encode-audio",
         help="encode WAV files into SHD-schema spikes with a cochlear front end",
@@ -71,6 +101,8 @@ def register_data(dsub: argparse._SubParsersAction) -> None:
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=_encode_audio)
 
+
+def _add_spoken_digits(dsub: argparse._SubParsersAction) -> None:
     s = dsub.add_parser(
         "spoken-digits",
         help="synthesize SHD's 20 spoken digits with espeak-ng and encode them",
@@ -162,100 +194,114 @@ def _ids(names: list[str]) -> tuple[list[int], list[str] | None]:
     return [index[n] for n in names], order
 
 
-def build_items(args: argparse.Namespace) -> tuple[list, list[str] | None, dict | None]:
-    """Files, labels and speakers from the command line: (items, class names, meta_info)."""
-    import numpy as np
+def _rows_from_csv(csv_path: Path, inputs: list[str]) -> list[Row]:
+    """Rows for the files of a labels CSV (all of them, or only ``inputs`` when given)."""
+    by_path: dict[Path, dict[str, str]] = {}
+    for i, r in enumerate(_read_csv(csv_path, ("path", "label")), start=2):
+        if not r.get("path") or r.get("label", "") == "":
+            raise DelaykitError(f"{csv_path}: line {i}: empty 'path' or 'label'")
+        p = Path(r["path"])
+        p = p if p.is_absolute() else csv_path.parent / p
+        by_path[p.resolve()] = r
+    files = find_audio(inputs) if inputs else list(by_path)
+    if not files:
+        raise DelaykitError(f"{csv_path}: lists no audio files; add rows 'path,label'")
+    rows: list[Row] = []
+    for f in files:
+        r = by_path.get(f.resolve())
+        if r is None:
+            raise DelaykitError(f"{f}: not listed in {csv_path}; add a row 'path,label' for it")
+        rows.append((f, r["label"], r.get("speaker") or None))
+    return rows
 
-    from delaykit.data.audio import AudioItem
 
-    rows: list[tuple[Path, str, str | None]] = []  # path, label name, speaker name
-    if args.labels:
-        csv_path = Path(args.labels)
-        table = _read_csv(csv_path, ("path", "label"))
-        by_path: dict[Path, dict[str, str]] = {}
-        for i, r in enumerate(table, start=2):
-            if not r.get("path") or r.get("label", "") == "":
-                raise DelaykitError(f"{csv_path}: line {i}: empty 'path' or 'label'")
-            p = Path(r["path"])
-            p = p if p.is_absolute() else csv_path.parent / p
-            by_path[p.resolve()] = r
-        files = find_audio(args.inputs) if args.inputs else [p for p in by_path]
-        for f in files:
-            r = by_path.get(f.resolve())
-            if r is None:
-                raise DelaykitError(f"{f}: not listed in {csv_path}; add a row 'path,label' for it")
-            rows.append((f, r["label"], r.get("speaker") or None))
-    else:
-        if not args.inputs:
-            raise DelaykitError("encode-audio: give WAV files or folders, or a --labels CSV")
-        for f in find_audio(args.inputs):
-            rows.append((f, f.parent.name, None))
-    if args.speaker_pattern:
-        try:
-            rx = re.compile(args.speaker_pattern)
-        except re.error as e:
-            raise DelaykitError(f"--speaker-pattern: not a valid regular expression ({e})") from None
-        new_rows = []
-        for f, lab, _ in rows:
-            m = rx.search(f.name)
-            if not m:
-                raise DelaykitError(
-                    f"{f}: file name does not match --speaker-pattern {args.speaker_pattern!r}"
-                )
-            new_rows.append((f, lab, m.group(1) if m.groups() else m.group(0)))
-        rows = new_rows
+def _rows_from_folders(inputs: list[str]) -> list[Row]:
+    """Rows for WAV files and folders; the label is the name of each file's folder."""
+    if not inputs:
+        raise DelaykitError("encode-audio: give WAV files or folders, or a --labels CSV")
+    return [(f, f.parent.name, None) for f in find_audio(inputs)]
 
-    label_names = [lab for _, lab, _ in rows]
-    if args.classes:
-        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-        index = {c: i for i, c in enumerate(classes)}
-        unknown = sorted(set(label_names) - set(index))
-        if unknown:
-            try:  # integer labels index the class list directly
-                labels = [int(n) for n in label_names]
-                if min(labels) < 0 or max(labels) >= len(classes):
-                    raise ValueError
-            except ValueError:
-                raise DelaykitError(
-                    f"--classes: label(s) {', '.join(unknown[:5])} not among the "
-                    f"{len(classes)} class names given"
-                ) from None
-        else:
-            labels = [index[n] for n in label_names]
-    else:
+
+def _speakers_from_names(rows: list[Row], pattern: str) -> list[Row]:
+    """Rows with the speaker taken from each file name by ``--speaker-pattern``."""
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise DelaykitError(f"--speaker-pattern: not a valid regular expression ({e})") from None
+    out: list[Row] = []
+    for f, lab, _ in rows:
+        m = rx.search(f.name)
+        if not m:
+            raise DelaykitError(f"{f}: file name does not match --speaker-pattern {pattern!r}")
+        out.append((f, lab, m.group(1) if m.groups() else m.group(0)))
+    return out
+
+
+def _label_ids(label_names: list[str], classes_arg: str | None) -> tuple[list[int], list[str] | None]:
+    """Label ids and class names: by ``--classes`` order when given, else :func:`_ids`."""
+    if not classes_arg:
         labels, classes = _ids(label_names)
+    else:
+        classes = [c.strip() for c in classes_arg.split(",") if c.strip()]
+        labels = _labels_in(label_names, classes)
     if max(labels) > 65535:
         raise DelaykitError("encode-audio: labels must be < 65536 (stored as uint16 like SHD)")
+    return labels, classes
 
-    speaker_names = [s for _, _, s in rows]
-    meta: dict[str, np.ndarray] | None = None
-    speakers: list[int | None] = [None] * len(rows)
-    if any(s is not None for s in speaker_names):
-        if any(s is None for s in speaker_names):
-            missing = [str(f) for (f, _, s) in rows if s is None][:3]
-            raise DelaykitError(
-                f"encode-audio: no speaker for {', '.join(missing)}; fill the 'speaker' column for every file"
-            )
-        ids, order = _ids([str(s) for s in speaker_names])
-        speakers = list(ids)
-        n_spk = max(ids) + 1
-        names = order if order is not None else [str(i) for i in range(n_spk)]
-        meta = {"name": np.array([n.encode() for n in names])}
-        if args.speakers:
-            meta.update(_speaker_meta(Path(args.speakers), names))
-    elif args.speakers:
+
+def _labels_in(label_names: list[str], classes: list[str]) -> list[int]:
+    """Each label's index in ``classes``; integer labels index the class list directly."""
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(label_names) - set(index))
+    if not unknown:
+        return [index[n] for n in label_names]
+    try:
+        labels = [int(n) for n in label_names]
+        if min(labels) < 0 or max(labels) >= len(classes):
+            raise ValueError
+    except ValueError:
         raise DelaykitError(
-            "--speakers: no speaker per file; add a 'speaker' column to the labels CSV "
-            "or use --speaker-pattern"
+            f"--classes: label(s) {', '.join(unknown[:5])} not among the {len(classes)} class names given"
+        ) from None
+    return labels
+
+
+def _speaker_ids(rows: list[Row], speakers_csv: str | None) -> tuple[list[int | None], dict | None]:
+    """Speaker id per row (all None without speakers) and the extra/meta_info arrays."""
+    names = [s for _, _, s in rows]
+    if all(s is None for s in names):
+        if speakers_csv:
+            raise DelaykitError(
+                "--speakers: no speaker per file; add a 'speaker' column to the labels CSV "
+                "or use --speaker-pattern"
+            )
+        return [None] * len(rows), None
+    if any(s is None for s in names):
+        missing = [str(f) for (f, _, s) in rows if s is None][:3]
+        raise DelaykitError(
+            f"encode-audio: no speaker for {', '.join(missing)}; fill the 'speaker' column for every file"
         )
+    ids, order = _ids([str(s) for s in names])
+    spk_names = order if order is not None else [str(i) for i in range(max(ids) + 1)]
+    meta: dict[str, np.ndarray] = {"name": np.array([n.encode() for n in spk_names])}
+    if speakers_csv:
+        meta.update(_speaker_meta(Path(speakers_csv), spk_names))
+    return list(ids), meta
+
+
+def build_items(args: argparse.Namespace) -> tuple[list[AudioItem], list[str] | None, dict | None]:
+    """Files, labels and speakers from the command line: (items, class names, meta_info)."""
+    rows = _rows_from_csv(Path(args.labels), args.inputs) if args.labels else _rows_from_folders(args.inputs)
+    if args.speaker_pattern:
+        rows = _speakers_from_names(rows, args.speaker_pattern)
+    labels, classes = _label_ids([lab for _, lab, _ in rows], args.classes)
+    speakers, meta = _speaker_ids(rows, args.speakers)
     items = [AudioItem(f, lab, spk) for (f, _, _), lab, spk in zip(rows, labels, speakers, strict=True)]
     return items, classes, meta
 
 
 def _speaker_meta(path: Path, names: list[str]) -> dict:
     """extra/meta_info arrays indexed by speaker id: gender (bytes), age (int), body_height (float)."""
-    import numpy as np
-
     table = {r["speaker"]: r for r in _read_csv(path, ("speaker",))}
     gender = [table.get(n, {}).get("gender", "").encode() for n in names]
     age, height = [], []
@@ -276,16 +322,13 @@ def _speaker_meta(path: Path, names: list[str]) -> dict:
 
 
 def _encode_audio(args: argparse.Namespace) -> int:
-    from delaykit.data.audio import CochleaConfig, encode_files_to_shd
-
     try:
         cfg = CochleaConfig(
             n_channels=args.channels, f_min=args.f_min, f_max=args.f_max, normalize_dbfs=args.normalize_dbfs
         )
     except ValueError as e:
-        raise DelaykitError(str(e)) from None
-    if args.workers < 1:
-        raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
+        raise flag_error(e, _COCHLEA_FLAGS) from None
+    require_workers(args.workers)
     if args.window_s is not None and not args.window_s > 0:
         raise DelaykitError(f"--window-s: must be a positive number of seconds, got {args.window_s}")
     items, classes, meta = build_items(args)
@@ -306,8 +349,6 @@ def _encode_audio(args: argparse.Namespace) -> int:
         f"{stats.wall_s:.1f} s"
     )
     if args.plot:
-        from delaykit.data.audio import plot_samples
-
         print(f"wrote {plot_samples(stats.path, args.plot)}")
     return 0
 
@@ -315,42 +356,56 @@ def _encode_audio(args: argparse.Namespace) -> int:
 # -- spoken-digits ----------------------------------------------------------------------------
 
 
-def _spoken_digits(args: argparse.Namespace) -> int:
-    from delaykit.data.spoken_digits import SHD_CLASS_NAMES, SpokenDigitsConfig, write_spoken_digits
+def _digit_labels(classes_arg: str) -> tuple[int, ...]:
+    """SHD labels from ``--classes`` ('0,1,2' or names such as 'zero,null')."""
+    labels = []
+    for c in (c.strip() for c in classes_arg.split(",") if c.strip()):
+        if c.isdigit():
+            labels.append(int(c))
+        elif c in SHD_CLASS_NAMES:
+            labels.append(SHD_CLASS_NAMES.index(c))
+        else:
+            raise DelaykitError(
+                f"--classes: {c!r} is neither an SHD label 0..19 nor one of {', '.join(SHD_CLASS_NAMES)}"
+            )
+    return tuple(labels)
 
-    kw = {
+
+def spoken_digits_config(
+    *,
+    voices: int | None = None,
+    repeats: int | None = None,
+    test_fraction: float | None = None,
+    classes: str | None = None,
+    seed: int = 0,
+) -> SpokenDigitsConfig:
+    """The spoken-digit set for these command-line values (None: the default); errors name the flag."""
+    kw: dict = {
         k: v
-        for k, v in (
-            ("n_voices", args.voices),
-            ("repeats", args.repeats),
-            ("test_fraction", args.test_fraction),
-        )
+        for k, v in (("n_voices", voices), ("repeats", repeats), ("test_fraction", test_fraction))
         if v is not None
     }
-    if args.classes:
-        labels = []
-        for c in (c.strip() for c in args.classes.split(",") if c.strip()):
-            if c.isdigit():
-                labels.append(int(c))
-            elif c in SHD_CLASS_NAMES:
-                labels.append(SHD_CLASS_NAMES.index(c))
-            else:
-                raise DelaykitError(
-                    f"--classes: {c!r} is neither an SHD label 0..19 nor one of {', '.join(SHD_CLASS_NAMES)}"
-                )
-        kw["labels"] = tuple(labels)
+    if classes:
+        kw["labels"] = _digit_labels(classes)
     try:
-        cfg = SpokenDigitsConfig(seed=args.seed, **kw)
+        return SpokenDigitsConfig(seed=seed, **kw)
     except ValueError as e:
-        raise DelaykitError(str(e)) from None
-    if args.workers < 1:
-        raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
+        raise flag_error(e, _SPOKEN_FLAGS) from None
+
+
+def _spoken_digits(args: argparse.Namespace) -> int:
+    cfg = spoken_digits_config(
+        voices=args.voices,
+        repeats=args.repeats,
+        test_fraction=args.test_fraction,
+        classes=args.classes,
+        seed=args.seed,
+    )
+    require_workers(args.workers)
     res = write_spoken_digits(
         args.out, cfg, workers=args.workers, keep_wavs=args.keep_wavs, progress=not args.no_progress
     )
     print(res.summary())
     if args.plot:
-        from delaykit.data.audio import plot_samples
-
         print(f"wrote {plot_samples(res.train_path, args.plot)}")
     return 0

@@ -5,9 +5,10 @@ unit index 0..n_units-1), ``labels`` (one per sample), optional ``extra/speaker`
 ``extra/keys`` (class names), ``extra/meta_info/...``. Samples are read one at a time;
 a whole file is never loaded.
 
-Binning (DESIGN.md section 2): an event at time ``t`` seconds on unit ``u`` goes to frame
-``floor(t / dt)`` (computed on integer microseconds) and channel ``u // channel_group``; frames hold counts. Every sample gets
-the same fixed window of ``window_steps`` frames, so its frames never depend on the batch.
+Binning (section "The deployed-network contract" of docs/design.md, input binning): an event
+at time ``t`` seconds on unit ``u`` goes to frame ``floor(t / dt)`` (computed on integer
+microseconds) and channel ``u // channel_group``; frames hold counts. Every sample gets the
+same fixed window of ``window_steps`` frames, so its frames never depend on the batch.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.errors import DelaykitError, FormatError
+from delaykit.fileio import atomic_path
 
 #: Default window when the file does not say: 1.4 s covers every SHD/SSC sample.
 DEFAULT_WINDOW_S = 1.4
@@ -93,7 +95,7 @@ class SHDFile:
     REQUIRED = ("spikes/times", "spikes/units", "labels")
 
     def __init__(self, path: str | Path, spec: BinSpec | None = None, n_units: int | None = None):
-        import h5py
+        import h5py  # h5py: slow import, only when a file is opened
 
         self.path = Path(path)
         self.spec = spec or BinSpec()
@@ -263,9 +265,7 @@ def write_shd(
     attrs: dict[str, Any] | None = None,
 ) -> None:
     """Write an SHD-schema HDF5 file atomically (times in seconds, float32 like SHD)."""
-    import h5py
-
-    from delaykit.fileio import atomic_path
+    import h5py  # h5py: slow import, only when a file is written
 
     if not (len(times) == len(units) == len(labels)):
         raise ValueError("write_shd: times, units and labels must have the same length")

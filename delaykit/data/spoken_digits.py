@@ -36,17 +36,30 @@ accuracy averaged over training seeds 0 and 1.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from delaykit.data.audio import CochleaConfig, encode, parallel_map, to_float, window_for
+from delaykit.data.audio import CochleaConfig, encode
+from delaykit.data.audio_corpus import parallel_map, window_for
+from delaykit.data.espeak import (
+    ENGLISH_ACCENTS,
+    ESPEAK,
+    GERMAN_VOICE,
+    VARIANTS,
+    espeak_variants,
+    espeak_version,
+    fade,
+    find_espeak,
+    speak,
+    trim_silence,
+)
+from delaykit.data.shd import write_shd
 from delaykit.errors import DelaykitError
+from delaykit.fileio import atomic_path
 
 #: SHD's class names in label order (extra/keys of shd_train.h5).
 SHD_CLASS_NAMES: tuple[str, ...] = (
@@ -73,78 +86,6 @@ SHD_CLASS_NAMES: tuple[str, ...] = (
 )
 #: What espeak-ng is asked to say for each label (German spelling with umlaut).
 SPOKEN_TEXT: tuple[str, ...] = SHD_CLASS_NAMES[:15] + ("fünf",) + SHD_CLASS_NAMES[16:]
-
-ENGLISH_ACCENTS: tuple[str, ...] = (
-    "en-us",
-    "en-gb",
-    "en-gb-scotland",
-    "en-gb-x-rp",
-    "en-029",
-    "en-gb-x-gbclan",
-    "en-gb-x-gbcwmd",
-)
-GERMAN_VOICE = "de"
-
-#: Human-sounding espeak-ng variants (robots, whispers and effects left out), in preference order.
-VARIANTS: tuple[str, ...] = (
-    "m1",
-    "f1",
-    "m2",
-    "f2",
-    "m3",
-    "f3",
-    "m4",
-    "f4",
-    "m5",
-    "f5",
-    "m6",
-    "Annie",
-    "m7",
-    "aunty",
-    "klatt",
-    "belinda",
-    "m8",
-    "linda",
-    "Andy",
-    "steph",
-    "klatt2",
-    "Alicia",
-    "klatt3",
-    "Andrea",
-    "klatt4",
-    "anika",
-    "benjamin",
-    "grandma",
-    "caleb",
-    "david",
-    "ed",
-    "edward",
-    "gustave",
-    "iven",
-    "john",
-    "max",
-    "michel",
-    "paul",
-    "quincy",
-    "rob",
-    "robert",
-    "travis",
-    "victor",
-    "zac",
-    "adam",
-    "Alex",
-    "boris",
-    "norbert",
-    "shelby",
-    "Lee",
-    "Mike",
-    "Michael",
-    "grandpa",
-    "klatt5",
-    "klatt6",
-)
-
-ESPEAK = "espeak-ng"
 
 
 @dataclass(frozen=True)
@@ -256,41 +197,6 @@ class SpokenDigitsResult:
         )
 
 
-# -- espeak-ng ---------------------------------------------------------------------------------
-
-
-def find_espeak() -> str:
-    """Path of the espeak-ng executable, or a DelaykitError saying how to install it."""
-    exe = shutil.which(ESPEAK)
-    if exe is None:
-        raise DelaykitError(
-            "espeak-ng not found on PATH: spoken-digits needs it to synthesize speech. Install it "
-            "(Debian/Ubuntu: apt-get install espeak-ng; macOS: brew install espeak-ng) or use "
-            "'delaykit data encode-audio' on recordings of your own"
-        )
-    return exe
-
-
-def espeak_version(exe: str) -> str:
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
-    return out.strip().splitlines()[0] if out.strip() else "unknown"
-
-
-def espeak_variants(exe: str) -> dict[str, tuple[str, int]]:
-    """Installed variants: file name (as after '+') -> (gender 'male'/'female', age or -1)."""
-    out = subprocess.run([exe, "--voices=variant"], capture_output=True, text=True, check=False).stdout
-    found: dict[str, tuple[str, int]] = {}
-    for line in out.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 5 or "/" not in parts[2]:
-            continue
-        age_s, g = parts[2].split("/", 1)
-        name = parts[-1].split("/")[-1]
-        gender = {"M": "male", "F": "female"}.get(g, "")
-        found[name] = (gender, int(age_s) if age_s.isdigit() else -1)
-    return found
-
-
 def make_voices(cfg: SpokenDigitsConfig, variants: dict[str, tuple[str, int]]) -> list[Voice]:
     """Draw ``n_voices`` speakers from ``cfg.seed``; a test_fraction of each gender goes to test."""
     usable = [v for v in VARIANTS if v in variants and variants[v][0]]
@@ -351,54 +257,7 @@ def plan_utterances(cfg: SpokenDigitsConfig, voices: list[Voice]) -> list[Uttera
 
 def synthesize(u: Utterance, exe: str = ESPEAK) -> tuple[np.ndarray, float]:
     """Speak one utterance with espeak-ng; returns (mono float64 samples, rate Hz)."""
-    from scipy.io import wavfile
-
-    with tempfile.TemporaryDirectory(prefix="delaykit-espeak-") as d:
-        wav = Path(d) / "u.wav"
-        cmd = [
-            exe,
-            "-v",
-            u.espeak_voice,
-            "-s",
-            str(u.speed),
-            "-p",
-            str(u.pitch),
-            "-w",
-            str(wav),
-            SPOKEN_TEXT[u.label],
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not wav.is_file():
-            raise DelaykitError(
-                f"espeak-ng failed ({' '.join(cmd)}): {proc.stderr.strip() or proc.returncode}"
-            )
-        fs, data = wavfile.read(wav)
-    return to_float(data, "espeak-ng output"), float(fs)
-
-
-def trim_silence(x: np.ndarray, fs: float, below_db: float, frame_ms: float = 5.0) -> np.ndarray:
-    """Cut leading and trailing frames quieter than ``below_db`` under the loudest frame."""
-    n = max(1, int(fs * frame_ms / 1e3))
-    m = x.size // n
-    if m == 0:
-        return x
-    rms = np.sqrt(np.mean(np.square(x[: m * n].reshape(m, n)), axis=1))
-    if rms.max() == 0:
-        return x[:0]
-    loud = np.flatnonzero(rms >= rms.max() * 10.0 ** (-below_db / 20.0))
-    return x[loud[0] * n : min(x.size, (loud[-1] + 1) * n)]
-
-
-def fade(x: np.ndarray, fs: float, ms: float = 5.0) -> np.ndarray:
-    """Raised-cosine fade-in and fade-out of ``ms`` milliseconds (no clicks at cut edges)."""
-    n = min(int(fs * ms / 1e3), x.size // 2)
-    if n < 1:
-        return x
-    w = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
-    y = x.copy()
-    y[:n] *= w
-    y[-n:] *= w[::-1]
-    return y
+    return speak(SPOKEN_TEXT[u.label], u.espeak_voice, u.speed, u.pitch, exe)
 
 
 def _make_clip(u: Utterance, exe: str, trim_db: float) -> tuple[np.ndarray, float]:
@@ -414,14 +273,69 @@ def _work(
     u, exe, trim_db, cochlea, wav_path = args
     x, fs = _make_clip(u, exe, trim_db)
     if wav_path is not None:
-        from scipy.io import wavfile
-
-        from delaykit.fileio import atomic_path
+        from scipy.io import wavfile  # scipy: slow import, kept out of the CLI start
 
         with atomic_path(wav_path) as tmp:
             wavfile.write(tmp, int(fs), np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype(np.int16))
     times, units = encode(x, fs, cochlea)
     return times, units, x.size / fs
+
+
+def _wav_paths(out: Path, plan: list[Utterance], voices: list[Voice], keep: bool) -> list[str | None]:
+    """Where each utterance's WAV goes (``out/wav/<split>/<word>/...``), or None when not kept."""
+    if not keep:
+        return [None] * len(plan)
+    return [
+        str(
+            out
+            / "wav"
+            / voices[u.voice].split
+            / SHD_CLASS_NAMES[u.label]
+            / f"voice{u.voice:03d}_{SHD_CLASS_NAMES[u.label]}_{u.repeat}.wav"
+        )
+        for u in plan
+    ]
+
+
+def _voice_meta(voices: list[Voice]) -> dict[str, np.ndarray]:
+    """extra/meta_info arrays indexed by voice id (body height unknown: NaN)."""
+    return {
+        "gender": np.array([v.gender.encode() for v in voices]),
+        "age": np.array([v.age for v in voices], dtype=np.int64),
+        "body_height": np.full(len(voices), np.nan),
+        "voice": np.array([v.describe().encode() for v in voices]),
+    }
+
+
+@dataclass(frozen=True)
+class _SetToWrite:
+    """Everything both split files share: the plan, its encoded results and the file fields."""
+
+    plan: list[Utterance]
+    voices: list[Voice]
+    results: list[tuple[np.ndarray, np.ndarray, float]]
+    window_s: float
+    n_units: int
+    attrs: dict[str, Any]
+
+
+def _write_split(out: Path, split: str, s: _SetToWrite) -> tuple[Path, int]:
+    """Write ``spoken_digits_<split>.h5`` with the utterances of that split's voices."""
+    idx = [i for i, u in enumerate(s.plan) if s.voices[u.voice].split == split]
+    path = out / f"spoken_digits_{split}.h5"
+    write_shd(
+        path,
+        [s.results[i][0] for i in idx],
+        [s.results[i][1] for i in idx],
+        np.array([s.plan[i].label for i in idx]),
+        class_names=list(SHD_CLASS_NAMES),
+        speakers=np.array([s.plan[i].voice for i in idx]),
+        meta_info=_voice_meta(s.voices),
+        n_units=s.n_units,
+        window_s=s.window_s,
+        attrs={**s.attrs, "split": split},
+    )
+    return path, len(idx)
 
 
 def write_spoken_digits(
@@ -434,68 +348,34 @@ def write_spoken_digits(
     progress: bool = True,
 ) -> SpokenDigitsResult:
     """Synthesize, encode and write ``spoken_digits_{train,test}.h5`` into ``out_dir``."""
-    from delaykit.data.shd import write_shd
-
     cfg = cfg or SpokenDigitsConfig()
     cochlea = cochlea or CochleaConfig()
     exe = find_espeak()
     t0 = time.perf_counter()
-    variants = espeak_variants(exe)
-    voices = make_voices(cfg, variants)
+    voices = make_voices(cfg, espeak_variants(exe))
     plan = plan_utterances(cfg, voices)
     out = Path(out_dir)
-    wav_paths: list[str | None] = [None] * len(plan)
-    if keep_wavs:
-        wav_paths = [
-            str(
-                out
-                / "wav"
-                / voices[u.voice].split
-                / SHD_CLASS_NAMES[u.label]
-                / f"voice{u.voice:03d}_{SHD_CLASS_NAMES[u.label]}_{u.repeat}.wav"
-            )
-            for u in plan
-        ]
+    wav_paths = _wav_paths(out, plan, voices, keep_wavs)
     jobs = [(u, exe, cfg.trim_db, cochlea, w) for u, w in zip(plan, wav_paths, strict=True)]
     results = parallel_map(_work, jobs, workers=workers, progress=progress, desc="spoken digits", unit="utt")
-    window_s = window_for([r[2] for r in results])
-    meta = {
-        "gender": np.array([v.gender.encode() for v in voices]),
-        "age": np.array([v.age for v in voices], dtype=np.int64),
-        "body_height": np.full(len(voices), np.nan),
-        "voice": np.array([v.describe().encode() for v in voices]),
-    }
     info = {"config": asdict(cfg), "espeak_ng": espeak_version(exe), "voices": [asdict(v) for v in voices]}
     attrs = {
         "delaykit_cochlea": json.dumps(cochlea.to_dict()),
         "delaykit_spoken_digits": json.dumps(info),
         "delaykit_source": "delaykit data spoken-digits",
     }
-    paths = {}
-    counts = {}
-    for split in ("train", "test"):
-        idx = [i for i, u in enumerate(plan) if voices[u.voice].split == split]
-        paths[split] = out / f"spoken_digits_{split}.h5"
-        counts[split] = len(idx)
-        write_shd(
-            paths[split],
-            [results[i][0] for i in idx],
-            [results[i][1] for i in idx],
-            np.array([plan[i].label for i in idx]),
-            class_names=list(SHD_CLASS_NAMES),
-            speakers=np.array([plan[i].voice for i in idx]),
-            meta_info=meta,
-            n_units=int(cochlea.n_channels),
-            window_s=window_s,
-            attrs={**attrs, "split": split},
-        )
+    todo = _SetToWrite(
+        plan, voices, results, window_for([r[2] for r in results]), int(cochlea.n_channels), attrs
+    )
+    train_path, n_train = _write_split(out, "train", todo)
+    test_path, n_test = _write_split(out, "test", todo)
     n = len(results)
     return SpokenDigitsResult(
-        paths["train"],
-        paths["test"],
-        counts["train"],
-        counts["test"],
-        window_s,
+        train_path,
+        test_path,
+        n_train,
+        n_test,
+        todo.window_s,
         sum(len(r[0]) for r in results) / n,
         sum(r[2] for r in results) / n,
         time.perf_counter() - t0,
@@ -504,11 +384,16 @@ def write_spoken_digits(
 
 
 __all__ = [
+    "ENGLISH_ACCENTS",
+    "GERMAN_VOICE",
     "SHD_CLASS_NAMES",
+    "SPOKEN_TEXT",
+    "VARIANTS",
     "SpokenDigitsConfig",
     "SpokenDigitsResult",
     "Utterance",
     "Voice",
+    "fade",
     "find_espeak",
     "make_voices",
     "plan_utterances",
