@@ -157,6 +157,11 @@ def _register_shd_estimate(tsub: argparse._SubParsersAction) -> None:
         help="the SHD-size model's resource estimate on every target (Markdown table for the README)",
     )
     q.add_argument("--json", action="store_true", help="print JSON rows")
+    q.add_argument(
+        "--update-readme",
+        metavar="PATH",
+        help="write the table into PATH between its shd-estimate markers (the README's table)",
+    )
     q.set_defaults(func=_shd_estimate)
 
 
@@ -373,4 +378,9 @@ def _realize(args: argparse.Namespace) -> int:
 
 
 def _shd_estimate(args: argparse.Namespace) -> int:
+    if args.update_readme:
+        try:
+            return report_main(["--update-readme", args.update_readme])
+        except (ValueError, OSError) as e:
+            raise DelaykitError(f"--update-readme: {e}") from None
     return report_main(["--json"] if args.json else [])

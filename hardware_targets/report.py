@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets.check import check_report
 from delaykit.hardware_targets.profile import list_targets, load_target
 from delaykit.hardware_targets.realize import plan_realization
@@ -214,14 +216,38 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+README_BEGIN = "<!-- shd-estimate table: begin (delaykit targets shd-estimate --update-readme README.md) -->"
+README_END = "<!-- shd-estimate table: end -->"
+
+
+def update_readme(path: str | Path, table: str) -> bool:
+    """Replace the Markdown between :data:`README_BEGIN` and :data:`README_END` in the file
+    ``path`` by ``table``; returns whether the file changed. ValueError without both markers."""
+    path = Path(path)
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{path}: needs the lines {README_BEGIN!r} and {README_END!r} around the table")
+    head, rest = text.split(README_BEGIN, 1)
+    _old, tail = rest.split(README_END, 1)
+    new = f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}"
+    if new != text:
+        write_text_atomic(path, new)
+    return new != text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the SHD-size estimate table (Markdown) or its rows as JSON (``--json``)."""
+    """Print the SHD-size estimate table (Markdown) or its rows as JSON (``--json``), or write
+    the table into a README between its markers (``--update-readme PATH``)."""
     p = argparse.ArgumentParser(prog="python -m delaykit.hardware_targets.report", description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON rows instead of the table")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--update-readme", metavar="PATH", help="rewrite the table between the README's markers")
     args = p.parse_args(argv)
     rows = shd_estimates(reference_shd_network(seed=args.seed))
-    if args.json:
+    if args.update_readme:
+        changed = update_readme(args.update_readme, format_rows(rows))
+        print(f"{args.update_readme}: table {'updated' if changed else 'already current'}")
+    elif args.json:
         print(json.dumps(rows, indent=2))
     else:
         print("SHD-size model 140-256-256-20, K=25 (delays 0..24 steps of 10 ms), dense, 8-bit weights")
