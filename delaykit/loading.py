@@ -11,6 +11,8 @@ from pathlib import Path
 
 from delaykit.errors import DelaykitError
 from delaykit.network import Network, load_network
+from delaykit.nir.import_nir import load_nir
+from delaykit.tables import read_tables
 
 TABLE_SUFFIXES = (".json", ".toml", ".manifest")
 
@@ -31,12 +33,8 @@ def load_model(path: str | Path, *, dt: float | None = None) -> Network:
     if not p.exists():
         raise DelaykitError(f"{p}: no such file or folder")
     if p.is_dir() or p.suffix.lower() in TABLE_SUFFIXES:
-        from delaykit.tables import read_tables
-
         return read_tables(p)
     if p.suffix.lower() == ".nir":
-        from delaykit.nir.import_nir import load_nir
-
         try:
             return load_nir(p, dt=dt)
         except DelaykitError:

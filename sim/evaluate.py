@@ -10,29 +10,30 @@ from typing import Any
 
 import numpy as np
 
-from delaykit.arithmetic import Arithmetic
+from delaykit.arithmetic import Arithmetic, layer_constants
 from delaykit.errors import FormatError
 from delaykit.network import Network
 
+from .reference import simulate_reference
 from .result import EvalResult, SimResult
+from .samples import chunk_reader
 
 ENGINES = ("event", "reference")
 
 Runner = Callable[[np.ndarray], SimResult]
+#: Row recorded per sample: (index, label, prediction, seconds, spikes per spiking layer,
+#: events per layer, input events); workers of any kind return these.
+Row = tuple[int, int, int, float, list[int], list[int], int]
 
 
 def make_runner(net: Network, engine: str = "event", arithmetic: Arithmetic | None = None) -> Runner:
     """A function frames -> SimResult with the network prepared once (checks run now)."""
     arith = arithmetic or Arithmetic.float64()
     if engine == "event":
-        from .event import EventNetwork
+        from .event import EventNetwork  # lazy: numba's import (~0.5 s) stays off the CLI's start-up
 
         return EventNetwork(net, arith).run
     if engine == "reference":
-        from delaykit.arithmetic import layer_constants
-
-        from .reference import simulate_reference
-
         for layer in net.layers:  # fail early on parameters the arithmetic cannot hold
             layer_constants(layer, arith)
         return lambda frames: simulate_reference(net, frames, arith)
@@ -58,26 +59,78 @@ _STATE: dict[str, Any] = {}
 def _init_worker(net: Network | None, engine: str, arith: Arithmetic, dataset: Any) -> None:
     """Pool initializer: fork inherits the prepared runner, spawn rebuilds it; every worker
     opens its own reader (an h5py handle must not be shared across processes)."""
-    from .samples import chunk_reader
-
     if net is not None:
         _STATE["runner"] = make_runner(net, engine, arith)
     _STATE["reader"] = chunk_reader(dataset)
 
 
-def _run_chunk(indices: Sequence[int]) -> list[tuple[Any, ...]]:
+def sample_row(runner: Runner, index: int, frames: np.ndarray, label: int) -> Row:
+    """Simulate one sample and record its :data:`Row` (seconds: the simulation's wall time)."""
+    t0 = time.perf_counter()
+    res = runner(frames)
+    seconds = time.perf_counter() - t0
+    return (
+        int(index),
+        int(label),
+        int(res.prediction),
+        seconds,
+        list(res.spike_counts),
+        [int(e) for e in res.events],
+        int(res.input_events),
+    )
+
+
+def _run_chunk(indices: Sequence[int]) -> list[Row]:
     runner: Runner = _STATE["runner"]
-    out = []
-    for i, (frames, label) in zip(indices, _STATE["reader"].read(indices), strict=True):
-        t0 = time.perf_counter()
-        res = runner(frames)
-        dt = time.perf_counter() - t0
-        out.append((i, int(label), res.prediction, dt, res.spike_counts, res.events, res.input_events))
-    return out
+    samples = zip(indices, _STATE["reader"].read(indices), strict=True)
+    return [sample_row(runner, i, frames, label) for i, (frames, label) in samples]
 
 
 def _chunks(n: int, size: int) -> list[list[int]]:
     return [list(range(a, min(n, a + size))) for a in range(0, n, size)]
+
+
+def _progress_bar(progress: bool, n: int, desc: str) -> Any:
+    if not progress:
+        return None
+    from tqdm import tqdm  # third-party, only with a progress bar
+
+    return tqdm(total=n, unit="sample", desc=desc, leave=False)
+
+
+def _run_serial(chunks: list[list[int]], engine: str, arith: Arithmetic, dataset: Any, bar: Any) -> list[Row]:
+    """Every chunk in this process (the runner is already in ``_STATE``)."""
+    _init_worker(None, engine, arith, dataset)
+    rows: list[Row] = []
+    for ch in chunks:
+        rows.extend(_run_chunk(ch))
+        if bar is not None:
+            bar.update(len(ch))
+    return rows
+
+
+def _run_pool(
+    chunks: list[list[int]],
+    net: Network,
+    engine: str,
+    arith: Arithmetic,
+    dataset: Any,
+    workers: int,
+    method: str,
+    bar: Any,
+) -> list[Row]:
+    """The chunks across ``workers`` processes started with ``method``."""
+    if method == "fork":  # workers inherit the prepared network and compiled kernels
+        pool = mp.get_context("fork").Pool(workers, _init_worker, (None, engine, arith, dataset))
+    else:
+        pool = mp.get_context(method).Pool(workers, _init_worker, (net, engine, arith, dataset))
+    rows: list[Row] = []
+    with pool:
+        for part in pool.imap_unordered(_run_chunk, chunks):
+            rows.extend(part)
+            if bar is not None:
+                bar.update(len(part))
+    return rows
 
 
 def evaluate(
@@ -113,34 +166,13 @@ def evaluate(
     runner(frames0)  # warm-up: numba compiles (or loads its cache) once, before any fork
     size = chunk_size or max(1, min(64, n // (workers * 8) or 1))
     chunks = _chunks(n, size)
-    rows: list[tuple[Any, ...]] = []
-    bar = None
+    bar = _progress_bar(progress, n, "simulate" if workers == 1 else f"simulate x{workers}")
     try:
         if workers == 1:
-            _init_worker(None, engine, arith, dataset)
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=n, unit="sample", desc="simulate", leave=False)
-            for ch in chunks:
-                rows.extend(_run_chunk(ch))
-                if bar is not None:
-                    bar.update(len(ch))
+            rows = _run_serial(chunks, engine, arith, dataset, bar)
         else:
             method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            if method == "fork":  # workers inherit the prepared network and compiled kernels
-                pool = mp.get_context("fork").Pool(workers, _init_worker, (None, engine, arith, dataset))
-            else:
-                pool = mp.get_context(method).Pool(workers, _init_worker, (net, engine, arith, dataset))
-            with pool:
-                if progress:
-                    from tqdm import tqdm
-
-                    bar = tqdm(total=n, unit="sample", desc=f"simulate x{workers}", leave=False)
-                for part in pool.imap_unordered(_run_chunk, chunks):
-                    rows.extend(part)
-                    if bar is not None:
-                        bar.update(len(part))
+            rows = _run_pool(chunks, net, engine, arith, dataset, workers, method, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -153,7 +185,7 @@ def evaluate(
 
 def assemble_result(
     net: Network,
-    rows: list[tuple[Any, ...]],
+    rows: list[Row],
     engine: str,
     arith: Arithmetic,
     workers: int,

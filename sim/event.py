@@ -1,6 +1,6 @@
 """The event-driven engine: same semantics as :mod:`delaykit.sim.reference`, built for speed.
 
-Layout (DESIGN.md section 7): layers are simulated one at a time. A layer with ``N`` neurons
+Layout (docs/design.md, "Engines and how they are checked"): layers are simulated one at a time. A layer with ``N`` neurons
 that runs ``L_out`` steps owns one linear accumulator of ``L_out * N`` slots (slot
 ``t * N + j`` = input of neuron ``j`` at step ``t``). Its synapses are stored pre-major: the
 row of input ``i`` lists its nonzero-weight synapses as flat offsets ``d * N + j`` (sorted
@@ -25,6 +25,8 @@ spike only when a membrane lands within that distance of its threshold.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba as nb
 import numpy as np
 
@@ -32,7 +34,7 @@ from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
 from .readout import readout_scores
-from .result import SimResult
+from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
 
 _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
 
@@ -263,105 +265,32 @@ class EventNetwork:
 
     def run(self, frames: np.ndarray) -> SimResult:
         """Simulate one sample, frames (T, n_in) counts."""
-        arith = self.arith
-        fixed = arith.is_fixed
-        x = _check_shape(self.net, frames)
-        src_t, src_i, values, status, max_count = _input_sources(x, fixed)
-        if status == 1:
-            raise ValueError("frames: contain NaN or infinity")
-        if status == 2:
-            raise ValueError(
-                f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer event counts"
-            )
-        input_events = int(src_t.size)
-        unit = max_count == 1.0 and bool(np.all(values == 1.0))
-        steps = x.shape[0]
+        src, input_events = _input(self.net, frames, self.arith)
+        steps = src.steps
         spikes: list[np.ndarray] = []
         events: list[int] = []
-        raster = trace_raw = np.zeros((0, 0))
-        c = self.layers[-1].c
+        out = _LayerOut(np.zeros((0, 0)), np.zeros((0, 0)), src)
         for el in self.layers:
-            n = el.n_out
             out_steps = steps + el.extend + el.lat
-            if fixed:
-                acc_type = np.int32 if el.abs_bound * max_count < 2**31 else np.int64
-            else:
-                acc_type = np.float64
-            acc = np.zeros(out_steps * n, dtype=acc_type)
-            counts = values.astype(acc_type) if not unit else _NO_COUNTS[acc_type]
-            events.append(
-                int(
-                    _deliver(
-                        src_t,
-                        src_i,
-                        counts,
-                        src_t.size,
-                        el.row_ptr,
-                        el.row_off,
-                        el.row_w,
-                        el.row_last,
-                        acc,
-                        n,
-                        out_steps,
-                        el.lat,
-                        unit,
-                    )
-                )
-            )
-            raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
-            cap = out_steps * n if el.spiking else 0
-            out_t = np.empty(cap, dtype=np.int64)
-            out_i = np.empty(cap, dtype=np.int64)
-            c = el.c
-            if fixed:
-                trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
-                n_sp = _neurons_fixed(
-                    acc,
-                    out_steps,
-                    n,
-                    c.bias,
-                    c.threshold,
-                    c.reset,
-                    el.spiking,
-                    _DECAY_CODES[arith.decay],
-                    c.decay_param,
-                    arith.weight_shift,
-                    arith.current_bits or 0,
-                    arith.current_overflow == "wrap",
-                    arith.membrane_bits or 0,
-                    arith.membrane_overflow == "wrap",
-                    arith.threshold_compare == "gt",
-                    raster,
-                    out_t,
-                    out_i,
-                    trace_raw,
-                )
-            else:
-                ftype = arith.float_dtype
-                current = (acc.reshape(out_steps, n) + c.bias).astype(ftype)  # I = F(syn + F(b))
-                trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=ftype)
-                n_sp = _neurons_float(
-                    current,
-                    out_steps,
-                    n,
-                    c.threshold,
-                    c.reset,
-                    ftype(c.tau),
-                    el.spiking,
-                    raster,
-                    out_t,
-                    out_i,
-                    trace_raw,
-                )
+            acc, n_events = _deliver_layer(el, src, out_steps, self.arith.is_fixed)
+            events.append(n_events)
+            out = _step_layer(el, acc, out_steps, self.arith)
             if el.spiking:
-                spikes.append(raster)
-            src_t, src_i = out_t[:n_sp], out_i[:n_sp]
-            unit, max_count = True, 1.0
+                spikes.append(out.raster)
+            src = out.spikes
             steps = out_steps
-        if self.layers[-1].spiking:
-            out = raster.astype(np.float64)
-        else:
-            out = trace_raw.astype(np.float64) * c.out_scale
+        return self._result(out, spikes, events, input_events)
+
+    def _result(
+        self, last: _LayerOut, spikes: list[np.ndarray], events: list[int], input_events: int
+    ) -> SimResult:
+        arith = self.arith
+        el = self.layers[-1]
+        out = (
+            last.raster.astype(np.float64)
+            if el.spiking
+            else last.trace_raw.astype(np.float64) * el.c.out_scale
+        )
         offset = arith.readout_offset(len(self.layers))
         scores = readout_scores(self.net.readout, out[offset:])
         return SimResult(
@@ -374,8 +303,126 @@ class EventNetwork:
             input_events=input_events,
             engine="event",
             arithmetic=arith.name,
-            output_raw=None if self.layers[-1].spiking else trace_raw,
+            output_raw=None if el.spiking else last.trace_raw,
         )
+
+
+# ---- one sample, step by step -----------------------------------------------------------------
+
+
+@dataclass
+class _Sources:
+    """Events into a layer, in time order: step ``t``, source ``i``, count ``values`` (empty
+    when every count is 1: ``unit``); ``steps`` is the length of the sequence they come from."""
+
+    t: np.ndarray
+    i: np.ndarray
+    values: np.ndarray
+    unit: bool
+    max_count: float
+    steps: int
+
+
+@dataclass
+class _LayerOut:
+    """A layer's run: spike raster (spiking) or membrane trace (LI), and its spikes as sources."""
+
+    raster: np.ndarray
+    trace_raw: np.ndarray
+    spikes: _Sources
+
+
+def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Sources, int]:
+    """The input frames as the first layer's sources, and the number of input events."""
+    x = frames_array(net, frames)  # input taps (format v2) are folded into the first layer's rows
+    if x.dtype.kind == "b":
+        x = x.view(np.uint8)
+    x = np.ascontiguousarray(x)
+    src_t, src_i, values, status, max_count = _input_sources(x, arith.is_fixed)
+    if status == 1:
+        raise ValueError(NON_FINITE_FRAMES)
+    if status == 2:
+        raise ValueError(non_integer_frames(arith))
+    unit = max_count == 1.0 and bool(np.all(values == 1.0))
+    return _Sources(src_t, src_i, values, unit, max_count, x.shape[0]), int(src_t.size)
+
+
+def _deliver_layer(el: _EventLayer, src: _Sources, out_steps: int, fixed: bool) -> tuple[np.ndarray, int]:
+    """The layer's accumulator (``out_steps * n`` slots) after delivering every source, and the
+    number of synaptic events."""
+    if fixed:
+        acc_type = np.int32 if el.abs_bound * src.max_count < 2**31 else np.int64
+    else:
+        acc_type = np.float64
+    acc = np.zeros(out_steps * el.n_out, dtype=acc_type)
+    counts = _NO_COUNTS[acc_type] if src.unit else src.values.astype(acc_type)
+    n_events = _deliver(
+        src.t,
+        src.i,
+        counts,
+        src.t.size,
+        el.row_ptr,
+        el.row_off,
+        el.row_w,
+        el.row_last,
+        acc,
+        el.n_out,
+        out_steps,
+        el.lat,
+        src.unit,
+    )
+    return acc, int(n_events)
+
+
+def _step_layer(el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithmetic) -> _LayerOut:
+    """Step the layer's neurons through its accumulator."""
+    n, c = el.n_out, el.c
+    raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
+    cap = out_steps * n if el.spiking else 0
+    out_t = np.empty(cap, dtype=np.int64)
+    out_i = np.empty(cap, dtype=np.int64)
+    if arith.is_fixed:
+        trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
+        n_sp = _neurons_fixed(
+            acc,
+            out_steps,
+            n,
+            c.bias,
+            c.threshold,
+            c.reset,
+            el.spiking,
+            _DECAY_CODES[arith.decay],
+            c.decay_param,
+            arith.weight_shift,
+            arith.current_bits or 0,
+            arith.current_overflow == "wrap",
+            arith.membrane_bits or 0,
+            arith.membrane_overflow == "wrap",
+            arith.threshold_compare == "gt",
+            raster,
+            out_t,
+            out_i,
+            trace_raw,
+        )
+    else:
+        ftype = arith.float_dtype
+        current = (acc.reshape(out_steps, n) + c.bias).astype(ftype)  # I = F(syn + F(b))
+        trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=ftype)
+        n_sp = _neurons_float(
+            current,
+            out_steps,
+            n,
+            c.threshold,
+            c.reset,
+            ftype(c.tau),
+            el.spiking,
+            raster,
+            out_t,
+            out_i,
+            trace_raw,
+        )
+    spikes = _Sources(out_t[:n_sp], out_i[:n_sp], _NO_COUNTS[np.float64], True, 1.0, out_steps)
+    return _LayerOut(raster, trace_raw, spikes)
 
 
 def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -402,20 +449,6 @@ def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
 
 
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}
-
-
-def _check_shape(net: Network, frames: np.ndarray) -> np.ndarray:
-    x = np.asarray(frames)
-    n_in = net.input.n_channels  # input taps (format v2) are folded into the first layer's rows
-    if x.ndim != 2 or x.shape[1] != n_in:
-        raise ValueError(f"frames: must have shape (steps, {n_in}) for this network, got {x.shape}")
-    if x.shape[0] < 1:
-        raise ValueError("frames: need at least one step")
-    if x.dtype.kind not in "biuf":
-        raise ValueError(f"frames: must be numeric counts, got dtype {x.dtype}")
-    if x.dtype.kind == "b":
-        x = x.view(np.uint8)
-    return np.ascontiguousarray(x)
 
 
 @nb.njit(cache=True, nogil=True)

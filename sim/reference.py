@@ -14,6 +14,8 @@ step count; ``layer_latency_steps`` applies to synapses only, as for delays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants, reduce_int
@@ -47,40 +49,50 @@ def synaptic_input(
     return syn, events
 
 
-def _run_float(syn: np.ndarray, c: LayerConstants, ftype: type) -> tuple[np.ndarray, np.ndarray]:
-    current = (syn + c.bias).astype(ftype)  # I = F(syn + F(b))
-    tau = ftype(c.tau)
+def _step_neurons(
+    c: LayerConstants,
+    shape: tuple[int, ...],
+    dtype: type,
+    update: Callable[[np.ndarray, int], np.ndarray],
+    fires: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The loop both number formats share: ``h = update(v, t)``; LIF: ``s = fires(h)``,
+    ``v = s ? reset : h``; LI: ``v = h``. Returns (spikes uint8, membrane trace)."""
     v = c.reset.copy()
-    spikes = np.zeros(syn.shape, dtype=np.uint8)
-    trace = np.zeros(syn.shape, dtype=ftype)
-    for t in range(syn.shape[0]):
-        h = v + (c.reset - v) / tau + current[t]
+    spikes = np.zeros(shape, dtype=np.uint8)
+    trace = np.zeros(shape, dtype=dtype)
+    for t in range(shape[0]):
+        h = update(v, t)
         if c.spiking:
-            s = h >= c.threshold
+            s = fires(h)
             spikes[t] = s
             v = np.where(s, c.reset, h)
         else:
             v = h
         trace[t] = v
     return spikes, trace
+
+
+def _run_float(syn: np.ndarray, c: LayerConstants, ftype: type) -> tuple[np.ndarray, np.ndarray]:
+    current = (syn + c.bias).astype(ftype)  # I = F(syn + F(b))
+    tau = ftype(c.tau)
+
+    def update(v: np.ndarray, t: int) -> np.ndarray:
+        return v + (c.reset - v) / tau + current[t]
+
+    return _step_neurons(c, syn.shape, ftype, update, lambda h: h >= c.threshold)
 
 
 def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray]:
     u = reduce_int(syn << arith.weight_shift, arith.current_bits, arith.current_overflow)
-    v = c.reset.copy()
-    spikes = np.zeros(syn.shape, dtype=np.uint8)
-    trace = np.zeros(syn.shape, dtype=np.int64)
-    for t in range(syn.shape[0]):
+
+    def update(v: np.ndarray, t: int) -> np.ndarray:
         h = c.reset + arith.apply_decay(v - c.reset, c.tau) + u[t] + c.bias
-        h = reduce_int(h, arith.membrane_bits, arith.membrane_overflow)
-        if c.spiking:
-            s = h > c.threshold if arith.threshold_compare == "gt" else h >= c.threshold
-            spikes[t] = s
-            v = np.where(s, c.reset, h)
-        else:
-            v = h
-        trace[t] = v
-    return spikes, trace
+        return reduce_int(h, arith.membrane_bits, arith.membrane_overflow)
+
+    if arith.threshold_compare == "gt":
+        return _step_neurons(c, syn.shape, np.int64, update, lambda h: h > c.threshold)
+    return _step_neurons(c, syn.shape, np.int64, update, lambda h: h >= c.threshold)
 
 
 def run_layer(

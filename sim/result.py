@@ -115,8 +115,17 @@ class EvalResult:
         }
 
 
-def check_frames(net: Network, frames: Any, arith: Arithmetic) -> np.ndarray:
-    """Validate input frames (T, n_channels); return int64 counts (fixed point) or float64.
+#: The messages of the input checks both engines make (the event engine in its kernel).
+NON_FINITE_FRAMES = "frames: contain NaN or infinity"
+
+
+def non_integer_frames(arith: Arithmetic) -> str:
+    """The message for frames that fixed-point arithmetic ``arith`` cannot take."""
+    return f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer event counts"
+
+
+def frames_array(net: Network, frames: Any) -> np.ndarray:
+    """``frames`` as an array of shape (steps >= 1, n_channels) and a numeric dtype.
 
     With input taps (format v2) the frames hold the channels only; the simulator appends the taps.
     """
@@ -128,13 +137,16 @@ def check_frames(net: Network, frames: Any, arith: Arithmetic) -> np.ndarray:
         raise ValueError("frames: need at least one step")
     if x.dtype.kind not in "biuf":
         raise ValueError(f"frames: must be numeric counts, got dtype {x.dtype}")
-    xf = x.astype(np.float64)
+    return x
+
+
+def check_frames(net: Network, frames: Any, arith: Arithmetic) -> np.ndarray:
+    """Validate input frames (T, n_channels); return int64 counts (fixed point) or float64."""
+    xf = frames_array(net, frames).astype(np.float64)
     if not np.isfinite(xf).all():
-        raise ValueError("frames: contain NaN or infinity")
+        raise ValueError(NON_FINITE_FRAMES)
     if arith.is_fixed:
         if (xf < 0).any() or (xf != np.round(xf)).any():
-            raise ValueError(
-                f"frames: fixed-point arithmetic {arith.name!r} needs non-negative integer event counts"
-            )
+            raise ValueError(non_integer_frames(arith))
         return xf.astype(np.int64)
     return xf
