@@ -19,10 +19,7 @@ Optional extra: ``pip install "dask[distributed]"``.
   ``build(net, bits, max_delay, target)`` (e.g. convert's quantizer and delay fitting: sim
   never imports convert). All chunks of all points are queued at once.
 
-Command line (an existing cluster, or a local one with ``--workers``)::
-
-    python -m delaykit.sim.distributed_cli model.dkn --data shd_test.h5 [--scheduler tcp://host:8786]
-        [--workers 2] [--engine event] [--target loihi2] [--json out.json]
+Command line (an existing cluster, or a local one): :mod:`delaykit.sim.distributed_cli`.
 """
 
 from __future__ import annotations
@@ -37,15 +34,12 @@ from typing import Any
 import numpy as np
 
 from delaykit.arithmetic import Arithmetic
+from delaykit.data.shd import SHDFile
 from delaykit.errors import DelaykitError
 from delaykit.network import Network
 
-from .evaluate import ENGINES, assemble_result, make_runner
+from .evaluate import ENGINES, Row, assemble_result, make_runner, sample_row
 from .result import EvalResult
-
-#: Row recorded per sample: (index, label, prediction, seconds, spikes per spiking layer,
-#: events per layer, input events) -- the same as the serial evaluate's.
-Row = tuple[int, int, int, float, list[int], list[int], int]
 
 
 def _require_dask() -> Any:
@@ -83,8 +77,6 @@ def _worker_file(data: _FileData) -> Any:
     key = f"file:{data.path}:{data.spec!r}:{data.n_units}"
     ds = _WORKER_CACHE.get(key)
     if ds is None:
-        from delaykit.data.shd import SHDFile
-
         ds = SHDFile(data.path, data.spec, data.n_units)
         _WORKER_CACHE[key] = ds
     return ds
@@ -95,28 +87,12 @@ def _run_chunk(
 ) -> list[Row]:
     """Worker task: simulate samples ``indices`` (a list chunk carries its own samples)."""
     runner = _worker_runner(key, net, engine, arith)
-    rows: list[Row] = []
     if isinstance(data, _FileData):
         ds = _worker_file(data)
         samples: Iterator[tuple[int, Any]] = ((i, ds[i]) for i in indices)
     else:  # the chunk's own (frames, label) pairs, in the order of ``indices``
         samples = iter(zip(indices, data, strict=True))
-    for i, (frames, label) in samples:
-        t0 = time.perf_counter()
-        res = runner(frames)
-        seconds = time.perf_counter() - t0
-        rows.append(
-            (
-                int(i),
-                int(label),
-                int(res.prediction),
-                seconds,
-                list(res.spike_counts),
-                [int(e) for e in res.events],
-                int(res.input_events),
-            )
-        )
-    return rows
+    return [sample_row(runner, i, frames, label) for i, (frames, label) in samples]
 
 
 # ---- client side ----------------------------------------------------------------------------
@@ -133,7 +109,7 @@ def _client(client: Any = None, scheduler: str | None = None, n_workers: int = 2
         try:
             c = distributed.Client(scheduler, timeout=30)
         except OSError as e:
-            raise DelaykitError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({e})") from None
+            raise DelaykitError(f"scheduler {scheduler}: cannot reach the Dask scheduler ({e})") from None
         with c:
             yield c
         return
@@ -152,8 +128,6 @@ def _n_workers(client: Any) -> int:
 
 def _dataset_parts(client: Any, dataset: Any, n: int, size: int) -> list[tuple[Any, list[int]]]:
     """(data handle, indices) per chunk: file descriptors, or scattered sample lists."""
-    from delaykit.data.shd import SHDFile
-
     chunks = [list(range(a, min(n, a + size))) for a in range(0, n, size)]
     if isinstance(dataset, SHDFile):
         desc = _FileData(str(dataset.path), dataset.spec, getattr(dataset, "n_units", None))
@@ -163,13 +137,6 @@ def _dataset_parts(client: Any, dataset: Any, n: int, size: int) -> list[tuple[A
         samples = [(np.asarray(dataset[i][0]), int(dataset[i][1])) for i in ch]
         parts.append((client.scatter(samples), ch))
     return parts
-
-
-def _assemble(
-    net: Network, rows: list[Row], engine: str, arith: Arithmetic, workers: int, wall: float, dataset: Any
-) -> EvalResult:
-    """Rows of all chunks -> the EvalResult the serial evaluate would have built."""
-    return assemble_result(net, rows, engine, arith, workers, wall, dataset)
 
 
 @dataclass(frozen=True)
@@ -225,14 +192,34 @@ def sweep_distributed(
     (default: about 8 tasks per worker and point, at most 64). limit: first ``limit`` samples.
     Returns one :class:`SweepOutcome` per point, in the order given.
     """
+    ariths = _prepare_points(points)
+    n = _n_samples(dataset, limit)
+    with _client(client, scheduler, n_workers) as c:
+        workers = _n_workers(c)
+        size = chunk_size or max(1, min(64, n // (workers * 8) or 1))
+        t_start = time.perf_counter()
+        futures = _submit(c, points, ariths, _dataset_parts(c, dataset, n, size))
+        rows, walls = _gather(futures, len(points), t_start, progress, n, workers)
+    return [
+        SweepOutcome(p, assemble_result(p.network, r, p.engine, a, workers, w, dataset))
+        for p, a, r, w in zip(points, ariths, rows, walls, strict=True)
+    ]
+
+
+def _n_samples(dataset: Any, limit: int | None) -> int:
+    n = len(dataset) if limit is None else min(len(dataset), int(limit))
+    if n < 1:
+        raise DelaykitError("dataset: has no samples to evaluate")
+    return n
+
+
+def _prepare_points(points: Sequence[SweepPoint]) -> list[Arithmetic]:
+    """Check the points here, not on a worker; their arithmetics (float64 where None)."""
     if not points:
         raise DelaykitError("sweep: no points to evaluate")
     names = [p.name for p in points]
     if len(set(names)) != len(names):
         raise DelaykitError(f"sweep: point names must be unique, got {names}")
-    n = len(dataset) if limit is None else min(len(dataset), int(limit))
-    if n < 1:
-        raise DelaykitError("dataset: has no samples to evaluate")
     ariths = []
     for p in points:
         if p.engine not in ENGINES:
@@ -243,43 +230,47 @@ def sweep_distributed(
         except ValueError as e:
             raise DelaykitError(f"sweep point {p.name!r}: {e}") from None
         ariths.append(arith)
+    return ariths
 
-    with _client(client, scheduler, n_workers) as c:
-        workers = _n_workers(c)
-        size = chunk_size or max(1, min(64, n // (workers * 8) or 1))
-        t_start = time.perf_counter()
-        parts = _dataset_parts(c, dataset, n, size)
-        futures: dict[Any, int] = {}
-        for k, (p, arith) in enumerate(zip(points, ariths, strict=True)):
-            key = uuid.uuid4().hex
-            net_f = c.scatter(p.network, broadcast=True)
-            for data, idx in parts:
-                fut = c.submit(_run_chunk, key, net_f, p.engine, arith, data, idx, pure=False)
-                futures[fut] = k
-        rows: list[list[Row]] = [[] for _ in points]
-        walls = [0.0 for _ in points]
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=n * len(points), unit="sample", desc=f"dask x{workers}", leave=False)
-        try:
-            import distributed
+def _submit(
+    c: Any, points: Sequence[SweepPoint], ariths: list[Arithmetic], parts: list[tuple[Any, list[int]]]
+) -> dict[Any, int]:
+    """Queue every chunk of every point at once; future -> point index."""
+    futures: dict[Any, int] = {}
+    for k, (p, arith) in enumerate(zip(points, ariths, strict=True)):
+        key = uuid.uuid4().hex
+        net_f = c.scatter(p.network, broadcast=True)
+        for data, idx in parts:
+            fut = c.submit(_run_chunk, key, net_f, p.engine, arith, data, idx, pure=False)
+            futures[fut] = k
+    return futures
 
-            for fut in distributed.as_completed(list(futures)):
-                k = futures[fut]
-                part = fut.result()
-                rows[k].extend(part)
-                walls[k] = time.perf_counter() - t_start
-                if bar is not None:
-                    bar.update(len(part))
-        finally:
+
+def _gather(
+    futures: dict[Any, int], n_points: int, t_start: float, progress: bool, n: int, workers: int
+) -> tuple[list[list[Row]], list[float]]:
+    """Rows per point as chunks complete, and each point's wall time (s) since ``t_start``."""
+    distributed = _require_dask()
+    rows: list[list[Row]] = [[] for _ in range(n_points)]
+    walls = [0.0] * n_points
+    bar = None
+    if progress:
+        from tqdm import tqdm  # third-party, only with a progress bar
+
+        bar = tqdm(total=n * n_points, unit="sample", desc=f"dask x{workers}", leave=False)
+    try:
+        for fut in distributed.as_completed(list(futures)):
+            k = futures[fut]
+            part = fut.result()
+            rows[k].extend(part)
+            walls[k] = time.perf_counter() - t_start
             if bar is not None:
-                bar.close()
-    return [
-        SweepOutcome(p, _assemble(p.network, r, p.engine, a, workers, w, dataset))
-        for p, a, r, w in zip(points, ariths, rows, walls, strict=True)
-    ]
+                bar.update(len(part))
+    finally:
+        if bar is not None:
+            bar.close()
+    return rows, walls
 
 
 def evaluate_distributed(
