@@ -1,6 +1,6 @@
 """Checkpoint -> deployed :class:`delaykit.network.Network` (float), and the one-call API.
 
-What conversion does (DESIGN.md sections 2-3):
+What conversion does (docs/design.md, "The deployed-network contract"):
 
 * delays: ``d = (K-1)//2 - round_half_even(clamp(P))`` per synapse (:mod:`delays`), exactly
   the taps DCLS ``version='max'`` with SIG=0 and rounded P uses;
@@ -23,9 +23,13 @@ from typing import Any
 import numpy as np
 
 from delaykit import __version__
-from delaykit.convert.checkpoint import Checkpoint, LayerParams, ReferenceOptions, load_checkpoint
+from delaykit.convert.checkpoint import load_checkpoint
 from delaykit.convert.delays import delays_from_positions
+from delaykit.convert.quantize import prepare_for_target
+from delaykit.convert.reference_code import ReferenceOptions
+from delaykit.convert.trained_params import Checkpoint, LayerParams
 from delaykit.errors import DelaykitError
+from delaykit.loading import is_deployed_path, load_model
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
 
 
@@ -114,17 +118,31 @@ def load_any(
 ) -> Network:
     """A Network from a checkpoint or reference state dict (float), or an already deployed
     network: a ``.dkn`` file, a ``to-table`` directory or a delaykit ``.nir`` graph."""
-    from delaykit.loading import is_deployed_path, load_model
-
     p = Path(path)
     deployed = is_deployed_path(p) or _is_hdf5(p)
     if deployed and reference_code:
         raise DelaykitError(
-            f"{p}: is a deployed network, not a reference-code state dict; drop --reference-code"
+            f"{p}: is a deployed network, not a reference-code state dict; drop reference_code=True"
         )
     if deployed:
         return load_model(p)
     return build_network(load_checkpoint(p, reference_code=reference_code, options=options))
+
+
+def with_window(net: Network, window_steps: int | None = None, readout: str | None = None) -> Network:
+    """``net`` with another input window (frames per sample) and/or readout rule; None keeps it."""
+    if not window_steps and readout is None:
+        return net
+    return Network(
+        layers=net.layers,
+        dt=net.dt,
+        input=InputSpec(
+            **{**net.input.to_dict(), "window_steps": int(window_steps or net.input.window_steps)}
+        ),
+        readout=readout or net.readout,
+        provenance=net.provenance,
+        metadata=net.metadata,
+    )
 
 
 def _is_hdf5(p: Path) -> bool:
@@ -149,25 +167,12 @@ def convert_checkpoint(
 ) -> Network:
     """Checkpoint (or reference state dict, or ``.dkn``) -> deployed Network, in one call.
 
-    target: a hardware target name, path or loaded profile (interface B) or None.
+    target: a hardware target name, ``.toml`` path or loaded profile, or None.
     bits: signed weight bits (default: the target's, else no quantization -> float network).
     per_neuron: one weight scale per output neuron instead of per layer.
     clip: clip delays outside the target's range instead of refusing (they are reported).
     Raises DelaykitError when delays exceed the target's range and ``clip`` is False.
     """
-    from delaykit.convert.quantize import prepare_for_target
-
-    net = load_any(path, reference_code=reference_code, options=options)
-    if window_steps is not None or readout is not None:
-        net = Network(
-            layers=net.layers,
-            dt=net.dt,
-            input=InputSpec(
-                **{**net.input.to_dict(), "window_steps": int(window_steps or net.input.window_steps)}
-            ),
-            readout=readout or net.readout,
-            provenance=net.provenance,
-            metadata=net.metadata,
-        )
+    net = with_window(load_any(path, reference_code=reference_code, options=options), window_steps, readout)
     deployed, _report = prepare_for_target(net, target=target, bits=bits, per_neuron=per_neuron, clip=clip)
     return deployed

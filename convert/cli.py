@@ -1,13 +1,33 @@
 """``delaykit convert VERB MODEL``: checkpoint -> deployed network and export formats.
 
-Imports nothing heavy at module level (torch, nir, onnx, pyarrow load inside the handlers).
+Imports nothing heavy at module level: torch, nir, onnx and pyarrow load inside the library
+functions that need them. Library errors name parameters (``clip=True``); the handlers here
+re-raise them naming this command's flags (``--clip``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from delaykit.convert.build import load_any, with_window
+from delaykit.convert.netx_export import write_netx
+from delaykit.convert.onnx_export import write_onnx
+from delaykit.convert.pynn_export import write_pynn
+from delaykit.convert.quantize import prepare_for_target
+from delaykit.convert.reference_code import ReferenceOptions
+from delaykit.convert.report import build_report, format_conversion_report, plot_report, write_report
+from delaykit.convert.verify import DEFAULT_ATOL, format_verify, verify_fidelity
+from delaykit.errors import DelaykitError
+from delaykit.fileio import write_text_atomic
+from delaykit.network import Network, save_network
+from delaykit.nir.export_nir import write_nir
+from delaykit.tables import write_tables
 
 VERBS: dict[str, str] = {
     "to-dkn": "deployed network file (.dkn, HDF5) for 'delaykit sim' and 'delaykit targets'",
@@ -28,6 +48,73 @@ _DEFAULT_SUFFIX = {
     "to-onnx": ".onnx",
     "report": ".report.json",
 }
+
+#: Library parameter -> this command's flag, for error messages (see :func:`flag_message`).
+_FLAGS = {
+    "bits": "--bits",
+    "clip": "--clip",
+    "per_neuron": "--per-neuron",
+    "target": "--target",
+    "reference_code": "--reference-code",
+    "dtype": "--dtype",
+    "torch_model": "--torch-model",
+    "tau_ms": "--tau-ms",
+    "dt_ms": "--dt-ms",
+    "kernel_size": "--kernel-size",
+    "v_threshold": "--v-threshold",
+    "window_ms": "--window-ms",
+    "channel_group": "--channel-group",
+}
+_PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:()]+)")
+
+#: ReferenceOptions fields with a flag of the same name (``tau_ms`` <- ``--tau-ms``).
+_REFERENCE_FIELDS = ("tau_ms", "dt_ms", "kernel_size", "v_threshold", "window_ms", "channel_group")
+
+
+def flag_message(message: str) -> str:
+    """A library message with ``name=value`` parameters written as this command's flags.
+
+    ``clip=True`` -> ``--clip``, ``per_neuron=False`` -> ``without --per-neuron``,
+    ``target='loihi2'`` -> ``--target loihi2``, ``kernel_size=9`` -> ``--kernel-size 9``.
+    """
+
+    def flag(m: re.Match[str]) -> str:
+        name, value = _FLAGS[m[1]], m[2].strip("'\"")
+        if value == "True":
+            return name
+        if value == "False":
+            return f"without {name}"
+        return f"{name} {value}"
+
+    return _PARAM.sub(flag, message)
+
+
+def _with_flags(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``handler`` whose DelaykitErrors name flags instead of library parameters."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except DelaykitError as e:
+            e.args = (flag_message(str(e)),)
+            raise
+
+    return run
+
+
+def _add_reference_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "reference-code state dicts (Thvnvtos/SNN-delays); defaults: the paper's SHD run"
+    )
+    g.add_argument(
+        "--reference-code", action="store_true", help="MODEL is a plain state dict of the paper's code"
+    )
+    g.add_argument("--tau-ms", type=float, help="membrane time constant in ms (default 10.05)")
+    g.add_argument("--dt-ms", type=float, help="time step in ms (default 10)")
+    g.add_argument("--kernel-size", type=int, help="DCLS kernel size K in steps (default 250 ms // dt, odd)")
+    g.add_argument("--v-threshold", type=float, help="hidden LIF threshold (default 1.0)")
+    g.add_argument("--window-ms", type=float, help="input window in ms (default 1400)")
+    g.add_argument("--channel-group", type=int, help="input units summed per channel (default 5)")
 
 
 def _add_common(p: argparse.ArgumentParser, verb: str) -> None:
@@ -53,56 +140,38 @@ def _add_common(p: argparse.ArgumentParser, verb: str) -> None:
     )
     p.add_argument("--report", metavar="JSON", help="also write the conversion report as JSON (+ .txt)")
     p.add_argument("--plot", metavar="PNG", help="also draw delay/weight-error histograms to a PNG")
-    g = p.add_argument_group(
-        "reference-code state dicts (Thvnvtos/SNN-delays); defaults: the paper's SHD run"
-    )
-    g.add_argument(
-        "--reference-code", action="store_true", help="MODEL is a plain state dict of the paper's code"
-    )
-    g.add_argument("--tau-ms", type=float, help="membrane time constant in ms (default 10.05)")
-    g.add_argument("--dt-ms", type=float, help="time step in ms (default 10)")
-    g.add_argument("--kernel-size", type=int, help="DCLS kernel size K in steps (default 250 ms // dt, odd)")
-    g.add_argument("--v-threshold", type=float, help="hidden LIF threshold (default 1.0)")
-    g.add_argument("--window-ms", type=float, help="input window in ms (default 1400)")
-    g.add_argument("--channel-group", type=int, help="input units summed per channel (default 5)")
+    _add_reference_options(p)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "convert",
-        help="convert a trained model for deployment (NIR, tables, netx, ONNX)",
-        description="Round delays exactly as training evaluates them, fold BatchNorm, "
-        "optionally quantize for a hardware target, and export.",
-    )
-    vs = p.add_subparsers(dest="verb", metavar="VERB")
-    for verb, text in VERBS.items():
-        q = vs.add_parser(verb, help=text, description=text)
-        _add_common(q, verb)
-        if verb == "to-nir":
-            q.add_argument(
-                "--nir-r",
-                choices=("tau", "one"),
-                default="tau",
-                help="LIF r convention: 'tau' (r = tau/dt, lossless, spikingjelly) or 'one' "
-                "(r = 1, weights x tau/dt, for consumers that ignore r such as norse)",
-            )
-        if verb == "to-table":
-            q.add_argument(
-                "--format",
-                choices=("csv", "parquet", "npz", "all"),
-                default="all",
-                help="table formats to write (default: csv + parquet + npz)",
-            )
-        if verb == "to-onnx":
-            q.add_argument(
-                "--dtype",
-                choices=("float64", "float32"),
-                default="float64",
-                help="state/arithmetic type of the step model (default float64: exact)",
-            )
-        if verb == "to-netx":
-            q.set_defaults(target_default="loihi2")
-        q.set_defaults(func=_run)
+def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
+    """The options only one export verb has."""
+    if verb == "to-nir":
+        q.add_argument(
+            "--nir-r",
+            choices=("tau", "one"),
+            default="tau",
+            help="LIF r convention: 'tau' (r = tau/dt, lossless, spikingjelly) or 'one' "
+            "(r = 1, weights x tau/dt, for consumers that ignore r such as norse)",
+        )
+    if verb == "to-table":
+        q.add_argument(
+            "--format",
+            choices=("csv", "parquet", "npz", "all"),
+            default="all",
+            help="table formats to write (default: csv + parquet + npz)",
+        )
+    if verb == "to-onnx":
+        q.add_argument(
+            "--dtype",
+            choices=("float64", "float32"),
+            default="float64",
+            help="state/arithmetic type of the step model (default float64: exact)",
+        )
+    if verb == "to-netx":
+        q.set_defaults(target_default="loihi2")
+
+
+def _add_verify(vs: argparse._SubParsersAction) -> None:
     v = vs.add_parser(
         "verify",
         help="prove the float deployed network predicts like the PyTorch model",
@@ -122,24 +191,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--atol", type=float, help="tolerance on readout membranes (default 1e-4)")
     v.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
     v.add_argument("--no-progress", action="store_true")
-    g = v.add_argument_group("reference-code state dicts")
-    g.add_argument("--reference-code", action="store_true")
-    g.add_argument("--tau-ms", type=float)
-    g.add_argument("--dt-ms", type=float)
-    g.add_argument("--kernel-size", type=int)
-    g.add_argument("--v-threshold", type=float)
-    g.add_argument("--window-ms", type=float)
-    g.add_argument("--channel-group", type=int)
-    v.set_defaults(func=_verify)
+    _add_reference_options(v)
+    v.set_defaults(func=_with_flags(_verify))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``convert`` and its verbs to the ``delaykit`` command."""
+    p = sub.add_parser(
+        "convert",
+        help="convert a trained model for deployment (NIR, tables, netx, ONNX)",
+        description="Round delays exactly as training evaluates them, fold BatchNorm, "
+        "optionally quantize for a hardware target, and export.",
+    )
+    vs = p.add_subparsers(dest="verb", metavar="VERB")
+    for verb, text in VERBS.items():
+        q = vs.add_parser(verb, help=text, description=text)
+        _add_common(q, verb)
+        _add_verb_options(q, verb)
+        q.set_defaults(func=_with_flags(_run))
+    _add_verify(vs)
     p.set_defaults(func=_help(p))
 
 
 def _verify(args: argparse.Namespace) -> int:
-    import json
-
-    from delaykit.convert.verify import DEFAULT_ATOL, format_verify, verify_fidelity
-    from delaykit.fileio import write_text_atomic
-
     r = verify_fidelity(
         args.model,
         args.data,
@@ -164,65 +238,38 @@ def _help(p: argparse.ArgumentParser) -> Any:
     return run
 
 
-def _options(args: argparse.Namespace) -> Any:
-    from delaykit.convert.checkpoint import ReferenceOptions
-
-    given = {
-        k: getattr(args, a)
-        for k, a in (
-            ("tau_ms", "tau_ms"),
-            ("dt_ms", "dt_ms"),
-            ("kernel_size", "kernel_size"),
-            ("v_threshold", "v_threshold"),
-            ("window_ms", "window_ms"),
-            ("channel_group", "channel_group"),
-        )
-        if getattr(args, a) is not None
-    }
+def _options(args: argparse.Namespace) -> ReferenceOptions | None:
+    """The reference-code options given on the command line (None: none given)."""
+    given = {k: getattr(args, k) for k in _REFERENCE_FIELDS if getattr(args, k) is not None}
     return ReferenceOptions(**given) if given else None
 
 
-def _run(args: argparse.Namespace) -> int:
-    import time
-
-    from delaykit.convert.build import load_any
-    from delaykit.convert.quantize import prepare_for_target
-    from delaykit.convert.report import build_report, format_report, plot_report, write_report
-    from delaykit.errors import DelaykitError
-    from delaykit.network import InputSpec, Network
-
-    t0 = time.perf_counter()
-    src = Path(args.model)
+def _prepare(args: argparse.Namespace, src: Path) -> tuple[Network, Network, dict[str, Any]]:
+    """(float network, deployed network, prepare_for_target's info) for an export verb."""
     float_net = load_any(src, reference_code=args.reference_code or None, options=_options(args))
-    if args.window_steps or args.readout:
-        float_net = Network(
-            layers=float_net.layers,
-            dt=float_net.dt,
-            input=InputSpec(
-                **{
-                    **float_net.input.to_dict(),
-                    "window_steps": args.window_steps or float_net.input.window_steps,
-                }
-            ),
-            readout=args.readout or float_net.readout,
-            provenance=float_net.provenance,
-            metadata=float_net.metadata,
-        )
+    float_net = with_window(float_net, args.window_steps, args.readout)
     target = args.target or getattr(args, "target_default", None)
     if args.verb == "to-netx" and target not in (None, "loihi2") and not str(target).endswith(".toml"):
         raise DelaykitError(f"to-netx writes Loihi 2 files; --target {target} is not loihi2")
     net, info = prepare_for_target(
         float_net, target=target, bits=args.bits, per_neuron=args.per_neuron, clip=args.clip
     )
+    return float_net, net, info
+
+
+def _run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    src = Path(args.model)
+    float_net, net, info = _prepare(args, src)
     rep = build_report(net, info, float_net=float_net if info.get("quantization") else None)
     out = Path(args.output) if args.output else _default_output(src, args.verb)
     if args.verb == "report":
         write_report(rep, out, out.with_suffix(".txt"))
-        print(format_report(rep))
+        print(format_conversion_report(rep))
         print(f"wrote {out}")
     else:
         written = _export(args, net, out)
-        print(format_report(rep))
+        print(format_conversion_report(rep))
         print(f"wrote {written} ({time.perf_counter() - t0:.2f} s)")
     if args.report:
         rp = Path(args.report)
@@ -237,36 +284,25 @@ def _default_output(src: Path, verb: str) -> Path:
     return src.with_name(stem + _DEFAULT_SUFFIX[verb])
 
 
-def _export(args: argparse.Namespace, net: Any, out: Path) -> str:
+def _export(args: argparse.Namespace, net: Network, out: Path) -> str:
+    """Write ``net`` in the verb's format to ``out``; returns what was written, for the log."""
     if args.verb == "to-dkn":
-        from delaykit.network import save_network
-
         save_network(net, out)
         return str(out)
     if args.verb == "to-nir":
-        from delaykit.nir.export_nir import write_nir
-
         write_nir(net, out, r_convention=args.nir_r)
         return str(out)
     if args.verb == "to-table":
-        from delaykit.tables import write_tables
-
         formats = ("csv", "parquet", "npz") if args.format == "all" else (args.format,)
         files = write_tables(net, out, formats=formats)
         return f"{out}/ ({len(files)} files)"
     if args.verb == "to-pynn":
-        from delaykit.convert.pynn_export import write_pynn
-
         files = write_pynn(net, out)
         return f"{out}/ ({len(files)} files; run: python {out}/run_pynn.py --simulator nest --data TEST.h5 --out result.npz)"
     if args.verb == "to-onnx":
-        from delaykit.convert.onnx_export import write_onnx
-
         write_onnx(net, out, dtype=args.dtype)
         return str(out)
     if args.verb == "to-netx":
-        from delaykit.convert.netx_export import write_netx
-
         write_netx(net, out)
         return str(out)
     raise AssertionError(args.verb)  # pragma: no cover - argparse restricts verbs

@@ -2,7 +2,7 @@
 
 Measured on dcls 0.1.1 (``Dcls1d(..., version='max')``, SIG=0, integer P, input padded left by
 K-1): a spike at input step t reaches the output at step ``t + (K - 1) // 2 - P``. The
-reference code makes K odd, where this is DESIGN.md's ``K // 2 - round(P)``. Positions are
+reference code makes K odd, where this is ``K // 2 - round(P)``. Positions are
 clamped to ``[-(K // 2), K // 2]`` by training and rounded half to even (``torch.round``), so
 for odd K the delay lies in ``[0, K - 1]``.
 """

@@ -25,14 +25,19 @@ per layer. Input frames are event counts: run the network with ``input_message_b
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
+from delaykit.arithmetic import loihi_decay_constant
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
+from delaykit.hardware_targets import load_target
 from delaykit.network import LIF, Network, require_no_relays
+from delaykit.sim import Arithmetic, simulate
 
 NETX_MAX_DELAY = 62
 VTH_MANT_MAX = (1 << 17) - 1
@@ -45,34 +50,32 @@ def _scalar(v: Any, what: str, layer: str) -> int:
     if a.size != 1:
         raise DelaykitError(
             f"layer {layer!r}: netx holds one {what} per layer, the network has {a.size} different "
-            "values; convert with a per-layer scale (drop --per-neuron)"
+            "values; convert with a per-layer scale (per_neuron=False)"
         )
     if a[0] != np.round(a[0]):
         raise DelaykitError(
-            f"layer {layer!r}: {what} {a[0]} is not an integer; quantize with --target loihi2"
+            f"layer {layer!r}: {what} {a[0]} is not an integer; quantize with target='loihi2'"
         )
     return int(a[0])
 
 
 def netx_layers(net: Network) -> list[dict[str, Any]]:
     """The netx fields of every layer; raises DelaykitError when Loihi 2 cannot hold them."""
-    from delaykit.arithmetic import loihi_decay_constant
-
     require_no_relays(net, "lava-dl netx (Loihi 2 has native delays)")
     out = []
     for layer in net.layers:
         where = f"layer {layer.name!r}"
         if not layer.is_integer:
             raise DelaykitError(
-                f"{where}: float weights; netx needs integer weights: convert with --target loihi2"
+                f"{where}: float weights; netx needs integer weights: convert with target='loihi2'"
             )
         w = layer.weight.astype(np.int64)
         if w.size and (w.min() < -128 or w.max() > 127):
-            raise DelaykitError(f"{where}: weights {w.min()}..{w.max()} exceed 8 signed bits; use --bits 8")
+            raise DelaykitError(f"{where}: weights {w.min()}..{w.max()} exceed 8 signed bits; use bits=8")
         nz = w != 0
         d = np.where(nz, layer.delay, 0).astype(np.int64)
         if d.max(initial=0) > NETX_MAX_DELAY:
-            raise DelaykitError(f"{where}: delay {d.max()} exceeds netx's {NETX_MAX_DELAY}; use --clip")
+            raise DelaykitError(f"{where}: delay {d.max()} exceeds netx's {NETX_MAX_DELAY}; use clip=True")
         bias = layer.bias.astype(np.int64)
         if np.abs(bias).max(initial=0) > BIAS_MANT_MAX:
             raise DelaykitError(f"{where}: bias {np.abs(bias).max()} exceeds Loihi's 13-bit bias mantissa")
@@ -102,10 +105,6 @@ def netx_layers(net: Network) -> list[dict[str, Any]]:
 
 def write_netx(net: Network, path: str | Path) -> None:
     """Write the netx HDF5 file for Loihi 2, atomically (see the module docstring)."""
-    import json
-
-    import h5py
-
     layers = netx_layers(net)
     t_sample = net.output_steps() + len(net.layers)  # + one step of latency per layer
     with atomic_path(path) as tmp:
@@ -176,9 +175,6 @@ def write_lava_expectation(
     ``spikes_<j>`` (S, L_j, n_j) per spiking layer and, for a non-spiking readout,
     ``readout_v`` (S, L, n_out) its integer voltage in membrane units. Returns the expectation.
     """
-    from delaykit.hardware_targets import load_target
-    from delaykit.sim import Arithmetic, simulate
-
     arith = Arithmetic.for_target(load_target("loihi2"))
     frames = np.asarray(frames)
     if frames.ndim == 2:

@@ -1,6 +1,7 @@
 """Export a deployed network as a streaming ONNX *step* model, and run it with onnxruntime.
 
-One call of the model advances the whole network by one time step (DESIGN.md section 4):
+One call of the model advances the whole network by one time step (docs/design.md,
+"File formats"):
 
 inputs
     ``x`` (n_in,) this step's input frame (counts), ``input_steps`` () int64: the sample's
@@ -28,6 +29,7 @@ differ in the last bit of a dot product (summation order inside MatMul).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ OPSET = 17
 
 def _np_dtype(dtype: str) -> type:
     if dtype not in ("float64", "float32"):
-        raise DelaykitError(f"--dtype must be float64 or float32, got {dtype!r}")
+        raise DelaykitError(f"dtype={dtype!r}: must be 'float64' or 'float32'")
     return np.float64 if dtype == "float64" else np.float32
 
 
@@ -51,136 +53,169 @@ def layer_buffer_depth(layer: Any) -> int:
     return layer.max_delay + 1
 
 
-def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
-    """Build the ONNX ``ModelProto`` of the step model (see the module docstring)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+@dataclass
+class _Graph:
+    """The step model being built: nodes, initializers and value infos, in graph order.
 
-    require_no_relays(net, "the ONNX step model")
-    f = _np_dtype(dtype)
-    fproto = TensorProto.DOUBLE if f is np.float64 else TensorProto.FLOAT
-    nodes: list[Any] = []
-    inits: list[Any] = []
-    inputs = [
-        helper.make_tensor_value_info("x", TensorProto.DOUBLE, [net.layers[0].n_in]),
-        helper.make_tensor_value_info("input_steps", TensorProto.INT64, []),
-        helper.make_tensor_value_info("step", TensorProto.INT64, []),
-    ]
-    outputs: list[Any] = []
-    state_out: list[Any] = [helper.make_tensor_value_info("step_out", TensorProto.INT64, [])]
+    ``f``/``fproto``: the membrane arithmetic's numpy type and ONNX element type.
+    """
 
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value), name))
+    f: type
+    fproto: int
+    nodes: list[Any] = field(default_factory=list)
+    inits: list[Any] = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    state_out: list[Any] = field(default_factory=list)
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper  # onnx only when exporting
+
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def node(op: str, ins: list[str], out: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+    def node(self, op: str, ins: list[str], out: str, **attrs: Any) -> str:
+        from onnx import helper  # onnx only when exporting
+
+        self.nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
         return out
 
-    one = const("one_i64", np.array(1, np.int64))
-    node("Add", ["step", one], "step_out")
+    def value(self, name: str, elem: int, shape: list[int]) -> Any:
+        from onnx import helper  # onnx only when exporting
+
+        return helper.make_tensor_value_info(name, elem, shape)
+
+
+def _masked_input(g: _Graph, n_in: int) -> str:
+    """Graph inputs x, input_steps, step; the step counter; x zeroed from step T on."""
+    from onnx import TensorProto  # onnx only when exporting
+
+    g.inputs += [
+        g.value("x", TensorProto.DOUBLE, [n_in]),
+        g.value("input_steps", TensorProto.INT64, []),
+        g.value("step", TensorProto.INT64, []),
+    ]
+    g.state_out.append(g.value("step_out", TensorProto.INT64, []))
+    one = g.const("one_i64", np.array(1, np.int64))
+    g.node("Add", ["step", one], "step_out")
     # validity of the network input at this step: step < T
-    x_ok = node(
-        "Cast", [node("Less", ["step", "input_steps"], "x_valid_b")], "x_valid", to=TensorProto.DOUBLE
+    x_ok = g.node(
+        "Cast", [g.node("Less", ["step", "input_steps"], "x_valid_b")], "x_valid", to=TensorProto.DOUBLE
     )
-    x = node("Mul", ["x", x_ok], "x_masked")
-    cum_ext = 0
-    spike_idx = 0
-    layer_md = []
-    for k, layer in enumerate(net.layers):
-        n_out, n_in = layer.weight.shape
-        depth = layer_buffer_depth(layer)
-        buf, v = f"buf_{k}", f"v_{k}"
-        inputs += [
-            helper.make_tensor_value_info(buf, TensorProto.DOUBLE, [depth, n_in]),
-            helper.make_tensor_value_info(v, fproto, [n_out]),
-        ]
-        # shift register: new_buf = [x; buf[:-1]]
-        x_row = node("Unsqueeze", [x, const(f"axes0_{k}", np.array([0], np.int64))], f"xrow_{k}")
-        if depth > 1:
-            old = node(
-                "Slice",
-                [
-                    buf,
-                    const(f"s0_{k}", np.array([0], np.int64)),
-                    const(f"s1_{k}", np.array([depth - 1], np.int64)),
-                    const(f"sax_{k}", np.array([0], np.int64)),
-                ],
-                f"bufhead_{k}",
-            )
-            new_buf = node("Concat", [x_row, old], f"{buf}_out", axis=0)
-        else:
-            new_buf = node("Identity", [x_row], f"{buf}_out")
-        state_out.append(helper.make_tensor_value_info(f"{buf}_out", TensorProto.DOUBLE, [depth, n_in]))
-        # synaptic input: sum over distinct delays, ascending (the simulator's order)
-        w = layer.weight.astype(f).astype(np.float64)
-        nz = layer.weight != 0
-        syn = const(f"zero_{k}", np.zeros(n_out, np.float64))
-        for d in np.unique(layer.delay[nz]).tolist():
-            wd_t = np.where(layer.delay == d, w, 0.0).T.copy()  # (n_in, n_out)
-            xd = node("Gather", [new_buf, const(f"d{d}_{k}", np.array(d, np.int64))], f"x_d{d}_{k}", axis=0)
-            prod = node("MatMul", [xd, const(f"W_d{d}_{k}", wd_t)], f"syn_d{d}_{k}")
-            syn = node("Add", [syn, prod], f"acc_d{d}_{k}")
-        neu = layer.neuron
-        bias = const(f"bias_{k}", layer.bias.astype(f).astype(np.float64))
-        cur = node("Cast", [node("Add", [syn, bias], f"synb_{k}")], f"I_{k}", to=fproto)
-        reset = const(f"reset_{k}", np.broadcast_to(np.asarray(neu.v_reset, np.float64), (n_out,)).astype(f))
-        tau = const(f"tau_{k}", np.array(f(neu.tau), dtype=f))
-        leak = node("Div", [node("Sub", [reset, v], f"rmv_{k}"), tau], f"leak_{k}")
-        h = node("Add", [node("Add", [v, leak], f"vleak_{k}"), cur], f"h_{k}")
-        cum_ext += layer.extend_steps
-        valid = node(
-            "Less",
+    return g.node("Mul", ["x", x_ok], "x_masked")
+
+
+def _shift_register(g: _Graph, k: int, x: str, depth: int, n_in: int) -> str:
+    """``buf_<k>_out = [x; buf_<k>[:-1]]``: row d holds the input of d steps ago."""
+    from onnx import TensorProto  # onnx only when exporting
+
+    buf = f"buf_{k}"
+    x_row = g.node("Unsqueeze", [x, g.const(f"axes0_{k}", np.array([0], np.int64))], f"xrow_{k}")
+    if depth > 1:
+        old = g.node(
+            "Slice",
             [
-                "step",
-                node("Add", ["input_steps", const(f"ext_{k}", np.array(cum_ext, np.int64))], f"end_{k}"),
+                buf,
+                g.const(f"s0_{k}", np.array([0], np.int64)),
+                g.const(f"s1_{k}", np.array([depth - 1], np.int64)),
+                g.const(f"sax_{k}", np.array([0], np.int64)),
             ],
-            f"valid_{k}",
+            f"bufhead_{k}",
         )
-        valid_f = node("Cast", [valid], f"validf_{k}", to=TensorProto.DOUBLE)
-        if isinstance(neu, LIF):
-            th = const(
-                f"th_{k}", np.broadcast_to(np.asarray(neu.v_threshold, np.float64), (n_out,)).astype(f)
-            )
-            s = node("GreaterOrEqual", [h, th], f"s_{k}")
-            node("Where", [s, reset, h], f"{v}_out")
-            spk = node(
-                "Mul", [node("Cast", [s], f"sf_{k}", to=TensorProto.DOUBLE), valid_f], f"spikes_{spike_idx}"
-            )
-            outputs.append(helper.make_tensor_value_info(spk, TensorProto.DOUBLE, [n_out]))
-            spike_idx += 1
-            x = spk
-            last_out = spk
-        else:
-            node("Identity", [h], f"{v}_out")
-            scale = layer.weight_scale if layer.weight_scale is not None else np.ones(n_out)
-            hv = node("Cast", [h], f"h64_{k}", to=TensorProto.DOUBLE)
-            last_out = node("Mul", [hv, const(f"oscale_{k}", scale.astype(np.float64))], f"trace_{k}")
-            x = node("Mul", [last_out, valid_f], f"tracem_{k}")
-        state_out.append(helper.make_tensor_value_info(f"{v}_out", fproto, [n_out]))
-        layer_md.append(
-            {
-                "name": layer.name,
-                "buffer": buf,
-                "membrane": v,
-                "depth": depth,
-                "n_in": n_in,
-                "n_out": n_out,
-                "spiking": isinstance(neu, LIF),
-                "v_reset": np.broadcast_to(np.asarray(neu.v_reset, np.float64), (n_out,)).tolist(),
-            }
+        new_buf = g.node("Concat", [x_row, old], f"{buf}_out", axis=0)
+    else:
+        new_buf = g.node("Identity", [x_row], f"{buf}_out")
+    g.state_out.append(g.value(f"{buf}_out", TensorProto.DOUBLE, [depth, n_in]))
+    return new_buf
+
+
+def _synaptic_input(g: _Graph, layer: Any, k: int, new_buf: str) -> str:
+    """Sum over distinct delays, ascending (the simulator's order), of ``W_d^T x_{t-d}``."""
+    w = layer.weight.astype(g.f).astype(np.float64)
+    nz = layer.weight != 0
+    syn = g.const(f"zero_{k}", np.zeros(layer.n_out, np.float64))
+    for d in np.unique(layer.delay[nz]).tolist():
+        wd_t = np.where(layer.delay == d, w, 0.0).T.copy()  # (n_in, n_out)
+        xd = g.node("Gather", [new_buf, g.const(f"d{d}_{k}", np.array(d, np.int64))], f"x_d{d}_{k}", axis=0)
+        prod = g.node("MatMul", [xd, g.const(f"W_d{d}_{k}", wd_t)], f"syn_d{d}_{k}")
+        syn = g.node("Add", [syn, prod], f"acc_d{d}_{k}")
+    return syn
+
+
+def _membrane(g: _Graph, layer: Any, k: int, syn: str) -> tuple[str, str]:
+    """``h = (v + (r - v) / tau) + F(syn + F(bias))`` in the model's float type; returns (h, reset)."""
+    neu, n_out, f = layer.neuron, layer.n_out, g.f
+    bias = g.const(f"bias_{k}", layer.bias.astype(f).astype(np.float64))
+    cur = g.node("Cast", [g.node("Add", [syn, bias], f"synb_{k}")], f"I_{k}", to=g.fproto)
+    reset = g.const(f"reset_{k}", np.broadcast_to(np.asarray(neu.v_reset, np.float64), (n_out,)).astype(f))
+    tau = g.const(f"tau_{k}", np.array(f(neu.tau), dtype=f))
+    v = f"v_{k}"
+    leak = g.node("Div", [g.node("Sub", [reset, v], f"rmv_{k}"), tau], f"leak_{k}")
+    return g.node("Add", [g.node("Add", [v, leak], f"vleak_{k}"), cur], f"h_{k}"), reset
+
+
+def _valid(g: _Graph, k: int, cum_ext: int) -> str:
+    """1.0 while ``step < T + cum_ext`` (the layer's length), else 0.0."""
+    from onnx import TensorProto  # onnx only when exporting
+
+    end = g.node("Add", ["input_steps", g.const(f"ext_{k}", np.array(cum_ext, np.int64))], f"end_{k}")
+    valid = g.node("Less", ["step", end], f"valid_{k}")
+    return g.node("Cast", [valid], f"validf_{k}", to=TensorProto.DOUBLE)
+
+
+def _layer_output(
+    g: _Graph, layer: Any, k: int, h: str, reset: str, valid_f: str, spike_idx: int
+) -> tuple[str, str]:
+    """Spikes (LIF, hard reset) or the real-unit membrane trace (LI); returns (next x, output)."""
+    from onnx import TensorProto  # onnx only when exporting
+
+    neu, n_out, v = layer.neuron, layer.n_out, f"v_{k}"
+    if isinstance(neu, LIF):
+        th = g.const(
+            f"th_{k}", np.broadcast_to(np.asarray(neu.v_threshold, np.float64), (n_out,)).astype(g.f)
         )
-    node("Identity", [last_out], "output")
-    outputs.insert(0, helper.make_tensor_value_info("output", TensorProto.DOUBLE, [net.layers[-1].n_out]))
-    graph = helper.make_graph(nodes, "delaykit_step", inputs, outputs + state_out, initializer=inits)
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="delaykit",
-        doc_string=__doc__.split("\n\n")[0],
-    )
-    model.ir_version = 8
+        s = g.node("GreaterOrEqual", [h, th], f"s_{k}")
+        g.node("Where", [s, reset, h], f"{v}_out")
+        sf = g.node("Cast", [s], f"sf_{k}", to=TensorProto.DOUBLE)
+        spk = g.node("Mul", [sf, valid_f], f"spikes_{spike_idx}")
+        g.outputs.append(g.value(spk, TensorProto.DOUBLE, [n_out]))
+        return spk, spk
+    g.node("Identity", [h], f"{v}_out")
+    scale = layer.weight_scale if layer.weight_scale is not None else np.ones(n_out)
+    hv = g.node("Cast", [h], f"h64_{k}", to=TensorProto.DOUBLE)
+    trace = g.node("Mul", [hv, g.const(f"oscale_{k}", scale.astype(np.float64))], f"trace_{k}")
+    return g.node("Mul", [trace, valid_f], f"tracem_{k}"), trace
+
+
+def _add_layer(
+    g: _Graph, layer: Any, k: int, x: str, cum_ext: int, spike_idx: int
+) -> tuple[str, str, dict[str, Any]]:
+    """Layer ``k``'s state, delay buffer and neurons; returns (next x, output, metadata)."""
+    from onnx import TensorProto  # onnx only when exporting
+
+    n_out, n_in = layer.weight.shape
+    depth = layer_buffer_depth(layer)
+    buf, v = f"buf_{k}", f"v_{k}"
+    g.inputs += [g.value(buf, TensorProto.DOUBLE, [depth, n_in]), g.value(v, g.fproto, [n_out])]
+    new_buf = _shift_register(g, k, x, depth, n_in)
+    h, reset = _membrane(g, layer, k, _synaptic_input(g, layer, k, new_buf))
+    x, out = _layer_output(g, layer, k, h, reset, _valid(g, k, cum_ext), spike_idx)
+    g.state_out.append(g.value(f"{v}_out", g.fproto, [n_out]))
     md = {
+        "name": layer.name,
+        "buffer": buf,
+        "membrane": v,
+        "depth": depth,
+        "n_in": n_in,
+        "n_out": n_out,
+        "spiking": isinstance(layer.neuron, LIF),
+        "v_reset": np.broadcast_to(np.asarray(layer.neuron.v_reset, np.float64), (n_out,)).tolist(),
+    }
+    return x, out, md
+
+
+def _metadata(net: Network, dtype: str, layer_md: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "format": "delaykit.onnx_step",
         "format_version": 1,
         "dtype": dtype,
@@ -191,14 +226,44 @@ def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
         "input": net.input.to_dict(),
         "provenance": net.provenance,
     }
-    helper.set_model_props(model, {"delaykit": json.dumps(md)})
+
+
+def network_to_onnx(net: Network, dtype: str = "float64") -> Any:
+    """Build the ONNX ``ModelProto`` of the step model (see the module docstring)."""
+    import onnx  # onnx only when exporting
+    from onnx import TensorProto, helper
+
+    require_no_relays(net, "the ONNX step model")
+    f = _np_dtype(dtype)
+    g = _Graph(f=f, fproto=TensorProto.DOUBLE if f is np.float64 else TensorProto.FLOAT)
+    x = _masked_input(g, net.layers[0].n_in)
+    cum_ext = spike_idx = 0
+    layer_md = []
+    for k, layer in enumerate(net.layers):
+        cum_ext += layer.extend_steps
+        x, last_out, md = _add_layer(g, layer, k, x, cum_ext, spike_idx)
+        spike_idx += int(md["spiking"])
+        layer_md.append(md)
+    g.node("Identity", [last_out], "output")
+    g.outputs.insert(0, g.value("output", TensorProto.DOUBLE, [net.layers[-1].n_out]))
+    graph = helper.make_graph(
+        g.nodes, "delaykit_step", g.inputs, g.outputs + g.state_out, initializer=g.inits
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="delaykit",
+        doc_string=__doc__.split("\n\n")[0],
+    )
+    model.ir_version = 8
+    helper.set_model_props(model, {"delaykit": json.dumps(_metadata(net, dtype, layer_md))})
     onnx.checker.check_model(model)
     return model
 
 
 def write_onnx(net: Network, path: str | Path, dtype: str = "float64") -> None:
     """Write the step model to ``path`` atomically."""
-    import onnx
+    import onnx  # onnx only when exporting
 
     model = network_to_onnx(net, dtype)
     with atomic_path(path) as tmp:
@@ -229,7 +294,7 @@ def run_onnx(path_or_model: Any, frames: np.ndarray) -> dict[str, Any]:
 
     Returns ``output`` (output_steps(T), n_out) and ``spikes`` (list per spiking layer).
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # onnxruntime only when running
 
     src = str(path_or_model) if isinstance(path_or_model, (str, Path)) else path_or_model.SerializeToString()
     opts = ort.SessionOptions()

@@ -8,7 +8,7 @@ rule for integer networks): ``bias_int = round_half_even(bias / scale)``,
 ``v_threshold_int = max(round_half_even(v_threshold / scale), v_reset_int + 1)``,
 ``v_reset_int = round_half_even(v_reset / scale)``. Real value = integer x ``weight_scale``.
 
-Target fitting (interface B profiles): the weight width comes from ``--bits`` or the target,
+Target fitting (hardware target profiles): the weight width comes from ``bits`` or the target,
 and delays outside ``[delay_min_steps, delay_max_steps]`` are counted per layer and refused
 (:class:`DelaykitError`) unless ``clip`` is set, in which case they are clipped into the range
 and reported. A target without native delays has the range ``[0, 0]``.
@@ -21,9 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.arithmetic import Arithmetic, loihi_decay_constant
 from delaykit.errors import DelaykitError
+from delaykit.hardware_targets import check
 from delaykit.hardware_targets.ranges import delay_range, resolve_target
 from delaykit.network import LI, LIF, Layer, Network
+
+#: Signed weight widths :func:`quantize_layer` accepts.
+BITS_MIN, BITS_MAX = 2, 32
 
 
 def _round(x: np.ndarray) -> np.ndarray:
@@ -32,8 +37,8 @@ def _round(x: np.ndarray) -> np.ndarray:
 
 def quantize_layer(layer: Layer, bits: int, per_neuron: bool = False) -> tuple[Layer, dict[str, Any]]:
     """Quantize one float layer to ``bits``-bit signed integers; returns (layer, error stats)."""
-    if bits < 2 or bits > 32:
-        raise DelaykitError(f"--bits must be between 2 and 32, got {bits}")
+    if bits < BITS_MIN or bits > BITS_MAX:
+        raise DelaykitError(f"bits={bits}: must be between {BITS_MIN} and {BITS_MAX}")
     if layer.is_integer:
         raise DelaykitError(f"layer {layer.name!r} is already quantized (integer weights)")
     qmax = 2 ** (bits - 1) - 1
@@ -148,7 +153,7 @@ def fit_delays(
         )
         raise DelaykitError(
             f"{out_of_range_total} synaptic delays lie outside {target_name}'s range {lo}..{hi} steps "
-            f"({per}); pass --clip to clip them (changes the network's behaviour) or choose another target"
+            f"({per}); pass clip=True to clip them (changes the network's behaviour) or choose another target"
         )
     if any(r["clipped"] for r in records):
         prov = {
@@ -191,7 +196,9 @@ def prepare_for_target(
         net = _with_target_provenance(net, t)
     if bits is not None:
         if any(lay.is_integer for lay in net.layers):
-            raise DelaykitError("the network is already quantized; --bits applies to float networks")
+            raise DelaykitError(
+                f"the network is already quantized; bits={bits} applies to float networks only"
+            )
         net, info["quantization"] = quantize_network(net, int(bits), per_neuron)
     if t is not None:
         info["violations"] = check_target(net, t)
@@ -206,8 +213,6 @@ def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
     fp = getattr(t, "fixed_point", None)
     if not fp or not all(lay.is_integer for lay in net.layers):
         return []
-    from delaykit.arithmetic import Arithmetic
-
     arith = Arithmetic.for_target(t)
     out = []
     for layer in net.layers:
@@ -222,8 +227,6 @@ def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
             "bias_range": [int(layer.bias.min()), int(layer.bias.max())],
         }
         if arith.decay == "loihi12":
-            from delaykit.arithmetic import loihi_decay_constant
-
             rec["loihi_vDecay"] = loihi_decay_constant(neu.tau)
         if isinstance(neu, LIF):
             th = np.asarray(neu.v_threshold)
@@ -241,11 +244,7 @@ def _with_target_provenance(net: Network, t: Any) -> Network:
 
 
 def check_target(net: Network, t: Any) -> list[dict[str, Any]]:
-    """The hardware_targets check as JSON-able records (empty if the area is unavailable)."""
-    try:
-        from delaykit.hardware_targets import check
-    except ImportError:
-        return []
+    """The hardware_targets check as JSON-able records."""
     out = []
     for v in check(net, t):
         rec = {k: _plain(getattr(v, k, None)) for k in ("layer", "limit", "count", "worst", "allowed")}

@@ -1,6 +1,6 @@
 """The conversion report: delays per layer, quantization error, clipped delays, target check.
 
-``build_report`` gathers JSON-able facts; ``format_report`` renders them as text,
+``build_report`` gathers JSON-able facts; ``format_conversion_report`` renders them as text,
 ``write_report`` writes JSON (and text) atomically, ``plot_report`` draws the per-layer
 delay histograms and weight-error histograms to a PNG (matplotlib, Agg backend).
 """
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.fileio import atomic_path, write_text_atomic
-from delaykit.network import Network, _sparkline
+from delaykit.network import Network, sparkline
 
 REPORT_FORMAT = "delaykit.conversion_report"
 
@@ -79,8 +79,21 @@ def build_report(
     }
 
 
-def format_report(rep: dict[str, Any]) -> str:
-    """Human-readable text of a report."""
+def format_conversion_report(rep: dict[str, Any]) -> str:
+    """Human-readable text of a conversion report (delays in steps, dt in ms)."""
+    lines = _header_lines(rep) + _layer_table(rep["layers"])
+    for x in rep["layers"]:
+        lines.append(
+            f"delays {x['name']} (steps 0..{len(x['delay_histogram']) - 1}): "
+            + sparkline(x["delay_histogram"])
+        )
+    lines += _quantization_lines(rep["layers"])
+    lines += [_fixed_point_line(fp) for fp in rep.get("fixed_point", [])]
+    lines += _verdict_lines(rep)
+    return "\n".join(lines)
+
+
+def _header_lines(rep: dict[str, Any]) -> list[str]:
     lines = [
         f"conversion report: dt {rep['dt_s'] * 1e3:g} ms, readout {rep['readout']}, "
         f"{rep['total_synapses']:,} synapses, target {rep['target'] or '(none)'}, "
@@ -92,11 +105,15 @@ def format_report(rep: dict[str, Any]) -> str:
             f"source {src} ({rep['provenance'].get('source_kind', '?')}, sha256 "
             f"{str(rep['provenance'].get('source_sha256', ''))[:12]}...)"
         )
-    lines.append(
+    return lines
+
+
+def _layer_table(layers: list[dict[str, Any]]) -> list[str]:
+    lines = [
         f"{'layer':<10} {'shape':>9} {'synapses':>9} {'delay max':>9} {'mean':>6} "
         f"{'distinct':>8} {'clipped':>7} {'w rel.err':>9}"
-    )
-    for x in rep["layers"]:
+    ]
+    for x in layers:
         q = x.get("quantization") or {}
         rel = f"{q['weight_rel_l2_error']:.2e}" if q else "-"
         lines.append(
@@ -104,12 +121,12 @@ def format_report(rep: dict[str, Any]) -> str:
             f"{x['delay_max_steps']:>9} {x['delay_mean_steps']:>6.2f} {x['distinct_delays']:>8} "
             f"{x.get('delays_clipped', 0):>7} {rel:>9}"
         )
-    for x in rep["layers"]:
-        lines.append(
-            f"delays {x['name']} (steps 0..{len(x['delay_histogram']) - 1}): "
-            + _sparkline(x["delay_histogram"])
-        )
-    for x in rep["layers"]:
+    return lines
+
+
+def _quantization_lines(layers: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for x in layers:
         q = x.get("quantization")
         if q:
             lines.append(
@@ -117,20 +134,29 @@ def format_report(rep: dict[str, Any]) -> str:
                 f" scale {q['scale_min']:.3g}..{q['scale_max']:.3g}, weight RMSE {q['weight_rmse']:.3g},"
                 f" max |err| {q['weight_max_abs_error']:.3g}, zeroed {q['weights_zeroed']}"
             )
-    for fp in rep.get("fixed_point", []):
-        th = fp.get("threshold_int")
-        decay = (
-            f"vDecay {fp['loihi_vDecay']} (keeps {fp['decay_param']}/4096 per step)"
-            if "loihi_vDecay" in fp
-            else f"{fp['decay']} decay parameter {fp['decay_param']}"
-        )
-        lines.append(
-            f"fixed point {fp['layer']}: {decay} for tau {fp['tau_steps']:g} steps, input << {fp['weight_shift']}"
-            + (f", threshold {th[0]}..{th[1]} << {fp['threshold_shift']}" if th else ", no threshold")
-            + f", bias {fp['bias_range'][0]}..{fp['bias_range'][1]}"
-        )
+    return lines
+
+
+def _fixed_point_line(fp: dict[str, Any]) -> str:
+    th = fp.get("threshold_int")
+    decay = (
+        f"vDecay {fp['loihi_vDecay']} (keeps {fp['decay_param']}/4096 per step)"
+        if "loihi_vDecay" in fp
+        else f"{fp['decay']} decay parameter {fp['decay_param']}"
+    )
+    return (
+        f"fixed point {fp['layer']}: {decay} for tau {fp['tau_steps']:g} steps, input << {fp['weight_shift']}"
+        + (f", threshold {th[0]}..{th[1]} << {fp['threshold_shift']}" if th else ", no threshold")
+        + f", bias {fp['bias_range'][0]}..{fp['bias_range'][1]}"
+    )
+
+
+def _verdict_lines(rep: dict[str, Any]) -> list[str]:
+    lines = []
     if rep["total_clipped_delays"]:
-        lines.append(f"CLIPPED {rep['total_clipped_delays']} delays to the target's range (--clip)")
+        lines.append(
+            f"CLIPPED {rep['total_clipped_delays']} delays to the target's range (clipping was requested)"
+        )
     if rep["violations"]:
         lines.append(f"target check: {len(rep['violations'])} violation(s)")
         for v in rep["violations"]:
@@ -139,14 +165,14 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append("target check: fits")
     if rep["metrics"]:
         lines.append("training metrics: " + ", ".join(f"{k}={v}" for k, v in rep["metrics"].items()))
-    return "\n".join(lines)
+    return lines
 
 
 def write_report(rep: dict[str, Any], json_path: str | Path, text_path: str | Path | None = None) -> None:
     """Write the report as JSON (and text if ``text_path``), atomically."""
     write_text_atomic(json_path, json.dumps(rep, indent=2) + "\n")
     if text_path is not None:
-        write_text_atomic(text_path, format_report(rep) + "\n")
+        write_text_atomic(text_path, format_conversion_report(rep) + "\n")
 
 
 def plot_report(rep: dict[str, Any], path: str | Path) -> None:

@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from delaykit.convert.checkpoint import Checkpoint
+from delaykit.convert.trained_params import Checkpoint
 
 
 class RoundedDelayModel:
     """``model(frames (T, C) or (T, B, C)) -> dict(output (T_out, B, n_out), spikes=[...])``."""
 
     def __init__(self, ck: Checkpoint, dtype: Any = None) -> None:
-        import torch
+        import torch  # torch only for the PyTorch side
         from DCLS.construct.modules import Dcls1d
         from spikingjelly.activation_based import neuron
 
@@ -70,7 +70,7 @@ class RoundedDelayModel:
 
     def __call__(self, frames: np.ndarray) -> dict[str, Any]:
         """Run one sample (T, C) or a batch (T, B, C) of input frames; numpy in, numpy out."""
-        import torch
+        import torch  # torch only for the PyTorch side
         import torch.nn.functional as F
         from spikingjelly.activation_based import functional
 

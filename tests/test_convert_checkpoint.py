@@ -93,7 +93,7 @@ def test_reference_wrapped_and_prefixed_state_dict(tmp_path, rng):
 
 def test_kernel_size_too_small_for_positions_is_refused(tmp_path, rng):
     p = make_reference_state_dict(tmp_path / "ref.pt", rng, (10, 8, 3), k=25)
-    with pytest.raises(DelaykitError, match="--kernel-size"):
+    with pytest.raises(DelaykitError, match="kernel_size=9 allows at most 4"):
         load_checkpoint(p, options=ReferenceOptions(kernel_size=9))
 
 
@@ -161,7 +161,7 @@ def test_delaykit_checkpoint_rejects_reference_flags(tmp_path, rng):
     p = make_delaykit_checkpoint(tmp_path / "m.pt", rng, (6, 5, 3), k=5)
     with pytest.raises(DelaykitError, match="reference-code state dicts only"):
         load_checkpoint(p, options=ReferenceOptions(tau_ms=20))
-    with pytest.raises(DelaykitError, match="drop --reference-code"):
+    with pytest.raises(DelaykitError, match="drop reference_code=True"):
         load_checkpoint(p, reference_code=True)
 
 

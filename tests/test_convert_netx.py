@@ -78,7 +78,7 @@ def test_expectation_pads_inputs(tmp_path, rng):
 def test_lava_fixed_point_runs_identically(tmp_path, rng):
     """The netx file in Lava's bit-accurate CPU simulation == delaykit's Loihi 2 mode.
 
-    Needs the Python 3.10 venv (DESIGN.md section 4):
+    Needs the Python 3.10 venv that scripts/setup_lava.sh builds, or by hand:
     /root/.pyenv/versions/3.10.13/bin/python -m venv /work/lava-venv &&
     /work/lava-venv/bin/pip install lava-nc==0.10.0 lava-dl==0.6.0
     """

@@ -1,4 +1,4 @@
-"""convert: n-bit quantization, target fitting (delay ranges, --clip) and the report."""
+"""convert: n-bit quantization, target fitting (delay ranges, clipping) and the report."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from netgen import random_frames, random_network
 
 from delaykit.convert.quantize import fit_delays, prepare_for_target, quantize_layer, quantize_network
-from delaykit.convert.report import build_report, format_report, plot_report, write_report
+from delaykit.convert.report import build_report, format_conversion_report, plot_report, write_report
 from delaykit.errors import DelaykitError
 from delaykit.hardware_targets import load_target
 from delaykit.sim import Arithmetic, simulate
@@ -55,7 +55,7 @@ def test_quantized_network_tracks_float_network(rng):
 def test_loihi2_target_takes_8_bits_and_refuses_long_delays(rng):
     t = load_target("loihi2")
     net = random_network(rng, (10, 8, 4), max_delay=70)
-    with pytest.raises(DelaykitError, match=r"outside loihi2's range 0\.\.62.*--clip"):
+    with pytest.raises(DelaykitError, match=r"outside loihi2's range 0\.\.62.*clip=True"):
         prepare_for_target(net, target=t)
     clipped, info = prepare_for_target(net, target=t, clip=True)
     n_over = sum(int(((lay.delay > 62) & (lay.weight != 0)).sum()) for lay in net.layers)
@@ -103,7 +103,7 @@ def test_report_text_json_png(tmp_path, rng):
     assert rep["total_clipped_delays"] == sum(r["clipped"] for r in info["delays"]) > 0
     assert rep["target"] == "loihi2" and rep["quantized"]
     assert sum(rep["layers"][0]["weight_error_histogram"]["counts"]) == lay.weight.size
-    text = format_report(rep)
+    text = format_conversion_report(rep)
     assert "CLIPPED" in text and "8-bit per-layer" in text and "fc0" in text
     write_report(rep, tmp_path / "r.json", tmp_path / "r.txt")
     assert json.loads((tmp_path / "r.json").read_text())["layers"][1]["name"] == "fc1"
@@ -114,7 +114,7 @@ def test_report_text_json_png(tmp_path, rng):
 
 def test_bits_out_of_range_and_double_quantization(rng):
     net = random_network(rng, (6, 4), max_delay=2)
-    with pytest.raises(DelaykitError, match="--bits"):
+    with pytest.raises(DelaykitError, match="bits=1: must be between 2 and 32"):
         quantize_network(net, 1)
     q, _ = quantize_network(net, 8)
     with pytest.raises(DelaykitError, match="already quantized"):
@@ -133,6 +133,6 @@ def test_fixed_point_parameters_for_loihi(rng):
     th = int(np.asarray(q.layers[0].neuron.v_threshold))
     assert fp[0]["threshold_int"] == [th, th] and fp[0]["threshold_membrane_units"] == [th << 6, th << 6]
     assert "threshold_int" not in fp[1]  # LI readout
-    assert "vDecay 2048" in format_report(build_report(q, info))
+    assert "vDecay 2048" in format_conversion_report(build_report(q, info))
     _, info_float = prepare_for_target(net, target="generic")
     assert info_float["fixed_point"] == []
