@@ -61,6 +61,8 @@ def test_resume_after_kill_mid_epoch_is_exact(tiny_data, tmp_path):
 
 def test_resume_refuses_a_changed_config(tiny_data, tmp_path):
     cfg = _cfg()
+    with pytest.raises(DelaykitError, match="resume: .*resume.pt not found"):
+        train_model(cfg, tiny_data, tmp_path / "r", progress=False, resume=True, log=lambda s: None)
     train_model(cfg, tiny_data, tmp_path / "r", progress=False, log=lambda s: None)
     other = _cfg(**{"train.lr_w": 0.5})
     with pytest.raises(DelaykitError, match="train.lr_w"):
@@ -188,6 +190,21 @@ def test_cli_trains_on_a_tiny_file(tiny_data, tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     rc = main(["train", "--config", "tiny", "--set", "train.nope=1", "--show-config"])
     assert rc == 2
+    assert "--set train.nope=1" in capsys.readouterr().err  # the CLI names its flag
+    rc = main(
+        [
+            "train",
+            "--config",
+            "tiny",
+            "--data-dir",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "new"),
+            "--resume",
+        ]
+    )
+    assert rc == 2
+    assert "--resume" in capsys.readouterr().err and not (tmp_path / "new").exists()
 
 
 def test_cli_module_imports_without_torch():

@@ -2,8 +2,8 @@
 
 A config is a nested dict with the sections ``data``, ``model``, ``train`` and ``finetune``.
 Start from a named config or a TOML/YAML file (which may name its ``base``), then apply
-``section.key=value`` overrides (``delaykit train --set``) (values parsed as TOML: ``3``, ``1e-3``, ``[64, 64]``,
-``true``, ``"text"`` or bare text). The resolved config is saved with the results.
+``section.key=value`` overrides (``delaykit train --set``), their values parsed as TOML
+(``3``, ``1e-3``, ``[64, 64]``, ``true``, ``"text"``) or else taken as bare text. The resolved config is saved with the results.
 
 Units: ``*_ms`` in milliseconds, ``dt`` in seconds, ``kernel_size`` and ``window_steps`` in
 steps of ``dt``, learning rates per optimizer step, epochs as counts.

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
 
 from delaykit.data.audio import read_wav, resample
 from delaykit.data.shd import BinSpec, SHDFile
@@ -60,8 +61,6 @@ class FramesDataset(Dataset):
             self._fill_cache(progress)
 
     def _fill_cache(self, progress: bool) -> None:
-        from tqdm import tqdm
-
         out = np.zeros((len(self.file), self.window_steps, self.n_channels), dtype=np.int16)
         for i in tqdm(
             range(len(self.file)),

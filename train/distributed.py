@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as tdist
 import torch.nn.functional as F
 
 from delaykit.train.model import DelaySNN
@@ -36,10 +37,8 @@ class Dist:
         """``values`` summed element-wise over all ranks (float64)."""
         if self.world == 1:
             return values
-        import torch.distributed as dist
-
         t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
+        tdist.all_reduce(t)
         return t.cpu().tolist()
 
 
@@ -48,27 +47,23 @@ def setup_distributed() -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
-    import torch.distributed as dist
-
     use_cuda = torch.cuda.is_available() and os.environ.get("DELAYKIT_DDP_BACKEND", "") != "gloo"
     initialized_here = False
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if not tdist.is_initialized():
+        tdist.init_process_group(backend="nccl" if use_cuda else "gloo")
         initialized_here = True
-    rank = dist.get_rank()
+    rank = tdist.get_rank()
     device = torch.device("cpu")
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
-    return Dist(rank=rank, world=dist.get_world_size(), device=device, initialized_here=initialized_here)
+    return Dist(rank=rank, world=tdist.get_world_size(), device=device, initialized_here=initialized_here)
 
 
 def teardown_distributed(dist: Dist) -> None:
     """Leave the process group if :func:`setup_distributed` created it."""
     if dist.initialized_here:
-        import torch.distributed as tdist
-
         tdist.destroy_process_group()
 
 
@@ -77,18 +72,14 @@ class _AllReduceSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
         y = x.clone()
-        dist.all_reduce(y, op=dist.ReduceOp.SUM)
+        tdist.all_reduce(y, op=tdist.ReduceOp.SUM)
         return y
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
         g = g.clone()
-        dist.all_reduce(g, op=dist.ReduceOp.SUM)
+        tdist.all_reduce(g, op=tdist.ReduceOp.SUM)
         return g
 
 
@@ -119,8 +110,6 @@ def sync_batchnorm(model: DelaySNN) -> None:
 
 def replica_max_abs_diff(model: DelaySNN, dist: Dist) -> float:
     """Largest |difference| between this rank's parameters/buffers and rank 0's, over all ranks."""
-    import torch.distributed as tdist
-
     flat = torch.cat([v.detach().reshape(-1).to(torch.float64) for v in model.state_dict().values()])
     ref = flat.clone()
     tdist.broadcast(ref, src=0)

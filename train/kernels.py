@@ -13,6 +13,7 @@ import math
 
 import numba
 import numpy as np
+import torch
 from numba import prange
 
 
@@ -173,8 +174,6 @@ def set_threads(n: int) -> None:
     summation order of convolutions) in the middle of a run. This starts it first, then
     sets both counts.
     """
-    import torch
-
     want = int(n) if n and n > 0 else torch.get_num_threads()
     _touch(np.zeros(2))
     numba.set_num_threads(max(1, min(want, numba.config.NUMBA_NUM_THREADS)))
@@ -183,8 +182,6 @@ def set_threads(n: int) -> None:
 
 def _start_threading_layer() -> None:
     """Start numba's threading layer now, keeping torch's thread count (see set_threads)."""
-    import torch
-
     prev = torch.get_num_threads()
     _touch(np.zeros(2))
     torch.set_num_threads(prev)

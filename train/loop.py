@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from delaykit.fileio import write_text_atomic
@@ -178,8 +179,6 @@ def _data_parallel(model: DelaySNN, dist: Dist) -> torch.nn.Module:
     """The model itself, or under torchrun its DDP wrapper with BatchNorm synchronized."""
     if dist.world == 1:
         return model
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     if model.bn is not None and model.bn_forward is None:
         sync_batchnorm(model)
     return DDP(

@@ -120,7 +120,7 @@ class DelaySNN(nn.Module):
         readout_threshold: float = 1e9,
     ) -> None:
         super().__init__()
-        from DCLS.construct.modules import Dcls1d
+        from DCLS.construct.modules import Dcls1d  # the 'train' extra; imported when a model is built
 
         self.arch = validate_arch(arch)
         a = self.arch

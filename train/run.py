@@ -17,6 +17,7 @@ import copy
 import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,50 +81,79 @@ def train_model(
     cfg = resolve_config(config, overrides)
     if finetune and target is None:
         raise DelaykitError("finetune needs a target (a hardware target profile name, path or object)")
-    out = Path(out_dir)
     dist = setup_distributed()
     say = log or (print if dist.main else (lambda s: None))
+    job = _Job(cfg=cfg, out=Path(out_dir), dist=dist, log=say, progress=progress, resume=resume)
     threads_before = torch.get_num_threads()
     try:
         if dist.main:
-            out.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(out / "config.toml", C.to_toml(cfg))
+            job.out.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(job.out / "config.toml", C.to_toml(cfg))
         splits = load_splits(cfg, data_dir, progress=progress and dist.main)
         if init is not None:
-            model = _initial_model(cfg, splits, init)
-            history: list[dict[str, Any]] = []
+            model, history = _initial_model(cfg, splits, init), []
         else:
-            model, history = run_training(
-                cfg,
-                splits,
-                out,
-                progress=progress,
-                resume=resume,
-                stop_after_steps=stop_after_steps,
-                dist=dist,
-                log=say,
-            )
-            _save_trained(model, history, cfg, splits, out, dist)
-        model_path = out / "model.pt"
-        if finetune:
-            if dist.main and init is None:
-                os.replace(model_path, out / "model_pretrained.pt")
-            model_path = finetune_for_target(
-                model,
-                cfg,
-                splits,
-                out,
-                target,
-                progress=progress,
-                dist=dist,
-                log=say,
-                history=history,
-                resume=resume,
-            )
-        return model_path
+            model, history = _train(job, splits, stop_after_steps)
+        if not finetune:
+            return job.out / "model.pt"
+        return _finetune(job, model, splits, history, target, keep_pretrained=init is None)
     finally:
         torch.set_num_threads(threads_before)  # train.threads applies to this call only
         teardown_distributed(dist)
+
+
+@dataclass
+class _Job:
+    """The settings every step of a :func:`train_model` call shares."""
+
+    cfg: dict[str, Any]
+    out: Path
+    dist: Dist
+    log: Callable[[str], None]
+    progress: bool
+    resume: bool
+
+
+def _train(job: _Job, splits: Splits, stop_after_steps: int | None) -> tuple[DelaySNN, list[dict[str, Any]]]:
+    """Train, evaluate the final model and save it with its metrics and plots."""
+    model, history = run_training(
+        job.cfg,
+        splits,
+        job.out,
+        progress=job.progress,
+        resume=job.resume,
+        stop_after_steps=stop_after_steps,
+        dist=job.dist,
+        log=job.log,
+    )
+    _save_trained(model, history, job.cfg, splits, job.out, job.dist)
+    return model, history
+
+
+def _finetune(
+    job: _Job,
+    model: DelaySNN,
+    splits: Splits,
+    history: list[dict[str, Any]],
+    target: Any,
+    *,
+    keep_pretrained: bool,
+) -> Path:
+    """Fine-tune for ``target`` (keeping the trained ``model.pt`` as ``model_pretrained.pt``)."""
+    if job.dist.main and keep_pretrained:
+        os.replace(job.out / "model.pt", job.out / "model_pretrained.pt")
+    return finetune_for_target(
+        model,
+        job.cfg,
+        splits,
+        job.out,
+        target,
+        progress=job.progress,
+        dist=job.dist,
+        log=job.log,
+        history=history,
+        resume=job.resume,
+    )
 
 
 def _initial_model(cfg: Mapping[str, Any], splits: Splits, path: str | Path) -> DelaySNN:
