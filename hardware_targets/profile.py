@@ -273,7 +273,8 @@ def format_target(t: Target) -> str:
         f"fan-out {_lim(t, t.fan_out_max, 'core.fan_out')}"
         + (" (recurrent core only)" if t.fan_out_scope == "recurrent" else "")
         + f", axons {_lim(t, t.axons_per_core, 'core.axons')}, memory "
-        f"{_lim(t, t.memory_per_core_bytes, 'core.memory_bytes')} B"
+        f"{_lim(t, t.memory_per_core_bytes, 'core.memory_bytes')}"
+        + (" B" if t.memory_per_core_bytes is not None else "")
     )
     lines.append(
         f"  chip: cores {_lim(t, t.cores, 'chip.cores')}, neurons {_lim(t, t.neurons_max, 'chip.neurons')}, "
