@@ -8,6 +8,10 @@ bash scripts/setup.sh
 if bash scripts/setup_brian2.sh; then
   export DELAYKIT_BRIAN2_PYTHON=${DELAYKIT_BRIAN2_PYTHON:-$PWD/.venv-brian2/bin/python}
 fi
+# NEST 3.10 + PyNN 0.13 for the PyNN export check (slow tests); non-fatal like Brian2's.
+if bash scripts/setup_pynn.sh; then
+  export DELAYKIT_PYNN_PYTHON=${DELAYKIT_PYNN_PYTHON:-$PWD/.venv-pynn/bin/python}
+fi
 # Lava for the Loihi 2 netx check (slow test; skipped when absent): bash scripts/setup_lava.sh
 if [ -x .venv-lava/bin/python ]; then export DELAYKIT_LAVA_PYTHON=${DELAYKIT_LAVA_PYTHON:-$PWD/.venv-lava/bin/python}; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
