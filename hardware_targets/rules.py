@@ -395,10 +395,13 @@ def check_fan(layer: Layer, target: Target, out: list[Violation], prev: Layer | 
     if prev is not None and prev.n_relay:  # a relay's copy synapse leaves its source too
         fan_out = fan_out + np.bincount(prev.relay_src, minlength=prev.n_outputs)
     what = f"presynaptic neurons have more than {target.fan_out_max} outgoing synapses"
-    if target.aliases_per_neuron:
+    if target.aliases_per_neuron:  # an alias target lends its own outgoing synapses
         cap = target.fan_out_max * (1 + target.aliases_per_neuron)
+        over = fan_out > target.fan_out_max
+        fixable, beyond = int((over & (fan_out <= cap)).sum()), int((fan_out > cap).sum())
         what += (
-            f"; each may alias its events to {target.aliases_per_neuron} spare hidden neuron(s), "
-            f"reaching {cap} targets at the cost of one hidden neuron per alias"
+            f"; with {target.aliases_per_neuron} output alias per hidden neuron (up to {cap} targets, "
+            f"one spare hidden neuron per alias) {fixable} of them could be served by "
+            f"{fixable * target.aliases_per_neuron} spare neurons, {beyond} exceed {cap} even so"
         )
     _bound(out, layer.name, "fan_out", fan_out, target.fan_out_max, what)

@@ -59,7 +59,13 @@ def test_xylo_recurrent_fan_out(fan_out, ok):
     assert ("fan_out" not in limits(vs)) == ok
     if not ok:
         v = one(vs, "fan_out")
-        assert (v.layer, v.worst, v.allowed) == ("rec", 65, 64) and "alias" in v.detail
+        assert (v.layer, v.worst, v.allowed) == ("rec", 65, 64)
+        assert "100 of them could be served by 100 spare neurons, 0 exceed 128" in v.detail
+
+
+def test_xylo_fan_out_beyond_one_alias():
+    v = one(check(_xylo((100, 200), 129), XYLO), "fan_out")
+    assert "0 of them could be served" in v.detail and "100 exceed 128 even so" in v.detail
 
 
 @pytest.mark.parametrize("hidden,ok", [((500, 500), True), ((501, 499), False)])
