@@ -208,10 +208,10 @@ def _rows_from_csv(csv_path: Path, inputs: list[str]) -> list[Row]:
         raise DelaykitError(f"{csv_path}: lists no audio files; add rows 'path,label'")
     rows: list[Row] = []
     for f in files:
-        r = by_path.get(f.resolve())
-        if r is None:
+        row = by_path.get(f.resolve())
+        if row is None:
             raise DelaykitError(f"{f}: not listed in {csv_path}; add a row 'path,label' for it")
-        rows.append((f, r["label"], r.get("speaker") or None))
+        rows.append((f, row["label"], row.get("speaker") or None))
     return rows
 
 

@@ -81,11 +81,11 @@ def fetch_resumable(url: str, dest: Path, *, opener: Opener | None = None, progr
             f"on a machine with internet access and copy them into {dest.parent}, or use "
             f"'delaykit data synth' / 'delaykit data spoken-digits' for local data"
         ) from None
-    with resp:  # type: ignore[attr-defined]
+    with resp:
         status = getattr(resp, "status", 200)
         if start and status != 206:
             start = 0  # no resume support: start over
-        total = resp.headers.get("Content-Length")  # type: ignore[attr-defined]
+        total = resp.headers.get("Content-Length")
         total_n = int(total) + start if total is not None else None
         mode = "ab" if start else "wb"
         with (
@@ -94,7 +94,7 @@ def fetch_resumable(url: str, dest: Path, *, opener: Opener | None = None, progr
                 total=total_n, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress
             ) as bar,
         ):
-            while block := resp.read(CHUNK):  # type: ignore[attr-defined]
+            while block := resp.read(CHUNK):
                 f.write(block)
                 bar.update(len(block))
     part.replace(dest)

@@ -90,7 +90,7 @@ NEURON_TYPES: dict[str, type] = {"lif": LIF, "li": LI}
 
 def validate_neuron(neuron: Any, n: int, where: str) -> Neuron:
     """Check that ``neuron`` is a contract neuron and return its validated copy for ``n`` neurons."""
-    if not isinstance(neuron, tuple(NEURON_TYPES.values())):
+    if not isinstance(neuron, (LIF, LI)):
         raise field_error(where, "neuron", f"must be LIF or LI, got {type(neuron).__name__}")
     return neuron.validate(n, where)
 

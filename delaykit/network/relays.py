@@ -68,16 +68,16 @@ def resolve_relay_chains(src: np.ndarray, n_out: int, where: str) -> tuple[np.nd
         root[rel] = root[k]
     rel = root >= n_out
     if rel.any():
-        k = int(np.flatnonzero(rel)[0])
+        bad = int(np.flatnonzero(rel)[0])
         what = (
             "copies itself"
-            if src[k] == n_out + k
+            if src[bad] == n_out + bad
             else "is on a cycle of relays (or fed by one) and never reaches a main neuron"
         )
         raise field_error(
             where,
             "relay_src",
-            f"relay {k} (relay_src[{k}] = {int(src[k])}) {what}; every chain "
+            f"relay {bad} (relay_src[{bad}] = {int(src[bad])}) {what}; every chain "
             f"must start at a main neuron (index < {n_out})",
         )
     return root, lag
