@@ -1,16 +1,30 @@
 """``delaykit sim MODEL --data FILE``: deployed accuracy, activity and a verdict.
 
-Imports fast: numpy, numba and h5py are imported inside the handler; never torch.
+Imports fast and never torch: numba loads when the event engine first runs, h5py when the
+data file is opened, matplotlib when a raster is plotted.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from delaykit.data.shd import BinSpec, SHDFile
+from delaykit.errors import DelaykitError
+from delaykit.fileio import write_text_atomic
+from delaykit.hardware_targets import check, load_target
+from delaykit.loading import load_model
+from delaykit.network import InputSpec, Network
+from delaykit.sim import Arithmetic, EvalResult, evaluate
+from delaykit.sim.raster import plot_raster
 
 DEFAULT_TOLERANCE_PP = 1.0
 
@@ -24,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "synaptic events per layer per sample and time per sample; gives a verdict against --expect or "
         "the training metrics stored in the network (exit 1 when they differ by more than --tolerance).",
     )
+    _add_model_arguments(p)
+    _add_simulation_arguments(p)
+    _add_report_arguments(p)
+    p.set_defaults(func=_run)
+
+
+def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model", help="a deployed network (.dkn), a NIR graph (.nir) or an event-table folder / manifest"
     )
@@ -41,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: units / channels)",
     )
     p.add_argument("--data", required=True, help="SHD-schema HDF5 test file")
+
+
+def _add_simulation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--target",
         help="hardware target profile (name or .toml): its fixed point and "
@@ -60,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--limit", type=int, default=None, help="only the first N samples")
+
+
+def _add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", dest="json_out", metavar="OUT", help="write the full results as JSON")
     p.add_argument(
         "--expect",
@@ -87,34 +114,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="raster plot file (default: <model>_sample<N>_raster.png)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run)
 
 
-def _arithmetic(args: argparse.Namespace) -> tuple[Any, Any]:
-    from delaykit.errors import DelaykitError
-    from delaykit.sim import Arithmetic
-
+def _arithmetic(args: argparse.Namespace) -> tuple[Arithmetic, Any]:
     if args.target:
         if args.arithmetic:
             raise DelaykitError("--arithmetic and --target exclude each other: a target fixes the arithmetic")
-        from delaykit.hardware_targets import load_target
-
         target = load_target(args.target)
         return Arithmetic.for_target(target), target
     return (Arithmetic.float32() if args.arithmetic == "float32" else Arithmetic.float64()), None
 
 
-def _foreign_input(net: Any, path: str, channel_group: int | None) -> Any:
+def _foreign_input(net: Network, path: str, channel_group: int | None) -> Network:
     """A network imported from a NIR graph without delaykit metadata knows its input channels but
     not how events become frames: take the units and the window from the data file, and the
     grouping from --channel-group or units / channels."""
-    import dataclasses
-    import math
-
-    from delaykit.data.shd import BinSpec, SHDFile
-    from delaykit.errors import DelaykitError
-    from delaykit.network import InputSpec
-
     with SHDFile(path, BinSpec(dt=net.dt)) as ds:
         n_units, window = ds.n_units, ds.window_steps
     n_ch = net.input.n_channels
@@ -128,10 +142,7 @@ def _foreign_input(net: Any, path: str, channel_group: int | None) -> Any:
     return dataclasses.replace(net, input=spec)
 
 
-def _open_data(net: Any, path: str) -> Any:
-    from delaykit.data.shd import BinSpec, SHDFile
-    from delaykit.errors import DelaykitError
-
+def _open_data(net: Network, path: str) -> SHDFile:
     inp = net.input
     spec = BinSpec(
         dt=net.dt,
@@ -151,16 +162,12 @@ def _open_data(net: Any, path: str) -> Any:
 
 
 def _stats(a: Any) -> str:
-    import numpy as np
-
     a = np.asarray(a, dtype=np.float64)
     return f"{a.mean():>10.1f} {np.median(a):>10.1f} {a.max():>10.0f}"
 
 
-def format_report(ev: Any, net: Any) -> str:
+def format_report(ev: EvalResult, net: Network) -> str:
     """The human-readable report of an evaluation."""
-    import numpy as np
-
     lines = []
     n_ok = int((ev.predictions == ev.labels).sum())
     lines.append(
@@ -196,7 +203,7 @@ def format_report(ev: Any, net: Any) -> str:
     return "\n".join(lines)
 
 
-def _expected(args: argparse.Namespace, net: Any) -> tuple[float | None, str]:
+def _expected(args: argparse.Namespace, net: Network) -> tuple[float | None, str]:
     if args.expect is not None:
         return float(args.expect), "--expect"
     metrics = net.metadata.get("metrics") if isinstance(net.metadata, dict) else None
@@ -206,8 +213,6 @@ def _expected(args: argparse.Namespace, net: Any) -> tuple[float | None, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from delaykit.errors import DelaykitError
-
     try:
         return _run_checked(args)
     except DelaykitError:
@@ -217,41 +222,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_checked(args: argparse.Namespace) -> int:
-    from delaykit.errors import DelaykitError
-    from delaykit.fileio import write_text_atomic
-    from delaykit.sim import evaluate
-
-    if args.workers is not None and args.workers < 1:
-        raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
-    if args.limit is not None and args.limit < 1:
-        raise DelaykitError(f"--limit: must be >= 1, got {args.limit}")
-    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise DelaykitError(f"--tolerance: must be >= 0 percentage points, got {args.tolerance}")
-    from delaykit.loading import load_model
-
-    net = load_model(args.model, dt=args.dt_ms / 1e3 if args.dt_ms else None)
-    if net.provenance.get("imported_from") == "nir":
-        net = _foreign_input(net, args.data, args.channel_group)
+    _check_args(args)
+    net = _load(args)
     arith, target = _arithmetic(args)
     if target is not None:
-        from delaykit.hardware_targets import check
-
-        for v in check(net, target):  # simulated anyway: the arithmetic does not need the limits
-            where = f"layer {v.layer}" if v.layer else "network"
-            print(f"warning: {target.name}: {where}: {v.limit}: {v.detail}", file=sys.stderr)
+        _warn_limits(net, target)
     ds = _open_data(net, args.data)
     try:
         if args.raster is not None and not 0 <= args.raster < len(ds):
             raise DelaykitError(f"--raster: sample {args.raster} outside 0..{len(ds) - 1} of {args.data}")
-        print(
-            f"model {args.model}: {len(net.layers)} layers "
-            f"{' -> '.join(str(n) for n in [net.layers[0].n_in] + [la.n_out for la in net.layers])}, "
-            f"max delay {net.max_delay} steps; {arith.describe()}"
-        )
-        print(
-            f"data {args.data}: {len(ds)} samples, dt {net.dt * 1e3:g} ms, window {ds.window_steps} steps, "
-            f"{ds.n_channels} channels (group {ds.spec.channel_group})"
-        )
+        _print_header(args, net, ds, arith)
         ev = evaluate(
             net,
             ds,
@@ -262,52 +242,113 @@ def _run_checked(args: argparse.Namespace) -> int:
             limit=args.limit,
         )
         print(format_report(ev, net))
-        expect, source = _expected(args, net)
-        verdict = None
-        code = 0
-        if expect is not None:
-            diff = ev.accuracy - expect
-            ok = abs(diff) <= args.tolerance + 1e-9
-            verdict = "match" if ok else "mismatch"
-            code = 0 if ok else 1
-            note = f" (on {ev.n_samples} of {len(ds)} samples)" if ev.n_samples < len(ds) else ""
-            print(
-                f"verdict: {verdict.upper()}: deployed {ev.accuracy:.2f} % vs expected {expect:.2f} % "
-                f"({source}), difference {diff:+.2f} pp, tolerance {args.tolerance:g} pp{note}"
-            )
-        else:
-            print("verdict: none (no --expect and no training metrics in the network)")
+        verdict = _verdict(args, net, ev, len(ds))
         if args.raster is not None:
-            from .raster import plot_raster
-
-            out = args.raster_out or f"{Path(args.model).stem}_sample{args.raster}_raster.png"
-            frames, label = ds[args.raster]
-            plot_raster(
-                net,
-                frames,
-                out,
-                engine=args.engine,
-                arithmetic=arith,
-                label=label,
-                title=f"{Path(args.model).name} sample {args.raster}",
-            )
-            print(f"raster plot: {out}")
+            _plot_raster(args, net, ds, arith)
         if args.json_out:
-            doc = ev.to_dict()
-            doc.update(
-                {
-                    "model": str(args.model),
-                    "data": str(args.data),
-                    "target": target.name if target is not None else None,
-                    "arithmetic_params": arith.to_dict(),
-                    "expected": expect,
-                    "expected_source": source,
-                    "tolerance_pp": args.tolerance,
-                    "verdict": verdict,
-                }
-            )
-            write_text_atomic(args.json_out, json.dumps(doc, indent=1) + "\n")
-            print(f"results: {args.json_out}")
-        return code
+            _write_json(args, ev, target, arith, verdict)
+        return verdict.code
     finally:
         ds.close()
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise DelaykitError(f"--workers: must be >= 1, got {args.workers}")
+    if args.limit is not None and args.limit < 1:
+        raise DelaykitError(f"--limit: must be >= 1, got {args.limit}")
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise DelaykitError(f"--tolerance: must be >= 0 percentage points, got {args.tolerance}")
+
+
+def _load(args: argparse.Namespace) -> Network:
+    """The model; a NIR graph without delaykit metadata takes its step from --dt-ms."""
+    try:
+        net = load_model(args.model, dt=args.dt_ms / 1e3 if args.dt_ms else None)
+    except DelaykitError as e:
+        if args.dt_ms is None and "pass dt" in str(e):  # the library names its parameter
+            raise DelaykitError(f"{e}; give the step with --dt-ms (milliseconds)") from None
+        raise
+    if net.provenance.get("imported_from") == "nir":
+        net = _foreign_input(net, args.data, args.channel_group)
+    return net
+
+
+def _warn_limits(net: Network, target: Any) -> None:
+    for v in check(net, target):  # simulated anyway: the arithmetic does not need the limits
+        where = f"layer {v.layer}" if v.layer else "network"
+        print(f"warning: {target.name}: {where}: {v.limit}: {v.detail}", file=sys.stderr)
+
+
+def _print_header(args: argparse.Namespace, net: Network, ds: SHDFile, arith: Arithmetic) -> None:
+    print(
+        f"model {args.model}: {len(net.layers)} layers "
+        f"{' -> '.join(str(n) for n in [net.layers[0].n_in] + [la.n_out for la in net.layers])}, "
+        f"max delay {net.max_delay} steps; {arith.describe()}"
+    )
+    print(
+        f"data {args.data}: {len(ds)} samples, dt {net.dt * 1e3:g} ms, window {ds.window_steps} steps, "
+        f"{ds.n_channels} channels (group {ds.spec.channel_group})"
+    )
+
+
+@dataclass
+class _Verdict:
+    """The accuracy against the expected one: verdict None when nothing is expected."""
+
+    expect: float | None
+    source: str
+    verdict: str | None
+    code: int
+
+
+def _verdict(args: argparse.Namespace, net: Network, ev: EvalResult, n_file: int) -> _Verdict:
+    """Print and return the verdict (code 1: a mismatch beyond --tolerance)."""
+    expect, source = _expected(args, net)
+    if expect is None:
+        print("verdict: none (no --expect and no training metrics in the network)")
+        return _Verdict(None, source, None, 0)
+    diff = ev.accuracy - expect
+    ok = abs(diff) <= args.tolerance + 1e-9
+    verdict = "match" if ok else "mismatch"
+    note = f" (on {ev.n_samples} of {n_file} samples)" if ev.n_samples < n_file else ""
+    print(
+        f"verdict: {verdict.upper()}: deployed {ev.accuracy:.2f} % vs expected {expect:.2f} % "
+        f"({source}), difference {diff:+.2f} pp, tolerance {args.tolerance:g} pp{note}"
+    )
+    return _Verdict(expect, source, verdict, 0 if ok else 1)
+
+
+def _plot_raster(args: argparse.Namespace, net: Network, ds: SHDFile, arith: Arithmetic) -> None:
+    out = args.raster_out or f"{Path(args.model).stem}_sample{args.raster}_raster.png"
+    frames, label = ds[args.raster]
+    plot_raster(
+        net,
+        frames,
+        out,
+        engine=args.engine,
+        arithmetic=arith,
+        label=label,
+        title=f"{Path(args.model).name} sample {args.raster}",
+    )
+    print(f"raster plot: {out}")
+
+
+def _write_json(
+    args: argparse.Namespace, ev: EvalResult, target: Any, arith: Arithmetic, v: _Verdict
+) -> None:
+    doc = ev.to_dict()
+    doc.update(
+        {
+            "model": str(args.model),
+            "data": str(args.data),
+            "target": target.name if target is not None else None,
+            "arithmetic_params": arith.to_dict(),
+            "expected": v.expect,
+            "expected_source": v.source,
+            "tolerance_pp": args.tolerance,
+            "verdict": v.verdict,
+        }
+    )
+    write_text_atomic(args.json_out, json.dumps(doc, indent=1) + "\n")
+    print(f"results: {args.json_out}")
