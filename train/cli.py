@@ -21,6 +21,7 @@ EPILOG = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand to the ``delaykit`` parser."""
     p = sub.add_parser(
         "train",
         help="train an SNN with learned synaptic delays (DCLS)",

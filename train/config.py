@@ -167,6 +167,7 @@ NAMED: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def named_configs() -> list[str]:
+    """Names of the built-in configs, sorted."""
     return sorted(NAMED)
 
 

@@ -76,10 +76,12 @@ class FramesDataset(Dataset):
         self._cache = torch.from_numpy(out)
 
     def class_names(self) -> list[str]:
+        """Class names stored in the file (empty when it has none)."""
         return self.file.class_names()
 
     @property
     def n_classes(self) -> int:
+        """Number of classes of the file."""
         return self.file.n_classes
 
     def __len__(self) -> int:
@@ -142,6 +144,7 @@ class GlobalBatchSampler(Sampler[list[int]]):
         )
 
     def global_batches(self) -> list[list[int]]:
+        """Every global batch of the epoch (sample indices of all ranks; iteration skips ``start``)."""
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             perm = torch.randperm(self.n, generator=g).tolist()
@@ -261,10 +264,12 @@ def load_splits(cfg: dict[str, Any], data_dir: str | Path, *, progress: bool = F
 
 
 def hz_to_mel_htk(f: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale of ``f`` Hz."""
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
 
 
 def mel_to_hz_htk(m: np.ndarray | float) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel_htk` (Hz)."""
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 

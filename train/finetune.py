@@ -59,6 +59,7 @@ class FakeQuant:
         return x + (torch.round(x / s) * s - x).detach()
 
     def kernel_hook(self, model: DelaySNN, i: int, k: torch.Tensor) -> torch.Tensor:
+        """Layer ``i``'s kernel BN-folded and fake-quantized; sets its threshold in the same units."""
         g = self._fold_gain(model, i)
         kf = k if g is None else k * g[:, None, None]
         th = float(model.arch["v_threshold"])
@@ -78,6 +79,7 @@ class FakeQuant:
         return kf
 
     def bn_hook(self, bn: torch.nn.BatchNorm1d, x: torch.Tensor, i: int) -> torch.Tensor:
+        """BatchNorm as a bias (its gain is folded into the kernel), quantized with the layer's scale."""
         inv = torch.rsqrt(bn.running_var + bn.eps)
         b = bn.bias - bn.weight * bn.running_mean * inv
         s = self.scales[i]
@@ -86,11 +88,13 @@ class FakeQuant:
         return x + b  # x: (batch x time, neurons)
 
     def install(self) -> None:
+        """Hook the transform into the model."""
         m = self.model
         m.quantizer = self.kernel_hook
         m.bn_forward = self.bn_hook if m.bn is not None else None
 
     def remove(self) -> None:
+        """Restore the model's own kernel, BatchNorm and thresholds."""
         m = self.model
         m.quantizer = None
         m.bn_forward = None

@@ -154,19 +154,24 @@ class DelaySNN(nn.Module):
     # -- parameters ----------------------------------------------------------------------
     @property
     def kernel_size(self) -> int:
+        """K: kernel taps (steps); delays are 0..K-1."""
         return int(self.arch["kernel_size"])
 
     @property
     def n_layers(self) -> int:
+        """Number of delay layers (hidden layers + readout)."""
         return len(self.layers)
 
     def position_parameters(self) -> list[nn.Parameter]:
+        """The learned delay positions P (none for fixed delays)."""
         return [layer.P for layer in self.layers if layer.P.requires_grad]
 
     def weight_parameters(self) -> list[nn.Parameter]:
+        """The synaptic weights of every layer."""
         return [layer.weight for layer in self.layers]
 
     def bn_parameters(self) -> list[nn.Parameter]:
+        """BatchNorm gains and biases."""
         return [] if self.bn is None else [p for bn in self.bn for p in bn.parameters()]
 
     def clamp_positions(self) -> None:
@@ -183,10 +188,12 @@ class DelaySNN(nn.Module):
         return [rounded_delays(layer.P.detach()[0, ..., 0], self.kernel_size) for layer in self.layers]
 
     def output_steps(self, t_in: int) -> int:
+        """Readout steps for ``t_in`` input steps (each layer adds (K-1)//2)."""
         return t_in + self.n_layers * ((self.kernel_size - 1) // 2)
 
     # -- forward -------------------------------------------------------------------------
     def kernel(self, i: int) -> torch.Tensor:
+        """Layer ``i``'s conv kernel (out, in, K) in the current kernel mode, quantizer applied."""
         layer = self.layers[i]
         version = "rounded" if self.kernel_mode == "rounded" else self.kernel_version
         k = dcls_kernel(layer.weight, layer.P, layer.SIG, self.kernel_size, version)
@@ -226,6 +233,7 @@ class DelaySNN(nn.Module):
         return spikes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Readout membranes (T', B, classes) of ``x (B, T, n_inputs)``; dropout while training."""
         if x.dim() != 3 or x.shape[2] != self.arch["n_inputs"]:
             raise ValueError(
                 f"DelaySNN: input must be (batch, steps, {self.arch['n_inputs']}), got {tuple(x.shape)}"
