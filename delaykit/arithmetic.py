@@ -229,10 +229,10 @@ class Arithmetic:
 
     @staticmethod
     def for_target(target: Any) -> Arithmetic:
-        """Arithmetic of a hardware target profile (interface B), or of a profile name.
+        """Arithmetic of a loaded hardware target profile (docs/design.md, "Number formats").
 
         Reads ``target.fixed_point`` (None: float64) and ``target.layer_latency_steps``.
-        Besides interface B's keys, ``fixed_point`` may hold ``current_overflow``,
+        Besides the profile's fixed-point keys, ``fixed_point`` may hold ``current_overflow``,
         ``membrane_overflow`` (override ``overflow`` per variable) and ``threshold_compare``
         ('ge' | 'gt'; default 'gt' for decay 'loihi12', else 'ge').
         """
@@ -246,27 +246,7 @@ class Arithmetic:
         fp = getattr(target, "fixed_point", None)
         if fp is None:
             return Arithmetic(kind="float64", layer_latency_steps=lat, name=f"float64:{name}")
-        if not isinstance(fp, Mapping):
-            raise ValueError(
-                f"target {name!r}: field 'fixed_point': must be a table or None, got {type(fp).__name__}"
-            )
-        known = {
-            "weight_bits",
-            "membrane_bits",
-            "current_bits",
-            "decay",
-            "overflow",
-            "threshold_shift",
-            "weight_shift",
-            "current_overflow",
-            "membrane_overflow",
-            "threshold_compare",
-        }
-        unknown = sorted(set(fp) - known)
-        if unknown:
-            raise ValueError(
-                f"target {name!r}: field 'fixed_point': unknown keys {unknown}; known: {sorted(known)}"
-            )
+        _check_fixed_point_table(name, fp)
 
         def opt_int(key: str, default: int | None) -> int | None:
             v = fp.get(key, default)
@@ -343,6 +323,36 @@ class Arithmetic:
             f"{self.membrane_bits or 64}-bit membrane, {self.current_bits or 64}-bit current, {ov}, "
             f"decay {self.decay}, threshold {'>' if self.threshold_compare == 'gt' else '>='} "
             f"th<<{self.threshold_shift}, input <<{self.weight_shift}{lat})"
+        )
+
+
+#: The keys a target's ``fixed_point`` table may hold.
+FIXED_POINT_KEYS = frozenset(
+    {
+        "weight_bits",
+        "membrane_bits",
+        "current_bits",
+        "decay",
+        "overflow",
+        "threshold_shift",
+        "weight_shift",
+        "current_overflow",
+        "membrane_overflow",
+        "threshold_compare",
+    }
+)
+
+
+def _check_fixed_point_table(name: str, fp: Any) -> None:
+    """A target's ``fixed_point`` must be a table of known keys."""
+    if not isinstance(fp, Mapping):
+        raise ValueError(
+            f"target {name!r}: field 'fixed_point': must be a table or None, got {type(fp).__name__}"
+        )
+    unknown = sorted(set(fp) - FIXED_POINT_KEYS)
+    if unknown:
+        raise ValueError(
+            f"target {name!r}: field 'fixed_point': unknown keys {unknown}; known: {sorted(FIXED_POINT_KEYS)}"
         )
 
 

@@ -1,6 +1,6 @@
 """Simulation of deployed integer-delay networks (numpy + numba only, never torch).
 
-Interface C::
+The simulator's interface (docs/design.md, "Engines and how they are checked")::
 
     from delaykit.sim import simulate, evaluate, Arithmetic
     res = simulate(net, frames, engine="event", arithmetic=Arithmetic.for_target(t))
