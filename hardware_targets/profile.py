@@ -153,7 +153,10 @@ def _implied_changes(target: Target, changes: dict[str, Any]) -> None:
         elif target.weight_format not in INTEGER_WEIGHT_FORMATS:
             changes["weight_format"] = "int"
     npc = changes.get("neurons_per_core")
-    if target.delay_depends_on_core_size and npc is not None:
+    fixed_delays = {"delay_max_steps", "delay_native_max_steps"} & changes.keys()
+    if target.delay_depends_on_core_size and fixed_delays and npc is None:
+        changes.setdefault("delay_ring_buffer_bits", None)  # the numbers set replace the model
+    elif target.delay_depends_on_core_size and npc is not None:
         native, total = replace(target, neurons_per_core=npc).delay_limits_at(npc)
         changes.setdefault("delay_native_max_steps", native)
         changes.setdefault("delay_max_steps", total)
@@ -165,7 +168,7 @@ def apply_overrides(target: Target, overrides: Mapping[str, Any]) -> Target:
     Setting ``delay_max_steps`` to a number on a target without native delays turns native
     per-synapse delays on; setting it to ``none`` turns them off. On a target whose native
     delay range follows the neurons per core (SpiNNaker), setting ``neurons_per_core``
-    recomputes both delay limits. A limit set here is no longer unknown. The result is
+    recomputes both delay limits, and setting a delay limit instead replaces that model. A limit set here is no longer unknown. The result is
     validated; errors name the field.
     """
     idx = _attr_index()

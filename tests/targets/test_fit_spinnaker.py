@@ -25,6 +25,9 @@ def test_profile_numbers_follow_the_ring_buffer_model():
     assert SP.delay_limits_at(128) == (63, 575)
     # a smaller core size recomputes both limits
     assert apply_overrides(SP, {"neurons_per_core": "64"}).delay_max_steps == 9 * 128 - 1
+    # setting a delay limit replaces the model with that number
+    fixed = apply_overrides(SP, {"delay_max_steps": "100"})
+    assert fixed.delay_max_steps == 100 and not fixed.delay_depends_on_core_size
 
 
 @pytest.mark.parametrize("delay", [24, 31])
