@@ -171,6 +171,8 @@ def convert_checkpoint(
     bits: signed weight bits (default: the target's, else no quantization -> float network).
     per_neuron: one weight scale per output neuron instead of per layer.
     clip: clip delays outside the target's range instead of refusing (they are reported).
+    reference_code, options: how to read a reference-code state dict (see :func:`load_checkpoint`).
+    window_steps: input frames per sample; readout: readout rule (None: the model's own).
     Raises DelaykitError when delays exceed the target's range and ``clip`` is False.
     """
     net = with_window(load_any(path, reference_code=reference_code, options=options), window_steps, readout)

@@ -37,7 +37,7 @@ import numpy as np
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
-from delaykit.network import LIF, Network, require_no_relays
+from delaykit.network import LIF, Layer, Network, require_no_relays
 
 OPSET = 17
 
@@ -48,7 +48,7 @@ def _np_dtype(dtype: str) -> type:
     return np.float64 if dtype == "float64" else np.float32
 
 
-def layer_buffer_depth(layer: Any) -> int:
+def layer_buffer_depth(layer: Layer) -> int:
     """Rows of a layer's delay ring buffer: its largest delay (non-zero synapses) + 1."""
     return layer.max_delay + 1
 
@@ -129,7 +129,7 @@ def _shift_register(g: _Graph, k: int, x: str, depth: int, n_in: int) -> str:
     return new_buf
 
 
-def _synaptic_input(g: _Graph, layer: Any, k: int, new_buf: str) -> str:
+def _synaptic_input(g: _Graph, layer: Layer, k: int, new_buf: str) -> str:
     """Sum over distinct delays, ascending (the simulator's order), of ``W_d^T x_{t-d}``."""
     w = layer.weight.astype(g.f).astype(np.float64)
     nz = layer.weight != 0
@@ -142,7 +142,7 @@ def _synaptic_input(g: _Graph, layer: Any, k: int, new_buf: str) -> str:
     return syn
 
 
-def _membrane(g: _Graph, layer: Any, k: int, syn: str) -> tuple[str, str]:
+def _membrane(g: _Graph, layer: Layer, k: int, syn: str) -> tuple[str, str]:
     """``h = (v + (r - v) / tau) + F(syn + F(bias))`` in the model's float type; returns (h, reset)."""
     neu, n_out, f = layer.neuron, layer.n_out, g.f
     bias = g.const(f"bias_{k}", layer.bias.astype(f).astype(np.float64))
@@ -164,7 +164,7 @@ def _valid(g: _Graph, k: int, cum_ext: int) -> str:
 
 
 def _layer_output(
-    g: _Graph, layer: Any, k: int, h: str, reset: str, valid_f: str, spike_idx: int
+    g: _Graph, layer: Layer, k: int, h: str, reset: str, valid_f: str, spike_idx: int
 ) -> tuple[str, str]:
     """Spikes (LIF, hard reset) or the real-unit membrane trace (LI); returns (next x, output)."""
     from onnx import TensorProto  # onnx only when exporting
@@ -188,7 +188,7 @@ def _layer_output(
 
 
 def _add_layer(
-    g: _Graph, layer: Any, k: int, x: str, cum_ext: int, spike_idx: int
+    g: _Graph, layer: Layer, k: int, x: str, cum_ext: int, spike_idx: int
 ) -> tuple[str, str, dict[str, Any]]:
     """Layer ``k``'s state, delay buffer and neurons; returns (next x, output, metadata)."""
     from onnx import TensorProto  # onnx only when exporting

@@ -35,36 +35,31 @@ def _round(x: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(x, dtype=np.float64))  # half to even
 
 
-def quantize_layer(layer: Layer, bits: int, per_neuron: bool = False) -> tuple[Layer, dict[str, Any]]:
-    """Quantize one float layer to ``bits``-bit signed integers; returns (layer, error stats)."""
-    if bits < BITS_MIN or bits > BITS_MAX:
-        raise DelaykitError(f"bits={bits}: must be between {BITS_MIN} and {BITS_MAX}")
-    if layer.is_integer:
-        raise DelaykitError(f"layer {layer.name!r} is already quantized (integer weights)")
-    qmax = 2 ** (bits - 1) - 1
-    w = layer.weight.astype(np.float64)
+def _scales(w: np.ndarray, qmax: int, per_neuron: bool) -> np.ndarray:
+    """One scale per output neuron: ``max|W| / qmax`` of the layer, or of each row."""
     absmax_row = np.abs(w).max(axis=1)
     layer_max = float(absmax_row.max()) if absmax_row.size else 0.0
     layer_scale = layer_max / qmax if layer_max > 0 else 1.0
     if per_neuron:
-        scale = np.where(absmax_row > 0, absmax_row / qmax, layer_scale)
-    else:
-        scale = np.full(layer.n_out, layer_scale)
-    wq = _round(w / scale[:, None])
-    dtype = np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
-    wq = wq.astype(dtype)
-    bias_q = _round(layer.bias / scale).astype(np.int64)
-    n = layer.neuron
+        return np.where(absmax_row > 0, absmax_row / qmax, layer_scale)
+    return np.full(w.shape[0], layer_scale)
+
+
+def _integer_neuron(n: LIF | LI, scale: np.ndarray) -> LIF | LI:
+    """Threshold and reset in the weights' integer units; threshold at least reset + 1."""
     rs = _round(np.asarray(n.v_reset, dtype=np.float64) / scale)
     if isinstance(n, LIF):
         th = _round(np.asarray(n.v_threshold, dtype=np.float64) / scale)
         th = np.maximum(th, rs + 1)
-        neuron: LIF | LI = LIF(tau=n.tau, v_threshold=_compact(th), v_reset=_compact(rs))
-    else:
-        neuron = LI(tau=n.tau, v_reset=_compact(rs))
-    q = replace(layer, weight=wq, bias=bias_q, weight_scale=scale, neuron=neuron)
+        return LIF(tau=n.tau, v_threshold=_compact(th), v_reset=_compact(rs))
+    return LI(tau=n.tau, v_reset=_compact(rs))
+
+
+def _error_stats(layer: Layer, q: Layer, bits: int, per_neuron: bool) -> dict[str, Any]:
+    """How far the quantized layer ``q`` is from the float ``layer`` (real units)."""
+    w = layer.weight.astype(np.float64)
+    scale = q.weight_scale
     err = q.real_weight() - w
-    nz = w != 0
     norm = float(np.linalg.norm(w))
     stats = {
         "bits": bits,
@@ -74,17 +69,34 @@ def quantize_layer(layer: Layer, bits: int, per_neuron: bool = False) -> tuple[L
         "weight_rmse": float(np.sqrt(np.mean(err**2))),
         "weight_max_abs_error": float(np.abs(err).max()),
         "weight_rel_l2_error": float(np.linalg.norm(err) / norm) if norm > 0 else 0.0,
-        "weights_zeroed": int((nz & (wq == 0)).sum()),
+        "weights_zeroed": int(((w != 0) & (q.weight == 0)).sum()),
         "bias_max_abs_error": float(np.abs(q.bias * scale - layer.bias).max()),
         "int_bias_range": [int(q.bias.min()), int(q.bias.max())],
     }
-    if isinstance(n, LIF):
-        th_real = np.asarray(neuron.v_threshold) * scale
-        stats["threshold_max_rel_error"] = float(
-            np.max(np.abs(th_real - np.asarray(n.v_threshold)) / np.abs(np.asarray(n.v_threshold)))
-        )
-        stats["int_threshold_range"] = [int(np.min(neuron.v_threshold)), int(np.max(neuron.v_threshold))]
-    return q, stats
+    if isinstance(layer.neuron, LIF):
+        th_float = np.asarray(layer.neuron.v_threshold)
+        th_int = q.neuron.v_threshold
+        th_real = np.asarray(th_int) * scale
+        stats["threshold_max_rel_error"] = float(np.max(np.abs(th_real - th_float) / np.abs(th_float)))
+        stats["int_threshold_range"] = [int(np.min(th_int)), int(np.max(th_int))]
+    return stats
+
+
+def quantize_layer(layer: Layer, bits: int, per_neuron: bool = False) -> tuple[Layer, dict[str, Any]]:
+    """Quantize one float layer to ``bits``-bit signed integers; returns (layer, error stats)."""
+    if bits < BITS_MIN or bits > BITS_MAX:
+        raise DelaykitError(f"bits={bits}: must be between {BITS_MIN} and {BITS_MAX}")
+    if layer.is_integer:
+        raise DelaykitError(f"layer {layer.name!r} is already quantized (integer weights)")
+    qmax = 2 ** (bits - 1) - 1
+    w = layer.weight.astype(np.float64)
+    scale = _scales(w, qmax, per_neuron)
+    dtype = np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
+    wq = _round(w / scale[:, None]).astype(dtype)
+    bias_q = _round(layer.bias / scale).astype(np.int64)
+    neuron = _integer_neuron(layer.neuron, scale)
+    q = replace(layer, weight=wq, bias=bias_q, weight_scale=scale, neuron=neuron)
+    return q, _error_stats(layer, q, bits, per_neuron)
 
 
 def _compact(v: np.ndarray) -> float | np.ndarray:
@@ -119,7 +131,7 @@ def quantize_network(
 def fit_delays(
     net: Network, lo: int, hi: int, clip: bool, target_name: str = "target"
 ) -> tuple[Network, list[dict[str, Any]]]:
-    """Count (and with ``clip`` clip) delays outside ``[lo, hi]``; refuse them otherwise.
+    """Count (and with ``clip`` clip) delays outside ``[lo, hi]`` steps; refuse them otherwise.
 
     Only synapses with a non-zero weight count. Returns (network, per-layer records).
     """

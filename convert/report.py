@@ -14,9 +14,29 @@ from typing import Any
 import numpy as np
 
 from delaykit.fileio import atomic_path, write_text_atomic
-from delaykit.network import Network, sparkline
+from delaykit.network import Layer, Network, sparkline
 
 REPORT_FORMAT = "delaykit.conversion_report"
+
+
+def _delay_record(layer: Layer, dt: float) -> dict[str, Any]:
+    """Shape, neuron and delay statistics (steps; the maximum also in ms, ``dt`` in seconds)."""
+    nz = layer.weight != 0
+    dd = layer.delay[nz]
+    hist = np.bincount(dd, minlength=layer.max_delay + 1) if dd.size else np.zeros(1, int)
+    return {
+        "name": layer.name,
+        "shape": [layer.n_out, layer.n_in],
+        "neuron": layer.neuron.to_dict(),
+        "synapses": int(nz.sum()),
+        "delay_histogram": hist.astype(int).tolist(),
+        "delay_max_steps": int(dd.max()) if dd.size else 0,
+        "delay_mean_steps": float(dd.mean()) if dd.size else 0.0,
+        "delay_max_ms": float(dd.max() * dt * 1e3) if dd.size else 0.0,
+        "distinct_delays": int(np.unique(dd).size),
+        "extend_steps": layer.extend_steps,
+        "weight_dtype": str(layer.weight.dtype),
+    }
 
 
 def build_report(
@@ -33,22 +53,7 @@ def build_report(
     quant_by_layer = {r["layer"]: r for r in (info.get("quantization") or [])}
     layers = []
     for i, layer in enumerate(net.layers):
-        nz = layer.weight != 0
-        dd = layer.delay[nz]
-        hist = np.bincount(dd, minlength=layer.max_delay + 1) if dd.size else np.zeros(1, int)
-        rec: dict[str, Any] = {
-            "name": layer.name,
-            "shape": [layer.n_out, layer.n_in],
-            "neuron": layer.neuron.to_dict(),
-            "synapses": int(nz.sum()),
-            "delay_histogram": hist.astype(int).tolist(),
-            "delay_max_steps": int(dd.max()) if dd.size else 0,
-            "delay_mean_steps": float(dd.mean()) if dd.size else 0.0,
-            "delay_max_ms": float(dd.max() * net.dt * 1e3) if dd.size else 0.0,
-            "distinct_delays": int(np.unique(dd).size),
-            "extend_steps": layer.extend_steps,
-            "weight_dtype": str(layer.weight.dtype),
-        }
+        rec = _delay_record(layer, net.dt)
         if layer.name in delays_by_layer:
             r = delays_by_layer[layer.name]
             rec["delays_out_of_range"] = r["out_of_range"]

@@ -121,6 +121,23 @@ def test_errors_exit_2_with_one_line(tmp_path, ckpt, capsys):
     assert main(["convert", "to-netx", str(ckpt), "--per-neuron"]) == 2
     assert "one threshold per layer" in capsys.readouterr().err
     assert main(["convert", "to-dkn", str(ckpt), "--tau-ms", "3"]) == 2
+    assert "--tau-ms 3.0" in capsys.readouterr().err
+    assert main(["convert", "to-dkn", str(ckpt), "--bits", "1"]) == 2
+    assert "--bits 1: must be between 2 and 32" in capsys.readouterr().err
+
+
+def test_library_parameters_become_flags():
+    from delaykit.convert.cli import flag_message
+
+    assert flag_message("pass clip=True to clip them") == "pass --clip to clip them"
+    assert flag_message("(per_neuron=False)") == "(without --per-neuron)"
+    assert flag_message("quantize with target='loihi2'") == "quantize with --target loihi2"
+    assert flag_message("kernel_size=9 allows at most 4") == "--kernel-size 9 allows at most 4"
+    # quoted field names of files and other words stay as they are
+    assert (
+        flag_message("arch field 'kernel_size' lacks; weight_bits=8")
+        == "arch field 'kernel_size' lacks; weight_bits=8"
+    )
 
 
 def test_verify_verb(tmp_path, rng):
