@@ -28,6 +28,7 @@ import torch
 
 from delaykit.data.synth import write_delay_task_pair
 from delaykit.fileio import write_text_atomic
+from delaykit.train import config as C
 from delaykit.train.run import train_model
 
 KINDS = ("learned", "random", "none")
@@ -45,11 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of learned,random,none")
     args = ap.parse_args(argv)
+    kinds = args.kinds.split(",")
+    configs = {
+        kind: C.load_config("delay-task", [f"model.kind={kind}", *args.overrides], overrides_name="--set")
+        for kind in kinds
+    }
     out = Path(args.out)
     data = Path(args.data) if args.data else out / "data"
     if not (data / "delay_train.h5").exists() or not (data / "delay_test.h5").exists():
         write_delay_task_pair(data, 2000, 500, seed=0, progress=True)
-    results: dict[str, Any] = {kind: _run(kind, data, out, args.overrides) for kind in args.kinds.split(",")}
+    results: dict[str, Any] = {kind: _run(kind, configs[kind], data, out) for kind in kinds}
     print("\ndelay task, rounded integer delays (deployed semantics):")
     for kind, r in results.items():
         print(
@@ -63,12 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def _run(kind: str, data: Path, out: Path, overrides: list[str]) -> dict[str, Any]:
-    """Train the ``delay-task`` config with ``model.kind=kind``; its accuracies (%) and wall time (s)."""
+def _run(kind: str, cfg: dict[str, Any], data: Path, out: Path) -> dict[str, Any]:
+    """Train ``cfg`` into ``out/kind``; its accuracies (%) and wall time (s)."""
     t0 = time.perf_counter()
-    path = train_model(
-        "delay-task", data, out / kind, progress=True, overrides=[f"model.kind={kind}", *overrides]
-    )
+    path = train_model(cfg, data, out / kind, progress=True)
     m = torch.load(path, weights_only=True)["metrics"]
     return {
         "test_acc_rounded": m["test_acc_rounded"],
