@@ -38,7 +38,8 @@ def test_data_synth_writes_both_files(tmp_path, capsys):
 
 def test_data_synth_bad_option_exit_2(tmp_path, capsys):
     assert main(["data", "synth", "--out", str(tmp_path), "--slot-ms", "1"]) == 2
-    assert "slot_ms" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "slot_ms" in err and "--slot-ms" in err  # the library names the field, the CLI the flag
     assert not list(tmp_path.iterdir())
 
 
@@ -49,3 +50,21 @@ def test_download_unreachable_exit_2(tmp_path, capsys, monkeypatch):
     code = main(["data", "download", "shd", "--dir", str(tmp_path)])
     assert code == 2
     assert "cannot reach the server" in capsys.readouterr().err
+
+
+_BREAK_SIM_CLI = """
+import sys, importlib.abc
+class Broken(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == 'delaykit.sim.cli':
+            raise ModuleNotFoundError('simulated breakage in ' + name, name=name)
+sys.meta_path.insert(0, Broken())
+from delaykit.cli.main import main
+main(['--help'])
+"""
+
+
+def test_an_area_cli_that_fails_to_import_is_an_error_not_a_missing_command():
+    r = subprocess.run([sys.executable, "-c", _BREAK_SIM_CLI], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "COMMAND" not in r.stdout
+    assert "delaykit.sim.cli" in r.stderr

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import delaykit.data.audio_cli as audio_cli
 from delaykit.cli.flags import flag_error
-from delaykit.data import audio_cli
 from delaykit.data.download import download_dataset
 from delaykit.data.synth import DelayTaskConfig, write_delay_task_pair
 

@@ -9,6 +9,7 @@ from delaykit.network import format_summary, load_network, network_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``delaykit info``."""
     p = sub.add_parser(
         "info",
         help="summarize a deployed network file (.dkn)",

@@ -15,15 +15,17 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+# Plain ``import a.b as c``: a module that fails to import stops the command with its own
+# error and name (``from a import b`` would report only "cannot import name 'b'").
+import delaykit.cli.data as data_cli
+import delaykit.cli.info as info_cli
+import delaykit.cli.pipeline as pipeline_cli
+import delaykit.convert.cli as convert_cli
+import delaykit.hardware_targets.cli as targets_cli
+import delaykit.sim.cli as sim_cli
+import delaykit.train.cli as train_cli
 from delaykit import __version__
-from delaykit.cli import data as data_cli
-from delaykit.cli import info as info_cli
-from delaykit.cli import pipeline as pipeline_cli
-from delaykit.convert import cli as convert_cli
 from delaykit.errors import DelaykitError
-from delaykit.hardware_targets import cli as targets_cli
-from delaykit.sim import cli as sim_cli
-from delaykit.train import cli as train_cli
 
 #: The modules that register a subcommand, in the order shown by --help.
 SUBCOMMAND_MODULES: tuple[ModuleType, ...] = (

@@ -112,6 +112,7 @@ class CochleaConfig:
         return self.sample_rate / self.decimate
 
     def to_dict(self) -> dict[str, Any]:
+        """All fields, JSON-able (stored as the ``delaykit_cochlea`` attribute)."""
         return asdict(self)
 
 

@@ -102,6 +102,7 @@ def find_espeak() -> str:
 
 
 def espeak_version(exe: str) -> str:
+    """The first line of ``espeak-ng --version`` ('unknown' if it prints nothing)."""
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
     return out.strip().splitlines()[0] if out.strip() else "unknown"
 

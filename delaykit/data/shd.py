@@ -154,25 +154,30 @@ class SHDFile:
 
     @property
     def labels(self) -> np.ndarray:
+        """Class label per sample (from ``labels``)."""
         return self._labels
 
     @property
     def n_channels(self) -> int:
+        """Input channels after grouping: ``ceil(n_units / channel_group)``."""
         return math.ceil(self.n_units / self.spec.channel_group)
 
     @property
     def n_classes(self) -> int:
+        """Number of classes: the class names if the file has them, else the largest label + 1."""
         keys = self.class_names()
         if keys:
             return len(keys)
         return int(self._labels.max()) + 1 if len(self._labels) else 0
 
     def class_names(self) -> list[str]:
+        """Class names in label order (``extra/keys``), or [] when the file has none."""
         if "extra/keys" not in self._f:
             return []
         return [k.decode() if isinstance(k, bytes) else str(k) for k in self._f["extra/keys"][()]]
 
     def speakers(self) -> np.ndarray | None:
+        """Speaker id per sample (``extra/speaker``), or None."""
         return self._f["extra/speaker"][()] if "extra/speaker" in self._f else None
 
     def events(self, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -232,9 +237,11 @@ class SHDFile:
             yield self[i]
 
     def attrs(self) -> dict[str, Any]:
+        """The file's root attributes (bytes decoded to str)."""
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self._f.attrs.items()}
 
     def close(self) -> None:
+        """Close the HDF5 file."""
         self._f.close()
 
     def __enter__(self) -> SHDFile:

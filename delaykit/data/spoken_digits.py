@@ -133,6 +133,7 @@ class SpokenDigitsConfig:
 
     @property
     def n_test_voices(self) -> int:
+        """Voices held out for the test file: ``test_fraction`` of them, at least 1, not all."""
         return max(1, min(self.n_voices - 1, round(self.test_fraction * self.n_voices)))
 
 
@@ -151,9 +152,11 @@ class Voice:
     split: str
 
     def espeak_voice(self, label: int) -> str:
+        """The espeak-ng ``-v`` argument for a label: the English accent or German, plus the variant."""
         return f"{self.english if label < 10 else GERMAN_VOICE}+{self.variant}"
 
     def describe(self) -> str:
+        """One line: voices, pitch, speed (words/min) and level in dB."""
         return (
             f"{self.english}/{GERMAN_VOICE}+{self.variant} p{self.pitch} s{self.speed} {self.level_db:+.1f}dB"
         )
@@ -188,6 +191,7 @@ class SpokenDigitsResult:
     voices: list[Voice] = field(default_factory=list)
 
     def summary(self) -> str:
+        """What ``delaykit data spoken-digits`` prints."""
         n_tr = sum(v.split == "train" for v in self.voices)
         return (
             f"wrote {self.train_path} ({self.n_train} samples, {n_tr} voices) and {self.test_path} "

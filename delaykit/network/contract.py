@@ -119,6 +119,7 @@ class Network:
     # -- shape helpers -------------------------------------------------------------------
     @property
     def n_classes(self) -> int:
+        """Classes predicted: the last layer's main neurons."""
         return self.layers[-1].n_out
 
     @property
@@ -138,9 +139,11 @@ class Network:
 
     @staticmethod
     def load(path: str | Path) -> Network:
+        """Same as :func:`load_network`."""
         return load_network(path)
 
     def summary(self) -> dict[str, Any]:
+        """Same as :func:`~delaykit.network.summary.network_summary`."""
         return network_summary(self)
 
 

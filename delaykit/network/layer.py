@@ -136,6 +136,7 @@ class Layer:
 
     @property
     def n_in(self) -> int:
+        """Inputs (columns of the weight matrix), relays and taps of the layer before included."""
         return int(self.weight.shape[1])
 
     @property
@@ -155,6 +156,7 @@ class Layer:
 
     @property
     def is_integer(self) -> bool:
+        """True for integer weights (with ``weight_scale``)."""
         return self.weight.dtype.kind in "iu"
 
     @property
@@ -208,6 +210,7 @@ class InputSpec:
 
     @property
     def n_taps(self) -> int:
+        """Host-side input taps (0 without taps)."""
         return len(self.taps)
 
     @property
@@ -216,6 +219,7 @@ class InputSpec:
         return self.n_channels + len(self.taps)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form as stored in ``.dkn`` files (``taps`` only when there are some)."""
         d: dict[str, Any] = {
             "n_channels": self.n_channels,
             "window_steps": self.window_steps,

@@ -55,6 +55,7 @@ class LIF:
         return LIF(tau=tau, v_threshold=th, v_reset=rs)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form as stored in files; :func:`neuron_from_dict` reads it back."""
         return {
             "kind": self.kind,
             "tau": float(self.tau),
@@ -81,6 +82,7 @@ class LI:
         return LI(tau=tau, v_reset=scalar_or_vector(self.v_reset, n, where, "neuron.v_reset"))
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form as stored in files; :func:`neuron_from_dict` reads it back."""
         return {"kind": self.kind, "tau": float(self.tau), "v_reset": to_json_value(self.v_reset)}
 
 
