@@ -2,7 +2,7 @@
 
 The checkpoints hold real ``DCLS.Dcls1d`` state dicts (version 'gauss', as training leaves
 them) with random weights, positions spread over the whole kernel and non-trivial BatchNorm
-statistics, in both layouts delaykit reads: interface A (``delaykit.checkpoint``) and the
+statistics, in both layouts delaykit reads: its own checkpoint (``delaykit.checkpoint``) and the
 reference code's ``nn.Sequential`` state dict (``model.{i}.weight/P/SIG``, BatchNorm, LIF,
 Dropout, ... in the order of Thvnvtos/SNN-delays ``snn_delays.py``).
 """
@@ -63,7 +63,7 @@ def make_delaykit_checkpoint(
     extra: dict[str, Any] | None = None,
     channel_group: int = 1,
 ) -> Path:
-    """Write an interface-A checkpoint with real Dcls1d tensors; returns its path."""
+    """Write a delaykit checkpoint with real Dcls1d tensors; returns its path."""
     import torch
 
     if model == "none":
