@@ -62,8 +62,12 @@ def _layer_arrays(t: dict, lm: dict) -> dict:
     }
 
 
-def run_layer(x: np.ndarray, lm: dict, a: dict) -> tuple[np.ndarray, np.ndarray]:
-    """semantics.synaptic_input and semantics.update over run_steps = len(x) + extend_steps."""
+def run_layer(x: np.ndarray, lm: dict, a: dict, margin: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """semantics.synaptic_input and semantics.update over run_steps = len(x) + extend_steps.
+
+    margin (optional, updated): ``ties`` counts h == v_threshold from a membrane at v_reset (exact
+    in integer units); ``nearest`` is the smallest |h - v_threshold| from any other membrane,
+    i.e. how far a leak term rounded differently would have to move to change a spike."""
     steps, n = x.shape[0] + lm["extend_steps"], lm["n_out"]
     syn = np.zeros((steps, n))
     for d in np.unique(a["d"]):
@@ -81,6 +85,13 @@ def run_layer(x: np.ndarray, lm: dict, a: dict) -> tuple[np.ndarray, np.ndarray]
     for t in range(steps):
         h = (v + (r - v) / tau) + (syn[t] + a["bias"])
         if lif:
+            if margin is not None:
+                leaky = v != r
+                margin["ties"] = margin.get("ties", 0) + int(((h == a["th"]) & ~leaky).sum())
+                dist = np.abs(h - a["th"])[leaky]
+                margin["nearest"] = min(
+                    margin.get("nearest", np.inf), float(dist.min()) if dist.size else np.inf
+                )
             s[t] = h >= a["th"]
             v = np.where(s[t] == 1, r, h)
         else:
@@ -89,14 +100,14 @@ def run_layer(x: np.ndarray, lm: dict, a: dict) -> tuple[np.ndarray, np.ndarray]
     return s, trace
 
 
-def simulate(t: dict, frames: np.ndarray) -> dict:
+def simulate(t: dict, frames: np.ndarray, margin: dict | None = None) -> dict:
     """Spikes of every LIF layer, the readout output y (real units), scores and prediction."""
     man = t["manifest"]
     x = np.asarray(frames, np.float64)
     spikes = {}
     for lm in man["layers"]:
         a = _layer_arrays(t, lm)
-        s, trace = run_layer(x, lm, a)
+        s, trace = run_layer(x, lm, a, margin)
         if lm["neuron"]["kind"] == "lif":
             spikes[lm["index"]] = s
             y = s.astype(np.float64)

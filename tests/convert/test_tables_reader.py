@@ -79,12 +79,16 @@ def test_reader_reproduces_the_demo_int8_network_bit_for_bit(demo_int8, tmp_path
     assert n >= 100
     ref = delaykit_results(tmp_path / "t", test, n, tmp_path / "dk.npz")
     np.testing.assert_array_equal(np.stack(frames), ref["frames"])  # the binning rule, microseconds first
-    mismatched, spikes = 0, 0
+    mismatched, spikes, margin = 0, 0, {}
     for k, f in enumerate(frames):
-        mine = tables_reader.simulate(t, f)
+        mine = tables_reader.simulate(t, f, margin)
         for li, s in mine["spikes"].items():
             mismatched += int((s != ref[f"spikes_{li}"][k]).sum())
             spikes += int(s.sum())
         np.testing.assert_array_equal(mine["output"], ref["output"][k])
         assert mine["prediction"] == ref["predictions"][k]
     assert mismatched == 0 and spikes > 1000
+    # why simulators with another leak rounding (NEST's exp(-dt/tau_m)) still spike identically:
+    # threshold ties come from exact integer sums, other membranes stay far from the threshold
+    print(f"{n} samples, {spikes} spikes, {margin['ties']} exact ties, nearest other {margin['nearest']:.3g}")
+    assert margin["nearest"] > 1e-9
