@@ -48,7 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cli_run(args: argparse.Namespace) -> EvalResult:
-    net = load_model(args.model, dt=args.dt)
+    try:
+        net = load_model(args.model, dt=args.dt)
+    except DelaykitError as e:
+        if args.dt is None and "pass dt" in str(e):  # the library names its parameter
+            raise DelaykitError(f"{e}; give the step with --dt (seconds)") from None
+        raise
     spec = BinSpec(dt=net.dt, channel_group=net.input.channel_group, window_steps=net.input.window_steps)
     data = SHDFile(Path(args.data), spec)
     arith = Arithmetic.for_target(resolve_target(args.target)) if args.target else None

@@ -1,4 +1,4 @@
-"""Brian2 cross-check (sim/brian2_check.py): tables exported by convert, simulated in Brian2 with
+"""Brian2 cross-check (sim/brian2_check.py, sim/brian2_run.py): tables exported by convert, simulated in Brian2 with
 heterogeneous per-synapse delays and the contract's discrete-time LIF, give identical spikes.
 
 Slow (Brian2 starts in its own environment). Run it with:
@@ -151,7 +151,7 @@ def test_table_reader_needs_no_delaykit(tmp_path: Path, rng):
         "import sys, runpy; runpy.run_path(sys.argv[1]); "
         "assert 'torch' not in sys.modules and 'delaykit' not in sys.modules"
     )
-    script = Path(__file__).parents[1] / "sim" / "brian2_check.py"
+    script = Path(__file__).parents[1] / "sim" / "brian2_run.py"
     subprocess.run([sys.executable, "-c", code, str(script)], check=True)
 
 
@@ -179,7 +179,7 @@ def test_check_command_on_an_shd_file(tmp_path: Path):
         [
             sys.executable,
             "-m",
-            "delaykit.sim.brian2_check",
+            "delaykit.sim.brian2_cli",
             "check",
             str(model),
             "--data",
