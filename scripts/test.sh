@@ -12,6 +12,10 @@ fi
 if bash scripts/setup_pynn.sh; then
   export DELAYKIT_PYNN_PYTHON=${DELAYKIT_PYNN_PYTHON:-$PWD/.venv-pynn/bin/python}
 fi
+# xylosim (SynSense's Xylo simulator, built from source) for the Xylo core cross-check; non-fatal.
+if bash scripts/setup_xylo.sh; then
+  export DELAYKIT_XYLO_PYTHON=${DELAYKIT_XYLO_PYTHON:-$PWD/.venv-xylo/bin/python}
+fi
 # Lava for the Loihi 2 netx check (slow test; skipped when absent): bash scripts/setup_lava.sh
 if [ -x .venv-lava/bin/python ]; then export DELAYKIT_LAVA_PYTHON=${DELAYKIT_LAVA_PYTHON:-$PWD/.venv-lava/bin/python}; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
