@@ -242,7 +242,7 @@ def to_nir(
     real_units: bool = True,
     style: str = "json",
 ) -> nir.NIRGraph:
-    """A test-side exporter writing the two layouts of DESIGN section 4."""
+    """A test-side exporter writing the two layouts of docs/design.md, "File formats"."""
     nodes: dict = {}
     edges: list = []
     prev = "input"
