@@ -37,6 +37,12 @@ def make_tree(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path
 
 
+def test_this_repository_keeps_the_contract():
+    res = run_checker(ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 violation(s)" in res.stdout
+
+
 def test_a_clean_fixture_tree_passes(tmp_path):
     root = make_tree(
         tmp_path,
