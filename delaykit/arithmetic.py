@@ -430,7 +430,7 @@ def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
     n = layer.n_out
     neuron = layer.neuron
     spiking = isinstance(neuron, LIF)
-    th = neuron.v_threshold if spiking else 0.0
+    th = neuron.v_threshold if isinstance(neuron, LIF) else 0.0
     scale = (layer.weight_scale if layer.weight_scale is not None else np.ones(n)).astype(np.float64)
     if arith.is_fixed:
         if not layer.is_integer:
@@ -451,7 +451,7 @@ def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
         thr = (
             (_integer_vector(th, n, where, "neuron.v_threshold") << ts) if spiking else np.zeros(n, np.int64)
         )
-        bias = layer.bias.astype(np.int64) << ws
+        bias = np.array(layer.bias, dtype=np.int64) << ws
         return LayerConstants(
             weight=w,
             bias=bias,
@@ -464,7 +464,7 @@ def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
         )
     f = arith.float_dtype
     w = layer.weight.astype(f).astype(np.float64)
-    bias = layer.bias.astype(f).astype(np.float64)
+    bias = np.array(layer.bias, dtype=f).astype(np.float64)
     return LayerConstants(
         weight=w,
         bias=bias,

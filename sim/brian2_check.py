@@ -104,7 +104,8 @@ def _run_brian2(
 ) -> _Brian2Run:
     """Run :mod:`delaykit.sim.brian2_run` on ``samples`` in the environment of ``python``."""
     frames_path = tmp / "frames.npz"
-    np.savez(frames_path, **{f"frames_{k}": np.asarray(f) for k, f in enumerate(samples)})
+    frames: dict[str, Any] = {f"frames_{k}": np.asarray(f) for k, f in enumerate(samples)}
+    np.savez(frames_path, **frames)
     out_path = tmp / "brian2_out.npz"
     cmd = [
         python,

@@ -321,7 +321,7 @@ def run_brian2(
 
 def save_results(results: list[dict[str, Any]], path: Path) -> None:
     """Write :func:`run_brian2`'s results as one .npz (atomically)."""
-    arrays: dict[str, np.ndarray] = {"n_samples": np.array(len(results))}
+    arrays: dict[str, Any] = {"n_samples": np.array(len(results))}
     for k, r in enumerate(results):
         arrays[f"output_{k}"] = r["output"]
         arrays[f"seconds_{k}"] = np.array(r["seconds"])

@@ -44,7 +44,7 @@ from .result import EvalResult
 
 def _require_dask() -> Any:
     try:
-        import distributed
+        import distributed  # optional extra ("distributed")
     except ImportError:
         raise DelaykitError('distributed evaluation needs Dask: pip install "dask[distributed]"') from None
     return distributed

@@ -350,6 +350,7 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
 def _deliver_layer(el: _EventLayer, src: _Sources, out_steps: int, fixed: bool) -> tuple[np.ndarray, int]:
     """The layer's accumulator (``out_steps * n`` slots) after delivering every source, and the
     number of synaptic events."""
+    acc_type: type
     if fixed:
         acc_type = np.int32 if el.abs_bound * src.max_count < 2**31 else np.int64
     else:

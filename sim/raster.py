@@ -24,7 +24,7 @@ def plot_raster(
     title: str = "",
 ) -> Path:
     """Simulate ``frames`` (T, n_in) and write a PNG to ``out`` (atomically); x axes in ms."""
-    import matplotlib
+    import matplotlib  # third-party, only when a plot is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -60,7 +60,7 @@ def _step_neurons(
     ``v = s ? reset : h``; LI: ``v = h``. Returns (spikes uint8, membrane trace)."""
     v = c.reset.copy()
     spikes = np.zeros(shape, dtype=np.uint8)
-    trace = np.zeros(shape, dtype=dtype)
+    trace: np.ndarray = np.zeros(shape, dtype=dtype)
     for t in range(shape[0]):
         h = update(v, t)
         if c.spiking:

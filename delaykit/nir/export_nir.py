@@ -59,11 +59,11 @@ def _real_units(layer: Layer, r_convention: str) -> tuple[np.ndarray, np.ndarray
     scale = layer.weight_scale
     if scale is None:
         w = layer.weight if layer.weight.dtype == np.float32 else layer.weight.astype(np.float64)
-        bias = layer.bias.astype(np.float64)
+        bias = np.array(layer.bias, dtype=np.float64)
         k: Any = 1.0
     else:
         w = layer.real_weight()
-        bias = layer.bias.astype(np.float64) * scale
+        bias = np.array(layer.bias, dtype=np.float64) * scale
         k = scale
     if r_convention == "one":
         tau_steps = float(layer.neuron.tau)
@@ -129,7 +129,7 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
 
 def write_nir(net: Network, path: str | Path, compression_level: int = 1, r_convention: str = "tau") -> None:
     """Write ``net`` as a NIR HDF5 file, atomically (gzip level ``compression_level``)."""
-    import nir
+    import nir  # optional extra ("export")
 
     graph = network_to_nir(net, r_convention=r_convention)
     with atomic_path(path) as tmp:

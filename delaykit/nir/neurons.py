@@ -218,7 +218,7 @@ def neuron_node(neuron: LIF | LI, n_out: int, dt: float, r_convention: str, k: A
     tau_s = _vec(tau_steps * dt, n_out)
     r = _vec(tau_steps if r_convention == "tau" else 1.0, n_out)
     v_reset = _vec(neuron.v_reset, n_out) * k
-    if neuron.spiking:
+    if isinstance(neuron, LIF):
         return nir.LIF(
             tau=tau_s,
             r=r,
