@@ -221,23 +221,19 @@ def run_pynest(tables: dict, frames: list[np.ndarray], p: dict) -> tuple[list, t
     return spikes, (ev["times"], ev["senders"] - first[-1], ev["V_m"]), wall
 
 
-def run_pynn(simulator: str, tables: dict, frames: list[np.ndarray], p: dict) -> tuple[list, tuple, float]:
-    """Through PyNN: SpikeSourceArray copies for counts > 1, IF_curr_delta, FromFileConnector."""
-    import importlib  # the PyNN back end is chosen at run time
-
-    sim = importlib.import_module(f"pyNN.{simulator}")
+def _pynn_build(sim, simulator: str, tables: dict, frames: list[np.ndarray], p: dict) -> list:
+    """Populations and projections: input copies, one IF_curr_delta population and one bias
+    source per layer, FromFileConnector projections per sign; returns the layer populations."""
     from pyNN.parameters import Sequence  # optional: only where PyNN is installed
 
     dt_ms, layers = tables["dt_ms"], tables["layers"]
-    extra = {"spike_precision": "on_grid"} if simulator == "nest" else {}  # iaf_psc_delta, not _ps
-    sim.setup(timestep=dt_ms, min_delay=dt_ms, max_delay=(p["max_delay"] + 1) * dt_ms, **extra)
     n_ch = frames[0].shape[1]
     copies = max(1, int(max(f.max() for f in frames)))  # k-th copy fires where the count > k
-    sources = []
+    pres = []
     for k in range(copies):
         times, _ = input_times([(f > k).astype(np.int64) for f in frames], p["origins"], dt_ms)
-        sources.append(sim.Population(n_ch, sim.SpikeSourceArray(spike_times=[Sequence(t) for t in times])))
-    pops, pres = [], sources
+        pres.append(sim.Population(n_ch, sim.SpikeSourceArray(spike_times=[Sequence(t) for t in times])))
+    pops = []
     for li, lay in enumerate(layers):
         cell = sim.IF_curr_delta(
             tau_m=tau_m_ms(lay["tau"], dt_ms),
@@ -255,34 +251,23 @@ def run_pynn(simulator: str, tables: dict, frames: list[np.ndarray], p: dict) ->
         pop = sim.Population(lay["n"], cell, initial_values={"v": lay["reset"]})
         bias = sim.Population(1, sim.SpikeSourceArray(spike_times=bias_times(p, li, dt_ms)))
         for tag, srcs in (("exc", pres), ("inh", pres), ("bias_exc", [bias]), ("bias_inh", [bias])):
-            if read_list(lay["lists"][tag]).size:
-                receptor = "inhibitory" if tag.endswith("inh") else "excitatory"
-                for src in srcs:
-                    sim.Projection(
-                        src,
-                        pop,
-                        sim.FromFileConnector(str(lay["lists"][tag])),
-                        sim.StaticSynapse(),
-                        receptor_type=receptor,
-                    )
+            if not read_list(lay["lists"][tag]).size:
+                continue
+            receptor = "inhibitory" if tag.endswith("inh") else "excitatory"
+            for src in srcs:
+                conn = sim.FromFileConnector(str(lay["lists"][tag]))
+                sim.Projection(src, pop, conn, sim.StaticSynapse(), receptor_type=receptor)
         if lay["kind"] == "lif":
             pop.record("spikes")
         pops.append(pop)
         pres = [pop]
     pops[-1].record("v", sampling_interval=dt_ms)
+    return pops
 
-    def start() -> None:
-        for lay, pop in zip(layers, pops):
-            pop.initialize(v=lay["reset"])
-            pop.set(v_thresh=lay["threshold"] if lay["kind"] == "lif" else HUGE)
 
-    t0 = time.perf_counter()
-    # pyNN.nest keeps NEST one min_delay (= one step here) ahead of the time it reports
-    # (pyNN/nest/simulator.py: "we simulate past the real time by one min_delay"); a parameter
-    # set after run_until(t) takes effect at kernel time t + dt, so ask for one step less.
-    ahead = dt_ms if simulator == "nest" else 0.0
-    _run_events(p, dt_ms, lambda t: sim.run_until(t - ahead), start, lambda li: pops[li].set(v_thresh=HUGE))
-    wall = time.perf_counter() - t0
+def _pynn_records(layers: list, pops: list) -> tuple[list, tuple]:
+    """(spike times, neuron indices) per LIF layer (None otherwise) and the last layer's
+    membrane samples (times, neuron, V), from PyNN's neo blocks."""
     spikes = []
     for lay, pop in zip(layers, pops):
         if lay["kind"] != "lif":
@@ -296,7 +281,32 @@ def run_pynn(simulator: str, tables: dict, frames: list[np.ndarray], p: dict) ->
     tv = np.asarray(sig.times.rescale("ms").magnitude, float)
     idx = np.asarray(sig.array_annotations.get("channel_index", np.arange(sig.shape[1])), int)
     v = np.asarray(sig.magnitude, float)
-    volts = (np.repeat(tv, v.shape[1]), np.tile(idx, v.shape[0]), v.reshape(-1))
+    return spikes, (np.repeat(tv, v.shape[1]), np.tile(idx, v.shape[0]), v.reshape(-1))
+
+
+def run_pynn(simulator: str, tables: dict, frames: list[np.ndarray], p: dict) -> tuple[list, tuple, float]:
+    """Through PyNN: SpikeSourceArray copies for counts > 1, IF_curr_delta, FromFileConnector."""
+    import importlib  # the PyNN back end is chosen at run time
+
+    sim = importlib.import_module(f"pyNN.{simulator}")
+    dt_ms, layers = tables["dt_ms"], tables["layers"]
+    extra = {"spike_precision": "on_grid"} if simulator == "nest" else {}  # iaf_psc_delta, not _ps
+    sim.setup(timestep=dt_ms, min_delay=dt_ms, max_delay=(p["max_delay"] + 1) * dt_ms, **extra)
+    pops = _pynn_build(sim, simulator, tables, frames, p)
+
+    def start() -> None:
+        for lay, pop in zip(layers, pops):
+            pop.initialize(v=lay["reset"])
+            pop.set(v_thresh=lay["threshold"] if lay["kind"] == "lif" else HUGE)
+
+    t0 = time.perf_counter()
+    # pyNN.nest keeps NEST one min_delay (= one step here) ahead of the time it reports
+    # (pyNN/nest/simulator.py: "we simulate past the real time by one min_delay"); a parameter
+    # set after run_until(t) takes effect at kernel time t + dt, so ask for one step less.
+    ahead = dt_ms if simulator == "nest" else 0.0
+    _run_events(p, dt_ms, lambda t: sim.run_until(t - ahead), start, lambda li: pops[li].set(v_thresh=HUGE))
+    wall = time.perf_counter() - t0
+    spikes, volts = _pynn_records(layers, pops)
     sim.end()
     return spikes, volts, wall
 

@@ -320,14 +320,7 @@ def _col(cols: dict[str, np.ndarray], name: str, dtype: str, where: Path) -> np.
         raise FormatError(f"{where}: column '{name}' is not {dtype}: {e}") from None
 
 
-def read_tables(path: str | Path) -> Network:
-    """Rebuild the Network from a table directory (or its ``manifest.json``).
-
-    Prefers Parquet (if pyarrow is installed), then npz, then CSV for the synapse and neuron
-    tables. Raises FormatError naming the file and field on anything inconsistent.
-    """
-    p = Path(path)
-    d = p.parent if p.name == "manifest.json" else p
+def _load_manifest(d: Path) -> tuple[Path, dict[str, Any]]:
     mp = d / "manifest.json"
     if not mp.exists():
         raise DelaykitError(f"{d}: no manifest.json; not a delaykit table directory")
@@ -342,50 +335,67 @@ def read_tables(path: str | Path) -> Network:
             f"{mp}: format_version {man.get('format_version')!r} unsupported "
             f"(supported: {TABLES_VERSION}); upgrade delaykit"
         )
+    return mp, man
+
+
+def _layer(li: int, lm: dict[str, Any], mp: Path, sp: Path, np_: Path, syn: dict, neu: dict) -> Layer:
+    """Layer ``li`` from its manifest entry and its synapse/neuron rows (see read_tables)."""
+    try:
+        n_in, n_out = int(lm["n_in"]), int(lm["n_out"])
+        quant = bool(lm["quantized"])
+        dtype = np.dtype(lm["weight_dtype"])
+        neuron = neuron_from_dict(lm["neuron"], where=f"{mp} layers[{li}]")
+    except KeyError as e:
+        raise FormatError(f"{mp}: layers[{li}] lacks field {e}") from None
+    sel = syn["layer"] == li
+    pre, post = syn["pre"][sel], syn["post"][sel]
+    if pre.size and (pre.min() < 0 or pre.max() >= n_in or post.min() < 0 or post.max() >= n_out):
+        raise FormatError(f"{sp}: layer {li} has pre/post indices outside {n_out}x{n_in}")
+    w = np.zeros((n_out, n_in), dtype=dtype)
+    w[post, pre] = syn["weight_int"][sel] if quant else syn["weight"][sel]
+    dm = np.zeros((n_out, n_in), dtype=np.int32)
+    dm[post, pre] = syn["delay_steps"][sel]
+    nsel = neu["layer"] == li
+    if int(nsel.sum()) != n_out:
+        raise FormatError(f"{np_}: layer {li} has {int(nsel.sum())} neuron rows, manifest says {n_out}")
+    return Layer(
+        name=str(lm["name"]),
+        weight=w,
+        delay=dm,
+        neuron=neuron,
+        bias=neu["bias_int"][nsel] if quant else neu["bias"][nsel],
+        weight_scale=np.asarray(lm["weight_scale"], dtype=np.float64) if quant else None,
+        extend_steps=int(lm["extend_steps"]),
+    )
+
+
+def read_tables(path: str | Path) -> Network:
+    """Rebuild the Network from a table directory (or its ``manifest.json``).
+
+    Prefers Parquet (if pyarrow is installed), then npz, then CSV for the synapse and neuron
+    tables. Raises FormatError naming the file and field on anything inconsistent.
+    """
+    p = Path(path)
+    d = p.parent if p.name == "manifest.json" else p
+    mp, man = _load_manifest(d)
     sp, np_ = _pick(d, "synapses"), _pick(d, "neurons")
-    syn, neu = _read_columns(sp), _read_columns(np_)
-    s_layer = _col(syn, "layer", "int64", sp)
-    s_pre = _col(syn, "pre", "int64", sp)
-    s_post = _col(syn, "post", "int64", sp)
-    s_w = _col(syn, "weight", "float64", sp)
-    s_wi = _col(syn, "weight_int", "int64", sp)
-    s_d = _col(syn, "delay_steps", "int64", sp)
-    n_layer = _col(neu, "layer", "int64", np_)
-    n_bias = _col(neu, "bias", "float64", np_)
-    n_bias_i = _col(neu, "bias_int", "int64", np_)
-    layers = []
-    for li, lm in enumerate(man.get("layers", [])):
-        try:
-            n_in, n_out = int(lm["n_in"]), int(lm["n_out"])
-            quant = bool(lm["quantized"])
-            dtype = np.dtype(lm["weight_dtype"])
-            neuron = neuron_from_dict(lm["neuron"], where=f"{mp} layers[{li}]")
-        except KeyError as e:
-            raise FormatError(f"{mp}: layers[{li}] lacks field {e}") from None
-        sel = s_layer == li
-        pre, post = s_pre[sel], s_post[sel]
-        if pre.size and (pre.min() < 0 or pre.max() >= n_in or post.min() < 0 or post.max() >= n_out):
-            raise FormatError(f"{sp}: layer {li} has pre/post indices outside {n_out}x{n_in}")
-        w = np.zeros((n_out, n_in), dtype=dtype)
-        w[post, pre] = s_wi[sel] if quant else s_w[sel]
-        dm = np.zeros((n_out, n_in), dtype=np.int32)
-        dm[post, pre] = s_d[sel]
-        nsel = n_layer == li
-        if int(nsel.sum()) != n_out:
-            raise FormatError(f"{np_}: layer {li} has {int(nsel.sum())} neuron rows, manifest says {n_out}")
-        bias = n_bias_i[nsel] if quant else n_bias[nsel]
-        scale = np.asarray(lm["weight_scale"], dtype=np.float64) if quant else None
-        layers.append(
-            Layer(
-                name=str(lm["name"]),
-                weight=w,
-                delay=dm,
-                neuron=neuron,
-                bias=bias,
-                weight_scale=scale,
-                extend_steps=int(lm["extend_steps"]),
-            )
+    syn_cols, neu_cols = _read_columns(sp), _read_columns(np_)
+    syn = {
+        name: _col(syn_cols, name, dtype, sp)
+        for name, dtype in (
+            ("layer", "int64"),
+            ("pre", "int64"),
+            ("post", "int64"),
+            ("weight", "float64"),
+            ("weight_int", "int64"),
+            ("delay_steps", "int64"),
         )
+    }
+    neu = {
+        name: _col(neu_cols, name, dtype, np_)
+        for name, dtype in (("layer", "int64"), ("bias", "float64"), ("bias_int", "int64"))
+    }
+    layers = [_layer(li, lm, mp, sp, np_, syn, neu) for li, lm in enumerate(man.get("layers", []))]
     if not layers:
         raise FormatError(f"{mp}: field 'layers' is empty")
     try:
