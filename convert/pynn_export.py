@@ -61,6 +61,11 @@ def write_pynn(net: Network, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DelaykitError(f"{out}: out_dir must be a folder (or absent), not a file")
+    if out.is_dir() and any(out.iterdir()) and not (out / SCRIPT_NAME).exists():
+        raise DelaykitError(
+            f"{out}: out_dir exists and is not an earlier PyNN export (no {SCRIPT_NAME}); "
+            "it would be replaced as a whole: give a new folder"
+        )
     with _atomic_folder(out) as tmp:
         files = write_tables(net, tmp, formats=("csv", "npz"), pynn=True)
         script = tmp / SCRIPT_NAME

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import math
 import time
@@ -286,8 +287,6 @@ def _pynn_records(layers: list, pops: list) -> tuple[list, tuple]:
 
 def run_pynn(simulator: str, tables: dict, frames: list[np.ndarray], p: dict) -> tuple[list, tuple, float]:
     """Through PyNN: SpikeSourceArray copies for counts > 1, IF_curr_delta, FromFileConnector."""
-    import importlib  # the PyNN back end is chosen at run time
-
     sim = importlib.import_module(f"pyNN.{simulator}")
     dt_ms, layers = tables["dt_ms"], tables["layers"]
     extra = {"spike_precision": "on_grid"} if simulator == "nest" else {}  # iaf_psc_delta, not _ps

@@ -85,6 +85,11 @@ def test_export_folder_lists_and_script(tmp_path, rng):
     assert not (out / "stale.txt").exists()
     with pytest.raises(DelaykitError, match="out_dir"):
         write_pynn(net, out / "manifest.json")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(DelaykitError, match="not an earlier PyNN export"):
+        write_pynn(net, tmp_path / "mine")  # never replaces a folder it did not write
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
 def test_to_pynn_command(tmp_path, rng):
