@@ -249,3 +249,22 @@ def test_target_limits_are_reported_but_simulated(tmp_path, files, capsys):
     )
     captured = capsys.readouterr()
     assert "warning: loihi2: layer fc0" in captured.err and "accuracy:" in captured.out
+
+
+def test_foreign_nir_graph_needs_its_step_from_dt_ms(files, capsys):
+    """A NIR graph without delaykit metadata does not record dt: the error names --dt-ms, and
+    with it the graph runs (units and window from the data file, grouping units / channels)."""
+    nir = pytest.importorskip("nir")
+    from delaykit.network import load_network
+    from delaykit.nir.export_nir import network_to_nir
+
+    model, data, _, tmp = files
+    graph = network_to_nir(load_network(model))
+    graph.metadata = {}
+    foreign = tmp / "foreign.nir"
+    nir.write(foreign, graph)
+    assert main(["sim", str(foreign), "--data", str(data), "--no-progress"]) == 2
+    assert "--dt-ms" in capsys.readouterr().err
+    args = ["sim", str(foreign), "--data", str(data), "--dt-ms", "10", "--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    assert "accuracy:" in capsys.readouterr().out
