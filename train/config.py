@@ -19,11 +19,17 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from delaykit.errors import DelaykitError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 has tomli, the same parser
+    import tomli as tomllib
 
 #: Every key a config may hold, with its default (the paper's SHD values).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -177,8 +183,6 @@ def parse_value(text: str) -> Any:
     ``none``/``null`` stay text here; :func:`set_value` turns them into None for keys whose
     default is not a string.
     """
-    import tomllib
-
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -283,8 +287,6 @@ def _read_file(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            import tomllib
-
             with open(path, "rb") as f:
                 data = tomllib.load(f)
         elif suffix in (".yaml", ".yml"):
