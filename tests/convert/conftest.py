@@ -9,8 +9,8 @@ import pytest
 def demo_int8(tmp_path_factory):
     """(int8 Network, test .h5 with 120 samples): the demo's learned-delay model converted with
     8-bit weights exactly as ``delaykit demo`` converts it (config 'delay-task'), trained on
-    1000 samples for 10 epochs instead of the demo's 2000 for 20, to keep the fixture near two
-    minutes on a busy 2-core machine. The measured figures in docs/tables.md come from the full
+    1000 samples for 10 epochs instead of the demo's 2000 for 20 (2-5 minutes on a busy 2-core
+    machine; exactness does not need a finished training). The measured figures in docs/tables.md come from the full
     recipe (benchmarks/bench_pynn.py --train)."""
     pytest.importorskip("torch")
     pytest.importorskip("DCLS")
