@@ -231,6 +231,55 @@ def test_aliased_events_count_as_the_target_neurons_own():
     assert rec.v_mem_out[:, 0].tolist() == [0, 4, 26] and rec.spikes_out[:, 0].tolist() == [0, 1, 1]
 
 
+# ---- relays: delays built from hidden neurons -------------------------------------------------
+
+
+def relay_chain(n_relays: int, threshold: int, shift: int = 0) -> XyloSpec:
+    """Input channel 0 -> neuron 0 -> relay 1 -> ... -> relay n: each a self-inhibited relay.
+
+    A relay has ``dash_mem = 0``, ``dash_syn = 1``, threshold ``T << shift``, input weight
+    ``2T`` and a self-connection ``-T``: its current is exactly ``T << shift`` per event of the
+    step, so it repeats its input's event counts one step later (see docs/xylo.md).
+    """
+    n = n_relays + 1
+    w_in = np.zeros((1, n, 1), int)
+    w_in[0, 0, 0] = 2 * threshold
+    w_rec = np.zeros((n, n, 1), int)
+    w_rec[np.arange(n - 1), np.arange(1, n), 0] = 2 * threshold
+    w_rec[np.arange(n), np.arange(n), 0] = -threshold
+    w_out = np.zeros((n, 1), int)
+    w_out[-1, 0] = 1
+    return make_spec(
+        1, n, 1, weights_in=w_in, weights_rec=w_rec, weights_out=w_out, dash_mem=np.zeros(n),
+        dash_syn=np.ones((n, 1)), threshold=np.full(n, threshold << shift), threshold_out=[1],
+        weight_shift_in=shift, weight_shift_rec=shift,
+    )  # fmt: skip
+
+
+def relay_cases() -> list[tuple[XyloSpec, np.ndarray]]:
+    rng = np.random.default_rng(11)
+    cases = []
+    for threshold, shift in [(1, 0), (3, 0), (16, 0), (32, 3), (2, 6), (63, 0)]:
+        counts = np.minimum(rng.poisson(rng.uniform(0.2, 3.0), size=(120, 1)), 15)
+        cases.append((relay_chain(int(rng.integers(1, 12)), threshold, shift), counts))
+    return cases
+
+
+def test_self_inhibited_relays_repeat_event_counts_one_step_later():
+    for spec, counts in relay_cases():
+        rec = evolve(spec, counts)
+        for k in range(spec.n_hid):
+            assert np.array_equal(rec.spikes[k:, k], counts[: len(counts) - k, 0]), (k, spec.threshold[0])
+        assert np.all(rec.i_syn[:, :, 0] == rec.spikes * spec.threshold)  # the current is T per event
+
+
+@needs_xylosim
+def test_relays_in_xylosim():
+    cases = relay_cases()
+    for (spec, counts), rec in zip(cases, run_xylosim(cases, python=XYLO), strict=True):
+        assert compare(evolve(spec, counts), rec) == []
+
+
 # ---- spec files and validation -------------------------------------------------------------
 
 
