@@ -298,7 +298,10 @@ def _export(args: argparse.Namespace, net: Network, out: Path) -> str:
         return f"{out}/ ({len(files)} files)"
     if args.verb == "to-pynn":
         files = write_pynn(net, out)
-        return f"{out}/ ({len(files)} files; run: python {out}/run_pynn.py --simulator nest --data TEST.h5 --out result.npz)"
+        note = (
+            "" if net.layers[0].is_integer else "; float weights: use --bits for a spike-exact integer export"
+        )
+        return f"{out}/ ({len(files)} files; run: python {out}/run_pynn.py --simulator nest --data TEST.h5 --out result.npz{note})"
     if args.verb == "to-onnx":
         write_onnx(net, out, dtype=args.dtype)
         return str(out)
