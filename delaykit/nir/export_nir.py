@@ -97,18 +97,52 @@ def _delay_branches(
     return nodes, edges
 
 
-def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
+def _fanout_chain(
+    layer: Layer, name: str, prev: str, w: np.ndarray, bias: np.ndarray, dt: float
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The fan-out layout from ``prev`` to neuron node ``name``: ``L_fan: Linear`` copies input
+    ``i`` once per distinct delay ``d`` of its synapses, ``L_delay: Delay`` delays each copy by
+    its ``d``, ``L_d: Affine`` (weights of the synapses with that delay, and the bias) feeds
+    ``L``. One edge leaves every node. A layer without delays is ``prev -> L_d0 -> L``."""
+    import nir
+
+    nz = layer.weight != 0
+    entries = sorted({(int(i), int(d)) for d, i in zip(layer.delay[nz], np.nonzero(nz)[1], strict=True)})
+    if not any(d for _, d in entries):
+        return _delay_branches(layer, name, prev, w, bias, dt)
+    fan = np.zeros((len(entries), layer.n_in), dtype=w.dtype)
+    block = np.zeros((layer.n_out, len(entries)), dtype=w.dtype)
+    for e, (i, d) in enumerate(entries):
+        fan[e, i] = 1
+        rows = nz[:, i] & (layer.delay[:, i] == d)
+        block[rows, e] = w[rows, i]
+    steps = np.array([d for _, d in entries], dtype=np.float64)
+    nodes = {
+        f"{name}_fan": nir.Linear(weight=fan),
+        f"{name}_delay": nir.Delay(delay=steps * dt),
+        f"{name}_d": nir.Affine(weight=block, bias=bias.astype(w.dtype)),
+    }
+    chain = [prev, f"{name}_fan", f"{name}_delay", f"{name}_d", name]
+    return nodes, list(zip(chain[:-1], chain[1:], strict=True))
+
+
+def network_to_nir(net: Network, r_convention: str = "tau", layout: str = "branch") -> Any:
     """Build the ``nir.NIRGraph`` of ``net`` (see the module docstring for the layout).
 
     r_convention: ``"tau"`` (default, lossless): ``r = tau_steps`` and weights as they are;
     ``"one"``: ``r = 1`` with weights and biases multiplied by ``tau_steps`` -- the same
     dynamics under forward Euler, for consumers that ignore ``r`` (norse); exact up to one
     float rounding of each weight.
+    layout: ``"branch"`` (default, one branch per distinct delay) or ``"fanout"``
+    (:func:`_fanout_chain`: one edge out of every node, for consumers that follow only one).
     """
     import nir  # optional extra ("export")
 
     if r_convention not in ("tau", "one"):
         raise ValueError(f"r_convention: must be 'tau' or 'one', got {r_convention!r}")
+    if layout not in ("branch", "fanout"):
+        raise ValueError(f"layout: must be 'branch' or 'fanout', got {layout!r}")
+    make_branches = _fanout_chain if layout == "fanout" else _delay_branches
     require_no_relays(net, "NIR export")  # NIR has no one-step copy neuron; export the delays
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array([net.input.n_channels]))}
     edges: list[tuple[str, str]] = []
@@ -116,7 +150,7 @@ def network_to_nir(net: Network, r_convention: str = "tau") -> Any:
     prev = "input"
     for layer, name in zip(net.layers, names, strict=True):
         w, bias, k = _real_units(layer, r_convention)
-        branch_nodes, branch_edges = _delay_branches(layer, name, prev, w, bias, net.dt)
+        branch_nodes, branch_edges = make_branches(layer, name, prev, w, bias, net.dt)
         nodes.update(branch_nodes)
         edges += branch_edges
         nodes[name] = neuron_node(layer.neuron, layer.n_out, net.dt, r_convention, k)

@@ -1,0 +1,314 @@
+"""Each NIR tool's importer with delaykit's node map, and each tool's own network and exporter.
+
+Runs in the tool's environment (imported by ``nir_tool_run.py``; no delaykit there). Per tool:
+
+* ``_load_<tool>(graph, dt)``: the tool's stock node map plus :mod:`nir_torch` modules for the
+  nodes it lacks (``Delay``; ``LI`` where its map has none or reads it otherwise), built the
+  way the tool's own ``from_nir`` builds it.
+* ``_native_<tool>(spec)``: the same layers made from the tool's own classes (the hidden and
+  output layers LIF with hard reset to 0), run and exported with the tool's own exporter.
+
+The graphs come from ``delaykit.nir.consumers.graph_for`` (``metadata["delaykit_for"]`` names
+the time base the tool integrates with).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+from nir_torch import SeqDelay, StepDelay, StepLI, delay_steps
+
+SPIKING = ("LIF", "IF", "CubaLIF")
+
+
+@dataclass
+class Result:
+    output: np.ndarray  # (batch, time, n_out)
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)  # node -> (batch, time, n)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _time_base(graph: Any) -> float:
+    md = json.loads(str(np.asarray(graph.metadata["delaykit_for"]).reshape(-1)[0]))
+    return float(md["time_base"])
+
+
+def _hidden_nodes(graph: Any) -> list[str]:
+    """Spiking nodes that do not feed the Output (the hidden layers), in graph order."""
+    feeds_out = {a for a, b in graph.edges if type(graph.nodes[b]).__name__ == "Output"}
+    return [n for n, x in graph.nodes.items() if type(x).__name__ in SPIKING and n not in feeds_out]
+
+
+class _Recorder:
+    """Forward hooks that record what named submodules emit, one entry per call."""
+
+    def __init__(self, model: torch.nn.Module, names: list[str]):
+        self.rec: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+        for n in names:
+            model.get_submodule(n).register_forward_hook(self._hook(n))
+
+    def _hook(self, name: str):
+        def hook(_m, _inp, out):
+            y = out[0] if isinstance(out, tuple) else out
+            self.rec[name].append(y.detach().clone())
+
+        return hook
+
+    def stacked(self, seq_layout: str = "step") -> dict[str, np.ndarray]:
+        out = {}
+        for n, ys in self.rec.items():
+            if seq_layout == "step":
+                out[n] = torch.stack(ys, dim=1).numpy()
+            else:
+                out[n] = ys[-1].numpy()
+        return out
+
+
+def _step_run(model: Any, frames: np.ndarray, dtype: torch.dtype, names: list[str]) -> Result:
+    """One model call per time step, state passed back (nirtorch's protocol)."""
+    rec = _Recorder(model, names)
+    x = torch.as_tensor(frames, dtype=dtype)
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            y, state = model(x[:, t], state)
+            outs.append(y)
+    return Result(torch.stack(outs, dim=1).double().numpy(), rec.stacked())
+
+
+# ---- importers --------------------------------------------------------------------------
+
+
+def _load_spikingjelly(graph: Any, dt: float) -> tuple[Any, torch.dtype, dict]:
+    import nirtorch
+    from spikingjelly.activation_based import functional
+    from spikingjelly.activation_based.nir_exchange.from_nir import _NodeMapper
+
+    node_map = dict(_NodeMapper(dt=dt).map_dict)  # what import_from_nir uses
+    node_map[nir.Delay] = lambda n: StepDelay(delay_steps(n, dt))
+    node_map[nir.LI] = lambda n: StepLI(n, dt, torch.float64)
+    gm = nirtorch.nir_to_torch(graph, node_map, dtype=torch.float64)
+    functional.set_step_mode(gm, "s")
+    return gm, torch.float64, {"dtype": "float64"}
+
+
+def _load_norse(graph: Any, dt: float) -> tuple[Any, torch.dtype, dict]:
+    import nirtorch
+    from norse.torch.utils.import_nir import _import_norse_module
+
+    def node_map(node: Any) -> Any:  # norse.torch.from_nir's map, plus Delay and LI
+        if isinstance(node, nir.Delay):
+            return StepDelay(delay_steps(node, dt))
+        if isinstance(node, nir.LI):
+            return StepLI(node, dt, torch.float32)
+        return _import_norse_module(node, ignore_warnings=True, dt=dt)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = nirtorch.load(graph, node_map)
+    return model, torch.float32, {"dtype": "float32"}
+
+
+def _load_snntorch(graph: Any, dt: float) -> tuple[Any, torch.dtype, dict]:
+    import nirtorch
+    from snntorch.import_nir import _nir_to_snntorch_module
+
+    def stock(n: Any) -> Any:
+        return _nir_to_snntorch_module(n, init_hidden=True)
+
+    node_map = {t: stock for t in (nir.Affine, nir.Linear, nir.Flatten, nir.IF, nir.LIF, nir.CubaLIF)}
+    node_map[nir.Delay] = lambda n: StepDelay(delay_steps(n, dt))
+    node_map[nir.LI] = lambda n: StepLI(n, dt, torch.float32)
+    gm = nirtorch.nir_to_torch(graph, node_map)  # as snntorch.import_nir.import_from_nir
+    return gm, torch.float32, {"dtype": "float32"}
+
+
+LOADERS = {"spikingjelly": _load_spikingjelly, "norse": _load_norse, "snntorch": _load_snntorch}
+
+
+def _version(tool: str) -> str:
+    from importlib.metadata import version
+
+    return version(tool)
+
+
+def run_import(tool: str, graph: Any, frames: np.ndarray) -> Result:
+    """Import ``graph`` with ``tool``'s importer (+ delaykit's node map) and run ``frames``."""
+    dt = _time_base(graph)
+    if tool in SEQ_LOADERS:
+        return SEQ_LOADERS[tool](graph, dt, frames)
+    model, dtype, info = LOADERS[tool](graph, dt)
+    if tool == "snntorch":
+        from snntorch import utils
+
+        utils.reset(model)
+    result = _step_run(model, frames, dtype, _hidden_nodes(graph))
+    result.info.update(info, tool=tool, version=_version(tool))
+    return result
+
+
+# ---- sequence tools (sinabs) --------------------------------------------------------------
+
+
+def _run_sinabs(graph: Any, dt: float, frames: np.ndarray) -> Result:
+    import nirtorch
+    import sinabs.layers as sl
+    from sinabs.activation import MembraneReset, SingleSpike
+    from sinabs.nir import _import_sinabs_module
+
+    b, t = frames.shape[:2]
+
+    def node_map(node: Any) -> Any:  # sinabs.from_nir's map, plus Delay; LIF with hard reset
+        if isinstance(node, nir.Delay):
+            return SeqDelay(delay_steps(node, dt), num_timesteps=t)
+        if isinstance(node, nir.LIF):
+            return sl.LIFSqueeze(
+                tau_mem=torch.as_tensor(np.asarray(node.tau), dtype=torch.float32),
+                spike_threshold=torch.as_tensor(np.asarray(node.v_threshold), dtype=torch.float32),
+                spike_fn=SingleSpike,
+                reset_fn=MembraneReset(),
+                min_v_mem=None,
+                num_timesteps=t,
+                norm_input=False,
+            )
+        return _import_sinabs_module(node, batch_size=b, num_timesteps=t)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = nirtorch.load(graph, node_map)
+    names = _hidden_nodes(graph)
+    rec = _Recorder(model, names)
+    x = torch.as_tensor(frames, dtype=torch.float32).reshape(b * t, -1)
+    with torch.no_grad():
+        y, _state = model(x)
+    spikes = {n: s.reshape(b, t, -1) for n, s in rec.stacked("seq").items()}
+    info = {"tool": "sinabs", "version": _version("sinabs"), "dtype": "float32"}
+    return Result(y.reshape(b, t, -1).double().numpy(), spikes, info)
+
+
+SEQ_LOADERS = {"sinabs": _run_sinabs}
+
+
+# ---- native networks ----------------------------------------------------------------------
+
+
+def _spec_layers(spec: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    n = int(spec["n_layers"])
+    return [(np.asarray(spec[f"w{i}"], np.float64), np.asarray(spec[f"b{i}"], np.float64)) for i in range(n)]
+
+
+def _native_spikingjelly(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
+    from spikingjelly.activation_based import functional, layer, neuron
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    mods: list[torch.nn.Module] = []
+    for w, b in _spec_layers(spec):
+        lin = layer.Linear(w.shape[1], w.shape[0], bias=True)
+        lin.weight.data, lin.bias.data = torch.as_tensor(w), torch.as_tensor(b)
+        lif = neuron.LIFNode(
+            tau=float(spec["tau_steps"]), decay_input=False, v_threshold=float(spec["threshold"]), v_reset=0.0
+        )
+        mods += [lin, lif]
+    net = torch.nn.Sequential(*mods).double()
+    functional.set_step_mode(net, "s")
+    x = torch.as_tensor(frames, dtype=torch.float64)
+    graph = export_to_nir(net, x[:1, 0], dt=float(spec["dt"]))
+    functional.reset_net(net)
+    spikes: dict[str, list] = {f"layer{i}": [] for i in range(len(mods) // 2)}
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            h = x[:, t]
+            for i in range(0, len(mods), 2):
+                h = mods[i + 1](mods[i](h))
+                spikes[f"layer{i // 2}"].append(h.clone())
+    out = {k: torch.stack(v, 1).numpy() for k, v in spikes.items()}
+    last = out.pop(f"layer{len(mods) // 2 - 1}")
+    info = {"tool": "spikingjelly", "version": _version("spikingjelly"), "dtype": "float64"}
+    return Result(last.astype(np.float64), out, info), graph
+
+
+def _run_layers(mods: list[torch.nn.Module], x: torch.Tensor, stateful: bool) -> dict[str, np.ndarray]:
+    """Run (Linear, neuron) pairs one step at a time; the spikes of every neuron layer."""
+    n = len(mods) // 2
+    spikes: dict[str, list] = {f"layer{i}": [] for i in range(n)}
+    states: list[Any] = [None] * n
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            h = x[:, t]
+            for i in range(n):
+                h = mods[2 * i](h)
+                if stateful:
+                    h, states[i] = mods[2 * i + 1](h, states[i])
+                else:
+                    h = mods[2 * i + 1](h)
+                spikes[f"layer{i}"].append(h.clone())
+    return {k: torch.stack(v, 1).double().numpy() for k, v in spikes.items()}
+
+
+def _native_result(tool: str, spikes: dict[str, np.ndarray], dtype: str) -> Result:
+    last = spikes.pop(f"layer{len(spikes) - 1}")
+    return Result(last, spikes, {"tool": tool, "version": _version(tool), "dtype": dtype})
+
+
+def _linear(w: np.ndarray, b: np.ndarray, gain: float = 1.0) -> torch.nn.Linear:
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=True)
+    lin.weight.data = torch.as_tensor(w * gain, dtype=torch.float32)
+    lin.bias.data = torch.as_tensor(b * gain, dtype=torch.float32)
+    return lin
+
+
+def _native_norse(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
+    from norse.torch import LIFBoxCell, LIFBoxParameters, SequentialState
+    from norse.torch.utils.export_nir import to_nir
+
+    tau, dt = float(spec["tau_steps"]), float(spec["dt"])
+    mods: list[torch.nn.Module] = []
+    for w, b in _spec_layers(spec):  # norse's LIFBoxCell has gain dt/tau: weights x tau/dt
+        n = w.shape[0]
+        p = LIFBoxParameters(
+            tau_mem_inv=torch.full((n,), 1.0 / (tau * dt)),
+            v_th=torch.full((n,), float(spec["threshold"])),
+            v_leak=torch.zeros(n),
+            v_reset=torch.zeros(n),
+        )
+        mods += [_linear(w, b, tau), LIFBoxCell(p, dt=dt)]
+    x = torch.as_tensor(frames, dtype=torch.float32)
+    graph = to_nir(SequentialState(*mods), x[:1, 0], dt=dt)
+    return _native_result("norse", _run_layers(mods, x, stateful=True), "float32"), graph
+
+
+def _native_snntorch(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
+    import snntorch as snn
+    from snntorch import utils
+    from snntorch.export_nir import export_to_nir
+
+    beta = 1.0 - 1.0 / float(spec["tau_steps"])
+    mods: list[torch.nn.Module] = []
+    for w, b in _spec_layers(spec):
+        lif = snn.Leaky(
+            beta=beta,
+            threshold=float(spec["threshold"]),
+            reset_mechanism="zero",
+            init_hidden=True,
+            reset_delay=False,
+        )
+        mods += [_linear(w, b), lif]
+    net = torch.nn.Sequential(*mods)
+    x = torch.as_tensor(frames, dtype=torch.float32)
+    graph = export_to_nir(net, x[:1, 0])
+    utils.reset(net)
+    return _native_result("snntorch", _run_layers(mods, x, stateful=False), "float32"), graph
+
+
+NATIVE = {"spikingjelly": _native_spikingjelly, "norse": _native_norse, "snntorch": _native_snntorch}
+
+
+def run_native(tool: str, spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
+    """Build ``spec`` from ``tool``'s own layers, run ``frames`` and export it with the tool."""
+    return NATIVE[tool](spec, frames)

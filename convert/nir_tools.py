@@ -1,0 +1,206 @@
+"""NIR interop with six tools, both directions, each run for real in its own environment.
+
+* **export** (:func:`export_check`): delaykit's graph for the tool
+  (:func:`delaykit.nir.consumers.graph_for`) is imported by the tool's own importer, with
+  delaykit's node map for what it lacks (``convert/nir_torch.py``), and run on the same frames
+  as delaykit's simulator runs the graph. NIR has no run length: every layer runs for the
+  whole window, so delaykit's reference here is the network with ``extend_steps = 0`` on the
+  frames padded with ``sum(extend_steps)`` zero steps (the deployed network cuts each layer
+  at its own length; ``same_as_deployed`` counts how often the tool still predicts like it).
+* **import** (:func:`import_check`): the tool builds the same layers from its own classes
+  (every layer LIF with hard reset, the readout too, so the prediction is the spike count),
+  runs them and writes its own NIR export; delaykit imports that file
+  (:func:`delaykit.nir.consumers.load_from`) and simulates it.
+
+Both compare spikes bin by bin (sample, step, neuron) in every spiking layer and the readout
+membrane within ``OUTPUT_RTOL`` (float32 tools), and count identical predictions. The tool
+runs ``convert/nir_tool_run.py`` by path with the python of ``.venv-nir-<tool>``
+(``scripts/setup_nir_tools.sh``) or ``$DELAYKIT_NIR_<TOOL>_PYTHON``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from delaykit.errors import DelaykitError
+from delaykit.network import Network
+from delaykit.nir.consumers import CONSUMERS, consumer, graph_for, load_from
+from delaykit.nir.export_nir import node_names
+from delaykit.sim.evaluate import simulate
+from delaykit.sim.readout import apply_readout
+
+__all__ = ["OUTPUT_RTOL", "TOOLS", "Interop", "export_check", "find_tool_python", "import_check"]
+
+TOOLS = tuple(CONSUMERS)
+#: A readout membrane bin matches when |tool - delaykit| <= OUTPUT_RTOL * (1 + |delaykit|).
+OUTPUT_RTOL = 1e-4
+RUN_SCRIPT = Path(__file__).resolve().with_name("nir_tool_run.py")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOOL_TIMEOUT_S = 600
+
+
+@dataclass
+class Interop:
+    """One tool, one model, one direction: what was compared and what differed."""
+
+    tool: str
+    model: str
+    direction: str  # "export" (delaykit -> tool) or "import" (tool -> delaykit)
+    status: str = "ok"  # ok | mismatch | refused | failed
+    samples: int = 0
+    spike_bins: int = 0
+    spike_mismatches: int = 0
+    output_bins: int = 0
+    output_mismatches: int = 0
+    same_predictions: int = 0
+    same_as_deployed: int | None = None
+    version: str = ""
+    node_map: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_tool_python(tool: str) -> str | None:
+    """The python of ``tool``'s environment: ``$DELAYKIT_NIR_<TOOL>_PYTHON`` or a set-up
+    ``.venv-nir-<tool>`` (its stamp file written); None when neither exists."""
+    env = os.environ.get(f"DELAYKIT_NIR_{tool.upper()}_PYTHON")
+    if env:
+        return env if Path(env).exists() else None
+    venv = REPO_ROOT / f".venv-nir-{tool}"
+    if (venv / ".delaykit-nir-ok").exists() and (venv / "bin" / "python").exists():
+        return str(venv / "bin" / "python")
+    return None
+
+
+def _run_tool(tool: str, args: list[str]) -> dict[str, np.ndarray]:
+    py = find_tool_python(tool)
+    if py is None:
+        raise DelaykitError(f"tool: no environment for {tool!r} (scripts/setup_nir_tools.sh builds it)")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [py, str(RUN_SCRIPT), *args], capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, env=env
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise DelaykitError(f"{tool} failed: {tail[0]}")
+    return {}
+
+
+def _load_out(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    with np.load(path) as z:
+        spikes = {k.split("__", 1)[1]: z[k] for k in z.files if k.startswith("spikes__")}
+        return z["output"], spikes, json.loads(str(z["info"]))
+
+
+def _padded(net: Network, frames: np.ndarray) -> tuple[Network, np.ndarray]:
+    """The network as NIR runs it (no run lengths) and the frames padded to its output length."""
+    extra = sum(layer.extend_steps for layer in net.layers)
+    flat = replace(net, layers=tuple(replace(layer, extend_steps=0) for layer in net.layers))
+    pad = np.zeros((frames.shape[0], extra, frames.shape[2]), dtype=frames.dtype)
+    return flat, np.concatenate([frames, pad], axis=1)
+
+
+def _compare_spikes(row: Interop, ours: list[np.ndarray], theirs: list[np.ndarray]) -> None:
+    for a, b in zip(ours, theirs, strict=True):
+        row.spike_bins += a.size
+        row.spike_mismatches += int(np.count_nonzero(a.astype(bool) != b.astype(bool)))
+
+
+def _finish(row: Interop) -> Interop:
+    if row.spike_mismatches or row.output_mismatches or row.same_predictions != row.samples:
+        row.status = "mismatch"
+    return row
+
+
+def export_check(net: Network, frames: np.ndarray, tool: str, model: str = "") -> Interop:
+    """Run delaykit's graph for ``tool`` in the tool; frames: (samples, T, n_in)."""
+    c = consumer(tool)
+    row = Interop(tool, model, "export", samples=len(frames), node_map=list(c.node_map))
+    flat, padded = _padded(net, np.asarray(frames, dtype=np.float64))
+    with tempfile.TemporaryDirectory(prefix=f"dk-nir-{tool}-") as d:
+        g, f, o = Path(d, "graph.nir"), Path(d, "frames.npz"), Path(d, "out.npz")
+        import nir
+
+        nir.write(g, graph_for(net, tool))
+        np.savez(f, frames=padded.astype(np.float32))
+        _run_tool(tool, ["import", tool, str(g), str(f), str(o)])
+        output, spikes, info = _load_out(o)
+    row.version = info.get("version", "")
+    refs = [simulate(flat, x, engine="reference") for x in padded]
+    deployed = [simulate(net, x, engine="event").prediction for x in frames]
+    ours = [np.stack([r.spikes[li] for r in refs]) for li in range(len(net.layers) - 1)]
+    hidden = node_names(net)[:-1]
+    missing = [n for n in hidden if n not in spikes]
+    if missing:
+        raise DelaykitError(f"{tool} did not report the spikes of {missing}")
+    _compare_spikes(row, ours, [spikes[k] for k in hidden])
+    ref_out = np.stack([r.output for r in refs])
+    row.output_bins = ref_out.size
+    tol = OUTPUT_RTOL * (1 + np.abs(ref_out))
+    row.output_mismatches = int(np.count_nonzero(np.abs(output - ref_out) > tol))
+    preds = [apply_readout(net.readout, y) for y in output]
+    row.same_predictions = sum(p == r.prediction for p, r in zip(preds, refs, strict=True))
+    row.same_as_deployed = sum(p == q for p, q in zip(preds, deployed, strict=True))
+    return _finish(row)
+
+
+def native_spec(net: Network) -> dict[str, np.ndarray]:
+    """The layers of ``net`` for a tool's own classes: real weights and biases, one tau and
+    one threshold for the whole network (DelaykitError otherwise)."""
+    taus = {float(layer.neuron.tau) for layer in net.layers}
+    ths = {float(np.asarray(layer.neuron.v_threshold).reshape(-1)[0]) for layer in net.layers[:-1]}
+    if len(taus) != 1 or len(ths) != 1:
+        raise DelaykitError("network: a tool's own network needs one tau and one threshold for every layer")
+    spec: dict[str, np.ndarray] = {
+        "n_layers": np.array(len(net.layers)),
+        "tau_steps": np.array(taus.pop()),
+        "threshold": np.array(ths.pop()),
+        "dt": np.array(net.dt),
+    }
+    for i, layer in enumerate(net.layers):
+        if np.any(layer.delay[layer.weight != 0]):
+            raise DelaykitError(f"layer {layer.name!r}: field 'delay': a tool's own network has no delays")
+        scale = 1.0 if layer.weight_scale is None else layer.weight_scale[:, None]
+        spec[f"w{i}"] = np.asarray(layer.weight, np.float64) * scale
+        spec[f"b{i}"] = np.asarray(layer.bias, np.float64) * (
+            1.0 if layer.weight_scale is None else layer.weight_scale
+        )
+    return spec
+
+
+def import_check(net: Network, frames: np.ndarray, tool: str, model: str = "") -> Interop:
+    """``tool`` builds ``net``'s layers (all LIF), runs them and exports NIR; delaykit imports
+    that file and runs it. A graph delaykit cannot hold exactly is ``refused`` with the reason."""
+    row = Interop(tool, model, "import", samples=len(frames))
+    frames = np.asarray(frames, dtype=np.float64)
+    with tempfile.TemporaryDirectory(prefix=f"dk-nir-{tool}-") as d:
+        s, f, o, g = (Path(d, n) for n in ("spec.npz", "frames.npz", "out.npz", "tool.nir"))
+        np.savez(s, **native_spec(net))
+        np.savez(f, frames=frames.astype(np.float32))
+        _run_tool(tool, ["native", tool, str(s), str(f), str(o), str(g)])
+        output, spikes, info = _load_out(o)
+        row.version = info.get("version", "")
+        try:
+            imported = load_from(g, tool, net.dt)
+        except DelaykitError as e:
+            row.status, row.reason = "refused", str(e).split(": ", 1)[-1] if str(e).startswith(d) else str(e)
+            return row
+    sims = [simulate(imported, x, engine="reference") for x in frames]
+    n_hidden = len(imported.layers) - 1
+    ours = [np.stack([r.spikes[li] for r in sims]) for li in range(n_hidden)]
+    ours.append(np.stack([r.output for r in sims]))
+    theirs = [spikes[f"layer{li}"] for li in range(n_hidden)] + [output]
+    _compare_spikes(row, ours, theirs)
+    preds = [apply_readout("spike_count", y) for y in output]
+    row.same_predictions = sum(p == r.prediction for p, r in zip(preds, sims, strict=True))
+    return _finish(row)

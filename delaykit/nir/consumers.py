@@ -1,0 +1,246 @@
+"""Per-tool NIR conventions: the graph a tool's importer runs as the contract's network
+(``--for TOOL``), and how to read the graphs a tool writes (``--from TOOL``).
+
+NIR is continuous-time; every importer picks its own discretisation, time base and defaults.
+A graph written by :func:`delaykit.nir.export_nir.network_to_nir` is exact for delaykit and
+spikingjelly; the other tools need their own rendering of the same dynamics
+(:data:`CONSUMERS`, applied by :func:`graph_for`):
+
+=============  ==========================================================================
+spikingjelly   the default graph (``r = tau/dt``, ``decay_input=False``); dt = the network's.
+norse          ``r = 1`` with weights and biases multiplied by ``tau/dt`` (norse ignores r);
+               the fan-out layout: its executor (nirtorch's legacy ``load``) orders a node
+               with several inputs before some of them and reads those one step late.
+snntorch       its importer fixes dt = 1e-4 s: times are written in steps of 1e-4 s
+               (``tau = tau_steps * 1e-4``, ``r = tau_steps``, Delay ``d * 1e-4`` s);
+               ``v_leak`` must be 0 (its importer refuses anything else).
+sinabs         its layers count time in steps and decay exactly (``exp(-1/tau)``) with unit
+               input gain, and it maps only Affine: ``tau`` is written as the exact-decay
+               time constant of the same leak factor ``1 - 1/tau_steps``
+               (``-1/ln(1 - 1/tau_steps)`` steps), ``r = 1``, Delay in steps, every Linear
+               as an Affine with zero bias; the fan-out layout (nirtorch's legacy executor).
+rockpool       like sinabs (steps, exact decay, unit gain); hidden LIF as CubaLIF with a
+               synaptic time constant of 1e-3 step (its factor ``exp(-1000)`` is 0).
+spyx           the default graph with the fan-out layout (``Linear -> Delay -> Linear``,
+               one edge out of every node: spyx follows only the first).
+=============  ==========================================================================
+
+What no rendering can make a tool do is done by the tool's node map on the torch side
+(``delaykit.convert.nir_torch``): ``Delay`` everywhere, ``LI`` where the stock map lacks it
+or reads it otherwise. :data:`CONSUMERS` says which nodes each tool gets from delaykit.
+
+The graphs of :func:`graph_for` drop delaykit's lossless metadata (its ``dt`` no longer holds)
+and record ``metadata["delaykit_for"]`` (the tool and its time base in seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from delaykit.errors import DelaykitError
+from delaykit.network import Network
+
+from .export_nir import network_to_nir
+from .import_nir import load_nir
+from .metadata import NIR_METADATA_KEY
+
+__all__ = ["CONSUMERS", "PRODUCERS", "Consumer", "consumer", "graph_for", "load_from"]
+
+#: snntorch's NIR importer hard-codes this step (seconds).
+SNNTORCH_DT = 1e-4
+#: rockpool: tau_syn of the hidden CubaLIF, in steps (decay exp(-1000) == 0.0 in float64).
+ROCKPOOL_TAU_SYN_STEPS = 1e-3
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """How one tool's NIR importer reads a graph (module docstring).
+
+    time_base: ``"dt"`` (the network's step, seconds), ``"snntorch"`` (1e-4 s) or ``"step"``
+    (times in steps). leak: ``"euler"`` (factor ``1 - dt/tau``) or ``"exp"`` (``exp(-dt/tau)``,
+    unit input gain). layout: ``"branch"`` (one branch per delay) or ``"fanout"``.
+    node_map: the NIR node types delaykit's node map supplies to that tool.
+    """
+
+    name: str
+    time_base: str = "dt"
+    r: str = "tau"
+    leak: str = "euler"
+    layout: str = "branch"
+    affine_only: bool = False
+    hidden_as_cuba: bool = False
+    node_map: tuple[str, ...] = ("Delay", "LI")
+    notes: str = ""
+
+    def tool_dt(self, net_dt: float) -> float:
+        """The step, in the graph's time unit, that the tool will integrate with."""
+        return {"dt": net_dt, "snntorch": SNNTORCH_DT, "step": 1.0}[self.time_base]
+
+
+CONSUMERS: dict[str, Consumer] = {
+    c.name: c
+    for c in (
+        Consumer("spikingjelly", notes="LIFNode(decay_input=False), hard reset"),
+        Consumer("norse", r="one", layout="fanout", notes="LIFBoxCell ignores r: weights x tau/dt"),
+        Consumer("snntorch", time_base="snntorch", notes="Leaky(reset_mechanism='zero'), dt = 1e-4 s"),
+        Consumer(
+            "sinabs",
+            time_base="step",
+            r="one-exp",
+            leak="exp",
+            affine_only=True,
+            layout="fanout",
+            node_map=("Delay", "LIF"),
+            notes="LIFSqueeze with SingleSpike + MembraneReset (its importer: MultiSpike + subtract)",
+        ),
+        Consumer(
+            "rockpool",
+            time_base="step",
+            r="one-exp",
+            leak="exp",
+            hidden_as_cuba=True,
+            layout="fanout",
+            node_map=("Delay", "LI"),
+            notes="LIFTorch (subtractive reset, up to 2**16 spikes per step)",
+        ),
+        Consumer("spyx", layout="fanout", node_map=("Delay", "LI"), notes="JAX"),
+    )
+}
+
+
+def consumer(name: str) -> Consumer:
+    """The convention of tool ``name``; DelaykitError naming the choices otherwise."""
+    try:
+        return CONSUMERS[name]
+    except KeyError:
+        raise DelaykitError(f"tool: {name!r} is not one of {sorted(CONSUMERS)}") from None
+
+
+def _exp_tau(tau_steps: float) -> float:
+    """The exact-decay time constant (steps) whose factor exp(-1/tau) is 1 - 1/tau_steps."""
+    factor = 1.0 - 1.0 / tau_steps
+    if factor <= 0.0:
+        return 1e-3  # factor exp(-1000) == 0.0
+    return -1.0 / math.log(factor)
+
+
+def _retime_neuron(node: Any, c: Consumer, scale: float, n: int) -> Any:
+    """A LIF/LI node of the default graph in consumer ``c``'s time base and leak."""
+    import nir
+
+    tau_steps = np.asarray(node.tau, dtype=np.float64) / scale  # scale: seconds per step (old)
+    spiking = type(node).__name__ == "LIF"
+    if c.leak == "exp":
+        tau = np.vectorize(_exp_tau)(tau_steps)
+        r = np.ones(n)
+    else:
+        tau = tau_steps
+        r = np.asarray(node.r, dtype=np.float64)
+    tool = c.tool_dt(1.0) if c.time_base != "dt" else scale
+    tau = tau * tool
+    v_leak = np.asarray(node.v_leak, dtype=np.float64)
+    if not spiking:
+        return nir.LI(tau=tau, r=r, v_leak=v_leak)
+    th, v_reset = np.asarray(node.v_threshold), np.asarray(node.v_reset)
+    if c.hidden_as_cuba:
+        tau_syn = np.full(n, ROCKPOOL_TAU_SYN_STEPS * tool)
+        return nir.CubaLIF(
+            tau_mem=tau, tau_syn=tau_syn, r=r, v_leak=v_leak, v_threshold=th, v_reset=v_reset, w_in=np.ones(n)
+        )
+    return nir.LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=th, v_reset=v_reset)
+
+
+def _retime(graph: Any, c: Consumer, net: Network) -> None:
+    """Rewrite times (tau, Delay) from seconds of dt into consumer ``c``'s time base."""
+    import nir
+
+    tool = c.tool_dt(net.dt)
+    for name, node in list(graph.nodes.items()):
+        kind = type(node).__name__
+        if kind == "Delay":
+            steps = np.round(np.asarray(node.delay, dtype=np.float64) / net.dt)
+            graph.nodes[name] = nir.Delay(delay=steps * tool)
+        elif kind in ("LIF", "LI"):
+            n = int(np.asarray(node.tau).size)
+            graph.nodes[name] = _retime_neuron(node, c, net.dt, n)
+        elif kind == "Linear" and c.affine_only:
+            w = np.asarray(node.weight)
+            graph.nodes[name] = nir.Affine(weight=w, bias=np.zeros(w.shape[0], dtype=w.dtype))
+
+
+def _require_zero_leak(net: Network, tool: str) -> None:
+    for layer in net.layers:
+        v = np.asarray(layer.neuron.v_reset, dtype=np.float64)
+        if np.any(v != 0):
+            raise DelaykitError(
+                f"layer {layer.name!r}: field 'v_reset' is {float(v.reshape(-1)[0]):g}; {tool}'s "
+                "importer requires v_leak = v_reset = 0"
+            )
+
+
+def graph_for(net: Network, tool: str) -> Any:
+    """The ``nir.NIRGraph`` that tool ``tool``'s importer runs as ``net`` (module docstring)."""
+    import nir
+
+    c = consumer(tool)
+    if c.time_base in ("snntorch", "step") or c.leak == "exp":
+        _require_zero_leak(net, tool)
+    r_conv = "one" if c.r == "one" else "tau"
+    graph = network_to_nir(net, r_convention=r_conv, layout=c.layout)
+    if c.time_base != "dt" or c.leak != "euler" or c.affine_only:
+        _retime(graph, c, net)
+    metadata = {k: v for k, v in (graph.metadata or {}).items() if k != NIR_METADATA_KEY}
+    metadata["delaykit_for"] = json.dumps({"tool": tool, "dt_s": net.dt, "time_base": c.tool_dt(net.dt)})
+    return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata, type_check=True)
+
+
+# ---- graphs that a tool wrote (--from TOOL) ------------------------------------------------
+
+#: How delaykit reads each tool's own NIR export: the step it integrates with and what its
+#: exporter writes differently from NIR's equations (docs/nir_interop.md).
+PRODUCERS: dict[str, str] = {
+    "spikingjelly": "times in seconds of the dt given to export_to_nir; r = tau/dt or 1",
+    "snntorch": "times in seconds of its fixed dt = 1e-4 s; Leaky's reset is not written",
+    "norse": "writes tau as dt * tau (it multiplies by dt where it should divide): tau / dt is read back",
+}
+
+
+def _fix_norse_tau(graph: Any, dt: float) -> Any:
+    """norse's ``to_nir`` writes ``dt / tau_mem_inv`` (= dt * tau) as tau: divide by dt."""
+    import nir
+
+    nodes = dict(graph.nodes)
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind in ("LIF", "LI"):
+            fields = {k: getattr(node, k) for k in ("tau", "r", "v_leak")}
+            fields["tau"] = np.asarray(node.tau, dtype=np.float64) / dt
+            if kind == "LIF":
+                fields.update(v_threshold=node.v_threshold, v_reset=getattr(node, "v_reset", None))
+                if fields["v_reset"] is None:
+                    fields["v_reset"] = np.zeros_like(fields["tau"])
+            nodes[name] = getattr(nir, kind)(**fields)
+    return nir.NIRGraph(nodes=nodes, edges=graph.edges, metadata=graph.metadata, type_check=False)
+
+
+def load_from(path_or_graph: Any, tool: str, dt: float) -> Network:
+    """Import a graph that ``tool`` exported (its conventions in :data:`PRODUCERS`); dt: the
+    step (seconds) the tool's network ran with. DelaykitError naming the node otherwise."""
+    import nir
+
+    if tool not in PRODUCERS:
+        raise DelaykitError(f"tool: reading {tool!r}'s NIR export is not supported ({sorted(PRODUCERS)} are)")
+    graph = (
+        path_or_graph
+        if isinstance(path_or_graph, nir.NIRGraph)
+        else nir.read(path_or_graph, type_check=False)
+    )
+    step = SNNTORCH_DT if tool == "snntorch" else dt
+    if tool == "norse":
+        graph = _fix_norse_tau(graph, dt)
+    return load_nir(graph, dt=step)
