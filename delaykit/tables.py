@@ -114,6 +114,11 @@ def synapse_table(net: Network) -> dict[str, np.ndarray]:
     return {name: np.concatenate(cols[name]).astype(dtype) for name, dtype in SYNAPSE_COLUMNS}
 
 
+def _bias(layer: Layer) -> np.ndarray:
+    """The layer's per-step bias (the contract fills a missing one with zeros)."""
+    return np.zeros(layer.n_out) if layer.bias is None else layer.bias
+
+
 def neuron_table(net: Network) -> dict[str, np.ndarray]:
     """Columns of the neuron table (see the module docstring)."""
     require_no_relays(net, "the synaptic-delay tables")
@@ -131,12 +136,12 @@ def neuron_table(net: Network) -> dict[str, np.ndarray]:
         cols["tau_ms"].append(np.full(n, float(neu.tau) * net.dt * 1e3))
         cols["v_threshold"].append(th * scale)
         cols["v_reset"].append(rs * scale)
-        cols["bias"].append(layer.bias.astype(np.float64) * scale)
+        cols["bias"].append(_bias(layer).astype(np.float64) * scale)
         cols["weight_scale"].append(scale.astype(np.float64))
         if layer.is_integer:
             cols["v_threshold_int"].append(np.nan_to_num(th, nan=0).astype(np.int64))
             cols["v_reset_int"].append(rs.astype(np.int64))
-            cols["bias_int"].append(layer.bias.astype(np.int64))
+            cols["bias_int"].append(_bias(layer).astype(np.int64))
         else:
             for k in ("v_threshold_int", "v_reset_int", "bias_int"):
                 cols[k].append(np.zeros(n, np.int64))
@@ -172,7 +177,7 @@ def _write_columns(cols: dict[str, np.ndarray], path_stem: Path, fmt: str) -> Pa
         p = path_stem.with_suffix(".npz")
         with atomic_path(p) as tmp:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, **cols)
+                np.savez_compressed(f, **cols)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
     elif fmt == "parquet":
         try:
             import pyarrow as pa
@@ -202,7 +207,7 @@ def _dt_ms(dt_s: float) -> float:
 def _sim_units(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """(weight (n_out, n_in), bias (n_out,)) in the layer's simulation units: the stored
     integers of a quantized layer, real units otherwise."""
-    return layer.weight.astype(np.float64), layer.bias.astype(np.float64)
+    return layer.weight.astype(np.float64), _bias(layer).astype(np.float64)
 
 
 def _pynn_text(rows: list[tuple[int, int, float, float]]) -> str:
