@@ -242,9 +242,9 @@ def _validate_values(s: XyloSpec) -> None:
 
 
 def _validate_connectivity(s: XyloSpec) -> None:
-    n_hid = s.n_hid
-    _check_range("aliases", s.aliases, -1, n_hid - 1, "alias targets (-1: none)")
-    selfish = np.flatnonzero(s.aliases == np.arange(n_hid))
+    n_hid, aliases = s.n_hid, np.asarray(s.aliases)
+    _check_range("aliases", aliases, -1, n_hid - 1, "alias targets (-1: none)")
+    selfish = np.flatnonzero(aliases == np.arange(n_hid))
     if len(selfish):
         raise _fail("aliases", f"hidden neuron {int(selfish[0])} is its own alias target")
     pairs = np.any(s.weights_rec != 0, axis=2)
@@ -295,7 +295,7 @@ def _manifest(spec: XyloSpec, npz_sha256: str) -> dict[str, Any]:
 
 def _npz_bytes(spec: XyloSpec) -> bytes:
     with tempfile.TemporaryFile() as f:
-        np.savez(f, **spec.to_arrays())
+        np.savez(f, **spec.to_arrays())  # type: ignore[arg-type]
         f.seek(0)
         return f.read()
 
