@@ -21,6 +21,9 @@ Semantics (all times in **steps** of ``Network.dt`` seconds unless a name says o
 * Every membrane starts at ``v_reset`` before step 0 (spikingjelly's convention).
 * A :class:`LI` neuron (non-spiking readout) runs ``v = v + (v_reset - v) / tau + I`` and
   outputs its membrane ``v`` at every step.
+* Format version 3 adds, per layer, a synaptic current with its own ``tau_syn``, the reset
+  modes ``subtract`` and ``none`` and the exact leak ``exp(-1/tau)`` (the equations are in
+  :mod:`~delaykit.network.neurons`); the defaults are the neuron above.
 * The prediction is the readout rule applied to the last layer's output sequence.
 
 Weights are float, or integer with a per-output-neuron ``weight_scale`` (real value =
@@ -59,9 +62,20 @@ from delaykit.network.io import (
     SUPPORTED_FORMAT_VERSIONS,
     format_version,
     save_network,
+    uses_v3_neurons,
 )
 from delaykit.network.layer import InputSpec, Layer
-from delaykit.network.neurons import LI, LIF, NEURON_TYPES, Neuron, neuron_from_dict
+from delaykit.network.neurons import (
+    LEAK_RULES,
+    LI,
+    LIF,
+    NEURON_TYPES,
+    RESET_MODES,
+    Neuron,
+    decay_fraction,
+    neuron_from_dict,
+    uses_v3,
+)
 from delaykit.network.relays import apply_input_taps, relay_roots, require_no_relays
 from delaykit.network.summary import format_summary, network_summary, sparkline
 
@@ -71,10 +85,12 @@ __all__ = [
     "BASE_FORMAT_VERSION",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "LEAK_RULES",
     "LI",
     "LIF",
     "NEURON_TYPES",
     "READOUT_RULES",
+    "RESET_MODES",
     "SUPPORTED_FORMAT_VERSIONS",
     "InputSpec",
     "Layer",
@@ -82,6 +98,7 @@ __all__ = [
     "Neuron",
     "RelayNotSupported",
     "apply_input_taps",
+    "decay_fraction",
     "format_summary",
     "format_version",
     "load_network",
@@ -91,4 +108,6 @@ __all__ = [
     "require_no_relays",
     "save_network",
     "sparkline",
+    "uses_v3",
+    "uses_v3_neurons",
 ]

@@ -21,7 +21,7 @@ from delaykit import __version__
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path
 from delaykit.network.layer import InputSpec, Layer
-from delaykit.network.neurons import neuron_from_dict
+from delaykit.network.neurons import neuron_from_dict, uses_v3
 from delaykit.network.relays import uses_relays
 
 if TYPE_CHECKING:
@@ -29,16 +29,33 @@ if TYPE_CHECKING:
 
 FORMAT_NAME = "delaykit.network"
 #: Newest file version this module reads and writes. Version 2 adds relay neurons
-#: (``Layer.relay_src``) and input taps (``InputSpec.taps``); files that use neither are
-#: written as :data:`BASE_FORMAT_VERSION` so that version-1 readers keep reading them.
-FORMAT_VERSION = 2
+#: (``Layer.relay_src``) and input taps (``InputSpec.taps``); version 3 adds the neuron fields
+#: ``tau_syn``, ``reset`` and ``leak`` (:func:`~delaykit.network.neurons.uses_v3`). A file is
+#: written as the lowest version that holds it, so that older readers keep reading everything
+#: they can represent, byte for byte as before.
+FORMAT_VERSION = 3
 BASE_FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS: tuple[int, ...] = (1, 2)
+SUPPORTED_FORMAT_VERSIONS: tuple[int, ...] = (1, 2, 3)
+
+
+def uses_v3_neurons(net: Network) -> bool:
+    """True when a layer's neuron has a synaptic current, a reset other than to a value, or the
+    exact leak (format version 3)."""
+    return any(uses_v3(layer.neuron) for layer in net.layers)
 
 
 def format_version(net: Network) -> int:
-    """The file version ``net`` is written as: 2 if it uses relays or input taps, else 1."""
-    return FORMAT_VERSION if uses_relays(net) else BASE_FORMAT_VERSION
+    """The file version ``net`` is written as: 3 if a neuron uses a version-3 field, 2 if it
+    uses relays or input taps, else 1."""
+    if uses_v3_neurons(net):
+        return 3
+    return 2 if uses_relays(net) else BASE_FORMAT_VERSION
+
+
+def _version_features(net: Network) -> str:
+    if uses_v3_neurons(net):
+        return "neurons with a synaptic current (tau_syn), a reset mode or the exact leak"
+    return "relay neurons or input taps"
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -156,8 +173,8 @@ def check_version(net: Network, version: int, p: Path) -> None:
     """Refuse a file whose content needs a newer version than its header says (a damaged file)."""
     if format_version(net) > version:
         raise FormatError(
-            f"{p}: format_version {version} file holds relay neurons or input "
-            f"taps, which need version {format_version(net)}; the file is damaged"
+            f"{p}: format_version {version} file holds {_version_features(net)}, "
+            f"which need version {format_version(net)}; the file is damaged"
         )
 
 

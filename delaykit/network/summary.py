@@ -25,6 +25,9 @@ def _layer_summary(layer: Layer) -> dict[str, Any]:
         "name": layer.name,
         "shape": [layer.n_out, layer.n_in],
         "neuron": layer.neuron.kind,
+        "tau_syn": layer.neuron.tau_syn,
+        "reset": layer.neuron.reset,
+        "leak": layer.neuron.leak,
         "weight_dtype": str(layer.weight.dtype),
         "parameters": int(layer.weight.size * 2 + layer.n_out),
         "synapses": int(nz.sum()),
@@ -105,10 +108,26 @@ def _relay_line(s: dict[str, Any]) -> list[str]:
     ]
 
 
+def _neuron_lines(s: dict[str, Any]) -> list[str]:
+    """One line per layer whose neuron uses a format-version-3 field (none for v1/v2 files)."""
+    lines = []
+    for x in s["layers"]:
+        parts = []
+        if x["tau_syn"] is not None:
+            parts.append(f"synaptic current tau_syn {x['tau_syn']:g} steps")
+        if x["neuron"] == "lif" and x["reset"] != "value":
+            parts.append(f"reset {x['reset']}")
+        if x["leak"] != "euler":
+            parts.append(f"leak {x['leak']}")
+        if parts:
+            lines.append(f"neuron {x['name']}: " + ", ".join(parts))
+    return lines
+
+
 def format_summary(net: Network, path: str | None = None) -> str:
     """A human-readable summary (what ``delaykit info`` prints)."""
     s = network_summary(net)
-    lines = [*_header_lines(s, path), *_layer_table(s), *_relay_line(s)]
+    lines = [*_header_lines(s, path), *_layer_table(s), *_relay_line(s), *_neuron_lines(s)]
     for x in s["layers"]:
         lines.append(f"delay histogram {x['name']} (steps 0..{len(x['delay_histogram']) - 1}):")
         lines.append("  " + sparkline(x["delay_histogram"]))
