@@ -26,6 +26,7 @@ from delaykit.convert.verify import DEFAULT_ATOL, format_verify, verify_fidelity
 from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.network import Network, save_network
+from delaykit.nir.consumers import CONSUMERS, write_nir_for
 from delaykit.nir.export_nir import write_nir
 from delaykit.tables import write_tables
 
@@ -152,6 +153,13 @@ def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
             default="tau",
             help="LIF r convention: 'tau' (r = tau/dt, lossless, spikingjelly) or 'one' "
             "(r = 1, weights x tau/dt, for consumers that ignore r such as norse)",
+        )
+        q.add_argument(
+            "--for",
+            dest="nir_for",
+            choices=sorted(CONSUMERS),
+            help="write the graph in this tool's conventions (time base, r, layout; see "
+            "delaykit/nir/consumers.py) instead of delaykit's lossless graph",
         )
     if verb == "to-table":
         q.add_argument(
@@ -290,6 +298,9 @@ def _export(args: argparse.Namespace, net: Network, out: Path) -> str:
         save_network(net, out)
         return str(out)
     if args.verb == "to-nir":
+        if args.nir_for:
+            write_nir_for(net, out, args.nir_for)
+            return f"{out} (for {args.nir_for})"
         write_nir(net, out, r_convention=args.nir_r)
         return str(out)
     if args.verb == "to-table":

@@ -22,7 +22,7 @@ from typing import Any
 import nir
 import numpy as np
 import torch
-from nir_torch import SeqDelay, StepDelay, StepLI, delay_steps
+from nir_torch import SeqDelay, SeqLI, StepDelay, StepLI, delay_steps
 
 SPIKING = ("LIF", "IF", "CubaLIF")
 
@@ -192,7 +192,40 @@ def _run_sinabs(graph: Any, dt: float, frames: np.ndarray) -> Result:
     return Result(y.reshape(b, t, -1).double().numpy(), spikes, info)
 
 
-SEQ_LOADERS = {"sinabs": _run_sinabs}
+def _run_rockpool(graph: Any, dt: float, frames: np.ndarray) -> Result:
+    import nirtorch
+    from rockpool.nn.modules import LIFNeuronTorch
+    from rockpool.nn.modules.torch.nir import _convert_nir_to_rockpool_torch
+
+    def node_map(node: Any) -> Any:  # rockpool.nn.modules.from_nir's map, plus Delay, LI, LIF
+        if isinstance(node, nir.Delay):
+            return SeqDelay(delay_steps(node, dt))
+        if isinstance(node, nir.LI):  # its map makes ExpSynTorch(tau=int(tau)): 0 for tau < 1
+            return SeqLI(node, dt)
+        if isinstance(node, nir.LIF):  # its map reads node.tau_mem, which nir.LIF lacks
+            n = int(np.asarray(node.tau).size)
+            mod = LIFNeuronTorch(
+                shape=(n, n),
+                tau_mem=torch.as_tensor(np.asarray(node.tau), dtype=torch.float32),
+                threshold=torch.as_tensor(np.asarray(node.v_threshold), dtype=torch.float32),
+                bias=torch.as_tensor(np.asarray(node.v_leak), dtype=torch.float32),
+                dt=dt,
+            )
+            mod.to_torch()
+            return mod
+        return _convert_nir_to_rockpool_torch(node)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = nirtorch.load(graph, node_map)
+    rec = _Recorder(model, _hidden_nodes(graph))
+    with torch.no_grad():
+        y, _state = model(torch.as_tensor(frames, dtype=torch.float32))
+    info = {"tool": "rockpool", "version": _version("rockpool"), "dtype": "float32"}
+    return Result(y.double().numpy(), rec.stacked("seq"), info)
+
+
+SEQ_LOADERS = {"sinabs": _run_sinabs, "rockpool": _run_rockpool}
 
 
 # ---- native networks ----------------------------------------------------------------------
@@ -291,9 +324,10 @@ def _native_snntorch(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     beta = 1.0 - 1.0 / float(spec["tau_steps"])
     mods: list[torch.nn.Module] = []
     for w, b in _spec_layers(spec):
+        n = w.shape[0]  # per-neuron beta and threshold: its exporter types a scalar as shape []
         lif = snn.Leaky(
-            beta=beta,
-            threshold=float(spec["threshold"]),
+            beta=torch.full((n,), beta),
+            threshold=torch.full((n,), float(spec["threshold"])),
             reset_mechanism="zero",
             init_hidden=True,
             reset_delay=False,
@@ -301,7 +335,7 @@ def _native_snntorch(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
         mods += [_linear(w, b), lif]
     net = torch.nn.Sequential(*mods)
     x = torch.as_tensor(frames, dtype=torch.float32)
-    graph = export_to_nir(net, x[:1, 0])
+    graph = export_to_nir(net, x[0, 0])
     utils.reset(net)
     return _native_result("snntorch", _run_layers(mods, x, stateful=False), "float32"), graph
 

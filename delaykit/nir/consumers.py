@@ -19,8 +19,11 @@ sinabs         its layers count time in steps and decay exactly (``exp(-1/tau)``
                time constant of the same leak factor ``1 - 1/tau_steps``
                (``-1/ln(1 - 1/tau_steps)`` steps), ``r = 1``, Delay in steps, every Linear
                as an Affine with zero bias; the fan-out layout (nirtorch's legacy executor).
-rockpool       like sinabs (steps, exact decay, unit gain); hidden LIF as CubaLIF with a
-               synaptic time constant of 1e-3 step (its factor ``exp(-1000)`` is 0).
+rockpool       like sinabs (steps, exact decay, unit gain, fan-out layout). Its map builds
+               nir.LIF from a field nir.LIF lacks (``tau_mem``) and LI as ``ExpSynTorch`` with
+               ``int(tau)``, so delaykit's map supplies both: LIF as its ``LIFNeuronTorch``,
+               which resets by subtracting the threshold and may emit several spikes per
+               step (it has no hard reset: the run measures the difference).
 spyx           the default graph with the fan-out layout (``Linear -> Delay -> Linear``,
                one edge out of every node: spyx follows only the first).
 =============  ==========================================================================
@@ -38,23 +41,23 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from delaykit.errors import DelaykitError
+from delaykit.fileio import atomic_path
 from delaykit.network import Network
 
 from .export_nir import network_to_nir
 from .import_nir import load_nir
 from .metadata import NIR_METADATA_KEY
 
-__all__ = ["CONSUMERS", "PRODUCERS", "Consumer", "consumer", "graph_for", "load_from"]
+__all__ = ["CONSUMERS", "PRODUCERS", "Consumer", "consumer", "graph_for", "load_from", "write_nir_for"]
 
 #: snntorch's NIR importer hard-codes this step (seconds).
 SNNTORCH_DT = 1e-4
-#: rockpool: tau_syn of the hidden CubaLIF, in steps (decay exp(-1000) == 0.0 in float64).
-ROCKPOOL_TAU_SYN_STEPS = 1e-3
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,6 @@ class Consumer:
     leak: str = "euler"
     layout: str = "branch"
     affine_only: bool = False
-    hidden_as_cuba: bool = False
     node_map: tuple[str, ...] = ("Delay", "LI")
     notes: str = ""
 
@@ -103,10 +105,9 @@ CONSUMERS: dict[str, Consumer] = {
             time_base="step",
             r="one-exp",
             leak="exp",
-            hidden_as_cuba=True,
             layout="fanout",
-            node_map=("Delay", "LI"),
-            notes="LIFTorch (subtractive reset, up to 2**16 spikes per step)",
+            node_map=("Delay", "LI", "LIF"),
+            notes="LIFNeuronTorch: subtractive reset, up to 2**16 spikes per step",
         ),
         Consumer("spyx", layout="fanout", node_map=("Delay", "LI"), notes="JAX"),
     )
@@ -147,11 +148,6 @@ def _retime_neuron(node: Any, c: Consumer, scale: float, n: int) -> Any:
     if not spiking:
         return nir.LI(tau=tau, r=r, v_leak=v_leak)
     th, v_reset = np.asarray(node.v_threshold), np.asarray(node.v_reset)
-    if c.hidden_as_cuba:
-        tau_syn = np.full(n, ROCKPOOL_TAU_SYN_STEPS * tool)
-        return nir.CubaLIF(
-            tau_mem=tau, tau_syn=tau_syn, r=r, v_leak=v_leak, v_threshold=th, v_reset=v_reset, w_in=np.ones(n)
-        )
     return nir.LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=th, v_reset=v_reset)
 
 
@@ -244,3 +240,12 @@ def load_from(path_or_graph: Any, tool: str, dt: float) -> Network:
     if tool == "norse":
         graph = _fix_norse_tau(graph, dt)
     return load_nir(graph, dt=step)
+
+
+def write_nir_for(net: Network, path: str | Path, tool: str) -> None:
+    """Write :func:`graph_for` ``(net, tool)`` as a NIR HDF5 file, atomically."""
+    import nir
+
+    graph = graph_for(net, tool)
+    with atomic_path(path) as tmp:
+        nir.write(tmp, graph)

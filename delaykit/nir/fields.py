@@ -10,7 +10,9 @@ import numpy as np
 from delaykit.errors import DelaykitError
 
 #: Relative tolerance for "equal" continuous parameters (uniform tau, tau_syn == dt, gain == 1).
-PARAM_RTOL = 1e-9
+#: 1e-6 accepts parameters that a tool stored as float32 (7 significant digits; snntorch,
+#: norse and rockpool write float32) -- e.g. r = 1.005f over tau = 1.005e-4f s / 1e-4 s.
+PARAM_RTOL = 1e-6
 
 
 def node_error(node: str, why: str) -> DelaykitError:
