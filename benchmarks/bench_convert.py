@@ -4,7 +4,7 @@ A delaykit checkpoint with real ``Dcls1d`` tensors (positions spread over all 25
 BatchNorm statistics) is written once; then, after every import is done, each export is timed
 end to end as the CLI does it: ``torch.load`` + BN folding + delay rounding + writing the file.
 
-Target (issue 4): ``to-nir`` under 2 s after imports. Baseline, measured in the same run:
+Target: ``to-nir`` under 2 s after imports. Baseline, measured in the same run:
 the same network saved as delaykit's own ``.dkn`` (HDF5, gzip) -- the cheapest lossless
 export -- so the ratios say what each format costs on top of it.
 

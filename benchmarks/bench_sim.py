@@ -17,7 +17,7 @@ Figures (medians over samples, printed with the machine load seen during the run
   to a temporary folder) with 2 workers: wall time, all included (pool start, file reading,
   binning).
 
-Targets (issue 5): >= 1.5 G synaptic events/s per core, >= 5x the dense evaluation per sample
+Targets: >= 1.5 G synaptic events/s per core, >= 5x the dense evaluation per sample
 (per core), the 2264-sample test set in under 3 s on 2 cores.
 """
 

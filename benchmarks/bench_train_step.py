@@ -1,6 +1,6 @@
 """Time one training step (forward, backward, Adam) of the SHD-size delay SNN.
 
-Network: 140 -> 256 -> 256 -> 20, K = 25, batch 64, T = 100 steps (DESIGN.md section 7).
+Network: 140 -> 256 -> 256 -> 20, K = 25, batch 64, T = 100 steps.
 Three implementations are timed in the same run, on the same inputs:
 
 * ``dense``: a plain dense-conv PyTorch implementation: each layer is ``conv1d`` with a full

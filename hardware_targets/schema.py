@@ -156,7 +156,7 @@ def get_n_bits(n_values: int) -> int:
 
 @dataclass(frozen=True)
 class Target:
-    """A validated hardware target (interface B). Delays in steps, memory in bytes.
+    """A validated hardware target profile. Delays in steps, memory in bytes.
 
     Limits that are ``None`` are not checked: either the chip has no such limit, or the
     limit exists but its value is unknown, in which case its field name ("core.synapses")

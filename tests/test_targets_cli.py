@@ -73,7 +73,7 @@ def test_check_a_nir_graph(small, tmp_path, capsys):
 
     export = getattr(nir_export, "export_nir", None) or getattr(nir_export, "write_nir", None)
     if export is None:
-        pytest.skip("convert.nir_export has no export_nir/write_nir")
+        pytest.skip("delaykit.nir.export_nir has no export_nir/write_nir")
     p = tmp_path / "small.nir"
     export(load_network(small), p)
     assert main(["targets", "check", str(p), "--target", "generic", "--set", "delay_max_steps=3"]) == 1
