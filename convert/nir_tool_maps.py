@@ -138,6 +138,13 @@ def _version(tool: str) -> str:
     return version(tool)
 
 
+def run_native(tool: str, spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
+    """Build ``spec`` from ``tool``'s own layers, run ``frames`` and export it with the tool."""
+    import nir_tool_native
+
+    return nir_tool_native.NATIVE[tool](spec, frames)
+
+
 def run_import(tool: str, graph: Any, frames: np.ndarray) -> Result:
     """Import ``graph`` with ``tool``'s importer (+ delaykit's node map) and run ``frames``."""
     dt = _time_base(graph)
@@ -225,124 +232,70 @@ def _run_rockpool(graph: Any, dt: float, frames: np.ndarray) -> Result:
     return Result(y.double().numpy(), rec.stacked("seq"), info)
 
 
-SEQ_LOADERS = {"sinabs": _run_sinabs, "rockpool": _run_rockpool}
+class _JaxDelay:
+    """``nir.Delay`` for spyx's Sequential: a shift register as the layer's state."""
+
+    def __init__(self, steps: np.ndarray):
+        self.steps = np.asarray(steps, dtype=np.int64)
+        self.depth = max(int(self.steps.max()), 1)
+
+    def initial_state(self, batch_size: int) -> Any:
+        import jax.numpy as jnp
+
+        return jnp.zeros((self.depth, batch_size, self.steps.size))
+
+    def __call__(self, x: Any, state: Any) -> tuple[Any, Any]:
+        import jax.numpy as jnp
+
+        stacked = jnp.concatenate([x[None], state], axis=0)
+        y = stacked[self.steps, :, jnp.arange(self.steps.size)].T
+        return y, stacked[:-1]
 
 
-# ---- native networks ----------------------------------------------------------------------
+def _run_spyx(graph: Any, dt: float, frames: np.ndarray) -> Result:
+    import jax.numpy as jnp
+    import spyx.nir as snir
+    from flax import nnx
+
+    stock = snir._nir_node_to_spyx_module
+
+    def node_map(node: Any, rngs: Any) -> Any:  # spyx's map, plus Delay (it drops what it lacks)
+        if isinstance(node, nir.Delay):
+            return _JaxDelay(delay_steps(node, dt))
+        return stock(node, rngs)
+
+    snir._nir_node_to_spyx_module = node_map
+    try:
+        model = snir._build_model(graph, dt, nnx.Rngs(0))
+    finally:
+        snir._nir_node_to_spyx_module = stock
+    keys = [k for k, _ in _spyx_chain(graph)]
+    hidden = _hidden_nodes(graph)
+    state = model.initial_state(frames.shape[0])
+    x = jnp.asarray(frames, dtype=jnp.float32)
+    rec: dict[str, list] = {k: [] for k in keys}
+    for t in range(frames.shape[1]):
+        h, new = x[:, t], []
+        for key, layer, s in zip(keys, model.layers, state, strict=True):
+            h, s = layer(h, s) if s is not None else (layer(h), None)
+            new.append(s)
+            rec[key].append(np.asarray(s if key == keys[-1] else h))
+        state = new
+    out = {k: np.stack(v, axis=1) for k, v in rec.items()}
+    info = {"tool": "spyx", "version": _version("spyx"), "dtype": "float32"}
+    return Result(out[keys[-1]].astype(np.float64), {k: out[k] for k in hidden}, info)
 
 
-def _spec_layers(spec: dict) -> list[tuple[np.ndarray, np.ndarray]]:
-    n = int(spec["n_layers"])
-    return [(np.asarray(spec[f"w{i}"], np.float64), np.asarray(spec[f"b{i}"], np.float64)) for i in range(n)]
+def _spyx_chain(graph: Any) -> list[tuple[str, Any]]:
+    """The nodes spyx's importer builds, in its order (it follows the first edge out)."""
+    nxt = {}
+    for a, b in graph.edges:
+        nxt.setdefault(a, b)
+    out, cur = [], nxt.get("input")
+    while cur is not None and cur != "output":
+        out.append((cur, graph.nodes[cur]))
+        cur = nxt.get(cur)
+    return out
 
 
-def _native_spikingjelly(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
-    from spikingjelly.activation_based import functional, layer, neuron
-    from spikingjelly.activation_based.nir_exchange import export_to_nir
-
-    mods: list[torch.nn.Module] = []
-    for w, b in _spec_layers(spec):
-        lin = layer.Linear(w.shape[1], w.shape[0], bias=True)
-        lin.weight.data, lin.bias.data = torch.as_tensor(w), torch.as_tensor(b)
-        lif = neuron.LIFNode(
-            tau=float(spec["tau_steps"]), decay_input=False, v_threshold=float(spec["threshold"]), v_reset=0.0
-        )
-        mods += [lin, lif]
-    net = torch.nn.Sequential(*mods).double()
-    functional.set_step_mode(net, "s")
-    x = torch.as_tensor(frames, dtype=torch.float64)
-    graph = export_to_nir(net, x[:1, 0], dt=float(spec["dt"]))
-    functional.reset_net(net)
-    spikes: dict[str, list] = {f"layer{i}": [] for i in range(len(mods) // 2)}
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            h = x[:, t]
-            for i in range(0, len(mods), 2):
-                h = mods[i + 1](mods[i](h))
-                spikes[f"layer{i // 2}"].append(h.clone())
-    out = {k: torch.stack(v, 1).numpy() for k, v in spikes.items()}
-    last = out.pop(f"layer{len(mods) // 2 - 1}")
-    info = {"tool": "spikingjelly", "version": _version("spikingjelly"), "dtype": "float64"}
-    return Result(last.astype(np.float64), out, info), graph
-
-
-def _run_layers(mods: list[torch.nn.Module], x: torch.Tensor, stateful: bool) -> dict[str, np.ndarray]:
-    """Run (Linear, neuron) pairs one step at a time; the spikes of every neuron layer."""
-    n = len(mods) // 2
-    spikes: dict[str, list] = {f"layer{i}": [] for i in range(n)}
-    states: list[Any] = [None] * n
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            h = x[:, t]
-            for i in range(n):
-                h = mods[2 * i](h)
-                if stateful:
-                    h, states[i] = mods[2 * i + 1](h, states[i])
-                else:
-                    h = mods[2 * i + 1](h)
-                spikes[f"layer{i}"].append(h.clone())
-    return {k: torch.stack(v, 1).double().numpy() for k, v in spikes.items()}
-
-
-def _native_result(tool: str, spikes: dict[str, np.ndarray], dtype: str) -> Result:
-    last = spikes.pop(f"layer{len(spikes) - 1}")
-    return Result(last, spikes, {"tool": tool, "version": _version(tool), "dtype": dtype})
-
-
-def _linear(w: np.ndarray, b: np.ndarray, gain: float = 1.0) -> torch.nn.Linear:
-    lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=True)
-    lin.weight.data = torch.as_tensor(w * gain, dtype=torch.float32)
-    lin.bias.data = torch.as_tensor(b * gain, dtype=torch.float32)
-    return lin
-
-
-def _native_norse(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
-    from norse.torch import LIFBoxCell, LIFBoxParameters, SequentialState
-    from norse.torch.utils.export_nir import to_nir
-
-    tau, dt = float(spec["tau_steps"]), float(spec["dt"])
-    mods: list[torch.nn.Module] = []
-    for w, b in _spec_layers(spec):  # norse's LIFBoxCell has gain dt/tau: weights x tau/dt
-        n = w.shape[0]
-        p = LIFBoxParameters(
-            tau_mem_inv=torch.full((n,), 1.0 / (tau * dt)),
-            v_th=torch.full((n,), float(spec["threshold"])),
-            v_leak=torch.zeros(n),
-            v_reset=torch.zeros(n),
-        )
-        mods += [_linear(w, b, tau), LIFBoxCell(p, dt=dt)]
-    x = torch.as_tensor(frames, dtype=torch.float32)
-    graph = to_nir(SequentialState(*mods), x[:1, 0], dt=dt)
-    return _native_result("norse", _run_layers(mods, x, stateful=True), "float32"), graph
-
-
-def _native_snntorch(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
-    import snntorch as snn
-    from snntorch import utils
-    from snntorch.export_nir import export_to_nir
-
-    beta = 1.0 - 1.0 / float(spec["tau_steps"])
-    mods: list[torch.nn.Module] = []
-    for w, b in _spec_layers(spec):
-        n = w.shape[0]  # per-neuron beta and threshold: its exporter types a scalar as shape []
-        lif = snn.Leaky(
-            beta=torch.full((n,), beta),
-            threshold=torch.full((n,), float(spec["threshold"])),
-            reset_mechanism="zero",
-            init_hidden=True,
-            reset_delay=False,
-        )
-        mods += [_linear(w, b), lif]
-    net = torch.nn.Sequential(*mods)
-    x = torch.as_tensor(frames, dtype=torch.float32)
-    graph = export_to_nir(net, x[0, 0])
-    utils.reset(net)
-    return _native_result("snntorch", _run_layers(mods, x, stateful=False), "float32"), graph
-
-
-NATIVE = {"spikingjelly": _native_spikingjelly, "norse": _native_norse, "snntorch": _native_snntorch}
-
-
-def run_native(tool: str, spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
-    """Build ``spec`` from ``tool``'s own layers, run ``frames`` and export it with the tool."""
-    return NATIVE[tool](spec, frames)
+SEQ_LOADERS = {"sinabs": _run_sinabs, "rockpool": _run_rockpool, "spyx": _run_spyx}

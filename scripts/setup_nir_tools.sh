@@ -2,7 +2,8 @@
 # One environment per NIR consumer, for the interop checks in both directions
 # (tests/test_nir_tools.py, delaykit/convert/nir_tools.py): .venv-nir-<tool> for spikingjelly,
 # norse, snntorch, sinabs, rockpool and spyx. Each tool in its own venv because their pins
-# clash (sinabs and rockpool want nir <= 1.0.4; spyx wants JAX). Idempotent: a stamp file per
+# clash (sinabs and rockpool want nir <= 1.0.4, so nirtorch 2.0, the last that accepts it;
+# spyx wants JAX). Idempotent: a stamp file per
 # venv marks a finished install; a tool that does not install is reported and skipped, and the
 # script still exits 0 when at least one tool works.
 # Usage: bash scripts/setup_nir_tools.sh [TOOL ...]   (default: all six)
@@ -21,9 +22,9 @@ packages() {  # the pip arguments of one tool, then a line with its --no-deps pa
                   echo "norse==1.1.0" ;;
     snntorch)     echo "$TORCH nir==1.0.8 nirtorch==2.6 numpy h5py pandas matplotlib"
                   echo "snntorch==1.0.0" ;;
-    sinabs)       echo "$TORCH nir==1.0.4 nirtorch==2.6 numpy h5py pbr matplotlib"
+    sinabs)       echo "$TORCH nir==1.0.4 nirtorch==2.0 numpy h5py pbr matplotlib"
                   echo "sinabs==3.1.3" ;;
-    rockpool)     echo "$TORCH nir==1.0.4 nirtorch==2.6 numpy h5py scipy"
+    rockpool)     echo "$TORCH nir==1.0.4 nirtorch==2.0 numpy h5py scipy"
                   echo "rockpool==3.1.0" ;;
     spyx)         echo "nir==1.0.8 numpy h5py jax jaxlib flax optax grain jax-tqdm"
                   echo "spyx==1.0.0" ;;

@@ -25,7 +25,12 @@ rockpool       like sinabs (steps, exact decay, unit gain, fan-out layout). Its 
                which resets by subtracting the threshold and may emit several spikes per
                step (it has no hard reset: the run measures the difference).
 spyx           the default graph with the fan-out layout (``Linear -> Delay -> Linear``,
-               one edge out of every node: spyx follows only the first).
+               one edge out of every node: spyx follows only the first); the LI readout as
+               a LIF that never fires (threshold 1e38): spyx builds LI only as half of its
+               PSU_LIF, and its LIF ``V = beta V + x`` below threshold is that LI. Its LIF
+               fires on the previous step's membrane and subtracts the threshold (no hard
+               reset): the run measures the difference. It drops nodes it has no module
+               for (Delay): delaykit's map adds one.
 =============  ==========================================================================
 
 What no rendering can make a tool do is done by the tool's node map on the torch side
@@ -76,6 +81,7 @@ class Consumer:
     leak: str = "euler"
     layout: str = "branch"
     affine_only: bool = False
+    readout_as_lif: bool = False
     node_map: tuple[str, ...] = ("Delay", "LI")
     notes: str = ""
 
@@ -109,7 +115,13 @@ CONSUMERS: dict[str, Consumer] = {
             node_map=("Delay", "LI", "LIF"),
             notes="LIFNeuronTorch: subtractive reset, up to 2**16 spikes per step",
         ),
-        Consumer("spyx", layout="fanout", node_map=("Delay", "LI"), notes="JAX"),
+        Consumer(
+            "spyx",
+            layout="fanout",
+            readout_as_lif=True,
+            node_map=("Delay",),
+            notes="LIF fires on the previous step's membrane and subtracts the threshold",
+        ),
     )
 }
 
@@ -169,6 +181,25 @@ def _retime(graph: Any, c: Consumer, net: Network) -> None:
             graph.nodes[name] = nir.Affine(weight=w, bias=np.zeros(w.shape[0], dtype=w.dtype))
 
 
+#: The threshold of a readout written as a LIF that never fires (float32 max is 3.4e38).
+NEVER_FIRES = 1e38
+
+
+def _readout_as_lif(graph: Any) -> None:
+    import nir
+
+    for name, node in list(graph.nodes.items()):
+        if type(node).__name__ == "LI":
+            v_leak = np.asarray(node.v_leak, dtype=np.float64)
+            graph.nodes[name] = nir.LIF(
+                tau=node.tau,
+                r=node.r,
+                v_leak=v_leak,
+                v_threshold=np.full(v_leak.shape, NEVER_FIRES),
+                v_reset=v_leak,
+            )
+
+
 def _require_zero_leak(net: Network, tool: str) -> None:
     for layer in net.layers:
         v = np.asarray(layer.neuron.v_reset, dtype=np.float64)
@@ -190,6 +221,8 @@ def graph_for(net: Network, tool: str) -> Any:
     graph = network_to_nir(net, r_convention=r_conv, layout=c.layout)
     if c.time_base != "dt" or c.leak != "euler" or c.affine_only:
         _retime(graph, c, net)
+    if c.readout_as_lif:
+        _readout_as_lif(graph)
     metadata = {k: v for k, v in (graph.metadata or {}).items() if k != NIR_METADATA_KEY}
     metadata["delaykit_for"] = json.dumps({"tool": tool, "dt_s": net.dt, "time_base": c.tool_dt(net.dt)})
     return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata, type_check=True)
@@ -198,11 +231,28 @@ def graph_for(net: Network, tool: str) -> Any:
 # ---- graphs that a tool wrote (--from TOOL) ------------------------------------------------
 
 #: How delaykit reads each tool's own NIR export: the step it integrates with and what its
-#: exporter writes differently from NIR's equations (docs/nir_interop.md).
+#: exporter writes differently from NIR's equations.
 PRODUCERS: dict[str, str] = {
     "spikingjelly": "times in seconds of the dt given to export_to_nir; r = tau/dt or 1",
-    "snntorch": "times in seconds of its fixed dt = 1e-4 s; Leaky's reset is not written",
+    "snntorch": "times in seconds of its fixed dt = 1e-4 s",
     "norse": "writes tau as dt * tau (it multiplies by dt where it should divide): tau / dt is read back",
+}
+#: Tools whose spiking nodes delaykit refuses, and why (the graph does not say what the tool ran).
+REFUSED_PRODUCERS: dict[str, str] = {
+    "sinabs": (
+        "sinabs writes LIF without its spike and reset functions (by default several spikes per "
+        "step and a reset that subtracts the threshold) and integrates exp(-1/tau) with unit "
+        "input gain whatever r says; the contract's neuron fires once and resets to v_reset"
+    ),
+    "rockpool": (
+        "rockpool writes its LIFNeuronTorch as a LIF without the reset it uses (it subtracts the "
+        "threshold and may emit several spikes per step); the contract's neuron fires once and "
+        "resets to v_reset"
+    ),
+    "spyx": (
+        "spyx's LIF fires on the previous step's membrane and subtracts the threshold; NIR's LIF "
+        "and the contract's fire on this step's membrane and reset to v_reset"
+    ),
 }
 
 
@@ -229,13 +279,17 @@ def load_from(path_or_graph: Any, tool: str, dt: float) -> Network:
     step (seconds) the tool's network ran with. DelaykitError naming the node otherwise."""
     import nir
 
-    if tool not in PRODUCERS:
-        raise DelaykitError(f"tool: reading {tool!r}'s NIR export is not supported ({sorted(PRODUCERS)} are)")
+    if tool not in PRODUCERS and tool not in REFUSED_PRODUCERS:
+        raise DelaykitError(f"tool: {tool!r} is not one of {sorted({*PRODUCERS, *REFUSED_PRODUCERS})}")
     graph = (
         path_or_graph
         if isinstance(path_or_graph, nir.NIRGraph)
         else nir.read(path_or_graph, type_check=False)
     )
+    if tool in REFUSED_PRODUCERS:
+        spiking = [n for n, x in graph.nodes.items() if type(x).__name__ in ("LIF", "CubaLIF", "IF")]
+        if spiking:
+            raise DelaykitError(f"NIR node {spiking[0]!r}: {REFUSED_PRODUCERS[tool]}")
     step = SNNTORCH_DT if tool == "snntorch" else dt
     if tool == "norse":
         graph = _fix_norse_tau(graph, dt)
