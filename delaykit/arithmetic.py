@@ -14,6 +14,12 @@ The contract's equations (``delaykit.network``) in the chosen float type ``F``:
 * ``I = F(syn + F(b))`` -- one rounding to ``F`` per step and neuron;
 * ``h = v + (r - v) / tau + I`` evaluated in ``F``; LIF: ``s = h >= theta``, ``v = s ? r : h``;
   LI: ``v = h``. The membrane starts at ``r`` (spikingjelly's convention).
+* Version-3 neurons (``delaykit.network.neurons``): ``(r - v) / tau`` is the forward-Euler
+  leak; the exact leak is ``(r - v) * F(1 - exp(-1/tau))``. With a synaptic current
+  (``tau_syn`` set) the bias goes to the membrane: ``c = c + F(syn)``;
+  ``h = ((v + leak) + c) + F(b)``; after the spike ``c = c - c / F(tau_syn)`` (Euler) or
+  ``c - c * F(1 - exp(-1/tau_syn))`` (exact). Reset ``subtract``: ``v = h - theta``;
+  ``none``: ``v = h``.
 
 Integer networks (``Layer.weight`` integer) run in float modes on their integer values
 (exact), and their outputs are multiplied by ``weight_scale`` into real units.
@@ -33,6 +39,18 @@ Needs integer weights, bias, threshold and reset (the contract's integer units).
 4. LIF: spike when ``h >= theta << threshold_shift`` (``threshold_compare = "ge"``) or
    ``h > theta << threshold_shift`` (``"gt"``, Loihi: ``v > vth * 2**6``); ``v = s ? r' : h``.
    LI: ``v = h``; its output in real units is ``v / 2**weight_shift * weight_scale``.
+
+With a synaptic current (``tau_syn`` set, format version 3), step 2 keeps a state:
+``c = reduce(cdecay(c) + (syn << weight_shift), current_bits, current_overflow)`` with ``c``
+the previous step's current (0 before step 0), and ``c`` replaces ``u`` in step 3; the current
+is never reset. ``cdecay`` is ``decay`` with the constant of ``tau_syn``: Loihi's
+``(4096 - iDecay)/4096`` with ``iDecay = floor(4096 / tau_syn + 0.5)`` in ``[1, 4096]``
+(Lava's bit-accurate CUBA: ``du = iDecay - 1`` plus its ``ds_offset`` of 1, the product's
+magnitude shifted by 12), the shift ``k`` of ``tau_syn``, or none. Without a current the
+engines clear it every step (``iDecay = 4096``). Reset ``subtract``:
+``v = reduce(h - (theta << threshold_shift), membrane_bits, membrane_overflow)``; ``none``:
+``v = h``. The exact leak changes only the constants: ``dv`` and ``iDecay`` round
+``4096 * (1 - exp(-1/tau))``, the shift is ``round(-log2(1 - exp(-1/tau)))``.
 
 Decay (``decay``), mapped from the neuron's ``tau`` (steps):
 
@@ -71,51 +89,43 @@ model without latency.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from delaykit.network import LIF, Layer
+from delaykit.fixed_decay import (
+    LOIHI_DECAY_UNITY,
+    OVERFLOW_MODES,
+    RESET_CODES,
+    loihi_current_decay_constant,
+    loihi_decay_constant,
+    reduce_int,
+    shift_decay_constant,
+)
+from delaykit.layer_constants import LayerConstants, layer_constants
+
+__all__ = [
+    "COMPARE_MODES",
+    "DECAY_KINDS",
+    "FIXED_POINT_KEYS",
+    "FLOAT_KINDS",
+    "LOIHI_DECAY_UNITY",
+    "OVERFLOW_MODES",
+    "RESET_CODES",
+    "Arithmetic",
+    "LayerConstants",
+    "layer_constants",
+    "loihi_current_decay_constant",
+    "loihi_decay_constant",
+    "reduce_int",
+    "shift_decay_constant",
+]
 
 FLOAT_KINDS = ("float64", "float32")
 DECAY_KINDS = ("loihi12", "shift", "none")
-OVERFLOW_MODES = ("saturate", "wrap")
 COMPARE_MODES = ("ge", "gt")
-
-#: Loihi's decay constants are 12-bit: x <- x * (4096 - d) / 4096.
-LOIHI_DECAY_UNITY = 4096
-
-
-def loihi_decay_constant(tau: float) -> int:
-    """Loihi's 12-bit voltage decay ``dv`` for a membrane time constant ``tau`` (steps)."""
-    tau = float(tau)
-    if not (math.isfinite(tau) and tau >= 1.0):
-        raise ValueError(f"tau: must be a finite number of steps >= 1, got {tau}")
-    return int(min(LOIHI_DECAY_UNITY - 1, math.floor(LOIHI_DECAY_UNITY / tau + 0.5)))
-
-
-def shift_decay_constant(tau: float) -> int:
-    """Xylo-style shift ``k`` (``x <- x - (x >> k)``) for ``tau`` in steps: round(log2(tau))."""
-    tau = float(tau)
-    if not (math.isfinite(tau) and tau >= 1.0):
-        raise ValueError(f"tau: must be a finite number of steps >= 1, got {tau}")
-    return max(0, int(round(math.log2(tau))))
-
-
-def reduce_int(x: np.ndarray | int, bits: int | None, mode: str) -> np.ndarray:
-    """Reduce integers to ``bits`` signed bits by saturation or wrap-around (see module doc)."""
-    a = np.asarray(x, dtype=np.int64)
-    if bits is None:
-        return a
-    half = 1 << (bits - 1)
-    if mode == "saturate":
-        return np.clip(a, -(half - 1), half - 1)
-    if mode == "wrap":
-        return ((a + half) & ((1 << bits) - 1)) - half
-    raise ValueError(f"overflow mode must be one of {OVERFLOW_MODES}, got {mode!r}")
 
 
 @dataclass(frozen=True)
@@ -285,19 +295,34 @@ class Arithmetic:
         """Output steps the readout skips: the latency of ``n_layers`` layers (steps)."""
         return self.layer_latency_steps * int(n_layers)
 
-    def decay_param(self, tau: float) -> int:
-        """The integer decay constant for ``tau`` (steps): ``4096 - dv`` for 'loihi12'
-        (the multiplier), ``k`` for 'shift', 0 for 'none'."""
+    def decay_param(self, tau: float, leak: str = "euler") -> int:
+        """The integer decay constant of a membrane with ``tau`` (steps): ``4096 - dv`` for
+        'loihi12' (the multiplier), ``k`` for 'shift', 0 for 'none'."""
         if self.decay == "loihi12":
-            return LOIHI_DECAY_UNITY - loihi_decay_constant(tau)
+            return LOIHI_DECAY_UNITY - loihi_decay_constant(tau, leak)
         if self.decay == "shift":
-            return shift_decay_constant(tau)
+            return shift_decay_constant(tau, leak)
         return 0
 
-    def apply_decay(self, x: np.ndarray, tau: float) -> np.ndarray:
+    def current_decay_param(self, tau_syn: float | None, leak: str = "euler") -> int:
+        """The integer decay constant of a synaptic current with ``tau_syn`` (steps): the
+        multiplier ``4096 - iDecay`` for 'loihi12', ``k`` for 'shift', 0 for 'none' (and for no
+        current state, where the engines clear the current every step)."""
+        if tau_syn is None:
+            return 0
+        if self.decay == "loihi12":
+            return LOIHI_DECAY_UNITY - loihi_current_decay_constant(tau_syn, leak)
+        if self.decay == "shift":
+            return shift_decay_constant(tau_syn, leak)
+        return 0
+
+    def apply_decay(self, x: np.ndarray, tau: float, leak: str = "euler") -> np.ndarray:
         """``decay(x)`` of the module docstring on int64 arrays (the reference uses it)."""
+        return self.decay_by_param(x, self.decay_param(tau, leak))
+
+    def decay_by_param(self, x: np.ndarray, p: int) -> np.ndarray:
+        """``decay(x)`` with the integer constant ``p`` of :meth:`decay_param`."""
         x = np.asarray(x, dtype=np.int64)
-        p = self.decay_param(tau)
         if self.decay == "loihi12":
             prod = x * p
             return np.sign(prod) * (np.abs(prod) >> 12)
@@ -354,124 +379,3 @@ def _check_fixed_point_table(name: str, fp: Any) -> None:
         raise ValueError(
             f"target {name!r}: field 'fixed_point': unknown keys {unknown}; known: {sorted(FIXED_POINT_KEYS)}"
         )
-
-
-# ---- per-layer constants shared by both engines -------------------------------------------
-
-
-@dataclass(frozen=True)
-class LayerConstants:
-    """A layer's parameters in the arithmetic's representation (both engines use these).
-
-    Fixed point: ``weight`` int64, ``bias``/``threshold``/``reset`` int64 in membrane units
-    (already shifted), ``decay_param`` as :meth:`Arithmetic.decay_param`.
-    Float: ``weight`` float64 holding F-rounded values, ``bias`` float64 holding F(b),
-    ``threshold``/``reset`` in F, ``tau`` in F.
-    ``out_scale`` (out,) float64 turns the membrane into real units.
-    """
-
-    weight: np.ndarray
-    bias: np.ndarray
-    threshold: np.ndarray
-    reset: np.ndarray
-    tau: float
-    decay_param: int
-    spiking: bool
-    out_scale: np.ndarray
-
-
-def _as_vector(v: float | np.ndarray, n: int) -> np.ndarray:
-    a = np.asarray(v, dtype=np.float64)
-    return np.full(n, float(a)) if a.ndim == 0 else a.astype(np.float64)
-
-
-def _integer_vector(v: float | np.ndarray, n: int, where: str, name: str) -> np.ndarray:
-    a = _as_vector(v, n)
-    if not np.all(a == np.round(a)) or np.abs(a).max() >= 2.0**52:
-        raise ValueError(
-            f"{where}: field '{name}': fixed-point arithmetic needs integer values "
-            f"(in the weights' integer units); quantize with 'delaykit convert --target'"
-        )
-    return a.astype(np.int64)
-
-
-def _check_weight_bits(w: np.ndarray, arith: Arithmetic, where: str) -> None:
-    bits = arith.weight_bits
-    if bits is None:
-        return
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    nz = w[w != 0]
-    if nz.size == 0:
-        return
-    if not arith.weight_exponent:
-        if nz.min() < lo or nz.max() > hi:
-            raise ValueError(
-                f"{where}: field 'weight': values {int(nz.min())}..{int(nz.max())} do not fit "
-                f"{bits}-bit signed weights of {arith.name}; quantize with "
-                f"'delaykit convert --target'"
-            )
-        return
-    # mantissa * 2**e with one exponent e >= 0 per layer (Loihi's weight_exp)
-    e = 0
-    while nz.min() < (lo << e) or nz.max() > (hi << e):
-        e += 1
-    if np.any(nz % (1 << e)):
-        raise ValueError(
-            f"{where}: field 'weight': values {int(nz.min())}..{int(nz.max())} need exponent "
-            f"{e} but are not multiples of 2**{e}: not representable as {bits}-bit mantissa "
-            f"x 2**exp on {arith.name}; quantize with 'delaykit convert --target'"
-        )
-
-
-def layer_constants(layer: Layer, arith: Arithmetic) -> LayerConstants:
-    """Convert a layer's parameters for ``arith``; raise ValueError naming the field when they
-    cannot be represented (float weights in fixed point, weights beyond ``weight_bits``)."""
-    where = f"layer {layer.name!r}"
-    n = layer.n_out
-    neuron = layer.neuron
-    spiking = isinstance(neuron, LIF)
-    th = neuron.v_threshold if isinstance(neuron, LIF) else 0.0
-    scale = (layer.weight_scale if layer.weight_scale is not None else np.ones(n)).astype(np.float64)
-    if arith.is_fixed:
-        if not layer.is_integer:
-            raise ValueError(
-                f"{where}: field 'weight': float weights cannot run in fixed-point arithmetic "
-                f"{arith.name!r}; quantize with 'delaykit convert --target'"
-            )
-        w = layer.weight.astype(np.int64)
-        _check_weight_bits(w, arith, where)
-        ws, ts = arith.weight_shift, arith.threshold_shift
-        reset = _integer_vector(neuron.v_reset, n, where, "neuron.v_reset") << ws
-        if arith.membrane_bits is not None:
-            lim = (1 << (arith.membrane_bits - 1)) - 1
-            if np.abs(reset).max() > lim:
-                raise ValueError(
-                    f"{where}: field 'neuron.v_reset': beyond the {arith.membrane_bits}-bit membrane"
-                )
-        thr = (
-            (_integer_vector(th, n, where, "neuron.v_threshold") << ts) if spiking else np.zeros(n, np.int64)
-        )
-        bias = np.array(layer.bias, dtype=np.int64) << ws
-        return LayerConstants(
-            weight=w,
-            bias=bias,
-            threshold=thr,
-            reset=reset,
-            tau=float(neuron.tau),
-            decay_param=arith.decay_param(neuron.tau),
-            spiking=spiking,
-            out_scale=scale / float(1 << ws),
-        )
-    f = arith.float_dtype
-    w = layer.weight.astype(f).astype(np.float64)
-    bias = np.array(layer.bias, dtype=f).astype(np.float64)
-    return LayerConstants(
-        weight=w,
-        bias=bias,
-        threshold=_as_vector(th, n).astype(f),
-        reset=_as_vector(neuron.v_reset, n).astype(f),
-        tau=float(f(neuron.tau)),
-        decay_param=0,
-        spiking=spiking,
-        out_scale=scale,
-    )

@@ -27,177 +27,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
+from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float
 from .readout import readout_scores
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
 
 _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
-
-
-# ---- kernels ------------------------------------------------------------------------------
-
-
-@nb.njit(cache=True, nogil=True)
-def _deliver(
-    src_t, src_i, src_c, n_src, row_ptr, row_off, row_w, row_last, acc, n_out, out_steps, lat, unit_counts
-):  # pragma: no cover - compiled
-    """Add every source's row into ``acc``; return the number of synaptic events delivered.
-
-    The inner loops run on unsigned indices: numba then emits no negative-index wrap-around
-    code, and the loop is two loads and one add to memory per event.
-    """
-    total = out_steps * n_out
-    n_events = 0
-    one = np.uint64(1)
-    for e in range(n_src):
-        i = src_i[e]
-        k0 = row_ptr[i]
-        k1 = row_ptr[i + 1]
-        if k0 == k1:
-            continue
-        base = (src_t[e] + lat) * n_out
-        room = total - base  # offsets must stay below this
-        if room <= 0:
-            continue
-        if row_last[i] >= room:  # the row runs past the end of the run: find the cut
-            lo = k0
-            hi = k1
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if row_off[mid] < room:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            k1 = lo
-        n_events += k1 - k0
-        a = acc[base:]
-        k = np.uint64(k0)
-        end = np.uint64(k1)
-        if unit_counts or src_c[e] == 1:
-            while k < end:
-                a[np.uint64(row_off[k])] += row_w[k]
-                k += one
-        else:
-            c = src_c[e]
-            while k < end:
-                a[np.uint64(row_off[k])] += row_w[k] * c
-                k += one
-    return n_events
-
-
-@nb.njit(cache=True, inline="always")
-def _reduce(x, bits, wrap):  # pragma: no cover - compiled
-    if bits == 0:
-        return x
-    half = np.int64(1) << (bits - 1)
-    if wrap:
-        return ((x + half) & ((half << 1) - 1)) - half
-    if x > half - 1:
-        return half - 1
-    if x < 1 - half:
-        return 1 - half
-    return x
-
-
-@nb.njit(cache=True, nogil=True)
-def _neurons_fixed(
-    acc,
-    out_steps,
-    n,
-    bias,
-    thr,
-    reset,
-    spiking,
-    decay_kind,
-    dparam,
-    ws,
-    cur_bits,
-    cur_wrap,
-    mem_bits,
-    mem_wrap,
-    strict,
-    raster,
-    out_t,
-    out_i,
-    trace,
-):  # pragma: no cover
-    """Step the integer neurons through the accumulator; return the number of spikes.
-
-    Per step, three passes over the neurons: the membrane update (no data-dependent branches:
-    LLVM hoists the uniform mode tests out of the loop and vectorizes it), threshold and reset,
-    then the spike list. About 5x faster than one fused loop.
-    """
-    v = reset.copy()
-    h = np.empty(n, dtype=np.int64)
-    n_sp = 0
-    for t in range(out_steps):
-        row = t * n
-        for j in range(n):
-            u = _reduce(np.int64(acc[row + j]) << ws, cur_bits, cur_wrap)
-            x = v[j] - reset[j]
-            if decay_kind == 0:
-                p = x * dparam
-                m = np.abs(p) >> 12
-                x = m if p >= 0 else -m
-            elif decay_kind == 1:
-                x = x - (x >> dparam)
-            h[j] = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
-        if spiking:
-            r = raster[t]
-            for j in range(n):
-                hj = h[j]
-                fire = (hj > thr[j]) if strict else (hj >= thr[j])
-                v[j] = reset[j] if fire else hj
-                r[j] = fire
-            for j in range(n):
-                if r[j]:
-                    out_t[n_sp] = t
-                    out_i[n_sp] = j
-                    n_sp += 1
-        else:
-            for j in range(n):
-                v[j] = h[j]
-                trace[t, j] = h[j]
-    return n_sp
-
-
-@nb.njit(cache=True, nogil=True)
-def _neurons_float(
-    current, out_steps, n, thr, reset, tau, spiking, raster, out_t, out_i, trace
-):  # pragma: no cover
-    """Step float neurons (dtype of ``current``: float32 or float64); return the spike count.
-
-    Same three passes as :func:`_neurons_fixed`; each operation is the reference's, in the
-    same order, so results are identical for identical currents.
-    """
-    v = reset.copy()
-    h = np.empty_like(v)
-    n_sp = 0
-    for t in range(out_steps):
-        for j in range(n):
-            h[j] = v[j] + (reset[j] - v[j]) / tau + current[t, j]
-        if spiking:
-            r = raster[t]
-            for j in range(n):
-                hj = h[j]
-                fire = hj >= thr[j]
-                v[j] = reset[j] if fire else hj
-                r[j] = fire
-            for j in range(n):
-                if r[j]:
-                    out_t[n_sp] = t
-                    out_i[n_sp] = j
-                    n_sp += 1
-        else:
-            for j in range(n):
-                v[j] = h[j]
-                trace[t, j] = h[j]
-    return n_sp
 
 
 # ---- prepared network -----------------------------------------------------------------------
@@ -400,6 +239,9 @@ def _step_layer(el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithme
             arith.membrane_bits or 0,
             arith.membrane_overflow == "wrap",
             arith.threshold_compare == "gt",
+            c.has_current,
+            c.syn_decay_param,
+            c.reset_mode,
             raster,
             out_t,
             out_i,
@@ -407,7 +249,11 @@ def _step_layer(el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithme
         )
     else:
         ftype = arith.float_dtype
-        current = (acc.reshape(out_steps, n) + c.bias).astype(ftype)  # I = F(syn + F(b))
+        current: np.ndarray
+        if c.has_current:  # the current takes F(syn); the bias goes to the membrane
+            current = acc.reshape(out_steps, n).astype(ftype)
+        else:
+            current = (acc.reshape(out_steps, n) + c.bias).astype(ftype)  # I = F(syn + F(b))
         trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=ftype)
         n_sp = _neurons_float(
             current,
@@ -415,8 +261,13 @@ def _step_layer(el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithme
             n,
             c.threshold,
             c.reset,
-            ftype(c.tau),
+            ftype(c.mem_leak),
             el.spiking,
+            c.has_current,
+            c.bias.astype(ftype),
+            ftype(c.syn_leak),
+            (c.mem_leak_div, c.syn_leak_div),
+            c.reset_mode,
             raster,
             out_t,
             out_i,
@@ -450,42 +301,6 @@ def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
 
 
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}
-
-
-@nb.njit(cache=True, nogil=True)
-def _input_sources(x, integer):  # pragma: no cover - compiled
-    """Nonzero bins of frames ``x`` in time order: (t, i, value, status, max |value|).
-
-    status 0 ok, 1 NaN/infinity, 2 (integer mode) a negative or fractional count.
-    """
-    steps, n_in = x.shape
-    n = 0
-    for t in range(steps):
-        for i in range(n_in):
-            if x[t, i] != 0:
-                n += 1
-    src_t = np.empty(n, dtype=np.int64)
-    src_i = np.empty(n, dtype=np.int64)
-    vals = np.empty(n, dtype=np.float64)
-    status = 0
-    vmax = 0.0
-    k = 0
-    for t in range(steps):
-        for i in range(n_in):
-            v = np.float64(x[t, i])
-            if not (v - v == 0.0):  # NaN or +-inf (inf - inf is NaN)
-                status = 1
-                continue
-            if v != 0:
-                if integer and (v < 0 or v != np.floor(v)):
-                    status = max(status, 2)
-                src_t[k] = t
-                src_i[k] = i
-                vals[k] = v
-                k += 1
-                if abs(v) > vmax:
-                    vmax = abs(v)
-    return src_t, src_i, vals, status, vmax
 
 
 def simulate_event(net: Network, frames: np.ndarray, arithmetic: Arithmetic | None = None) -> SimResult:

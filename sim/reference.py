@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants, reduce_int
+from delaykit.arithmetic import RESET_CODES, Arithmetic, LayerConstants, layer_constants, reduce_int
 from delaykit.network import Layer, Network, apply_input_taps
 
 from .readout import readout_scores
@@ -55,9 +55,10 @@ def _step_neurons(
     dtype: type,
     update: Callable[[np.ndarray, int], np.ndarray],
     fires: Callable[[np.ndarray], np.ndarray],
+    after_spike: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """The loop both number formats share: ``h = update(v, t)``; LIF: ``s = fires(h)``,
-    ``v = s ? reset : h``; LI: ``v = h``. Returns (spikes uint8, membrane trace)."""
+    ``v = s ? after_spike(h) : h``; LI: ``v = h``. Returns (spikes uint8, membrane trace)."""
     v = c.reset.copy()
     spikes = np.zeros(shape, dtype=np.uint8)
     trace: np.ndarray = np.zeros(shape, dtype=dtype)
@@ -66,33 +67,74 @@ def _step_neurons(
         if c.spiking:
             s = fires(h)
             spikes[t] = s
-            v = np.where(s, c.reset, h)
+            v = np.where(s, after_spike(h), h)
         else:
             v = h
         trace[t] = v
     return spikes, trace
 
 
+def _float_decay(x: np.ndarray, target: np.ndarray | float, leak: float, divide: bool) -> np.ndarray:
+    """The float leak term ``(target - x) / leak`` (forward Euler, leak = tau) or
+    ``(target - x) * leak`` (exact, leak = 1 - exp(-1/tau)), in x's float type."""
+    return (target - x) / leak if divide else (target - x) * leak
+
+
 def _run_float(syn: np.ndarray, c: LayerConstants, ftype: type) -> tuple[np.ndarray, np.ndarray]:
-    current = (syn + c.bias).astype(ftype)  # I = F(syn + F(b))
-    tau = ftype(c.tau)
+    mem_leak, syn_leak = ftype(c.mem_leak), ftype(c.syn_leak)
+    if not c.has_current:
+        current = (syn + c.bias).astype(ftype)  # I = F(syn + F(b))
 
-    def update(v: np.ndarray, t: int) -> np.ndarray:
-        return v + (c.reset - v) / tau + current[t]
+        def update(v: np.ndarray, t: int) -> np.ndarray:
+            return v + _float_decay(v, c.reset, mem_leak, c.mem_leak_div) + current[t]
 
-    return _step_neurons(c, syn.shape, ftype, update, lambda h: h >= c.threshold)
+    else:  # c = c + F(syn); h = ((v + leak) + c) + F(b); then c decays
+        inp: np.ndarray = syn.astype(ftype)
+        bias: np.ndarray = c.bias.astype(ftype)
+        cur: np.ndarray = np.zeros(syn.shape[1], dtype=ftype)
+
+        def update(v: np.ndarray, t: int) -> np.ndarray:
+            nonlocal cur
+            cur = cur + inp[t]
+            h = v + _float_decay(v, c.reset, mem_leak, c.mem_leak_div) + cur + bias
+            cur = cur + _float_decay(cur, ftype(0), syn_leak, c.syn_leak_div)
+            return h
+
+    after = _after_spike(c, lambda h: h - c.threshold)
+    return _step_neurons(c, syn.shape, ftype, update, lambda h: h >= c.threshold, after)
+
+
+def _after_spike(
+    c: LayerConstants, subtract: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The membrane after a spike: the reset value, ``subtract(h)`` or ``h`` (reset modes)."""
+    if c.reset_mode == RESET_CODES["value"]:
+        return lambda h: c.reset
+    if c.reset_mode == RESET_CODES["subtract"]:
+        return subtract
+    return lambda h: h
 
 
 def _run_fixed(syn: np.ndarray, c: LayerConstants, arith: Arithmetic) -> tuple[np.ndarray, np.ndarray]:
-    u = reduce_int(syn << arith.weight_shift, arith.current_bits, arith.current_overflow)
+    bits, mode = arith.current_bits, arith.current_overflow
+    u_in = syn << arith.weight_shift
+    cur = np.zeros(syn.shape[1], dtype=np.int64)
 
     def update(v: np.ndarray, t: int) -> np.ndarray:
-        h = c.reset + arith.apply_decay(v - c.reset, c.tau) + u[t] + c.bias
+        nonlocal cur
+        if c.has_current:  # c = reduce(cdecay(c) + (syn << ws)); never reset
+            cur = reduce_int(arith.decay_by_param(cur, c.syn_decay_param) + u_in[t], bits, mode)
+        else:
+            cur = reduce_int(u_in[t], bits, mode)
+        h = c.reset + arith.decay_by_param(v - c.reset, c.decay_param) + cur + c.bias
         return reduce_int(h, arith.membrane_bits, arith.membrane_overflow)
 
+    after = _after_spike(
+        c, lambda h: reduce_int(h - c.threshold, arith.membrane_bits, arith.membrane_overflow)
+    )
     if arith.threshold_compare == "gt":
-        return _step_neurons(c, syn.shape, np.int64, update, lambda h: h > c.threshold)
-    return _step_neurons(c, syn.shape, np.int64, update, lambda h: h >= c.threshold)
+        return _step_neurons(c, syn.shape, np.int64, update, lambda h: h > c.threshold, after)
+    return _step_neurons(c, syn.shape, np.int64, update, lambda h: h >= c.threshold, after)
 
 
 def run_layer(

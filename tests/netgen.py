@@ -136,3 +136,29 @@ def with_relays(
         w, d = widen(layers[li + 1], k)
         layers[li + 1] = replace(layers[li + 1], weight=w, delay=d)
     return replace(net, layers=tuple(layers), input=replace(net.input, taps=tuple(taps)))
+
+
+def with_v3_neurons(
+    rng: np.random.Generator,
+    net: Network,
+    *,
+    tau_syns: tuple[float | None, ...] = (None, 1.0, 1.5, 2.0, 5.0, 20.0, 1e6),
+    resets: tuple[str, ...] = ("value", "subtract", "none"),
+    leaks: tuple[str, ...] = ("euler", "exact"),
+) -> Network:
+    """``net`` with each layer's neuron given a random synaptic current (``tau_syn``), reset
+    mode and leak rule (contract version 3), drawn per layer from the given choices."""
+    from dataclasses import replace
+
+    layers = []
+    for layer in net.layers:
+        ts = tau_syns[int(rng.integers(len(tau_syns)))]
+        leak = leaks[int(rng.integers(len(leaks)))]
+        if isinstance(layer.neuron, LIF):
+            neuron = replace(
+                layer.neuron, tau_syn=ts, leak=leak, reset=resets[int(rng.integers(len(resets)))]
+            )
+        else:
+            neuron = replace(layer.neuron, tau_syn=ts, leak=leak)
+        layers.append(replace(layer, neuron=neuron))
+    return replace(net, layers=tuple(layers))
