@@ -61,6 +61,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dropout": 0.4,
         "surrogate_alpha": 5.0,  # ATan surrogate
         "init_pos": "uniform",  # uniform | zero
+        # the neuron (train/cuba.py): "lif" = the paper's; "cuba" adds a synaptic current
+        "neuron": "lif",  # lif | cuba
+        "tau_syn_steps": 5.0,  # cuba: the current's time constant in steps of dt (>= 1)
+        "tau_syn_learnable": False,  # cuba: learn tau_syn per layer (from tau_syn_steps)
+        "reset": "value",  # value (to 0, the paper's) | subtract (v = h - v_threshold)
+        "leak": "euler",  # euler (keep 1 - 1/tau per step, the paper's) | exact (exp(-1/tau))
     },
     "train": {
         "epochs": 150,
@@ -98,6 +104,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.cache": ("auto", "always", "never"),
     "model.kind": ("learned", "random", "none"),
     "model.init_pos": ("uniform", "zero"),
+    "model.neuron": ("lif", "cuba"),
+    "model.reset": ("value", "subtract"),
+    "model.leak": ("euler", "exact"),
     "train.scheduler_w": ("one_cycle", "cosine", "none"),
     "train.scheduler_pos": ("one_cycle", "cosine", "none"),
 }
@@ -324,12 +333,29 @@ def validate(cfg: Mapping[str, Any]) -> None:
             raise DelaykitError(
                 f"model.{key}: must exceed the step dt = {dt_ms} ms (spikingjelly needs tau > 1 step)"
             )
+    _validate_neuron(m)
     if t["epochs"] < 1 or t["batch_size"] < 1 or t["eval_batch_size"] < 1:
         raise DelaykitError("train.epochs, train.batch_size and train.eval_batch_size must be >= 1")
     if not 0.0 <= t["sig_anneal_frac"] <= 1.0:
         raise DelaykitError(f"train.sig_anneal_frac: must be in [0, 1], got {t['sig_anneal_frac']}")
     if d["dt"] <= 0:
         raise DelaykitError(f"data.dt: must be > 0 seconds, got {d['dt']}")
+
+
+def _validate_neuron(m: Mapping[str, Any]) -> None:
+    """The neuron keys: tau_syn_steps >= 1 steps; a learned tau_syn needs a current."""
+    if m["neuron"] == "cuba" and not (
+        m["tau_syn_steps"] is not None and 1.0 <= m["tau_syn_steps"] < math.inf
+    ):
+        raise DelaykitError(
+            f"model.tau_syn_steps: the synaptic current's time constant must be a finite number of "
+            f"steps >= 1, got {m['tau_syn_steps']}"
+        )
+    if m["tau_syn_learnable"] and m["neuron"] != "cuba":
+        raise DelaykitError(
+            'model.tau_syn_learnable: only model.neuron = "cuba" has a synaptic current to learn; '
+            "set model.neuron=cuba or drop it"
+        )
 
 
 def effective_kernel_size(cfg: Mapping[str, Any]) -> int:

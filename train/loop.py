@@ -32,6 +32,7 @@ from tqdm import tqdm
 from delaykit.fileio import write_text_atomic
 from delaykit.train import config as C
 from delaykit.train.checkpoint import save_torch_atomic
+from delaykit.train.cuba import arch_fields
 from delaykit.train.data import GlobalBatchSampler, Splits, make_loader
 from delaykit.train.distributed import Dist, replica_max_abs_diff, sync_batchnorm
 from delaykit.train.evaluation import evaluate_model
@@ -65,6 +66,7 @@ def make_arch(cfg: Mapping[str, Any], splits: Splits) -> dict[str, Any]:
         "channel_group": int(splits.channel_group),
         "window_steps": int(splits.window_steps),
         "readout": "softmax_sum",
+        **arch_fields(m),  # the neuron, when not the paper's LIF (train/cuba.py)
     }
 
 

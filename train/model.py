@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from delaykit.train import cuba
 from delaykit.train.dcls_kernel import dcls_kernel, rounded_delays
+from delaykit.train.delay_conv import delay_conv
 from delaykit.train.lif import lif_btn
 
 MODEL_KINDS: tuple[str, ...] = ("learned", "random", "none")
@@ -66,6 +68,7 @@ def validate_arch(arch: Mapping[str, Any], where: str = "arch") -> dict[str, Any
     if missing:
         raise ValueError(f"{where}: missing field(s) {missing}")
     a = dict(arch)
+    cuba.validate_neuron_arch(a, where)  # optional neuron fields (train/cuba.py)
     if a["model"] not in MODEL_KINDS:
         raise ValueError(f"{where}: field 'model': must be one of {MODEL_KINDS}, got {a['model']!r}")
     k = int(a["kernel_size"])
@@ -141,11 +144,17 @@ class DelaySNN(nn.Module):
         self.kernel_mode = "train"  # "train" | "rounded"
         self.quantizer: Any = None  # optional callable(model, layer_index, kernel) -> kernel (fine-tuning)
         self.bf16 = False
+        #: training delay convolution: auto | dense | spectral (train/delay_conv.py)
+        self.conv_mode = "auto"
         #: optional replacement for BatchNorm, called as (bn, x, layer_index): data-parallel runs
         #: sync the statistics, fine-tuning folds it into the quantized weights
         self.bn_forward: Any = None
         #: optional per-hidden-layer thresholds (fine-tuning uses the quantized ones)
         self.thresholds: list[float] | None = None
+        #: False for a synaptic current, another reset or leak (train/cuba.py runs those)
+        self.paper_neuron = cuba.is_paper_neuron(a)
+        if cuba.neuron_of(a)["tau_syn_learnable"]:  # one tau_syn (steps) per layer
+            self.tau_syn = nn.Parameter(torch.full((len(self.layers),), float(a["tau_syn_steps"])))
         for layer in self.layers:
             layer.SIG.requires_grad_(False)
             if a["model"] != "learned":
@@ -169,6 +178,11 @@ class DelaySNN(nn.Module):
     def weight_parameters(self) -> list[nn.Parameter]:
         """The synaptic weights of every layer."""
         return [layer.weight for layer in self.layers]
+
+    def neuron_parameters(self) -> list[nn.Parameter]:
+        """Learned neuron constants (the per-layer ``tau_syn`` in steps, when learned)."""
+        tau_syn = getattr(self, "tau_syn", None)
+        return [tau_syn] if tau_syn is not None else []
 
     def bn_parameters(self) -> list[nn.Parameter]:
         """BatchNorm gains and biases."""
@@ -204,25 +218,17 @@ class DelaySNN(nn.Module):
     def _conv(self, h: torch.Tensor, kern: torch.Tensor) -> torch.Tensor:
         """Delay convolution of ``h (B, T, C)`` with ``kern (out, C, K)`` -> ``(B, T + (K-1)//2, out)``.
 
-        Runs as a channels-last conv2d (H = 1): oneDNN's fastest layout here, and ``(B, T, C)``
-        with channels contiguous is what the data, the LIF kernels and BatchNorm use, so no
-        transposes are needed between layers.
+        :func:`delaykit.train.delay_conv.delay_conv`: while training, the dense or spectral path
+        per ``conv_mode`` (same function, float rounding apart); evaluation always runs dense.
+        ``(B, T, C)`` with channels contiguous is what the data, the LIF kernels and BatchNorm use.
         """
-        ksize = self.kernel_size
-        if ksize > 1:
-            h = F.pad(h, (0, 0, ksize - 1, (ksize - 1) // 2))
-        x4 = h.permute(0, 2, 1).unsqueeze(2)  # (B, C, 1, T) over channels-last memory
-        w4 = kern.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        if self.bf16 and self.training:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                y = F.conv2d(x4, w4)
-            y = y.float()
-        else:
-            y = F.conv2d(x4, w4)
-        return y.squeeze(2).permute(0, 2, 1)  # (B, T', out)
+        mode = self.conv_mode if self.training else "dense"
+        return delay_conv(h, kern, mode, bf16=self.bf16 and self.training)
 
     def _hidden(self, i: int, cur: torch.Tensor) -> torch.Tensor:
         """BatchNorm and LIF of hidden layer ``i`` on ``cur (B, T, N)``; returns spikes (B, T, N)."""
+        if not self.paper_neuron:
+            return cuba.hidden_forward(self, i, cur)
         if self.bn is not None:
             b, t, c = cur.shape
             flat = cur.reshape(b * t, c)  # statistics over batch and time, like BatchNorm1d on (B, C, T)
@@ -248,8 +254,14 @@ class DelaySNN(nn.Module):
                 spikes = spikes * mask[:, None, :]
             h = spikes
         cur = self._conv(h, self.kernel(n - 1))
+        return self._readout(cur).transpose(0, 1)  # (T', B, classes)
+
+    def _readout(self, cur: torch.Tensor) -> torch.Tensor:
+        """Readout membranes (B, T', classes) of ``cur (B, T', classes)``."""
+        if not self.paper_neuron:
+            return cuba.readout_forward(self, cur)
         _, out = lif_btn(cur, self.arch["readout_tau_steps"], self.readout_threshold, self.surrogate_alpha)
-        return out.transpose(0, 1)  # (T', B, classes)
+        return out
 
     def forward_spikes(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Like forward without dropout (current kernel mode); also returns hidden spikes (T_l, B, n_l)."""
@@ -259,6 +271,8 @@ class DelaySNN(nn.Module):
         for i in range(n - 1):
             h = self._hidden(i, self._conv(h, self.kernel(i)))
             spikes_all.append(h.transpose(0, 1))
+        if not self.paper_neuron:
+            return self._readout(self._conv(h, self.kernel(n - 1))).transpose(0, 1), spikes_all
         _, out = lif_btn(
             self._conv(h, self.kernel(n - 1)), self.arch["readout_tau_steps"], self.readout_threshold
         )

@@ -55,6 +55,8 @@ def make_optimizers(
     groups = [{"params": model.weight_parameters(), "lr": lr_w, "weight_decay": t["weight_decay"]}]
     if model.bn is not None:
         groups.append({"params": model.bn_parameters(), "lr": lr_w, "weight_decay": 0.0})
+    if model.neuron_parameters():  # a learned tau_syn (model.tau_syn_learnable): no decay
+        groups.append({"params": model.neuron_parameters(), "lr": lr_w, "weight_decay": 0.0})
     opts: list[torch.optim.Optimizer] = [_adam(groups)]
     scheds: list[Any] = []
     _add_scheduler(scheds, opts[0], t["scheduler_w"], max_lr_w, epochs)
