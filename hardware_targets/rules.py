@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.hardware_targets.schema import Target, core_size_for_delay, native_core_size
-from delaykit.network import Layer
+from delaykit.network import LIF, Layer
 
 #: Every limit ``check`` can report, with what its ``count`` counts.
 LIMITS: dict[str, str] = {
@@ -329,7 +329,7 @@ def check_weights(layer: Layer, target: Target, out: list[Violation]) -> None:
 def check_neuron(layer: Layer, target: Target, out: list[Violation]) -> None:
     """threshold_bits, bias_bits and neuron_reset of one layer."""
     name = layer.name
-    if layer.is_integer and target.threshold_bits is not None and layer.neuron.spiking:
+    if layer.is_integer and target.threshold_bits is not None and isinstance(layer.neuron, LIF):
         th = np.broadcast_to(np.asarray(layer.neuron.v_threshold, dtype=np.float64), (layer.n_out,))
         bits = target.threshold_bits
         limit = (1 << (bits - 1)) - 1 if target.threshold_signed else (1 << bits) - 1
@@ -348,7 +348,7 @@ def check_neuron(layer: Layer, target: Target, out: list[Violation]) -> None:
                 )
             )
     if layer.is_integer and target.bias_bits is not None:
-        b = layer.bias.astype(np.int64)
+        b = np.asarray(layer.bias).astype(np.int64)  # the contract always holds an array
         bad = ~fits_signed(b, target.bias_bits)
         if bad.any():
             n = int(bad.sum())
@@ -392,7 +392,7 @@ def check_fan(layer: Layer, target: Target, out: list[Violation], prev: Layer | 
     if target.fan_out_max is None or not scoped:
         return
     fan_out = nz.sum(axis=0)
-    if prev is not None and prev.n_relay:  # a relay's copy synapse leaves its source too
+    if prev is not None and prev.relay_src is not None:  # a relay's copy synapse leaves its source too
         fan_out = fan_out + np.bincount(prev.relay_src, minlength=prev.n_outputs)
     what = f"presynaptic neurons have more than {target.fan_out_max} outgoing synapses"
     if target.aliases_per_neuron:  # an alias target lends its own outgoing synapses

@@ -43,6 +43,7 @@ and record ``metadata["delaykit_for"]`` (the tool and its time base in seconds).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.errors import DelaykitError
-from delaykit.fileio import atomic_path
+from delaykit.fileio import write_bytes_atomic
 from delaykit.network import Network
 
 from .export_nir import network_to_nir
@@ -301,5 +302,6 @@ def write_nir_for(net: Network, path: str | Path, tool: str) -> None:
     import nir
 
     graph = graph_for(net, tool)
-    with atomic_path(path) as tmp:
-        nir.write(tmp, graph)
+    buf = io.BytesIO()  # built in memory: the HDF5 library never meets a full disk
+    nir.write(buf, graph)
+    write_bytes_atomic(path, buf.getvalue())
