@@ -21,10 +21,23 @@ from typing import Any
 
 import nir
 import numpy as np
-import torch
-from nir_torch import SeqDelay, SeqLI, StepDelay, StepLI, delay_steps
+
+try:  # every tool but spyx (JAX) runs on torch
+    import torch
+    from nir_torch import SeqDelay, SeqLI, StepDelay, StepLI
+except ImportError:  # pragma: no cover - the spyx environment
+    torch = None
 
 SPIKING = ("LIF", "IF", "CubaLIF")
+
+
+def delay_steps(node: Any, dt: float) -> np.ndarray:
+    """A ``nir.Delay`` node's delays in whole steps of ``dt`` seconds (ValueError otherwise)."""
+    sec = np.asarray(node.delay, dtype=np.float64).reshape(-1)
+    steps = np.round(sec / dt)
+    if np.any(np.abs(sec / dt - steps) > 1e-6) or np.any(steps < 0):
+        raise ValueError(f"Delay {sec.tolist()[:4]}... s is not a whole number of steps of dt={dt} s")
+    return steps.astype(np.int64)
 
 
 @dataclass

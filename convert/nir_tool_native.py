@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-from nir_tool_maps import Result, _version
+from nir_tool_maps import Result, _version, torch
 
 
 def _spec_layers(spec: dict) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -204,7 +203,9 @@ def _native_spyx(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     x = jnp.asarray(frames, dtype=jnp.float32)
     out, _ = snn.run(model, x, batch_major=True)
     n_in, n_out = x.shape[-1], int(_spec_layers(spec)[-1][0].shape[0])
-    graph = snir.to_nir(model, (n_in,), (n_out,), dt=float(spec["dt"]))
+    graph = snir.to_nir(
+        model, {"input": np.array([n_in])}, {"output": np.array([n_out])}, dt=float(spec["dt"])
+    )
     info = {"tool": "spyx", "version": _version("spyx"), "dtype": "float32"}
     return Result(np.asarray(out, dtype=np.float64), {}, info), graph
 

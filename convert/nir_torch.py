@@ -23,16 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["SeqDelay", "SeqLI", "StepDelay", "StepLI", "delay_steps", "li_params"]
-
-
-def delay_steps(node: Any, dt: float) -> np.ndarray:
-    """A ``nir.Delay`` node's delays in whole steps of ``dt`` seconds (ValueError otherwise)."""
-    sec = np.asarray(node.delay, dtype=np.float64).reshape(-1)
-    steps = np.round(sec / dt)
-    if np.any(np.abs(sec / dt - steps) > 1e-6) or np.any(steps < 0):
-        raise ValueError(f"Delay {sec.tolist()[:4]}... s is not a whole number of steps of dt={dt} s")
-    return steps.astype(np.int64)
+__all__ = ["SeqDelay", "SeqLI", "StepDelay", "StepLI", "li_params"]
 
 
 def li_params(node: Any, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
