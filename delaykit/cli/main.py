@@ -11,6 +11,9 @@ not a missing command. A handler returns an exit code: 0 success, 1 a negative v
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -25,7 +28,9 @@ import delaykit.hardware_targets.cli as targets_cli
 import delaykit.sim.cli as sim_cli
 import delaykit.train.cli as train_cli
 from delaykit import __version__
+from delaykit.cli.io_guard import guard_outputs
 from delaykit.errors import DelaykitError
+from delaykit.outputs import os_error_text
 
 #: The modules that register a subcommand, in the order shown by --help.
 SUBCOMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -61,18 +66,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        guard_outputs(args)
         return int(args.func(args) or 0)
     except DelaykitError as e:
         print(f"delaykit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return _broken_pipe()
+    except OSError as e:
+        print(f"delaykit {args.command}: error: {_os_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("delaykit: interrupted", file=sys.stderr)
         return 130
 
 
+def _os_error_line(e: OSError) -> str:
+    """One line for an OS error that no writer turned into a DelaykitError: path and reason."""
+    where = e.filename if e.filename is not None else ""
+    return f"{where}: {os_error_text(e)}" if where else os_error_text(e)
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``delaykit info x.dkn | head``): stop quietly, 141."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+    return 128 + signal.SIGPIPE
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so writers remove their temporary files (exit 143)."""
+    raise SystemExit(128 + signum)
+
+
 def run() -> None:
-    """Console-script wrapper."""
-    sys.exit(main())
+    """Console-script wrapper: SIGTERM cleans up and exits 143; a closed pipe exits 141 quietly."""
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _broken_pipe()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

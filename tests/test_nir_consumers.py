@@ -1,0 +1,142 @@
+"""Per-tool NIR conventions (delaykit/nir/consumers.py), the fan-out layout, the torch node-map
+modules (convert/nir_torch.py) and the interop matrix rendering -- fast, no tool environment."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from netgen import random_network
+
+from delaykit.convert.nir_matrix import merge_rows, render, replace_section
+from delaykit.errors import DelaykitError
+from delaykit.network import LIF
+from delaykit.nir.consumers import CONSUMERS, NEVER_FIRES, graph_for, load_from
+from delaykit.nir.export_nir import network_to_nir
+from delaykit.nir.import_nir import load_nir
+
+nir = pytest.importorskip("nir")
+
+
+def _same_synapses(a, b) -> bool:
+    return all(
+        np.array_equal(x.weight, y.weight)
+        and np.array_equal(x.delay * (x.weight != 0), y.delay * (y.weight != 0))
+        for x, y in zip(a.layers, b.layers, strict=True)
+    )
+
+
+def test_fanout_layout_round_trips_and_has_one_edge_out_of_every_node(rng):
+    net = random_network(rng, density=0.5, max_delay=7)
+    g = network_to_nir(net, layout="fanout")
+    outs = [a for a, _ in g.edges]
+    assert len(outs) == len(set(outs))  # spyx and nirtorch's legacy executor follow one edge
+    assert _same_synapses(net, load_nir(g))
+    with pytest.raises(ValueError, match="layout"):
+        network_to_nir(net, layout="tree")
+
+
+@pytest.mark.parametrize("tool", sorted(CONSUMERS))
+def test_graph_for_every_tool_type_checks_and_says_its_time_base(rng, tool):
+    net = random_network(rng, max_delay=4)
+    g = graph_for(net, tool)
+    assert "delaykit" not in g.metadata  # its dt no longer holds
+    md = json.loads(g.metadata["delaykit_for"])
+    assert md["tool"] == tool and md["dt_s"] == net.dt
+    delays = [n for n in g.nodes.values() if type(n).__name__ == "Delay"]
+    steps = np.concatenate([np.asarray(d.delay).reshape(-1) for d in delays]) / md["time_base"]
+    assert np.allclose(steps, np.round(steps)) and steps.max() > 0
+
+
+def test_time_bases_and_leaks(rng):
+    net = random_network(rng, max_delay=3, tau=2.0)
+    lif = {
+        t: next(n for n in graph_for(net, t).nodes.values() if type(n).__name__ == "LIF") for t in CONSUMERS
+    }
+    assert np.allclose(lif["spikingjelly"].tau, 2.0 * net.dt) and np.allclose(lif["spikingjelly"].r, 2.0)
+    assert np.allclose(lif["snntorch"].tau, 2.0e-4) and np.allclose(lif["snntorch"].r, 2.0)
+    assert np.allclose(lif["norse"].r, 1.0)
+    # sinabs/rockpool decay exp(-1/tau): the same factor 1 - 1/2 as forward Euler's
+    assert np.allclose(np.exp(-1.0 / np.asarray(lif["sinabs"].tau)), 0.5) and np.allclose(
+        lif["sinabs"].r, 1.0
+    )
+    kinds = {type(n).__name__ for n in graph_for(net, "sinabs").nodes.values()}
+    assert "Linear" not in kinds  # sinabs maps only Affine
+    readout = graph_for(net, "spyx").nodes[list(graph_for(net, "spyx").nodes)[-2]]
+    assert type(readout).__name__ == "LIF" and np.all(np.asarray(readout.v_threshold) == NEVER_FIRES)
+
+
+def test_tools_that_need_zero_reset_say_which_field(rng):
+    net = random_network(rng)
+    layer = net.layers[0]
+    bad = replace(
+        net, layers=(replace(layer, neuron=LIF(tau=1.5, v_threshold=1.0, v_reset=-0.5)), *net.layers[1:])
+    )
+    with pytest.raises(DelaykitError, match="layer '.*': field 'v_reset'.*snntorch"):
+        graph_for(bad, "snntorch")
+    graph_for(bad, "spikingjelly")  # v_leak = v_reset is fine there
+
+
+def test_load_from_norse_reads_tau_back_and_refuses_what_it_cannot_hold(rng):
+    net = random_network(rng, (6, 5, 3), max_delay=0, readout="spike_count", spiking_last=True)
+    g = network_to_nir(net, r_convention="one")
+    nodes = dict(g.nodes)
+    for name, n in g.nodes.items():  # as norse's to_nir writes it: tau * dt
+        if type(n).__name__ == "LIF":
+            nodes[name] = nir.LIF(
+                tau=n.tau * net.dt, r=n.r, v_leak=n.v_leak, v_threshold=n.v_threshold, v_reset=n.v_reset
+            )
+    norse_graph = nir.NIRGraph(nodes=nodes, edges=g.edges, type_check=False)
+    back = load_from(norse_graph, "norse", net.dt)
+    assert all(np.isclose(a.neuron.tau, b.neuron.tau) for a, b in zip(net.layers, back.layers, strict=True))
+    for tool in ("sinabs", "rockpool", "spyx"):
+        with pytest.raises(DelaykitError, match=r"NIR node '\w+': .*reset"):
+            load_from(norse_graph, tool, net.dt)
+    with pytest.raises(DelaykitError, match="tool: 'brian'"):
+        load_from(norse_graph, "brian", net.dt)
+
+
+def test_torch_node_map_modules():
+    torch = pytest.importorskip("torch")
+    from delaykit.convert.nir_torch import SeqDelay, SeqLI, StepDelay, StepLI
+
+    steps = np.array([0, 1, 3])
+    x = torch.arange(2 * 6 * 3, dtype=torch.float64).reshape(2, 6, 3) + 1
+    mod, state, ys = StepDelay(steps), None, []
+    for t in range(6):
+        y, state = mod(x[:, t], state)
+        ys.append(y)
+    y = torch.stack(ys, 1)
+    for k, d in enumerate(steps):
+        assert torch.equal(y[:, d:, k], x[:, : 6 - d, k]) and not y[:, :d, k].any()
+    assert torch.equal(SeqDelay(steps)(x), y)
+    assert torch.equal(SeqDelay(steps, num_timesteps=6)(x.reshape(12, 3)), y.reshape(12, 3))
+    li = nir.LI(tau=np.full(3, 0.02), r=np.full(3, 2.0), v_leak=np.zeros(3))  # dt 0.01: decay 1/2, gain 1
+    v, state, want = None, None, torch.zeros(2, 3, dtype=torch.float64)
+    step = StepLI(li, 0.01, torch.float64)
+    for t in range(6):
+        v, state = step(x[:, t], state)
+        want = want / 2 + x[:, t]
+        assert torch.allclose(v, want)
+    assert torch.allclose(SeqLI(li, 0.01, dtype=torch.float64)(x)[:, -1], want)
+
+
+def test_matrix_rendering_and_markers():
+    row = {
+        "tool": "norse", "model": "none", "direction": "export", "status": "ok", "samples": 4,
+        "spike_bins": 10, "spike_mismatches": 0, "output_bins": 5, "output_mismatches": 0,
+        "same_predictions": 4, "same_as_deployed": 4, "version": "1.1.0", "node_map": ["Delay"], "reason": "",
+    }  # fmt: skip
+    refused = {**row, "direction": "import", "status": "refused", "reason": "no hard reset", "node_map": []}
+    rows = merge_rows([row], [refused, {**row, "spike_mismatches": 2}])
+    assert len(rows) == 2 and rows[0]["spike_mismatches"] == 2
+    table = render(rows)
+    assert "2 / 10" in table and "refused" in table and "no hard reset" in table
+    from delaykit.convert.nir_matrix import BEGIN, END
+
+    text = f"a\n{BEGIN}\nold\n{END}\nb\n"
+    assert replace_section(text, table) == f"a\n{BEGIN}\n{table}\n{END}\nb\n"
+    with pytest.raises(DelaykitError, match="markers"):
+        replace_section("no markers", table)
