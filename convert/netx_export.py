@@ -29,12 +29,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from delaykit.arithmetic import loihi_decay_constant
 from delaykit.errors import DelaykitError
-from delaykit.fileio import atomic_path
+from delaykit.fileio import atomic_h5, atomic_path
 from delaykit.hardware_targets import load_target
 from delaykit.network import LIF, Network, require_no_relays
 from delaykit.sim import Arithmetic, simulate
@@ -107,49 +106,48 @@ def write_netx(net: Network, path: str | Path) -> None:
     """Write the netx HDF5 file for Loihi 2, atomically (see the module docstring)."""
     layers = netx_layers(net)
     t_sample = net.output_steps() + len(net.layers)  # + one step of latency per layer
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            sim = f.create_group("simulation")
-            sim.create_dataset("Ts", data=1)
-            sim.create_dataset("tSample", data=t_sample)
-            lg = f.create_group("layer")
-            for i, (lay, spec) in enumerate(zip(net.layers, layers, strict=False)):
-                g = lg.create_group(str(i))
-                g.create_dataset("type", data=np.bytes_("dense"))
-                g.create_dataset("shape", data=np.array([lay.n_out], dtype=np.int64))
-                g.create_dataset("inFeatures", data=lay.n_in)
-                g.create_dataset("outFeatures", data=lay.n_out)
-                g.create_dataset("weight", data=spec["weight"].astype(np.int32), compression="gzip")
-                g.create_dataset("delay", data=spec["delay"].astype(np.int32), compression="gzip")
-                if spec["bias"].any():
-                    g.create_dataset("bias", data=spec["bias"].astype(np.int32))
-                n = g.create_group("neuron")
-                n.create_dataset("type", data=np.bytes_("CUBA"))
-                n.create_dataset("iDecay", data=spec["iDecay"])
-                n.create_dataset("vDecay", data=spec["vDecay"])
-                n.create_dataset("vThMant", data=spec["vThMant"])
-                n.create_dataset("refDelay", data=1)
-                n.create_dataset("gradedSpike", data=False)
-            f.attrs["delaykit"] = json.dumps(
-                {
-                    "format_version": 1,
-                    "dt_s": net.dt,
-                    "readout": net.readout,
-                    "input": net.input.to_dict(),
-                    "layers": [
-                        {
-                            "name": lay.name,
-                            "extend_steps": lay.extend_steps,
-                            "weight_scale": lay.weight_scale.tolist(),
-                            "spiking": s["spiking"],
-                        }
-                        for lay, s in zip(net.layers, layers, strict=False)
-                    ],
-                    "provenance": net.provenance,
-                    "timing": "Loihi delivers a delay-d spike after d + 1 steps per layer; frame f fed "
-                    "at Lava step f + 1 appears in layer k's output at Lava step f + 1 + k + delays",
-                }
-            )
+    with atomic_h5(path) as f:
+        sim = f.create_group("simulation")
+        sim.create_dataset("Ts", data=1)
+        sim.create_dataset("tSample", data=t_sample)
+        lg = f.create_group("layer")
+        for i, (lay, spec) in enumerate(zip(net.layers, layers, strict=False)):
+            g = lg.create_group(str(i))
+            g.create_dataset("type", data=np.bytes_("dense"))
+            g.create_dataset("shape", data=np.array([lay.n_out], dtype=np.int64))
+            g.create_dataset("inFeatures", data=lay.n_in)
+            g.create_dataset("outFeatures", data=lay.n_out)
+            g.create_dataset("weight", data=spec["weight"].astype(np.int32), compression="gzip")
+            g.create_dataset("delay", data=spec["delay"].astype(np.int32), compression="gzip")
+            if spec["bias"].any():
+                g.create_dataset("bias", data=spec["bias"].astype(np.int32))
+            n = g.create_group("neuron")
+            n.create_dataset("type", data=np.bytes_("CUBA"))
+            n.create_dataset("iDecay", data=spec["iDecay"])
+            n.create_dataset("vDecay", data=spec["vDecay"])
+            n.create_dataset("vThMant", data=spec["vThMant"])
+            n.create_dataset("refDelay", data=1)
+            n.create_dataset("gradedSpike", data=False)
+        f.attrs["delaykit"] = json.dumps(
+            {
+                "format_version": 1,
+                "dt_s": net.dt,
+                "readout": net.readout,
+                "input": net.input.to_dict(),
+                "layers": [
+                    {
+                        "name": lay.name,
+                        "extend_steps": lay.extend_steps,
+                        "weight_scale": lay.weight_scale.tolist(),
+                        "spiking": s["spiking"],
+                    }
+                    for lay, s in zip(net.layers, layers, strict=False)
+                ],
+                "provenance": net.provenance,
+                "timing": "Loihi delivers a delay-d spike after d + 1 steps per layer; frame f fed "
+                "at Lava step f + 1 appears in layer k's output at Lava step f + 1 + k + delays",
+            }
+        )
 
 
 def lava_padding(net: Network) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.errors import DelaykitError, FormatError
-from delaykit.fileio import atomic_path
+from delaykit.fileio import atomic_h5
 
 #: Default window when the file does not say: 1.4 s covers every SHD/SSC sample.
 DEFAULT_WINDOW_S = 1.4
@@ -276,26 +276,25 @@ def write_shd(
 
     if not (len(times) == len(units) == len(labels)):
         raise ValueError("write_shd: times, units and labels must have the same length")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            sp = f.create_group("spikes")
-            ft = sp.create_dataset("times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
-            fu = sp.create_dataset("units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
-            for i, (t, u) in enumerate(zip(times, units, strict=True)):
-                ft[i] = np.asarray(t, dtype=np.float32)
-                fu[i] = np.asarray(u, dtype=np.uint16)
-            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
-            ex = f.create_group("extra")
-            if class_names is not None:
-                ex.create_dataset("keys", data=np.array([s.encode() for s in class_names]))
-            if speakers is not None:
-                ex.create_dataset("speaker", data=np.asarray(speakers, dtype=np.uint16))
-            if meta_info:
-                mi = ex.create_group("meta_info")
-                for k, v in meta_info.items():
-                    mi.create_dataset(k, data=v)
-            f.attrs["n_units"] = int(n_units)
-            if window_s is not None:
-                f.attrs[WINDOW_ATTR] = float(window_s)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
+    with atomic_h5(path) as f:
+        sp = f.create_group("spikes")
+        ft = sp.create_dataset("times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
+        fu = sp.create_dataset("units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
+        for i, (t, u) in enumerate(zip(times, units, strict=True)):
+            ft[i] = np.asarray(t, dtype=np.float32)
+            fu[i] = np.asarray(u, dtype=np.uint16)
+        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
+        ex = f.create_group("extra")
+        if class_names is not None:
+            ex.create_dataset("keys", data=np.array([s.encode() for s in class_names]))
+        if speakers is not None:
+            ex.create_dataset("speaker", data=np.asarray(speakers, dtype=np.uint16))
+        if meta_info:
+            mi = ex.create_group("meta_info")
+            for k, v in meta_info.items():
+                mi.create_dataset(k, data=v)
+        f.attrs["n_units"] = int(n_units)
+        if window_s is not None:
+            f.attrs[WINDOW_ATTR] = float(window_s)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v

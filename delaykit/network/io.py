@@ -19,7 +19,7 @@ import numpy as np
 
 from delaykit import __version__
 from delaykit.errors import DelaykitError, FormatError
-from delaykit.fileio import atomic_path
+from delaykit.fileio import atomic_h5
 from delaykit.network.layer import InputSpec, Layer
 from delaykit.network.neurons import neuron_from_dict, uses_v3
 from delaykit.network.relays import uses_relays
@@ -63,22 +63,20 @@ def _version_features(net: Network) -> str:
 
 def save_network(net: Network, path: str | Path) -> None:
     """Save ``net`` to ``path`` (HDF5). Writes a temporary file, then renames it."""
-    import h5py  # heavy optional reader kept out of plain imports
 
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT_NAME
-            f.attrs["format_version"] = format_version(net)
-            f.attrs["delaykit_version"] = __version__
-            f.attrs["dt"] = net.dt
-            f.attrs["readout"] = net.readout
-            f.attrs["input"] = json.dumps(net.input.to_dict())
-            f.attrs["provenance"] = json.dumps(net.provenance)
-            f.attrs["metadata"] = json.dumps(net.metadata)
-            f.attrs["n_layers"] = len(net.layers)
-            g = f.create_group("layers")
-            for i, layer in enumerate(net.layers):
-                _write_layer(g.create_group(f"{i:03d}"), layer)
+    with atomic_h5(path) as f:
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = format_version(net)
+        f.attrs["delaykit_version"] = __version__
+        f.attrs["dt"] = net.dt
+        f.attrs["readout"] = net.readout
+        f.attrs["input"] = json.dumps(net.input.to_dict())
+        f.attrs["provenance"] = json.dumps(net.provenance)
+        f.attrs["metadata"] = json.dumps(net.metadata)
+        f.attrs["n_layers"] = len(net.layers)
+        g = f.create_group("layers")
+        for i, layer in enumerate(net.layers):
+            _write_layer(g.create_group(f"{i:03d}"), layer)
 
 
 def _write_layer(lg: Any, layer: Layer) -> None:

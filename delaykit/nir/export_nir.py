@@ -12,6 +12,11 @@ Layout (docs/design.md, "File formats"), per layer ``L`` with per-synapse intege
   ``h = v + (v_reset - v)/tau_steps + I``: ``r = tau/dt`` makes the input gain ``r dt/tau = 1``
   (spikingjelly's ``decay_input=False``; its NIR importer accepts r = 1 or r = tau/dt).
 * readout: ``LI(tau, r = tau_steps, v_leak = v_reset)`` (or ``LIF`` for a spiking readout).
+* a neuron with a synaptic current (contract v3): ``CubaLIF`` / ``CubaLI`` with
+  ``tau_syn = tau_syn_steps * dt s``, ``w_in = tau_syn_steps``, ``tau_mem``, ``r`` as above; the
+  bias goes to the membrane, as ``v_leak = v_reset + bias * tau_steps`` (the Affine bias is 0).
+  NIR states a hard reset to ``v_reset``; a ``subtract``/``none`` reset and the exact leak
+  live in the metadata only (a foreign consumer runs NIR's neuron).
 * times in seconds; weights, biases and thresholds in real units (integer x weight_scale for
   quantized networks).
 
@@ -25,17 +30,18 @@ identifiers, else ``layer{i}``.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from delaykit.fileio import atomic_path
+from delaykit.fileio import write_bytes_atomic
 from delaykit.network import Layer, Network, require_no_relays
 
 from .metadata import NIR_METADATA_KEY, graph_metadata, read_nir_metadata
-from .neurons import neuron_node
+from .neurons import affine_bias, neuron_node
 
 __all__ = ["NIR_METADATA_KEY", "network_to_nir", "node_names", "read_nir_metadata", "write_nir"]
 
@@ -150,10 +156,13 @@ def network_to_nir(net: Network, r_convention: str = "tau", layout: str = "branc
     prev = "input"
     for layer, name in zip(net.layers, names, strict=True):
         w, bias, k = _real_units(layer, r_convention)
-        branch_nodes, branch_edges = make_branches(layer, name, prev, w, bias, net.dt)
+        branch_nodes, branch_edges = make_branches(
+            layer, name, prev, w, affine_bias(layer.neuron, bias), net.dt
+        )
         nodes.update(branch_nodes)
         edges += branch_edges
-        nodes[name] = neuron_node(layer.neuron, layer.n_out, net.dt, r_convention, k)
+        membrane_bias = _real_units(layer, "tau")[1]  # a neuron with a current: into v_leak
+        nodes[name] = neuron_node(layer.neuron, layer.n_out, net.dt, r_convention, k, membrane_bias)
         prev = name
     nodes["output"] = nir.Output(output_type=np.array([net.layers[-1].n_out]))
     edges.append((prev, "output"))
@@ -166,5 +175,6 @@ def write_nir(net: Network, path: str | Path, compression_level: int = 1, r_conv
     import nir  # optional extra ("export")
 
     graph = network_to_nir(net, r_convention=r_convention)
-    with atomic_path(path) as tmp:
-        nir.write(tmp, graph, compression="gzip", compression_opts=int(compression_level))
+    buf = io.BytesIO()  # built in memory: the HDF5 library never meets a full disk
+    nir.write(buf, graph, compression="gzip", compression_opts=int(compression_level))
+    write_bytes_atomic(path, buf.getvalue())
