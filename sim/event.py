@@ -216,65 +216,93 @@ def _deliver_layer(el: _EventLayer, src: _Sources, out_steps: int, fixed: bool) 
 
 def _step_layer(el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithmetic) -> _LayerOut:
     """Step the layer's neurons through its accumulator."""
-    n, c = el.n_out, el.c
+    n = el.n_out
     raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
     cap = out_steps * n if el.spiking else 0
     out_t = np.empty(cap, dtype=np.int64)
     out_i = np.empty(cap, dtype=np.int64)
-    if arith.is_fixed:
-        trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
-        n_sp = _neurons_fixed(
-            acc,
-            out_steps,
-            n,
-            c.bias,
-            c.threshold,
-            c.reset,
-            el.spiking,
-            _DECAY_CODES[arith.decay],
-            c.decay_param,
-            arith.weight_shift,
-            arith.current_bits or 0,
-            arith.current_overflow == "wrap",
-            arith.membrane_bits or 0,
-            arith.membrane_overflow == "wrap",
-            arith.threshold_compare == "gt",
-            c.has_current,
-            c.syn_decay_param,
-            c.reset_mode,
-            raster,
-            out_t,
-            out_i,
-            trace_raw,
-        )
-    else:
-        ftype = arith.float_dtype
-        current: np.ndarray
-        if c.has_current:  # the current takes F(syn); the bias goes to the membrane
-            current = acc.reshape(out_steps, n).astype(ftype)
-        else:
-            current = (acc.reshape(out_steps, n) + c.bias).astype(ftype)  # I = F(syn + F(b))
-        trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=ftype)
-        n_sp = _neurons_float(
-            current,
-            out_steps,
-            n,
-            c.threshold,
-            c.reset,
-            ftype(c.mem_leak),
-            el.spiking,
-            c.has_current,
-            c.bias.astype(ftype),
-            ftype(c.syn_leak),
-            (c.mem_leak_div, c.syn_leak_div),
-            c.reset_mode,
-            raster,
-            out_t,
-            out_i,
-            trace_raw,
-        )
+    step = _step_fixed if arith.is_fixed else _step_float
+    n_sp, trace_raw = step(el, acc, out_steps, arith, raster, out_t, out_i)
     spikes = _Sources(out_t[:n_sp], out_i[:n_sp], _NO_COUNTS[np.float64], True, 1.0, out_steps)
     return _LayerOut(raster, trace_raw, spikes)
+
+
+def _step_fixed(
+    el: _EventLayer,
+    acc: np.ndarray,
+    out_steps: int,
+    arith: Arithmetic,
+    raster: np.ndarray,
+    out_t: np.ndarray,
+    out_i: np.ndarray,
+) -> tuple[int, np.ndarray]:
+    """The fixed-point neurons: (spike count, int64 membrane trace of an LI layer)."""
+    n, c = el.n_out, el.c
+    trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
+    n_sp = _neurons_fixed(
+        acc,
+        out_steps,
+        n,
+        c.bias,
+        c.threshold,
+        c.reset,
+        el.spiking,
+        _DECAY_CODES[arith.decay],
+        c.decay_param,
+        arith.weight_shift,
+        arith.current_bits or 0,
+        arith.current_overflow == "wrap",
+        arith.membrane_bits or 0,
+        arith.membrane_overflow == "wrap",
+        arith.threshold_compare == "gt",
+        c.has_current,
+        c.syn_decay_param,
+        c.reset_mode,
+        raster,
+        out_t,
+        out_i,
+        trace_raw,
+    )
+    return n_sp, trace_raw
+
+
+def _step_float(
+    el: _EventLayer,
+    acc: np.ndarray,
+    out_steps: int,
+    arith: Arithmetic,
+    raster: np.ndarray,
+    out_t: np.ndarray,
+    out_i: np.ndarray,
+) -> tuple[int, np.ndarray]:
+    """The float neurons: (spike count, membrane trace in F of an LI layer)."""
+    n, c = el.n_out, el.c
+    ftype = arith.float_dtype
+    current: np.ndarray
+    if c.has_current:  # the current takes F(syn); the bias goes to the membrane
+        current = acc.reshape(out_steps, n).astype(ftype)
+    else:
+        current = (acc.reshape(out_steps, n) + c.bias).astype(ftype)  # I = F(syn + F(b))
+    trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=ftype)
+    n_sp = _neurons_float(
+        current,
+        out_steps,
+        n,
+        c.threshold,
+        c.reset,
+        ftype(c.mem_leak),
+        el.spiking,
+        c.has_current,
+        c.bias.astype(ftype),
+        ftype(c.syn_leak),
+        (c.mem_leak_div, c.syn_leak_div),
+        c.reset_mode,
+        raster,
+        out_t,
+        out_i,
+        trace_raw,
+    )
+    return n_sp, trace_raw
 
 
 def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
