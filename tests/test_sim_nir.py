@@ -440,6 +440,16 @@ NEURON_CASES = {
         v_reset=vec(n, 0.0),
         w_in=vec(n, 1.5),
     ),
+    # a current that outlasts one step (contract v3: LIF with tau_syn = 3 steps)
+    "cubalif_slow": lambda n: nir.CubaLIF(
+        tau_syn=vec(n, 3 * DT),
+        tau_mem=vec(n, 4 * DT),
+        r=vec(n, 4.0),
+        v_leak=vec(n, 0.1),
+        v_threshold=vec(n, 1.0),
+        v_reset=vec(n, 0.0),
+        w_in=vec(n, 2.5),
+    ),
 }
 
 
@@ -456,6 +466,8 @@ def test_neuron_mapping_matches_euler_integration_of_nir_equations(rng, case):
         "w1": nir.Linear(w1),
         "o": nir.LI(tau=vec(n_o, 2 * DT), r=vec(n_o, 1.0), v_leak=vec(n_o, 0.0)),
     }
+    if case == "cubalif_slow":  # a bias into a lasting current is refused (its v_leak drives it)
+        nodes["w0"] = nir.Linear(w0)
     order = ["d0", "w0", "h", "w1", "o"]
     g = graph(
         nodes,
@@ -601,7 +613,7 @@ def test_dt_is_required_and_must_agree_with_metadata():
         ("output_from_linear", "'output'.*neuron"),
         ("tau_below_dt", "'lif'.*shorter than one step"),
         ("tau_per_neuron", "'lif'.*one time constant per layer"),
-        ("cuba_slow_current", "'lif'.*tau_syn"),
+        ("cuba_slow_current_bias", "'lif'.*Affine bias.*synaptic current"),
         ("threshold_below_reset", "'lif'.*v_threshold"),
         ("nested", "'sub'.*nested"),
         ("branching_chain", "several neuron populations"),
@@ -687,16 +699,17 @@ def test_unsupported_graphs_name_the_node_and_the_reason(case, match):
                 )
             }
         )
-    elif case == "cuba_slow_current":
+    elif case == "cuba_slow_current_bias":
         g = _simple(
             {
+                "w": nir.Affine(eye, np.array([0.5, 0.0])),
                 "lif": nir.CubaLIF(
                     tau_syn=vec(2, 3 * DT),
                     tau_mem=vec(2, 2 * DT),
                     r=vec(2, 2.0),
                     v_leak=vec(2, 0.0),
                     v_threshold=vec(2, 1.0),
-                )
+                ),
             }
         )
     elif case == "threshold_below_reset":

@@ -55,7 +55,7 @@ from .metadata import (
     provenance_and_metadata,
     restore_layer,
 )
-from .neurons import NO_LEAK_TAU_STEPS, map_neuron
+from .neurons import NO_LEAK_TAU_STEPS, check_current_bias, map_neuron
 
 __all__ = ["NO_LEAK_TAU_STEPS", "SUPPORTED_FORMAT_VERSION", "load_nir"]
 
@@ -181,6 +181,7 @@ def _make_layer(
     name = pop.name
     w, d, b = collapse(pop)
     nm = map_neuron(name, walk.nodes[name], pop.n, dt, strict_threshold)
+    check_current_bias(name, nm, b)
     w = w * nm.gain[:, None]
     b = b * nm.gain + nm.extra_bias
     if md is not None:

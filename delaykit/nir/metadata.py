@@ -32,8 +32,10 @@ from .neurons import NO_LEAK_TAU_STEPS
 
 #: The key of delaykit's entry in ``graph.metadata``.
 NIR_METADATA_KEY = "delaykit"
-#: Highest ``graph.metadata["delaykit"]["format_version"]`` this importer understands.
-SUPPORTED_FORMAT_VERSION = 1
+#: Highest ``graph.metadata["delaykit"]["format_version"]`` this importer understands (the
+#: ``.dkn`` version of the network: 3 for neurons with a synaptic current, a reset mode or the
+#: exact leak; NIR cannot hold the relays of version 2).
+SUPPORTED_FORMAT_VERSION = 3
 
 
 # ---- values as NIR and h5py hand them back ---------------------------------------------------
@@ -84,6 +86,9 @@ def layer_entry(layer: Layer, node: str) -> dict[str, Any]:
         "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
         "neuron": layer.neuron.to_dict(),
         "weight_dtype": str(layer.weight.dtype),
+        # a neuron with a synaptic current: the bias is written into v_leak (a rounding), so
+        # the metadata keeps it exactly (contract v3)
+        **({"bias": np.asarray(layer.bias).tolist()} if layer.neuron.tau_syn is not None else {}),
     }
 
 
@@ -235,6 +240,13 @@ def restore_layer(g: GraphLayer, md: Mapping[str, Any]) -> Layer:
         w_final = g.weight.astype(dtype if dtype.kind == "f" else np.float64)
         b_final = g.bias
         _check_neuron_agrees(where, g.neuron, neuron, np.ones(g.weight.shape[0]))
+    if md.get("bias") is not None:
+        factor = (
+            np.ones(g.weight.shape[0])
+            if scale is None
+            else _unit_factor(where, g.neuron, neuron, scale, g.weight)
+        )
+        b_final = _restore_bias(where, g, neuron, md["bias"], factor, b_final)
     delay = _restore_delay(where, g.delay, w_final, md.get("delay"))
     try:
         return Layer(
@@ -264,7 +276,30 @@ def _restore_neuron(where: str, derived: LIF | LI, neuron_d: Any) -> LIF | LI:
         raise FormatError(
             f"{where}: metadata tau {neuron.tau} steps disagrees with the graph's {derived.tau} steps"
         )
+    ts_m, ts_g = neuron.tau_syn, derived.tau_syn
+    if (ts_m is None) != (ts_g is None) or (
+        ts_m is not None and ts_g is not None and not math.isclose(ts_m, ts_g, rel_tol=1e-9)
+    ):
+        raise FormatError(f"{where}: metadata tau_syn {ts_m} steps disagrees with the graph's {ts_g} steps")
     return neuron
+
+
+def _restore_bias(
+    where: str, g: GraphLayer, neuron: LIF | LI, raw: Any, factor: np.ndarray, b_graph: np.ndarray
+) -> np.ndarray:
+    """The metadata's exact bias (a neuron with a synaptic current, contract v3), checked
+    against the graph's drive: its bias plus, for LI, ``(v_leak - v_reset) / tau``."""
+    b = np.asarray(jsonable(raw), dtype=np.float64).reshape(-1)
+    n = g.weight.shape[0]
+    if b.shape != (n,):
+        raise FormatError(f"{where}: metadata bias has {b.size} values for {n} neurons")
+    rest_g = np.broadcast_to(np.asarray(g.neuron.v_reset, dtype=np.float64), (n,))
+    rest_m = np.broadcast_to(np.asarray(neuron.v_reset, dtype=np.float64), (n,)) * factor
+    drive = g.bias + (rest_g - rest_m) / float(neuron.tau)
+    expect = b * factor
+    if not np.allclose(drive, expect, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(expect).max()))):
+        raise FormatError(f"{where}: metadata bias disagrees with the graph's v_leak")
+    return b.astype(b_graph.dtype)
 
 
 def _weight_scale(where: str, scale_raw: Any, n_out: int) -> np.ndarray | None:

@@ -23,11 +23,14 @@ Import (:func:`map_neuron`, one function per NIR node type in ``_MAPPERS``):
   which is exact in real arithmetic and starts the membrane at the reset value.
 * ``LI`` -> contract ``LI(tau_steps, v_reset=v_leak)`` with gain ``r/tau_steps``; ``I`` -> ``LI``
   with ``tau = 2**64``, ``v_reset = 0`` and gain ``r*dt``.
-* ``CubaLIF`` / ``CubaLI``: the synaptic current ``tau_syn dI/dt = -I + w_in S`` is a second
-  state variable the contract cannot hold. They are accepted only when ``tau_syn = dt``
-  (within 1e-9): Euler then gives ``I[t] = w_in S[t]`` exactly (the current lives one step and
-  reaches the membrane on the same step, spikingjelly's ``CUBALIFNode`` order), and the
-  neuron is a LIF/LI with gain ``w_in*r/tau_mem_steps``. Any other ``tau_syn`` is rejected.
+* ``CubaLIF`` / ``CubaLI``: the synaptic current ``tau_syn dI/dt = -I + w_in S``. With
+  ``tau_syn = dt`` (within PARAM_RTOL) Euler gives ``I[t] = w_in S[t]`` exactly (the current
+  lives one step and reaches the membrane on the same step, spikingjelly's ``CUBALIFNode``
+  order), and the neuron is a LIF/LI with gain ``w_in*r/tau_mem_steps``. A longer ``tau_syn``
+  is the contract's synaptic current (version 3, :func:`_cuba_v3`): ``LIF/LI(tau_syn =
+  tau_syn/dt)`` with gain ``w_in*r/(tau_mem_steps*tau_syn_steps)``; a constant input (Affine
+  bias) into it is refused (NIR integrates it in the current, the contract adds its bias to
+  the membrane) -- delaykit's export writes the bias as ``v_leak`` instead.
 * Initial state: NIR does not say; the contract (like spikingjelly) starts the membrane at
   ``v_reset`` (LIF, IF, CubaLIF), at ``v_leak`` (LI, CubaLI) and at 0 (I).
 * Spikes: NIR's text says ``v > v_threshold``; the contract (spikingjelly, norse, Lava) fires
@@ -70,6 +73,9 @@ class NeuronMap:
     neuron: LIF | LI
     gain: np.ndarray  # per neuron, multiplies incoming weights and bias
     extra_bias: np.ndarray  # per neuron, added after the gain (leak offset)
+    #: a synaptic current that outlasts one step (contract v3): a constant input (Affine bias)
+    #: would pass through the current, the contract adds its bias to the membrane
+    current_state: bool = False
 
 
 @dataclass
@@ -142,7 +148,47 @@ def _lif(f: _Fields) -> NeuronMap:
     return NeuronMap(neuron, gain, (v_leak - v_reset) / ts)
 
 
+def _tau_syn_steps(f: _Fields) -> float | None:
+    """``tau_syn`` in steps for a current that outlasts one step (contract version 3), None for
+    ``tau_syn == dt`` (within PARAM_RTOL: an instantaneous current, the version-1 neuron)."""
+    steps = f.vec("tau_syn") / f.dt
+    if np.allclose(steps, 1.0, rtol=PARAM_RTOL, atol=0.0):
+        return None
+    return f.tau_steps("tau_syn")
+
+
+def _cuba_v3(f: _Fields, spiking: bool) -> NeuronMap:
+    """CubaLIF / CubaLI with a current that outlasts one step, under forward Euler:
+    ``I += (w_in S - I)/tau_syn_steps``, ``v += (v_leak - v)/tau_mem_steps + r I/tau_mem_steps``.
+    With the contract's current ``c = r I / tau_mem_steps`` this is ``c = c (1 - 1/tau_syn) +
+    g syn`` with gain ``g = w_in r / (tau_mem_steps tau_syn_steps)`` (delaykit's export writes
+    ``r = tau_mem_steps``, ``w_in = tau_syn_steps``: g = 1); ``v_leak`` becomes the membrane
+    bias ``(v_leak - v_reset)/tau_mem_steps``."""
+    tm = f.tau_steps("tau_mem")
+    ts = f.tau_steps("tau_syn")
+    gain = _snap_gain(f.vec("w_in", 1.0) * f.vec("r") / (tm * ts))
+    v_leak = f.vec("v_leak", 0.0)
+    if spiking:
+        v_reset = f.vec("v_reset", 0.0)
+        neuron: LIF | LI = LIF(tau=tm, v_threshold=f.threshold(), v_reset=v_reset, tau_syn=ts)
+        return NeuronMap(neuron, gain, (v_leak - v_reset) / tm, current_state=True)
+    return NeuronMap(LI(tau=tm, v_reset=v_leak, tau_syn=ts), gain, np.zeros(f.n), current_state=True)
+
+
+def check_current_bias(name: str, nm: NeuronMap, bias: np.ndarray) -> None:
+    """Refuse a constant input (Affine bias) into a current that outlasts one step: it would be
+    integrated by the current (NIR's semantics), while the contract's bias goes to the membrane."""
+    if nm.current_state and np.any(bias != 0):
+        raise node_error(
+            name,
+            "a constant input (Affine bias) into a synaptic current with tau_syn > dt cannot be "
+            "imported exactly (the contract adds its bias to the membrane); put it in v_leak",
+        )
+
+
 def _cuba_lif(f: _Fields) -> NeuronMap:
+    if _tau_syn_steps(f) is not None:
+        return _cuba_v3(f, spiking=True)
     f.require_one_step_tau_syn()
     ts = f.tau_steps("tau_mem")
     v_reset = f.vec("v_reset", 0.0)
@@ -166,6 +212,8 @@ def _li(f: _Fields) -> NeuronMap:
 
 
 def _cuba_li(f: _Fields) -> NeuronMap:
+    if _tau_syn_steps(f) is not None:
+        return _cuba_v3(f, spiking=False)
     f.require_one_step_tau_syn()
     ts = f.tau_steps("tau_mem")
     gain = _snap_gain(f.vec("w_in", 1.0) * f.vec("r") / ts)
@@ -206,11 +254,22 @@ def _vec(v: Any, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
 
 
-def neuron_node(neuron: LIF | LI, n_out: int, dt: float, r_convention: str, k: Any) -> Any:
-    """The ``nir.LIF`` / ``nir.LI`` node of a contract neuron (module docstring).
+def affine_bias(neuron: LIF | LI, bias: np.ndarray) -> np.ndarray:
+    """The bias the export writes into the Affine node: the layer's, or zeros for a neuron with
+    a synaptic current (its bias goes to the membrane, written as ``v_leak``)."""
+    return np.zeros_like(bias) if neuron.tau_syn is not None else bias
+
+
+def neuron_node(
+    neuron: LIF | LI, n_out: int, dt: float, r_convention: str, k: Any, membrane_bias: Any = None
+) -> Any:
+    """The ``nir.LIF`` / ``nir.LI`` node of a contract neuron (module docstring); a neuron with
+    a synaptic current becomes ``nir.CubaLIF`` / ``nir.CubaLI``.
 
     dt: the step in seconds; r_convention: ``"tau"`` (``r = tau_steps``) or ``"one"`` (``r = 1``);
-    k: the factor from the contract's units to real units (1.0, or the layer's weight_scale).
+    k: the factor from the contract's units to real units (1.0, or the layer's weight_scale);
+    membrane_bias: the layer's bias in real units, for a neuron with a synaptic current
+    (written as ``v_leak = v_reset + bias * tau_steps``, see :func:`affine_bias`).
     """
     import nir  # optional extra ("export")
 
@@ -218,6 +277,8 @@ def neuron_node(neuron: LIF | LI, n_out: int, dt: float, r_convention: str, k: A
     tau_s = _vec(tau_steps * dt, n_out)
     r = _vec(tau_steps if r_convention == "tau" else 1.0, n_out)
     v_reset = _vec(neuron.v_reset, n_out) * k
+    if neuron.tau_syn is not None:
+        return _cuba_node(neuron, n_out, dt, tau_s, r, v_reset, k, membrane_bias)
     if isinstance(neuron, LIF):
         return nir.LIF(
             tau=tau_s,
@@ -227,3 +288,31 @@ def neuron_node(neuron: LIF | LI, n_out: int, dt: float, r_convention: str, k: A
             v_reset=v_reset,
         )
     return nir.LI(tau=tau_s, r=r, v_leak=v_reset)
+
+
+def _cuba_node(
+    neuron: LIF | LI,
+    n_out: int,
+    dt: float,
+    tau_s: np.ndarray,
+    r: np.ndarray,
+    v_reset: np.ndarray,
+    k: Any,
+    membrane_bias: Any,
+) -> Any:
+    """``nir.CubaLIF`` / ``nir.CubaLI`` with ``tau_syn = tau_syn_steps * dt`` and
+    ``w_in = tau_syn_steps`` (gain 1 under forward Euler, see :func:`_cuba_v3`)."""
+    import nir  # optional extra ("export")
+
+    ts = float(neuron.tau_syn)  # type: ignore[arg-type]
+    bias = _vec(0.0 if membrane_bias is None else membrane_bias, n_out)
+    fields = {
+        "tau_syn": _vec(ts * dt, n_out),
+        "tau_mem": tau_s,
+        "r": r,
+        "v_leak": v_reset + bias * float(neuron.tau),
+        "w_in": _vec(ts, n_out),
+    }
+    if isinstance(neuron, LIF):
+        return nir.CubaLIF(**fields, v_threshold=_vec(neuron.v_threshold, n_out) * k, v_reset=v_reset)
+    return nir.CubaLI(**fields)

@@ -1,0 +1,83 @@
+"""Contract v3 through delaykit's own NIR export and re-import: CubaLIF/CubaLI, reset modes,
+leak rules, the membrane bias (docs/design.md, "NIR graphs")."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import nir
+import numpy as np
+import pytest
+from netgen import random_frames, random_network
+
+from delaykit.errors import FormatError
+from delaykit.nir import metadata as nir_md
+from delaykit.nir.export_nir import network_to_nir, write_nir
+from delaykit.nir.import_nir import load_nir
+from delaykit.sim import Arithmetic, simulate
+
+
+def _v3(net, **hidden):
+    layers = []
+    for layer in net.layers:
+        extra = hidden if layer.neuron.spiking else {k: v for k, v in hidden.items() if k != "reset"}
+        layers.append(replace(layer, neuron=replace(layer.neuron, **extra)))
+    return replace(net, layers=tuple(layers))
+
+
+@pytest.mark.parametrize("bits", [None, 8])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        dict(tau_syn=5.0, reset="subtract"),
+        dict(tau_syn=5.0, reset="none", leak="exact"),
+        dict(reset="subtract"),
+        dict(leak="exact"),
+    ],
+)
+def test_own_v3_network_round_trips_losslessly(tmp_path, bits, fields):
+    rng = np.random.default_rng(7)
+    net = _v3(random_network(rng, (10, 8, 4), integer_bits=bits, max_delay=5), **fields)
+    p = tmp_path / "v3.nir"
+    write_nir(net, p)
+    back = load_nir(p)
+    for a, b in zip(net.layers, back.layers, strict=True):
+        assert a.neuron.to_dict() == b.neuron.to_dict()
+        for f in ("weight", "bias"):
+            x, y = getattr(a, f), getattr(b, f)
+            assert x.dtype == y.dtype and np.array_equal(x, y), f
+        nz = a.weight != 0  # a zero-weight synapse carries nothing: NIR keeps no delay for it
+        np.testing.assert_array_equal(a.delay[nz], b.delay[nz])
+    frames = random_frames(rng, 20, 10)
+    arith = Arithmetic.fixed(weight_bits=8) if bits else Arithmetic.float64()
+    np.testing.assert_array_equal(
+        simulate(net, frames, arithmetic=arith).output, simulate(back, frames, arithmetic=arith).output
+    )
+
+
+def test_current_neurons_are_cuba_nodes_with_the_bias_in_v_leak():
+    rng = np.random.default_rng(2)
+    net = _v3(random_network(rng, (6, 5, 3)), tau_syn=5.0)
+    g = network_to_nir(net)
+    h, o = g.nodes["fc0"], g.nodes["fc1"]
+    assert isinstance(h, nir.CubaLIF) and isinstance(o, nir.CubaLI)
+    np.testing.assert_allclose(h.tau_syn, 5 * net.dt)
+    np.testing.assert_allclose(h.w_in, 5.0)
+    np.testing.assert_allclose(h.v_leak, net.layers[0].bias * net.layers[0].neuron.tau)
+    assert not np.any(g.nodes["fc0_d0"].bias)
+    # without the metadata the graph alone is NIR's CubaLIF under forward Euler: same spikes
+    g.metadata = {}
+    alone = load_nir(g, dt=net.dt)
+    assert alone.layers[0].neuron.tau_syn == 5.0
+    frames = random_frames(rng, 25, 6)
+    a, b = simulate(net, frames), simulate(alone, frames)
+    for x, y in zip(a.spikes, b.spikes, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_older_importer_refuses_v3_metadata(monkeypatch):
+    net = _v3(random_network(np.random.default_rng(0), (4, 3, 2)), tau_syn=2.0)
+    g = network_to_nir(net)
+    monkeypatch.setattr(nir_md, "SUPPORTED_FORMAT_VERSION", 1)
+    with pytest.raises(FormatError, match="format_version' is 3; this delaykit reads 1"):
+        load_nir(g)
