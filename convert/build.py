@@ -8,6 +8,11 @@ What conversion does (docs/design.md, "The deployed-network contract"):
   ``W' = W * g``, ``bias = beta - mean * g`` (+ ``conv_bias * g``), ``g = gamma / sqrt(var + eps)``;
 * LIF parameters (tau in steps, threshold, reset) per hidden layer, a non-spiking ``LI`` readout
   (threshold 1e9 in training), ``extend_steps = (K-1)//2`` per layer (DCLS right padding);
+* a checkpoint trained with another neuron (``model.neuron = "cuba"``, ``model.reset``,
+  ``model.leak``; ``train/cuba.py``) gets the contract's format-3 fields ``tau_syn`` (steps; the
+  learned value when ``tau_syn`` was learned), ``reset`` and ``leak`` on every layer. The folded
+  BatchNorm shift stays the per-step ``bias``, which the contract adds to the membrane -- where
+  training adds it (it splits BatchNorm: the gain scales the current, the shift is the bias);
 * provenance: sha256 of the source file, its kind and the options; metadata: training metrics,
   class names, the architecture.
 
@@ -44,6 +49,21 @@ def fold_batchnorm(layer: LayerParams) -> tuple[np.ndarray, np.ndarray]:
     return w * g[:, None], bn["beta"] + (cb - bn["mean"]) * g
 
 
+def _neuron(lp: LayerParams) -> LIF | LI:
+    """The contract neuron of a layer: ``LI`` for the readout (no threshold), else ``LIF``; a
+    synaptic current, subtractive reset or exact leak (train/cuba.py) make it format 3."""
+    if lp.v_threshold is None:
+        return LI(tau=lp.tau_steps, v_reset=lp.v_reset, tau_syn=lp.tau_syn, leak=lp.leak)
+    return LIF(
+        tau=lp.tau_steps,
+        v_threshold=lp.v_threshold,
+        v_reset=lp.v_reset,
+        tau_syn=lp.tau_syn,
+        reset=lp.reset,
+        leak=lp.leak,
+    )
+
+
 def _jsonable(obj: Any) -> Any:
     """Best-effort JSON-able copy (tensors/arrays become lists, unknown objects strings)."""
     try:
@@ -72,10 +92,7 @@ def build_network(ck: Checkpoint, *, window_steps: int | None = None, readout: s
     for lp in ck.layers:
         w, b = fold_batchnorm(lp)
         d = delays_from_positions(lp.positions, k)
-        if lp.v_threshold is None:
-            neuron: LIF | LI = LI(tau=lp.tau_steps, v_reset=lp.v_reset)
-        else:
-            neuron = LIF(tau=lp.tau_steps, v_threshold=lp.v_threshold, v_reset=lp.v_reset)
+        neuron = _neuron(lp)
         layers.append(Layer(name=lp.name, weight=w, delay=d, bias=b, neuron=neuron, extend_steps=extend))
     inp = InputSpec(
         n_channels=ck.layers[0].n_in,

@@ -185,6 +185,31 @@ class _Arch:
     readout_tau_steps: float
     v_threshold: float
     v_reset: float
+    neuron: str = "lif"  # "cuba": a synaptic current with tau_syn steps (train/cuba.py)
+    tau_syn: float | None = None
+    reset: str = "value"
+    leak: str = "euler"
+
+
+_NEURON_CHOICES = {"neuron": ("lif", "cuba"), "reset": ("value", "subtract"), "leak": ("euler", "exact")}
+
+
+def _neuron_fields(arch: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The optional neuron fields of ``arch`` (absent: the paper's LIF), checked."""
+    out: dict[str, Any] = {}
+    for key, choices in _NEURON_CHOICES.items():
+        value = arch.get(key, choices[0])
+        if value not in choices:
+            raise FormatError(f"{path}: arch field {key!r} must be one of {list(choices)}, got {value!r}")
+        out[key] = value
+    tau = arch.get("tau_syn_steps")
+    if out["neuron"] == "cuba":
+        if tau is None or not np.isfinite(float(tau)) or float(tau) < 1.0:
+            raise FormatError(
+                f"{path}: arch field 'tau_syn_steps' must be a number of steps >= 1, got {tau!r}"
+            )
+        out["tau_syn"] = float(tau)
+    return out
 
 
 def _checked_parts(ck: Mapping[str, Any], path: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
@@ -221,7 +246,21 @@ def _arch_of(arch: Mapping[str, Any], path: str) -> _Arch:
         readout_tau_steps=float(arch["readout_tau_steps"]),
         v_threshold=float(arch["v_threshold"]),
         v_reset=float(arch.get("v_reset", 0.0)),
+        **_neuron_fields(arch, path),
     )
+
+
+def _tau_syn(sd: Mapping[str, Any], i: int, a: _Arch, path: str) -> float | None:
+    """Layer ``i``'s tau_syn in steps: learned (``state_dict['tau_syn']``, one per layer, used
+    clamped to >= 1 as in training) or the arch's; None without a synaptic current."""
+    if a.neuron != "cuba":
+        return None
+    if "tau_syn" not in sd:
+        return a.tau_syn
+    learned = to_numpy(sd["tau_syn"], "tau_syn").reshape(-1)
+    if learned.shape != (len(a.sizes) - 1,):
+        raise FormatError(f"{path}: state_dict['tau_syn'] has {learned.size} values, expected one per layer")
+    return max(float(learned[i]), 1.0)
 
 
 def _delaykit_layer(sd: Mapping[str, Any], i: int, a: _Arch, path: str) -> LayerParams:
@@ -255,6 +294,9 @@ def _delaykit_layer(sd: Mapping[str, Any], i: int, a: _Arch, path: str) -> Layer
         tau_steps=a.readout_tau_steps if last else a.tau_steps,
         v_threshold=None if last else a.v_threshold,
         v_reset=a.v_reset,
+        tau_syn=_tau_syn(sd, i, a, path),
+        reset="value" if last else a.reset,
+        leak=a.leak,
     )
 
 

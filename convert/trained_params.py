@@ -26,6 +26,9 @@ class LayerParams:
     conv_bias: (out,) or None. bn: dict with gamma, beta, mean, var (out,) and eps, or None.
     tau_steps: per-layer membrane tau in steps (scalar; ParametricLIF learns it).
     v_threshold: LIF threshold; None for the non-spiking readout.
+    tau_syn, reset, leak: the contract's format-3 neuron fields (synaptic current time constant
+    in steps or None, "value" | "subtract" reset, "euler" | "exact" leak); the defaults are the
+    paper's LIF.
     """
 
     name: str
@@ -37,6 +40,9 @@ class LayerParams:
     tau_steps: float
     v_threshold: float | None
     v_reset: float = 0.0
+    tau_syn: float | None = None
+    reset: str = "value"
+    leak: str = "euler"
 
     @property
     def n_out(self) -> int:

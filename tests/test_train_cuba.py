@@ -201,3 +201,50 @@ def test_model_trains_a_step_with_finite_gradients():
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.tau_syn.grad is not None and model.tau_syn.grad.abs().sum() > 0
     assert "tau_syn" in model.state_dict()
+
+
+# ---- trained, converted, simulated ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_cuba(tmp_path_factory):
+    from delaykit.data.synth import write_delay_task_pair
+    from delaykit.train.run import train_model
+
+    d = tmp_path_factory.mktemp("cuba")
+    write_delay_task_pair(d / "data", 96, 64, seed=3)
+    cfg = C.load_config(
+        "tiny",
+        [
+            "model.hidden=[24, 24]",
+            "model.kernel_size=25",
+            "train.epochs=2",
+            "model.neuron=cuba",
+            "model.reset=subtract",
+            "model.tau_syn_steps=2.0",
+            "model.tau_syn_learnable=true",
+        ],
+    )
+    path = train_model(cfg, d / "data", d / "run", progress=False, log=lambda s: None)
+    return path, d / "data" / "delay_test.h5"
+
+
+def test_trained_cuba_converts_to_a_v3_network_that_simulates_like_pytorch(trained_cuba):
+    from delaykit.convert.build import convert_checkpoint
+    from delaykit.convert.verify import DEFAULT_ATOL, verify_fidelity
+    from delaykit.network import format_version
+
+    path, test = trained_cuba
+    ck = torch.load(path, weights_only=True)
+    learned = ck["state_dict"]["tau_syn"]
+    assert ck["arch"]["neuron"] == "cuba" and not torch.equal(learned, torch.full_like(learned, 2.0))
+    net = convert_checkpoint(path)
+    assert format_version(net) == 3
+    for i, layer in enumerate(net.layers):
+        assert layer.neuron.tau_syn == max(float(learned[i]), 1.0) and layer.neuron.leak == "euler"
+    assert [lay.neuron.reset for lay in net.layers] == ["subtract", "subtract", "none"]
+    # the simulator's float64 arithmetic on the converted network = PyTorch with rounded delays
+    r = verify_fidelity(path, test, torch_model="train", progress=False)
+    assert r["agree"] == r["samples"] == 64, r["disagreements"]
+    assert r["max_abs_diff"] <= DEFAULT_ATOL
+    assert r["accuracy_deployed"] == r["accuracy_torch_rounded"] == ck["metrics"]["test_acc_rounded"]
