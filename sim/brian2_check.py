@@ -41,8 +41,9 @@ __all__ = [
     "read_table_dir",
 ]
 
-#: Where the Brian2 environment's python is looked for when none is given.
-DEFAULT_BRIAN2_PYTHON = "/work/brian2-venv/bin/python"
+#: Where the Brian2 environment's python is looked for when none is given: the environment
+#: ``scripts/setup_brian2.sh`` builds at the root of a source checkout.
+DEFAULT_BRIAN2_PYTHON = str(Path(__file__).resolve().parents[1] / ".venv-brian2" / "bin" / "python")
 BRIAN2_PYTHON_ENV = "DELAYKIT_BRIAN2_PYTHON"
 #: The script run in the Brian2 environment (by path: it imports no delaykit).
 BRIAN2_RUN_SCRIPT = Path(__file__).resolve().with_name("brian2_run.py")
@@ -75,7 +76,8 @@ class CrossCheck:
 
 def find_brian2_python(explicit: str | None = None) -> str | None:
     """The python of an environment with Brian2 installed: ``explicit``,
-    $DELAYKIT_BRIAN2_PYTHON, /work/brian2-venv, or this interpreter; None when none has it."""
+    $DELAYKIT_BRIAN2_PYTHON, the checkout's .venv-brian2, or this interpreter; None when none
+    has it."""
     candidates = [explicit, os.environ.get(BRIAN2_PYTHON_ENV), DEFAULT_BRIAN2_PYTHON, sys.executable]
     for c in candidates:
         if not c or not Path(c).exists():
@@ -175,8 +177,8 @@ def cross_check(
     python = find_brian2_python(brian2_python)
     if python is None:
         raise DelaykitError(
-            "Brian2 is not installed: python3 -m venv /work/brian2-venv && /work/brian2-venv/bin/pip "
-            f"install brian2 'numpy<2.4' h5py (or set ${BRIAN2_PYTHON_ENV})"
+            "Brian2 is not installed: build its environment with 'bash scripts/setup_brian2.sh' "
+            f"(or point ${BRIAN2_PYTHON_ENV} at a python that imports brian2)"
         )
     with tempfile.TemporaryDirectory(dir=workdir) as tmp_s:
         tmp = Path(tmp_s)

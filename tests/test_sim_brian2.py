@@ -3,7 +3,7 @@ heterogeneous per-synapse delays and the contract's discrete-time LIF, give iden
 
 Slow (Brian2 starts in its own environment). Run it with:
 
-    python3 -m venv /work/brian2-venv && /work/brian2-venv/bin/pip install brian2 "numpy<2.4" h5py
+    bash scripts/setup_brian2.sh    # builds .venv-brian2 (Brian2 2.9.0, numpy < 2.4)
     .venv/bin/pytest -q -m slow tests/test_sim_brian2.py
 
 (or point $DELAYKIT_BRIAN2_PYTHON at any python that imports brian2). Skipped when none does.
@@ -31,8 +31,7 @@ def needs_brian2(f):
     return pytest.mark.slow(
         pytest.mark.skipif(
             BRIAN2 is None,
-            reason="Brian2 not found: python3 -m venv /work/brian2-venv && /work/brian2-venv/bin/pip install "
-            "brian2 'numpy<2.4' h5py (or set $DELAYKIT_BRIAN2_PYTHON)",
+            reason="Brian2 not found: bash scripts/setup_brian2.sh (or set $DELAYKIT_BRIAN2_PYTHON)",
         )(f)
     )
 
