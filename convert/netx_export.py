@@ -10,9 +10,14 @@ Layout (lava-dl ``netx/README.md``, parsed by ``lava.lib.dl.netx.hdf5.Network``)
 
 Neuron fields (Lava's bit-accurate LIF, ``u`` the current, ``v`` the voltage)::
 
-    u <- u*(4096 - iDecay)/4096 + (sum_i w*s) << 6      iDecay = 4096: u = this step's input
+    u <- u*(4096 - iDecay)/4096 + (sum_i w*s) << 6      iDecay = round(4096 / tau_syn) in
+                                                         [1, 4096]; 4096 (no tau_syn): u = input
     v <- v*(4096 - vDecay)/4096 + u + bias << 6         vDecay = round(4096 / tau) (<= 4095)
     spike when v > vThMant << 6, then v <- 0
+
+(the exact leak rounds ``4096 (1 - exp(-1/tau))`` instead; netx's parser gives Lava
+``du = iDecay - 1``, and Lava's bit-accurate model adds its ``ds_offset`` of 1 back). Loihi's
+CUBA neuron resets to 0: a ``subtract`` or ``none`` reset is refused.
 
 which is the simulator's Loihi 2 fixed-point mode (``Arithmetic.for_target(loihi2)``) for a
 network whose weights, biases and thresholds are the integers of the deployed network. The
@@ -31,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from delaykit.arithmetic import loihi_decay_constant
+from delaykit.arithmetic import loihi_current_decay_constant, loihi_decay_constant
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_h5, atomic_path
 from delaykit.hardware_targets import load_target
@@ -81,6 +86,11 @@ def netx_layers(net: Network) -> list[dict[str, Any]]:
         neu = layer.neuron
         if _scalar(neu.v_reset, "v_reset", layer.name) != 0:
             raise DelaykitError(f"{where}: Loihi resets to 0; v_reset must be 0")
+        if isinstance(neu, LIF) and neu.reset != "value":
+            raise DelaykitError(
+                f"{where}: field 'neuron.reset' is {neu.reset!r}; Loihi 2's CUBA neuron resets the "
+                "voltage to 0 (reset 'value')"
+            )
         if isinstance(neu, LIF):
             vth = _scalar(neu.v_threshold, "threshold", layer.name)
             if not 0 < vth <= VTH_MANT_MAX:
@@ -93,8 +103,8 @@ def netx_layers(net: Network) -> list[dict[str, Any]]:
                 "weight": w,
                 "delay": d,
                 "bias": bias,
-                "iDecay": FULL_CURRENT_DECAY,
-                "vDecay": loihi_decay_constant(neu.tau),
+                "iDecay": loihi_current_decay_constant(neu.tau_syn, neu.leak),
+                "vDecay": loihi_decay_constant(neu.tau, neu.leak),
                 "vThMant": vth,
                 "spiking": isinstance(neu, LIF),
             }

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from delaykit.arithmetic import Arithmetic, loihi_decay_constant
+from delaykit.arithmetic import Arithmetic, loihi_current_decay_constant, loihi_decay_constant
 from delaykit.errors import DelaykitError
 from delaykit.hardware_targets import check
 from delaykit.hardware_targets.ranges import delay_range, resolve_target
@@ -51,8 +51,8 @@ def _integer_neuron(n: LIF | LI, scale: np.ndarray) -> LIF | LI:
     if isinstance(n, LIF):
         th = _round(np.asarray(n.v_threshold, dtype=np.float64) / scale)
         th = np.maximum(th, rs + 1)
-        return LIF(tau=n.tau, v_threshold=_compact(th), v_reset=_compact(rs))
-    return LI(tau=n.tau, v_reset=_compact(rs))
+        return replace(n, v_threshold=_compact(th), v_reset=_compact(rs))  # v3 fields kept
+    return replace(n, v_reset=_compact(rs))
 
 
 def _error_stats(layer: Layer, q: Layer, bits: int, per_neuron: bool) -> dict[str, Any]:
@@ -233,13 +233,18 @@ def fixed_point_parameters(net: Network, t: Any) -> list[dict[str, Any]]:
             "layer": layer.name,
             "decay": arith.decay,
             "tau_steps": float(neu.tau),
-            "decay_param": int(arith.decay_param(neu.tau)),
+            "decay_param": int(arith.decay_param(neu.tau, neu.leak)),
             "weight_shift": arith.weight_shift,
             "threshold_shift": arith.threshold_shift,
             "bias_range": [int(layer.bias.min()), int(layer.bias.max())],
         }
         if arith.decay == "loihi12":
-            rec["loihi_vDecay"] = loihi_decay_constant(neu.tau)
+            rec["loihi_vDecay"] = loihi_decay_constant(neu.tau, neu.leak)
+        if neu.tau_syn is not None:  # contract v3: a synaptic current (no key otherwise)
+            rec["tau_syn_steps"] = float(neu.tau_syn)
+            rec["current_decay_param"] = int(arith.current_decay_param(neu.tau_syn, neu.leak))
+            if arith.decay == "loihi12":
+                rec["loihi_iDecay"] = loihi_current_decay_constant(neu.tau_syn, neu.leak)
         if isinstance(neu, LIF):
             th = np.asarray(neu.v_threshold)
             rec["threshold_int"] = [int(th.min()), int(th.max())]
