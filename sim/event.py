@@ -1,16 +1,18 @@
 """The event-driven engine: same semantics as :mod:`delaykit.sim.reference`, built for speed.
 
-Layout (docs/design.md, "Engines and how they are checked"): layers are simulated one at a time. A layer with ``N`` neurons
-that runs ``L_out`` steps owns one linear accumulator of ``L_out * N`` slots (slot
-``t * N + j`` = input of neuron ``j`` at step ``t``). Its synapses are stored pre-major: the
-row of input ``i`` lists its nonzero-weight synapses as flat offsets ``d * N + j`` (sorted
-ascending; uint16 when they fit) next to their weights (int16 when they fit). A spike (or a
-nonzero input bin) of input ``i`` at step ``t`` is delivered by adding the row's weights at
-``acc[(t + lat) * N + offset]``: a contiguous read of the row and scattered adds into a window
-of ``(max_delay + 1) * N`` slots that stays in cache. Arrivals past the end of the run are cut off by a binary search in the (sorted) row,
-only for the few sources near the end. Then the neurons are stepped through the accumulator,
-and their spikes, in time order, are the next layer's sources. Kernels are numba-compiled
-(``cache=True``): the first call in a fresh environment compiles them (a few seconds).
+Layout (docs/design.md, "Engines and how they are checked"): layers are simulated one at a
+time. A layer with ``N`` neurons that runs ``L_out`` steps owns one linear accumulator of
+``L_out * N`` slots (slot ``t * N + j`` = input of neuron ``j`` at step ``t``). Its synapses
+are stored pre-major: the row of input ``i`` lists its nonzero-weight synapses as flat offsets
+``d * N + j`` (sorted ascending; uint16 when they fit) next to their weights (int16 when they
+fit). A spike (or a nonzero input bin) of input ``i`` at step ``t`` is delivered by adding the
+row's weights at ``acc[(t + lat) * N + offset]``: a contiguous read of the row and scattered
+adds into a window of ``(max_delay + 1) * N`` slots that stays in cache. Arrivals past the end
+of the run are cut off by a binary search in the (sorted) row, only for the few sources near
+the end. Then the neurons are stepped through the accumulator, and their spikes, in time
+order, are the next layer's sources. Kernels (:mod:`delaykit.sim.event_kernels`) are
+numba-compiled (``cache=True``): the first call in a fresh environment compiles them (a few
+seconds).
 
 Relay neurons and input taps (format v2, :mod:`delaykit.network`) cost nothing at run time: a
 relay is an exact copy of a main neuron ``lag`` steps late (a tap: of an input channel), so a
