@@ -12,7 +12,9 @@ outputs
 state (named ``<name>`` in, ``<name>_out`` out; zeros at the start, see :func:`initial_state`)
     ``step`` () int64 step counter; per layer ``k``: ``buf_<k>`` (D_k + 1, n_in_k) shift
     register of the layer's last D_k + 1 inputs (``buf[d]`` = input ``d`` steps ago, D_k its
-    largest delay: the delay ring buffer) and ``v_<k>`` (n_k,) membrane, starting at v_reset.
+    largest delay: the delay ring buffer) and ``v_<k>`` (n_k,) membrane, starting at v_reset;
+    ``c_<k>`` (n_k,) the synaptic current of a layer with ``tau_syn`` (contract v3; metadata
+    ``format_version`` 2), starting at 0.
 
 Run ``net.output_steps(T)`` steps, feeding the T frames then zeros. Layer ``k``'s output is
 forced to 0 from step ``T + sum(extend_steps of layers <= k)`` on, so later layers see exactly
@@ -21,7 +23,8 @@ the contract's zero padding (a biased neuron may keep firing after its input end
 Arithmetic (``dtype``): ``"float64"`` or ``"float32"``, the simulator's float modes
 (:mod:`delaykit.arithmetic`): synaptic input summed in float64 over delays in ascending
 order, ``I = F(syn + F(bias))``, ``h = (v + (r - v) / tau) + I`` in F, spike ``h >= theta``,
-hard reset. Quantized networks run on their integers and scale the readout by
+hard reset; version-3 neurons as in :mod:`delaykit.arithmetic` (the current, the exact leak,
+the subtract/none reset). Quantized networks run on their integers and scale the readout by
 ``weight_scale``. Integer networks reproduce the simulator bit for bit; float weights may
 differ in the last bit of a dot product (summation order inside MatMul).
 """
@@ -37,9 +40,11 @@ import numpy as np
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
-from delaykit.network import LIF, Layer, Network, require_no_relays
+from delaykit.network import LIF, Layer, Network, decay_fraction, require_no_relays
 
 OPSET = 17
+#: Newest step-model metadata version :func:`run_onnx` reads (2: synaptic current state).
+ONNX_STEP_VERSION = 2
 
 
 def _np_dtype(dtype: str) -> type:
@@ -142,16 +147,38 @@ def _synaptic_input(g: _Graph, layer: Layer, k: int, new_buf: str) -> str:
     return syn
 
 
+def _decay_term(g: _Graph, x: str, target: str, tau: float, leak: str, name: str) -> str:
+    """``(target - x) / F(tau)`` (forward Euler) or ``(target - x) * F(1 - exp(-1/tau))``
+    (exact leak), as the simulator computes it."""
+    f = g.f
+    diff = g.node("Sub", [target, x], f"{name}_diff")
+    if leak == "euler":
+        return g.node("Div", [diff, g.const(f"{name}_tau", np.array(f(tau), dtype=f))], name)
+    k = g.const(f"{name}_k", np.array(f(decay_fraction(tau, leak)), dtype=f))
+    return g.node("Mul", [diff, k], name)
+
+
 def _membrane(g: _Graph, layer: Layer, k: int, syn: str) -> tuple[str, str]:
-    """``h = (v + (r - v) / tau) + F(syn + F(bias))`` in the model's float type; returns (h, reset)."""
+    """``h = (v + (r - v) / tau) + F(syn + F(bias))`` in the model's float type; returns (h, reset).
+
+    With a synaptic current (contract v3) the state ``c_<k>`` holds the decayed current:
+    ``c = c + F(syn)``; ``h = ((v + leak) + c) + F(bias)``; ``c_<k>_out = c + (0 - c)/tau_syn``
+    (or ``* (1 - exp(-1/tau_syn))``), as the simulator."""
     neu, n_out, f = layer.neuron, layer.n_out, g.f
     bias = g.const(f"bias_{k}", layer.bias.astype(f).astype(np.float64))
-    cur = g.node("Cast", [g.node("Add", [syn, bias], f"synb_{k}")], f"I_{k}", to=g.fproto)
     reset = g.const(f"reset_{k}", np.broadcast_to(np.asarray(neu.v_reset, np.float64), (n_out,)).astype(f))
-    tau = g.const(f"tau_{k}", np.array(f(neu.tau), dtype=f))
     v = f"v_{k}"
-    leak = g.node("Div", [g.node("Sub", [reset, v], f"rmv_{k}"), tau], f"leak_{k}")
-    return g.node("Add", [g.node("Add", [v, leak], f"vleak_{k}"), cur], f"h_{k}"), reset
+    leak = _decay_term(g, v, reset, float(neu.tau), neu.leak, f"leak_{k}")
+    vleak = g.node("Add", [v, leak], f"vleak_{k}")
+    if neu.tau_syn is None:
+        cur = g.node("Cast", [g.node("Add", [syn, bias], f"synb_{k}")], f"I_{k}", to=g.fproto)
+        return g.node("Add", [vleak, cur], f"h_{k}"), reset
+    c = g.node("Add", [f"c_{k}", g.node("Cast", [syn], f"I_{k}", to=g.fproto)], f"cin_{k}")
+    zero = g.const(f"czero_{k}", np.zeros(n_out, dtype=f))
+    cdec = _decay_term(g, c, zero, float(neu.tau_syn), neu.leak, f"cdecay_{k}")
+    g.node("Add", [c, cdec], f"c_{k}_out")
+    bias_f = g.node("Cast", [bias], f"biasf_{k}", to=g.fproto)
+    return g.node("Add", [g.node("Add", [vleak, c], f"vc_{k}"), bias_f], f"h_{k}"), reset
 
 
 def _valid(g: _Graph, k: int, cum_ext: int) -> str:
@@ -175,7 +202,10 @@ def _layer_output(
             f"th_{k}", np.broadcast_to(np.asarray(neu.v_threshold, np.float64), (n_out,)).astype(g.f)
         )
         s = g.node("GreaterOrEqual", [h, th], f"s_{k}")
-        g.node("Where", [s, reset, h], f"{v}_out")
+        after = {"value": reset, "subtract": None, "none": h}[neu.reset]
+        if after is None:  # contract v3: v = h - threshold
+            after = g.node("Sub", [h, th], f"hsub_{k}")
+        g.node("Where", [s, after, h], f"{v}_out")
         sf = g.node("Cast", [s], f"sf_{k}", to=TensorProto.DOUBLE)
         spk = g.node("Mul", [sf, valid_f], f"spikes_{spike_idx}")
         g.outputs.append(g.value(spk, TensorProto.DOUBLE, [n_out]))
@@ -197,10 +227,15 @@ def _add_layer(
     depth = layer_buffer_depth(layer)
     buf, v = f"buf_{k}", f"v_{k}"
     g.inputs += [g.value(buf, TensorProto.DOUBLE, [depth, n_in]), g.value(v, g.fproto, [n_out])]
+    has_current = layer.neuron.tau_syn is not None
+    if has_current:  # contract v3: the synaptic current is state
+        g.inputs.append(g.value(f"c_{k}", g.fproto, [n_out]))
     new_buf = _shift_register(g, k, x, depth, n_in)
     h, reset = _membrane(g, layer, k, _synaptic_input(g, layer, k, new_buf))
     x, out = _layer_output(g, layer, k, h, reset, _valid(g, k, cum_ext), spike_idx)
     g.state_out.append(g.value(f"{v}_out", g.fproto, [n_out]))
+    if has_current:
+        g.state_out.append(g.value(f"c_{k}_out", g.fproto, [n_out]))
     md = {
         "name": layer.name,
         "buffer": buf,
@@ -211,13 +246,16 @@ def _add_layer(
         "spiking": isinstance(layer.neuron, LIF),
         "v_reset": np.broadcast_to(np.asarray(layer.neuron.v_reset, np.float64), (n_out,)).tolist(),
     }
+    if has_current:
+        md["current"] = f"c_{k}"
     return x, out, md
 
 
 def _metadata(net: Network, dtype: str, layer_md: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "format": "delaykit.onnx_step",
-        "format_version": 1,
+        # 2: a layer has a synaptic current state (contract v3); older runners lack its input
+        "format_version": 2 if any(lay.neuron.tau_syn is not None for lay in net.layers) else 1,
         "dtype": dtype,
         "dt_s": net.dt,
         "readout": net.readout,
@@ -276,7 +314,13 @@ def _meta(session: Any) -> dict[str, Any]:
         raise DelaykitError(
             "ONNX model has no 'delaykit' metadata; was it written by 'delaykit convert to-onnx'?"
         )
-    return json.loads(props["delaykit"])
+    meta = json.loads(props["delaykit"])
+    if int(meta.get("format_version", 1)) > ONNX_STEP_VERSION:
+        raise DelaykitError(
+            f"ONNX step model format_version {meta['format_version']} is newer than this delaykit "
+            f"reads ({ONNX_STEP_VERSION}); upgrade delaykit"
+        )
+    return meta
 
 
 def initial_state(meta: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -286,6 +330,8 @@ def initial_state(meta: dict[str, Any]) -> dict[str, np.ndarray]:
     for lay in meta["layers"]:
         st[lay["buffer"]] = np.zeros((lay["depth"], lay["n_in"]), np.float64)
         st[lay["membrane"]] = np.asarray(lay["v_reset"], dtype=f)
+        if "current" in lay:  # contract v3: the synaptic current starts at 0
+            st[lay["current"]] = np.zeros(lay["n_out"], dtype=f)
     return st
 
 
