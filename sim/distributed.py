@@ -320,7 +320,8 @@ def grid(
         for dmax in max_delays:
             for target in targets:
                 tname = None if target is None else str(getattr(target, "name", target))
-                name = f"bits={bits or 'float'},max_delay={'all' if dmax is None else dmax},target={tname or 'float64'}"
+                dname = "all" if dmax is None else dmax
+                name = f"bits={bits or 'float'},max_delay={dname},target={tname or 'float64'}"
                 try:
                     variant, arith = build(net, bits, dmax, target)
                 except (ValueError, DelaykitError) as e:

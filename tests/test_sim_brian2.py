@@ -1,5 +1,6 @@
-"""Brian2 cross-check (sim/brian2_check.py, sim/brian2_run.py): tables exported by convert, simulated in Brian2 with
-heterogeneous per-synapse delays and the contract's discrete-time LIF, give identical spikes.
+"""Brian2 cross-check (sim/brian2_check.py, sim/brian2_run.py): tables exported by convert,
+simulated in Brian2 with heterogeneous per-synapse delays and the contract's discrete-time LIF,
+give identical spikes.
 
 Slow (Brian2 starts in its own environment). Run it with:
 
