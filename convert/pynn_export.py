@@ -20,8 +20,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,45 +27,21 @@ import numpy as np
 
 from delaykit.errors import DelaykitError
 from delaykit.network import Network
+from delaykit.outputs import atomic_folder, refuse_foreign_folder
 from delaykit.sim import Arithmetic, simulate
-from delaykit.tables import read_tables, write_tables
+from delaykit.tables import read_tables, write_tables_into
 
 SCRIPT_NAME = "run_pynn.py"
 PYNN_PYTHON_ENV = "DELAYKIT_PYNN_PYTHON"
 _SCRIPT_SOURCE = Path(__file__).with_name("pynn_script.py")
 
 
-@contextmanager
-def _atomic_folder(out: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it replaces ``out`` in one rename."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def write_pynn(net: Network, out_dir: str | Path) -> list[Path]:
     """Write the PyNN export of ``net`` into the folder ``out_dir``; return the file paths."""
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DelaykitError(f"{out}: out_dir must be a folder (or absent), not a file")
-    if out.is_dir() and any(out.iterdir()) and not (out / SCRIPT_NAME).exists():
-        raise DelaykitError(
-            f"{out}: out_dir exists and is not an earlier PyNN export (no {SCRIPT_NAME}); "
-            "it would be replaced as a whole: give a new folder"
-        )
-    with _atomic_folder(out) as tmp:
-        files = write_tables(net, tmp, formats=("csv", "npz"), pynn=True)
+    refuse_foreign_folder(out, SCRIPT_NAME, "an earlier PyNN export")
+    with atomic_folder(out) as tmp:
+        files = write_tables_into(net, tmp, formats=("csv", "npz"), pynn=True)
         script = tmp / SCRIPT_NAME
         shutil.copyfile(_SCRIPT_SOURCE, script)
         script.chmod(0o755)

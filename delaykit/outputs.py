@@ -244,6 +244,9 @@ def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         swap_in_folder(tmp, out)
+    except OutputError as e:  # a file inside: name it under ``out``, not the temporary
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(str(e).replace(str(tmp), str(out))) from None
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise output_error(e, out) from None
@@ -345,3 +348,12 @@ def folder_lock(folder: str | os.PathLike[str], what: str = "a run") -> Iterator
         yield d
     finally:
         fh.close()
+
+
+def refuse_foreign_folder(out: Path, marker: str, what: str) -> None:
+    """Refuse to replace an existing, non-empty folder that lacks ``marker`` (not ``what``)."""
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+        raise OutputError(
+            f"{out} exists and is not {what} (no {marker}); it would be replaced as a whole: "
+            "give a new folder"
+        )

@@ -62,6 +62,7 @@ import numpy as np
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path, write_text_atomic
 from delaykit.network import InputSpec, Layer, Network, neuron_from_dict, require_no_relays
+from delaykit.outputs import atomic_folder, refuse_foreign_folder
 from delaykit.tables_manifest import manifest
 
 TABLES_FORMAT = "delaykit.tables"
@@ -248,32 +249,44 @@ def pynn_lists(net: Network) -> dict[str, str]:
 def write_tables(
     net: Network, out_dir: str | Path, formats: Iterable[str] = FORMATS, pynn: bool = True
 ) -> list[Path]:
-    """Write the tables of ``net`` into ``out_dir``; returns the written paths.
+    """Write the tables of ``net`` as the folder ``out_dir``; returns the written paths.
 
-    The manifest (:func:`delaykit.tables_manifest.manifest`) states the update rule, units, run
-    lengths, input binning and readout, so the files alone reproduce delaykit's simulation.
+    The folder is written as a whole (:func:`delaykit.outputs.atomic_folder`): a reader sees the
+    old folder intact or the new one complete. An existing folder that is not a table export
+    (no delaykit manifest) is refused rather than replaced. The manifest
+    (:func:`delaykit.tables_manifest.manifest`) states the update rule, units, run lengths,
+    input binning and readout, so the files alone reproduce delaykit's simulation.
     """
+    out = Path(out_dir)
+    refuse_foreign_folder(out, "manifest.json", "a table export")
+    with atomic_folder(out) as tmp:
+        files = write_tables_into(net, tmp, formats, pynn)
+    return [out / p.relative_to(tmp) for p in files]
+
+
+def write_tables_into(
+    net: Network, folder: Path, formats: Iterable[str] = FORMATS, pynn: bool = True
+) -> list[Path]:
+    """Write the tables of ``net`` into the existing, empty ``folder`` (a temporary one)."""
     formats = tuple(formats)
     for f in formats:
         if f not in FORMATS:
             raise DelaykitError(f"table format must be one of {FORMATS}, got {f!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     syn = synapse_table(net)
     neu = neuron_table(net)
     written: list[Path] = []
     for f in formats:
-        written.append(_write_columns(syn, out / "synapses", f))
-        written.append(_write_columns(neu, out / "neurons", f))
+        written.append(_write_columns(syn, folder / "synapses", f))
+        written.append(_write_columns(neu, folder / "neurons", f))
     pynn_files: list[str] = []
     if pynn:
-        (out / "pynn").mkdir(exist_ok=True)
+        (folder / "pynn").mkdir(exist_ok=True)
         for rel, text in pynn_lists(net).items():
-            write_text_atomic(out / rel, text)
-            written.append(out / rel)
+            write_text_atomic(folder / rel, text)
+            written.append(folder / rel)
             pynn_files.append(rel)
     man = {"format": TABLES_FORMAT, "format_version": TABLES_VERSION, **manifest(net, formats, pynn_files)}
-    mp = out / "manifest.json"
+    mp = folder / "manifest.json"
     write_text_atomic(mp, json.dumps(man, indent=2) + "\n")
     return [mp, *written]
 

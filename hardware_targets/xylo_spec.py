@@ -25,11 +25,9 @@ how the xylosim runner (:mod:`delaykit.hardware_targets.xylo_run`) reads it with
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -39,6 +37,7 @@ import numpy as np
 
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import write_bytes_atomic, write_text_atomic
+from delaykit.outputs import atomic_folder
 
 FORMAT = "delaykit-xylo-spec"
 VERSION = 1
@@ -303,31 +302,16 @@ def _npz_bytes(spec: XyloSpec) -> bytes:
 def save_spec(spec: XyloSpec, directory: str | os.PathLike[str]) -> Path:
     """Write ``spec`` into ``directory`` (created or replaced as a whole); return its path.
 
-    The files are written into a temporary sibling folder, which is then renamed onto
-    ``directory``: a reader never sees a half-written spec.
+    The files are written into a temporary sibling folder, which is then swapped in for
+    ``directory`` in one step (:func:`delaykit.outputs.atomic_folder`): a reader never sees a
+    half-written spec, and an interrupted write leaves the old one intact.
     """
     target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    old: Path | None = None
-    try:
+    with atomic_folder(target) as tmp:
         data = _npz_bytes(spec)
         write_bytes_atomic(tmp / "spec.npz", data)
         manifest = _manifest(spec, hashlib.sha256(data).hexdigest())
         write_text_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, old / "spec")
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (old / "spec").exists() and not target.exists():
-            os.replace(old / "spec", target)
-        raise
-    finally:
-        if old is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(old)
     return target
 
 

@@ -83,7 +83,7 @@ def test_export_folder_lists_and_script(tmp_path, rng):
     (out / "stale.txt").write_text("x")
     write_pynn(net, out)  # a new export replaces the folder as a whole
     assert not (out / "stale.txt").exists()
-    with pytest.raises(DelaykitError, match="out_dir"):
+    with pytest.raises(DelaykitError, match="not a folder"):
         write_pynn(net, out / "manifest.json")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
