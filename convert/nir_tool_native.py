@@ -140,7 +140,7 @@ def _native_sinabs(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     for w, bias in _spec_layers(spec):
         lif = sl.LIFSqueeze(
             tau_mem=torch.full((w.shape[0],), tau),
-            spike_threshold=torch.tensor(float(spec["threshold"])),
+            spike_threshold=torch.full((w.shape[0],), float(spec["threshold"])),
             spike_fn=SingleSpike,
             reset_fn=MembraneReset(),
             norm_input=False,

@@ -32,7 +32,7 @@ import numpy as np
 
 from delaykit.errors import DelaykitError
 from delaykit.network import Network
-from delaykit.nir.consumers import CONSUMERS, consumer, graph_for, load_from
+from delaykit.nir.consumers import CONSUMERS, consumer, load_from, write_nir_for
 from delaykit.nir.export_nir import node_names
 from delaykit.sim.evaluate import simulate
 from delaykit.sim.readout import apply_readout
@@ -129,9 +129,7 @@ def export_check(net: Network, frames: np.ndarray, tool: str, model: str = "") -
     flat, padded = _padded(net, np.asarray(frames, dtype=np.float64))
     with tempfile.TemporaryDirectory(prefix=f"dk-nir-{tool}-") as d:
         g, f, o = Path(d, "graph.nir"), Path(d, "frames.npz"), Path(d, "out.npz")
-        import nir
-
-        nir.write(g, graph_for(net, tool))
+        write_nir_for(net, g, tool)
         np.savez(f, frames=padded.astype(np.float32))
         _run_tool(tool, ["import", tool, str(g), str(f), str(o)])
         output, spikes, info = _load_out(o)

@@ -83,6 +83,7 @@ class Consumer:
     layout: str = "branch"
     affine_only: bool = False
     readout_as_lif: bool = False
+    nir_1_0_4: bool = False  # the tool's nir (1.0.4) reads no LIF.v_reset: the file omits it
     node_map: tuple[str, ...] = ("Delay", "LI")
     notes: str = ""
 
@@ -104,6 +105,7 @@ CONSUMERS: dict[str, Consumer] = {
             leak="exp",
             affine_only=True,
             layout="fanout",
+            nir_1_0_4=True,
             node_map=("Delay", "LIF"),
             notes="LIFSqueeze with SingleSpike + MembraneReset (its importer: MultiSpike + subtract)",
         ),
@@ -113,6 +115,7 @@ CONSUMERS: dict[str, Consumer] = {
             r="one-exp",
             leak="exp",
             layout="fanout",
+            nir_1_0_4=True,
             node_map=("Delay", "LI", "LIF"),
             notes="LIFNeuronTorch: subtractive reset, up to 2**16 spikes per step",
         ),
@@ -160,7 +163,8 @@ def _retime_neuron(node: Any, c: Consumer, scale: float, n: int) -> Any:
     v_leak = np.asarray(node.v_leak, dtype=np.float64)
     if not spiking:
         return nir.LI(tau=tau, r=r, v_leak=v_leak)
-    th, v_reset = np.asarray(node.v_threshold), np.asarray(node.v_reset)
+    th = np.asarray(node.v_threshold)
+    v_reset = np.asarray(node.v_reset)
     return nir.LIF(tau=tau, r=r, v_leak=v_leak, v_threshold=th, v_reset=v_reset)
 
 
@@ -304,4 +308,20 @@ def write_nir_for(net: Network, path: str | Path, tool: str) -> None:
     graph = graph_for(net, tool)
     buf = io.BytesIO()  # built in memory: the HDF5 library never meets a full disk
     nir.write(buf, graph)
+    if consumer(tool).nir_1_0_4:
+        _drop_v_reset(buf)
     write_bytes_atomic(path, buf.getvalue())
+
+
+def _drop_v_reset(buf: io.BytesIO) -> None:
+    """Remove ``LIF.v_reset`` (nir 1.0.8 always writes it; nir 1.0.4 fails on it). The reset
+    is 0 (checked by :func:`graph_for`), nir 1.0.8's default when it is absent."""
+    import h5py
+
+    with h5py.File(buf, "r+") as f:
+        nodes = f["node/nodes"]
+        for name in list(nodes):
+            kind = nodes[name]["type"][()]
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if kind == "LIF" and "v_reset" in nodes[name]:
+                del nodes[name]["v_reset"]
