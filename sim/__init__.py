@@ -13,7 +13,7 @@ Semantics and number formats: :mod:`delaykit.arithmetic`; the oracle:
 from delaykit.arithmetic import Arithmetic
 
 from .evaluate import ENGINES, evaluate, make_runner, simulate
-from .readout import apply_readout, readout_scores
+from .readout import UNDECIDED, apply_readout, predict, readout_scores
 from .result import EvalResult, SimResult
 
 __all__ = [
@@ -21,9 +21,11 @@ __all__ = [
     "Arithmetic",
     "EvalResult",
     "SimResult",
+    "UNDECIDED",
     "apply_readout",
     "evaluate",
     "make_runner",
+    "predict",
     "readout_scores",
     "simulate",
 ]

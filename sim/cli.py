@@ -174,6 +174,11 @@ def format_report(ev: EvalResult, net: Network) -> str:
         f"accuracy: {ev.accuracy:.2f} % ({n_ok}/{ev.n_samples}), readout {ev.readout}, "
         f"engine {ev.engine}, arithmetic {ev.arithmetic}"
     )
+    if ev.undecided:
+        lines.append(
+            f"undecided: {ev.undecided}/{ev.n_samples} samples (every class scored the same, e.g. "
+            "a silent network); counted as wrong"
+        )
     c = ev.confusion
     w = max(3, len(str(int(c.max()))) + 1)
     lines.append("confusion matrix (rows: true class, columns: predicted):")

@@ -205,7 +205,8 @@ def assemble_result(
             f"{n_classes} classes; is it the right data file for this network?"
         )
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, preds), 1)
+    decided = preds >= 0  # UNDECIDED (-1): every class scored the same; counted as wrong
+    np.add.at(confusion, (labels[decided], preds[decided]), 1)
     spiking = [layer.name for layer in net.layers if layer.neuron.spiking]
     class_names = list(net.metadata.get("class_names", [])) if isinstance(net.metadata, dict) else []
     if not class_names and hasattr(dataset, "class_names"):
@@ -227,4 +228,5 @@ def assemble_result(
         workers=workers,
         wall_seconds=wall,
         class_names=class_names,
+        undecided=int((~decided).sum()),
     )

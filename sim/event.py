@@ -35,7 +35,7 @@ from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
 from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float
-from .readout import readout_scores
+from .readout import predict, readout_scores
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
 
 _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
@@ -138,7 +138,7 @@ class EventNetwork:
             output=out,
             spikes=spikes,
             events=events,
-            prediction=int(np.argmax(scores)),
+            prediction=predict(scores),
             scores=scores,
             readout_offset=offset,
             input_events=input_events,

@@ -30,6 +30,20 @@ def readout_scores(rule: str, y: np.ndarray) -> np.ndarray:
     return y.sum(axis=0)  # membrane_sum, spike_count
 
 
+#: The prediction of a sample whose readout scores all tie (e.g. a silent spiking network):
+#: no class. It counts as wrong, and evaluations report how many samples were undecided.
+UNDECIDED = -1
+
+
+def predict(scores: np.ndarray) -> int:
+    """The argmax of ``scores`` (first index when only some classes tie), or :data:`UNDECIDED`
+    when every class has the same score (with two or more classes): the readout decides nothing."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size > 1 and bool(np.all(s == s[0])):
+        return UNDECIDED
+    return int(np.argmax(s))
+
+
 def apply_readout(rule: str, y: np.ndarray) -> int:
-    """The predicted class (first index on ties)."""
-    return int(np.argmax(readout_scores(rule, y)))
+    """The predicted class (first index on ties), :data:`UNDECIDED` when all scores tie."""
+    return predict(readout_scores(rule, y))

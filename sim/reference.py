@@ -21,7 +21,7 @@ import numpy as np
 from delaykit.arithmetic import RESET_CODES, Arithmetic, LayerConstants, layer_constants, reduce_int
 from delaykit.network import Layer, Network, apply_input_taps
 
-from .readout import readout_scores
+from .readout import predict, readout_scores
 from .result import SimResult, check_frames
 
 
@@ -202,7 +202,7 @@ def simulate_reference(net: Network, frames: np.ndarray, arithmetic: Arithmetic 
         output=out,
         spikes=spikes,
         events=events,
-        prediction=int(np.argmax(scores)),
+        prediction=predict(scores),
         scores=scores,
         readout_offset=offset,
         input_events=input_events,

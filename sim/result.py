@@ -21,7 +21,8 @@ class SimResult:
         neurons only: relay neurons are delayed copies of them, see ``delaykit.network``).
     events: synaptic events delivered per layer (one per pair of a nonzero input bin or
         spike and a nonzero-weight synapse, whose arrival falls inside the layer's run).
-    prediction: the network's readout rule applied to ``output[readout_offset:]``.
+    prediction: the network's readout rule applied to ``output[readout_offset:]``;
+        ``UNDECIDED`` (-1) when every class scores the same (``delaykit.sim.readout``).
     scores: (n_out,) the readout's per-class scores.
     readout_offset: output steps skipped by the readout (the layers' latency, steps).
     input_events: nonzero input bins (the first layer's event sources).
@@ -51,7 +52,9 @@ class SimResult:
 class EvalResult:
     """Simulation of a whole data set.
 
-    accuracy: percent. confusion: (C, C) int64, rows = true label, columns = prediction.
+    accuracy: percent; an undecided sample (prediction -1: every class scored the same)
+    counts as wrong. confusion: (C, C) int64, rows = true label, columns = prediction
+    (undecided samples are not in it). undecided: how many samples had no prediction.
     per_sample_seconds: wall time of each sample's simulation (s, excluding data reading).
     spikes_per_layer: (S, n_spiking_layers) spikes per sample and spiking layer.
     events_per_layer: (S, n_layers) synaptic events per sample and layer.
@@ -73,6 +76,7 @@ class EvalResult:
     workers: int
     wall_seconds: float
     class_names: list[str] = field(default_factory=list)
+    undecided: int = 0
 
     @property
     def n_samples(self) -> int:
@@ -90,6 +94,7 @@ class EvalResult:
         return {
             "accuracy": self.accuracy,
             "n_samples": self.n_samples,
+            "undecided": self.undecided,
             "engine": self.engine,
             "arithmetic": self.arithmetic,
             "readout": self.readout,
