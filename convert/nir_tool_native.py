@@ -1,9 +1,10 @@
 """Each NIR tool's own network (the same layers, from the tool's own classes) and its own
 NIR exporter; runs in the tool's environment (see ``nir_tool_maps``, no delaykit there).
 
-Every layer is LIF with the contract's dynamics where the tool has them (hard reset to 0,
-leak factor ``1 - 1/tau_steps``, unit input gain), the readout too, so that the prediction is
-the spike count. ``spec``: ``n_layers``, ``w{l}``/``b{l}`` (real units), ``tau_steps``,
+Every layer is LIF with leak factor ``1 - 1/tau_steps`` and unit input gain, one spike per
+step at most, the readout too (the prediction is the spike count); hard reset to 0 where the
+tool has it, else the tool's own subtractive reset (sinabs, rockpool; contract v3
+``reset="subtract"``). ``spec``: ``n_layers``, ``w{l}``/``b{l}`` (real units), ``tau_steps``,
 ``threshold``, ``dt`` (seconds).
 """
 
@@ -132,7 +133,7 @@ def _exp_tau(tau_steps: float) -> float:
 def _native_sinabs(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     import sinabs
     import sinabs.layers as sl
-    from sinabs.activation import MembraneReset, SingleSpike
+    from sinabs.activation import MembraneSubtract, SingleSpike
 
     b, t = frames.shape[:2]
     tau = _exp_tau(float(spec["tau_steps"]))
@@ -141,8 +142,8 @@ def _native_sinabs(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
         lif = sl.LIFSqueeze(
             tau_mem=torch.full((w.shape[0],), tau),
             spike_threshold=torch.full((w.shape[0],), float(spec["threshold"])),
-            spike_fn=SingleSpike,
-            reset_fn=MembraneReset(),
+            spike_fn=SingleSpike,  # one spike per step; sinabs' own (subtractive) reset
+            reset_fn=MembraneSubtract(),
             norm_input=False,
             num_timesteps=t,
         )
@@ -161,7 +162,7 @@ def _native_rockpool(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     from rockpool.nn.modules import LIFNeuronTorch, LinearTorch
     from rockpool.nn.modules.torch.nir import to_nir
 
-    tau = _exp_tau(float(spec["tau_steps"]))
+    tau, dt = _exp_tau(float(spec["tau_steps"])), float(spec["dt"])
     mods = []
     for w, b in _spec_layers(spec):
         n_out, n_in = w.shape
@@ -171,11 +172,12 @@ def _native_rockpool(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
             bias=torch.as_tensor(b, dtype=torch.float32),
             has_bias=True,
         )
-        lif = LIFNeuronTorch(
+        lif = LIFNeuronTorch(  # its own subtractive reset, one spike per step
             shape=(n_out, n_out),
-            tau_mem=torch.full((n_out,), tau),
+            tau_mem=torch.full((n_out,), tau * dt),
             threshold=torch.full((n_out,), float(spec["threshold"])),
-            dt=1.0,
+            dt=dt,
+            max_spikes_per_dt=1,
         )
         mods += [lin, lif]
     net = Sequential(*mods)

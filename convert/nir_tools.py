@@ -10,7 +10,8 @@
 * **import** (:func:`import_check`): the tool builds the same layers from its own classes
   (every layer LIF with hard reset, the readout too, so the prediction is the spike count),
   runs them and writes its own NIR export; delaykit imports that file
-  (:func:`delaykit.nir.consumers.load_from`) and simulates it.
+  (:func:`delaykit.nir.producers.load_from`; the tools' own networks emit at most one spike
+  per step) and simulates it.
 
 Both compare spikes bin by bin (sample, step, neuron) in every spiking layer and the readout
 membrane within ``OUTPUT_RTOL`` (float32 tools), and count identical predictions. The tool
@@ -32,8 +33,9 @@ import numpy as np
 
 from delaykit.errors import DelaykitError
 from delaykit.network import Network
-from delaykit.nir.consumers import CONSUMERS, consumer, load_from, write_nir_for
+from delaykit.nir.consumers import CONSUMERS, consumer, write_nir_for
 from delaykit.nir.export_nir import node_names
+from delaykit.nir.producers import load_from
 from delaykit.sim.evaluate import simulate
 from delaykit.sim.readout import apply_readout
 
@@ -189,7 +191,7 @@ def import_check(net: Network, frames: np.ndarray, tool: str, model: str = "") -
         output, spikes, info = _load_out(o)
         row.version = info.get("version", "")
         try:
-            imported = load_from(g, tool, net.dt)
+            imported = load_from(g, tool, net.dt, one_spike_per_step=True)  # as the tools ran
         except DelaykitError as e:
             row.status, row.reason = "refused", str(e).split(": ", 1)[-1] if str(e).startswith(d) else str(e)
             return row

@@ -1,5 +1,5 @@
 """Per-tool NIR conventions: the graph a tool's importer runs as the contract's network
-(``--for TOOL``), and how to read the graphs a tool writes (``--from TOOL``).
+(``--for TOOL``). How delaykit reads the graphs a tool writes is in :mod:`.producers`.
 
 NIR is continuous-time; every importer picks its own discretisation, time base and defaults.
 A graph written by :func:`delaykit.nir.export_nir.network_to_nir` is exact for delaykit and
@@ -57,10 +57,9 @@ from delaykit.fileio import write_bytes_atomic
 from delaykit.network import Network
 
 from .export_nir import network_to_nir
-from .import_nir import load_nir
 from .metadata import NIR_METADATA_KEY
 
-__all__ = ["CONSUMERS", "PRODUCERS", "Consumer", "consumer", "graph_for", "load_from", "write_nir_for"]
+__all__ = ["CONSUMERS", "Consumer", "consumer", "graph_for", "write_nir_for"]
 
 #: snntorch's NIR importer hard-codes this step (seconds).
 SNNTORCH_DT = 1e-4
@@ -231,74 +230,6 @@ def graph_for(net: Network, tool: str) -> Any:
     metadata = {k: v for k, v in (graph.metadata or {}).items() if k != NIR_METADATA_KEY}
     metadata["delaykit_for"] = json.dumps({"tool": tool, "dt_s": net.dt, "time_base": c.tool_dt(net.dt)})
     return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata, type_check=True)
-
-
-# ---- graphs that a tool wrote (--from TOOL) ------------------------------------------------
-
-#: How delaykit reads each tool's own NIR export: the step it integrates with and what its
-#: exporter writes differently from NIR's equations.
-PRODUCERS: dict[str, str] = {
-    "spikingjelly": "times in seconds of the dt given to export_to_nir; r = tau/dt or 1",
-    "snntorch": "times in seconds of its fixed dt = 1e-4 s",
-    "norse": "writes tau as dt * tau (it multiplies by dt where it should divide): tau / dt is read back",
-}
-#: Tools whose spiking nodes delaykit refuses, and why (the graph does not say what the tool ran).
-REFUSED_PRODUCERS: dict[str, str] = {
-    "sinabs": (
-        "sinabs writes LIF without its spike and reset functions (by default several spikes per "
-        "step and a reset that subtracts the threshold) and integrates exp(-1/tau) with unit "
-        "input gain whatever r says; the contract's neuron fires once and resets to v_reset"
-    ),
-    "rockpool": (
-        "rockpool writes its LIFNeuronTorch as a LIF without the reset it uses (it subtracts the "
-        "threshold and may emit several spikes per step); the contract's neuron fires once and "
-        "resets to v_reset"
-    ),
-    "spyx": (
-        "spyx's LIF fires on the previous step's membrane and subtracts the threshold; NIR's LIF "
-        "and the contract's fire on this step's membrane and reset to v_reset"
-    ),
-}
-
-
-def _fix_norse_tau(graph: Any, dt: float) -> Any:
-    """norse's ``to_nir`` writes ``dt / tau_mem_inv`` (= dt * tau) as tau: divide by dt."""
-    import nir
-
-    nodes = dict(graph.nodes)
-    for name, node in graph.nodes.items():
-        kind = type(node).__name__
-        if kind in ("LIF", "LI"):
-            fields = {k: getattr(node, k) for k in ("tau", "r", "v_leak")}
-            fields["tau"] = np.asarray(node.tau, dtype=np.float64) / dt
-            if kind == "LIF":
-                fields.update(v_threshold=node.v_threshold, v_reset=getattr(node, "v_reset", None))
-                if fields["v_reset"] is None:
-                    fields["v_reset"] = np.zeros_like(fields["tau"])
-            nodes[name] = getattr(nir, kind)(**fields)
-    return nir.NIRGraph(nodes=nodes, edges=graph.edges, metadata=graph.metadata, type_check=False)
-
-
-def load_from(path_or_graph: Any, tool: str, dt: float) -> Network:
-    """Import a graph that ``tool`` exported (its conventions in :data:`PRODUCERS`); dt: the
-    step (seconds) the tool's network ran with. DelaykitError naming the node otherwise."""
-    import nir
-
-    if tool not in PRODUCERS and tool not in REFUSED_PRODUCERS:
-        raise DelaykitError(f"tool: {tool!r} is not one of {sorted({*PRODUCERS, *REFUSED_PRODUCERS})}")
-    graph = (
-        path_or_graph
-        if isinstance(path_or_graph, nir.NIRGraph)
-        else nir.read(path_or_graph, type_check=False)
-    )
-    if tool in REFUSED_PRODUCERS:
-        spiking = [n for n, x in graph.nodes.items() if type(x).__name__ in ("LIF", "CubaLIF", "IF")]
-        if spiking:
-            raise DelaykitError(f"NIR node {spiking[0]!r}: {REFUSED_PRODUCERS[tool]}")
-    step = SNNTORCH_DT if tool == "snntorch" else dt
-    if tool == "norse":
-        graph = _fix_norse_tau(graph, dt)
-    return load_nir(graph, dt=step)
 
 
 def write_nir_for(net: Network, path: str | Path, tool: str) -> None:
