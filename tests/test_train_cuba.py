@@ -67,7 +67,7 @@ def test_config_learnable_tau_syn_needs_a_current():
     with pytest.raises(DelaykitError, match=r"model\.tau_syn_learnable"):
         C.load_config("tiny", ["model.tau_syn_learnable=true"])
     cfg = C.load_config("tiny", ["model.neuron=cuba", "model.tau_syn_learnable=true", "model.reset=subtract"])
-    assert cfg["model"]["tau_syn_steps"] == 5.0 and cfg["model"]["leak"] == "euler"
+    assert cfg["model"]["tau_syn_steps"] == 2.0 and cfg["model"]["leak"] == "euler"
 
 
 def test_paper_neuron_arch_has_no_new_fields():
@@ -77,7 +77,7 @@ def test_paper_neuron_arch_has_no_new_fields():
     fields = arch_fields(C.load_config("tiny", ["model.neuron=cuba", "model.reset=subtract"])["model"])
     assert fields == {
         "neuron": "cuba",
-        "tau_syn_steps": 5.0,
+        "tau_syn_steps": 2.0,
         "tau_syn_learnable": False,
         "reset": "subtract",
         "leak": "euler",

@@ -63,7 +63,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "init_pos": "uniform",  # uniform | zero
         # the neuron (train/cuba.py): "lif" = the paper's; "cuba" adds a synaptic current
         "neuron": "lif",  # lif | cuba
-        "tau_syn_steps": 5.0,  # cuba: the current's time constant in steps of dt (>= 1)
+        # cuba: the current's time constant in steps of dt (>= 1); on the delay task 2 steps
+        # reached 99 % (rounded) in 20 epochs, 5 steps only ~80 % (the current blurs the lags)
+        "tau_syn_steps": 2.0,
         "tau_syn_learnable": False,  # cuba: learn tau_syn per layer (from tau_syn_steps)
         "reset": "value",  # value (to 0, the paper's) | subtract (v = h - v_threshold)
         "leak": "euler",  # euler (keep 1 - 1/tau per step, the paper's) | exact (exp(-1/tau))
