@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.errors import DelaykitError
-from delaykit.network import Network
+from delaykit.network import Network, require_v2_neurons
 from delaykit.outputs import atomic_folder, refuse_foreign_folder
 from delaykit.sim import Arithmetic, simulate
 from delaykit.tables import read_tables, write_tables_into
@@ -39,6 +39,7 @@ _SCRIPT_SOURCE = Path(__file__).with_name("pynn_script.py")
 def write_pynn(net: Network, out_dir: str | Path) -> list[Path]:
     """Write the PyNN export of ``net`` into the folder ``out_dir``; return the file paths."""
     out = Path(out_dir)
+    require_v2_neurons(net, "the PyNN export (IF_curr_delta cells)")
     refuse_foreign_folder(out, SCRIPT_NAME, "an earlier PyNN export")
     with atomic_folder(out) as tmp:
         files = write_tables_into(net, tmp, formats=("csv", "npz"), pynn=True)

@@ -29,6 +29,9 @@ Schema (directory ``OUT/``; every file is written atomically)
     delay_ms   float64 delay_steps x dt x 1000
     ========== ======= ==========================================================
 
+``format_version`` 2 (contract-v3 neurons only): ``layers[].neuron`` holds ``tau_syn``,
+    ``reset``, ``leak``, ``layers[].update`` the layer's rule, and the neuron table four more
+    columns ``tau_syn_steps`` (NaN: no current), ``tau_syn_ms``, ``reset``, ``leak``.
 ``neurons.{csv,parquet,npz}`` -- one row per neuron: ``layer``, ``neuron``, ``kind`` ("lif" /
     "li"), ``tau_steps``, ``tau_ms``, ``v_threshold``, ``v_reset``, ``bias`` (per-step constant
     current) in real units (NaN threshold for LI), ``weight_scale`` (1.0 for float layers),
@@ -63,10 +66,13 @@ from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path, write_text_atomic
 from delaykit.network import InputSpec, Layer, Network, neuron_from_dict, require_no_relays
 from delaykit.outputs import atomic_folder, refuse_foreign_folder
-from delaykit.tables_manifest import manifest
+from delaykit.tables_manifest import manifest, v3_neuron_columns
 
 TABLES_FORMAT = "delaykit.tables"
 TABLES_VERSION = 1
+#: Version 2: a layer's neuron is of contract version 3 (synaptic current, reset mode, exact
+#: leak; the manifest says which, the neuron table has four more columns). Written only then.
+SUPPORTED_TABLES_VERSIONS = (1, 2)
 FORMATS = ("csv", "parquet", "npz")
 
 SYNAPSE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -150,6 +156,7 @@ def neuron_table(net: Network) -> dict[str, np.ndarray]:
     for name, dtype in NEURON_COLUMNS:
         arr = np.concatenate(cols[name])
         out[name] = arr.astype(str) if dtype == "str" else arr.astype(dtype)
+    out.update(v3_neuron_columns(net))  # contract v3 only: tau_syn_steps, tau_syn_ms, reset, leak
     return out
 
 
@@ -348,10 +355,10 @@ def _load_manifest(d: Path) -> tuple[Path, dict[str, Any]]:
         raise FormatError(f"{mp}: not valid JSON ({e})") from None
     if man.get("format") != TABLES_FORMAT:
         raise FormatError(f"{mp}: field 'format' is {man.get('format')!r}, expected {TABLES_FORMAT!r}")
-    if man.get("format_version") != TABLES_VERSION:
+    if man.get("format_version") not in SUPPORTED_TABLES_VERSIONS:
         raise FormatError(
             f"{mp}: format_version {man.get('format_version')!r} unsupported "
-            f"(supported: {TABLES_VERSION}); upgrade delaykit"
+            f"(supported: {', '.join(map(str, SUPPORTED_TABLES_VERSIONS))}); upgrade delaykit"
         )
     return mp, man
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from delaykit.network import LIF, Network
+import numpy as np
+
+from delaykit.network import LIF, Network, uses_v3
 
 #: Per-step update of each neuron kind (the contract's, evaluated in float64 as written).
 UPDATE_RULES: dict[str, str] = {
@@ -22,6 +24,49 @@ UPDATE_RULES: dict[str, str] = {
     ),
     "li": "I = syn[t] + b;  h = (v + (v_reset - v) / tau_steps) + I;  v = h;  y[t] = v x weight_scale",
 }
+
+#: The version-3 neuron (a synaptic current, a reset mode, the exact leak), in float64 as
+#: written; k(tau) = 1/tau_steps ('euler': the division above) or 1 - exp(-1/tau_steps) ('exact').
+UPDATE_V3 = (
+    "leak = (v_reset - v) / tau_steps ('euler') or (v_reset - v) * (1 - exp(-1 / tau_steps)) "
+    "('exact');  without tau_syn_steps: h = (v + leak) + (syn[t] + b);  with it: c = c + syn[t];  "
+    "h = ((v + leak) + c) + b  (c starts at 0; the bias goes to the membrane);  lif: s[t] = 1 if "
+    "h >= v_threshold else 0;  v = (v_reset if reset == 'value', h - v_threshold if 'subtract', "
+    "h if 'none') if s[t] else h;  li: v = h;  then c = c + (0 - c) / tau_syn_steps ('euler') or "
+    "c + (0 - c) * (1 - exp(-1 / tau_syn_steps)) ('exact')"
+)
+
+
+def update_rule(neuron: Any) -> str:
+    """The per-step update of one layer's neuron: :data:`UPDATE_RULES` for the version-1/2
+    neuron, :data:`UPDATE_V3` with the layer's fields otherwise."""
+    if not uses_v3(neuron):
+        return UPDATE_RULES[neuron.kind]
+    reset = f"reset '{neuron.reset}', " if neuron.spiking else ""
+    ts = "none" if neuron.tau_syn is None else repr(float(neuron.tau_syn))
+    return f"{neuron.kind}, tau_syn_steps {ts}, {reset}leak '{neuron.leak}': {UPDATE_V3}"
+
+
+def v3_neuron_columns(net: Network) -> dict[str, np.ndarray]:
+    """Extra neuron-table columns of a network with version-3 neurons (none otherwise, so a
+    version-1 table stays as it was): ``tau_syn_steps`` (NaN: no current), ``tau_syn_ms``,
+    ``reset`` (li: 'none') and ``leak``."""
+    if not any(uses_v3(layer.neuron) for layer in net.layers):
+        return {}
+    ts, reset, leak = [], [], []
+    for layer in net.layers:
+        neu, n = layer.neuron, layer.n_out
+        ts.append(np.full(n, np.nan if neu.tau_syn is None else float(neu.tau_syn)))
+        reset.append(np.full(n, neu.reset, dtype=object))
+        leak.append(np.full(n, neu.leak, dtype=object))
+    tau_syn = np.concatenate(ts)
+    return {
+        "tau_syn_steps": tau_syn,
+        "tau_syn_ms": tau_syn * net.dt * 1e3,
+        "reset": np.concatenate(reset).astype(str),
+        "leak": np.concatenate(leak).astype(str),
+    }
+
 
 SYNAPTIC_INPUT = (
     "syn[t, post] = sum over the layer's rows of w x x[t - delay_steps, pre] (terms with "
@@ -129,7 +174,7 @@ def _layer_entries(net: Network) -> list[dict[str, Any]]:
                 "extend_steps": layer.extend_steps,
                 "run_steps": run,
                 "neuron": layer.neuron.to_dict(),
-                "update": UPDATE_RULES[layer.neuron.kind],
+                "update": update_rule(layer.neuron),
                 "weight_dtype": str(layer.weight.dtype),
                 "quantized": layer.is_integer,
                 "weight_scale": None if layer.weight_scale is None else layer.weight_scale.tolist(),
@@ -172,7 +217,12 @@ def manifest(net: Network, formats: tuple[str, ...], pynn_files: list[str]) -> d
     """Every manifest field but ``format`` and ``format_version`` (see the module docstring)."""
     quant = net.layers[0].is_integer
     last = net.layers[-1]
+    v3 = any(uses_v3(layer.neuron) for layer in net.layers)
+    extra: dict[str, Any] = {}
+    if v3:  # version 2 of the tables: neurons of contract version 3 (older readers refuse it)
+        extra = {"format_version": 2}
     return {
+        **extra,
         "dt_s": net.dt,
         "dt_ms": round(net.dt * 1e3, 6),
         "network": _network_block(net),
@@ -190,8 +240,14 @@ def manifest(net: Network, formats: tuple[str, ...], pynn_files: list[str]) -> d
         "input": {**net.input.to_dict(), "binning": BINNING},
         "semantics": {
             "synaptic_input": SYNAPTIC_INPUT,
-            "update": dict(UPDATE_RULES),
-            "arithmetic": ARITHMETIC,
+            "update": {**UPDATE_RULES, "v3": UPDATE_V3} if v3 else dict(UPDATE_RULES),
+            "arithmetic": ARITHMETIC
+            + (
+                " Version-3 layers (layers[].update): a synaptic current c per neuron, the reset "
+                "and leak they name; the neuron table's tau_syn_steps, reset and leak columns."
+                if v3
+                else ""
+            ),
             "ties": TIES_INTEGER if quant else TIES_FLOAT,
             "extend_steps": EXTEND_STEPS,
             "run_steps": "layers[l].run_steps = window_steps + sum(extend_steps[m] for m <= l) "

@@ -26,7 +26,7 @@ import numpy as np
 
 from delaykit.arithmetic import Arithmetic
 from delaykit.errors import DelaykitError
-from delaykit.network import Network
+from delaykit.network import Network, require_v2_neurons
 from delaykit.tables import read_tables, write_tables
 
 from .brian2_run import load_results, read_table_dir
@@ -183,11 +183,13 @@ def cross_check(
     with tempfile.TemporaryDirectory(dir=workdir) as tmp_s:
         tmp = Path(tmp_s)
         if isinstance(model, Network):
+            require_v2_neurons(model, "the Brian2 cross-check")
             table_dir = tmp / "tables"
             write_tables(model, table_dir, formats=(table_format,), pynn=False)
         else:
             table_dir = Path(model)
         net = reference if reference is not None else read_tables(table_dir)
+        require_v2_neurons(net, "the Brian2 cross-check")
         theirs = _run_brian2(python, table_dir, samples, layer_latency_steps, tmp, timeout)
     arith = Arithmetic.float64(layer_latency_steps=int(layer_latency_steps))
     cmp = _Comparison([], [0] * sum(1 for layer in net.layers if layer.neuron.spiking))

@@ -74,6 +74,7 @@ from delaykit.network.neurons import (
     Neuron,
     decay_fraction,
     neuron_from_dict,
+    require_v2_neurons,
     uses_v3,
 )
 from delaykit.network.relays import apply_input_taps, relay_roots, require_no_relays
@@ -105,6 +106,7 @@ __all__ = [
     "network_summary",
     "neuron_from_dict",
     "relay_roots",
+    "require_v2_neurons",
     "require_no_relays",
     "save_network",
     "sparkline",

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Union
 
 import numpy as np
 
+from delaykit.errors import DelaykitError
 from delaykit.network.fields import field_error, scalar_or_vector, to_json_value
 
 #: What a LIF neuron's membrane does on a spike (format version 3 for all but "value").
@@ -166,6 +167,28 @@ def uses_v3(neuron: Neuron) -> bool:
     return (
         neuron.tau_syn is not None or neuron.leak != "euler" or (neuron.spiking and neuron.reset != "value")
     )
+
+
+def require_v2_neurons(net: Any, consumer: str) -> None:
+    """Raise DelaykitError naming the layer and field if a neuron of ``net`` uses a field of
+    format version 3, which ``consumer`` (an exporter or simulator of the version-1/2 neuron:
+    no synaptic current, reset to a value, forward-Euler leak) cannot represent."""
+    for layer in net.layers:
+        n = layer.neuron
+        if not uses_v3(n):
+            continue
+        field, value = (
+            ("neuron.tau_syn", n.tau_syn)
+            if n.tau_syn is not None
+            else ("neuron.leak", n.leak)
+            if n.leak != "euler"
+            else ("neuron.reset", n.reset)
+        )
+        raise DelaykitError(
+            f"layer {layer.name!r}: field '{field}' is {value!r}: {consumer} runs the neuron of "
+            "format versions 1-2 only (no synaptic current, reset to v_reset, leak 1 - 1/tau); "
+            "use delaykit's simulator, NIR, ONNX or the tables instead"
+        )
 
 
 def validate_neuron(neuron: Any, n: int, where: str) -> Neuron:
