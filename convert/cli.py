@@ -18,7 +18,7 @@ from typing import Any
 from delaykit.convert.build import load_any, with_window
 from delaykit.convert.netx_export import write_netx
 from delaykit.convert.onnx_export import write_onnx
-from delaykit.convert.pynn_export import write_pynn
+from delaykit.convert.pynn_export import SCRIPT_NAME, write_pynn
 from delaykit.convert.quantize import prepare_for_target
 from delaykit.convert.reference_code import ReferenceOptions
 from delaykit.convert.report import build_report, format_conversion_report, plot_report, write_report
@@ -28,6 +28,7 @@ from delaykit.fileio import write_text_atomic
 from delaykit.network import Network, save_network
 from delaykit.nir.consumers import CONSUMERS, write_nir_for
 from delaykit.nir.export_nir import write_nir
+from delaykit.outputs import output_set, refuse_foreign_folder
 from delaykit.tables import write_tables
 
 VERBS: dict[str, str] = {
@@ -268,22 +269,33 @@ def _prepare(args: argparse.Namespace, src: Path) -> tuple[Network, Network, dic
 def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     src = Path(args.model)
+    out = Path(args.output) if args.output else _default_output(src, args.verb)
+    if args.verb in ("to-table", "to-pynn"):
+        marker, what = (
+            ("manifest.json", "a table export") if args.verb == "to-table" else (SCRIPT_NAME, "a PyNN export")
+        )
+        refuse_foreign_folder(out, marker, what)
     float_net, net, info = _prepare(args, src)
     rep = build_report(net, info, float_net=float_net if info.get("quantization") else None)
-    out = Path(args.output) if args.output else _default_output(src, args.verb)
+    # Every output is staged and renamed into place together, after the last one is written:
+    # a failing --report or --plot leaves no main output, a failing export no report.
+    with output_set() as outs:
+        if args.report:
+            rp = Path(args.report)
+            write_report(rep, outs.file(rp), outs.file(rp.with_suffix(".txt")))
+        if args.plot:
+            plot_report(rep, outs.file(args.plot))
+        if args.verb == "report":
+            write_report(rep, outs.file(out), outs.file(out.with_suffix(".txt")))
+            written = str(out)
+        else:
+            staged = outs.folder(out) if args.verb in ("to-table", "to-pynn") else outs.file(out)
+            written = _export(args, net, staged).replace(str(staged), str(out))
+    print(format_conversion_report(rep))
     if args.verb == "report":
-        write_report(rep, out, out.with_suffix(".txt"))
-        print(format_conversion_report(rep))
         print(f"wrote {out}")
     else:
-        written = _export(args, net, out)
-        print(format_conversion_report(rep))
         print(f"wrote {written} ({time.perf_counter() - t0:.2f} s)")
-    if args.report:
-        rp = Path(args.report)
-        write_report(rep, rp, rp.with_suffix(".txt"))
-    if args.plot:
-        plot_report(rep, args.plot)
     return 0
 
 

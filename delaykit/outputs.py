@@ -309,6 +309,12 @@ def output_set() -> Iterator[OutputSet]:
     try:
         yield outs
         outs.commit()
+    except OutputError as e:  # name the output, not its temporary
+        outs.discard()
+        text = str(e)
+        for tmp, out, _ in outs._staged:
+            text = text.replace(str(tmp), str(out))
+        raise OutputError(text) from None
     except BaseException:
         outs.discard()
         raise
