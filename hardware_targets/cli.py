@@ -25,6 +25,7 @@ from delaykit.hardware_targets.report import main as report_main
 from delaykit.hardware_targets.resources import estimate_resources
 from delaykit.loading import load_model as _load_model
 from delaykit.network import load_network, save_network
+from delaykit.outputs import OutputSet, output_set
 
 TARGET_HELP = (
     "a bundled profile name (see 'delaykit targets list'), 'generic', or the path of a .toml profile"
@@ -306,11 +307,14 @@ def _verification_inputs(net: Any, args: argparse.Namespace) -> list[Any]:
     return [(rng.random((steps, ch)) < 0.2) * rng.integers(1, 4, (steps, ch)) for _ in range(args.verify)]
 
 
-def _write_relay_network(net: Any, t: Any, args: argparse.Namespace, result: dict[str, Any]) -> Any:
-    """Write the relay-expanded network, re-read it and check it on the target."""
+def _write_relay_network(
+    net: Any, t: Any, args: argparse.Namespace, result: dict[str, Any], outs: OutputSet
+) -> Any:
+    """Write the relay-expanded network (staged in ``outs``), re-read it and check it."""
     out = args.out or str(Path(args.model).with_suffix("")) + f"_{t.name}_relay.dkn"
-    save_network(relay_expand(net), out)
-    expanded = load_network(out)  # verify what was written
+    staged = outs.file(out)
+    save_network(relay_expand(net), staged)
+    expanded = load_network(staged)  # verify what was written
     n_relay = sum(lay.n_relay for lay in expanded.layers)
     print(
         f"wrote {out}: deployed network v2, all synapse delays 0, {n_relay:,} relay neurons, "
@@ -328,9 +332,10 @@ def _write_relay_network(net: Any, t: Any, args: argparse.Namespace, result: dic
     return expanded
 
 
-def _verify(net: Any, t: Any, args: argparse.Namespace, expanded: Any, result: dict[str, Any]) -> int:
-    """Run the realization against the original in the simulator; 0 when they agree."""
-    inputs = _verification_inputs(net, args)
+def _verify(
+    net: Any, t: Any, args: argparse.Namespace, expanded: Any, result: dict[str, Any], inputs: list[Any]
+) -> int:
+    """Run the realization against the original on ``inputs``; 0 when they agree."""
     if not inputs:
         return 0
     integer = all(lay.is_integer for lay in net.layers)
@@ -370,10 +375,13 @@ def _realize(args: argparse.Namespace) -> int:
     plan = plan_realization(net, t, args.method)
     print(plan.format())
     result: dict[str, Any] = {"model": args.model, "plan": plan.to_dict()}
-    expanded = _write_relay_network(net, t, args, result) if args.method == "relay" else None
-    status = _verify(net, t, args, expanded, result)
-    if args.json_out:
-        _write_json(args.json_out, result)
+    inputs = _verification_inputs(net, args)  # --data is read and checked before any output
+    # the network and --json are staged and renamed into place together once verified
+    with output_set() as outs:
+        expanded = _write_relay_network(net, t, args, result, outs) if args.method == "relay" else None
+        status = _verify(net, t, args, expanded, result, inputs)
+        if args.json_out:
+            _write_json(outs.file(args.json_out), result)
     return status
 
 
