@@ -150,11 +150,13 @@ def _native_sinabs(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
         mods += [_linear(w, bias), lif]
     net = torch.nn.Sequential(*mods)
     x = torch.as_tensor(frames, dtype=torch.float32).reshape(b * t, -1)
+    spikes, h = {}, x
     with torch.no_grad():
-        y = net(x)
+        for i in range(0, len(mods), 2):
+            h = mods[i + 1](mods[i](h))
+            spikes[f"layer{i // 2}"] = h.reshape(b, t, -1).double().numpy()
     graph = sinabs.to_nir(net, x[:t])
-    info = {"tool": "sinabs", "version": _version("sinabs"), "dtype": "float32"}
-    return Result(y.reshape(b, t, -1).double().numpy(), {}, info), graph
+    return _native_result("sinabs", spikes, "float32"), graph
 
 
 def _native_rockpool(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
@@ -181,11 +183,14 @@ def _native_rockpool(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
         )
         mods += [lin, lif]
     net = Sequential(*mods)
+    spikes, h = {}, torch.as_tensor(frames, dtype=torch.float32)
     with torch.no_grad():
-        y, _, _ = net(torch.as_tensor(frames, dtype=torch.float32))
+        for i in range(0, len(mods), 2):
+            h, _, _ = mods[i](h)
+            h, _, _ = mods[i + 1](h)
+            spikes[f"layer{i // 2}"] = np.asarray(h.detach(), dtype=np.float64)
     graph = to_nir(net, torch.zeros((1, int(_spec_layers(spec)[0][0].shape[1]))))
-    info = {"tool": "rockpool", "version": _version("rockpool"), "dtype": "float32"}
-    return Result(np.asarray(y.detach(), dtype=np.float64), {}, info), graph
+    return _native_result("rockpool", spikes, "float32"), graph
 
 
 def _native_spyx(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
