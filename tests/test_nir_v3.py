@@ -81,3 +81,38 @@ def test_older_importer_refuses_v3_metadata(monkeypatch):
     monkeypatch.setattr(nir_md, "SUPPORTED_FORMAT_VERSION", 1)
     with pytest.raises(FormatError, match="format_version' is 3; this delaykit reads 1"):
         load_nir(g)
+
+
+def _cuba_graph(tau_syn, tau_mem, w_in=5.0, r=2.0, bias=None):
+    n = 3
+    lin = nir.Linear(np.eye(n)) if bias is None else nir.Affine(np.eye(n), np.full(n, bias))
+    cuba = nir.CubaLIF(
+        tau_syn=np.full(n, tau_syn),
+        tau_mem=np.full(n, tau_mem),
+        r=np.full(n, r),
+        v_leak=np.zeros(n),
+        v_threshold=np.ones(n),
+        v_reset=np.zeros(n),
+        w_in=np.full(n, w_in),
+    )
+    nodes = {"input": nir.Input(np.array([n])), "w": lin, "l": cuba, "output": nir.Output(np.array([n]))}
+    return nir.NIRGraph(nodes=nodes, edges=[("input", "w"), ("w", "l"), ("l", "output")], type_check=False)
+
+
+def test_float32_time_constants_are_read_as_the_decimal_meant():
+    from delaykit.nir.fields import float32_decimal
+
+    assert float32_decimal(float(np.float32(2e-3))) == 0.002
+    assert float32_decimal(0.001) == 0.001  # a float64 value stays as it is
+    net = load_nir(_cuba_graph(np.float32(5e-3), np.float32(2e-3)), dt=1e-3)
+    n = net.layers[0].neuron
+    assert n.tau_syn == 5.0 and n.tau == 2.0 and net.layers[0].weight[0, 0] == 1.0  # gain 5*2/(2*5)
+    one = load_nir(_cuba_graph(np.float32(1e-3), 2e-3), dt=1e-3).layers[0]
+    assert one.neuron.tau_syn is None and one.weight[0, 0] == 5.0  # tau_syn = dt: today's neuron
+
+
+def test_bias_into_a_lasting_current_is_refused_in_one_line():
+    from delaykit.errors import DelaykitError
+
+    with pytest.raises(DelaykitError, match=r"^NIR node 'l': a constant input \(Affine bias\)[^\n]*$"):
+        load_nir(_cuba_graph(5e-3, 2e-3, bias=0.5), dt=1e-3)

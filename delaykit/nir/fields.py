@@ -53,6 +53,16 @@ def snap(x: float) -> float:
     return y if abs(y - x) <= 1e-12 * abs(x) else x
 
 
+def float32_decimal(x: float) -> float:
+    """A time constant that a tool stored as float32 (snntorch, norse, rockpool write float32):
+    the shortest decimal that rounds to the same float32 (``np.float32(2e-3)`` = 0.0020000000949
+    -> 0.002), so that ``tau / dt`` is the whole number of steps the user wrote. Values that are
+    not exactly a float32 (float64 exports, delaykit's own) are returned unchanged."""
+    if not math.isfinite(x) or x == 0 or float(np.float32(x)) != x:
+        return x
+    return float(np.format_float_positional(np.float32(x), unique=True, trim="-"))
+
+
 def size_1d(shape: Any) -> int:
     """Number of elements of a NIR 1-D type; -1 for a shape with more than one non-trivial
     axis (the caller rejects it)."""

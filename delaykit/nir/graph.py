@@ -154,7 +154,7 @@ def _apply_delay(name: str, node: Any, op: DelayedOp, dt: float) -> DelayedOp:
         k = int(np.flatnonzero(bad)[0])
         raise node_error(
             name,
-            f"delay {sec[k]!r} s (element {k}) is not a whole number of steps of dt={dt} s "
+            f"delay {float(sec[k])!r} s (element {k}) is not a whole number of steps of dt={dt} s "
             f"({steps_f[k]:.6f} steps); pass the dt the graph was made for",
         )
     return op.delay(steps.astype(np.int64), name)

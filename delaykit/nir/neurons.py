@@ -57,7 +57,7 @@ import numpy as np
 
 from delaykit.network import LI, LIF
 
-from .fields import PARAM_RTOL, node_error, snap, uniform, vector
+from .fields import PARAM_RTOL, float32_decimal, node_error, snap, uniform, vector
 
 #: tau (steps) used for leak-free neurons (IF, I): the leak is below half an ulp (module doc).
 NO_LEAK_TAU_STEPS = 2.0**64
@@ -99,7 +99,7 @@ class _Fields:
     def tau_steps(self, field_name: str) -> float:
         """The node's one time constant in steps (>= 1)."""
         why = "the contract has one time constant per layer"
-        tau = uniform(self.name, field_name, self.vec(field_name), why)
+        tau = float32_decimal(uniform(self.name, field_name, self.vec(field_name), why))
         if not (math.isfinite(tau) and tau > 0):
             raise node_error(
                 self.name, f"field {field_name!r} must be a positive number of seconds, got {tau}"
@@ -127,7 +127,7 @@ class _Fields:
             k = int(np.argmax(np.abs(steps - 1.0)))
             raise node_error(
                 self.name,
-                f"{self.kind} with tau_syn = {ts[k]!r} s ({steps[k]:g} steps of dt = {self.dt} s): a "
+                f"{self.kind} with tau_syn = {float(ts[k])!r} s ({steps[k]:g} steps of dt = {self.dt} s): a "
                 "synaptic current that outlasts one step is a second state variable the contract's "
                 "neuron cannot hold; only tau_syn = dt (an instantaneous current) is imported exactly",
             )
