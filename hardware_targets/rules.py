@@ -36,7 +36,7 @@ LIMITS: dict[str, str] = {
     "output_neurons": "readout neurons beyond the chip's output count",
     "neurons": "neurons beyond the chip's total",
     "synapses": "synapses beyond the chip's total",
-    "neuron_reset": "spiking neurons whose hard reset the target implements differently",
+    "neuron_reset": "spiking neurons whose reset (hard, subtractive, none) the target implements differently",
     "cores": "cores beyond the chip's total (from the neuron-to-core mapping)",
     "synapse_memory": "bytes of synapse memory beyond the chip's",
 }
@@ -363,18 +363,17 @@ def check_neuron(layer: Layer, target: Target, out: list[Violation]) -> None:
                     f"(|bias| up to {int(np.abs(b).max())})",
                 )
             )
-    if target.neuron_reset != "hard" and layer.neuron.spiking:
-        out.append(
-            Violation(
-                name,
-                "neuron_reset",
-                layer.n_out,
-                None,
-                None,
-                f"{layer.n_out} neurons use the contract's hard reset; {target.name} resets by "
-                f"{target.neuron_reset} reset (results match only when no membrane overshoots its threshold)",
-            )
+    # the contract's reset modes (format v3) in the profiles' words
+    wanted = {"value": "hard", "subtract": "subtractive", "none": "none"}[layer.neuron.reset]
+    if target.neuron_reset != wanted and layer.neuron.spiking:
+        detail = (
+            f"{layer.n_out} neurons use the contract's hard reset; {target.name} resets by "
+            f"{target.neuron_reset} reset (results match only when no membrane overshoots its threshold)"
+            if wanted == "hard"
+            else f"{layer.n_out} neurons use the contract's '{layer.neuron.reset}' reset (field "
+            f"'neuron.reset'); {target.name} resets by {target.neuron_reset} reset"
         )
+        out.append(Violation(name, "neuron_reset", layer.n_out, None, None, detail))
 
 
 def fan_out_applies(target: Target, index: int, n_layers: int) -> bool:

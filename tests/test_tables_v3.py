@@ -50,3 +50,18 @@ def test_v1_only_consumers_refuse_v3(tmp_path):
         write_pynn(net, tmp_path / "p")
     with pytest.raises(DelaykitError, match="the Brian2 cross-check"):
         cross_check(net, [np.zeros((3, 4))], brian2_python="/bin/true")
+
+
+def test_target_check_compares_the_reset_mode():
+    from delaykit.hardware_targets import load_target
+    from delaykit.hardware_targets.check import check
+
+    rng = np.random.default_rng(0)
+    sub = with_v3_neurons(rng, random_network(rng, (8, 6, 3), integer_bits=8), resets=("subtract",))
+    plain = random_network(rng, (8, 6, 3), integer_bits=8)
+
+    def resets(net, target):
+        return [v for v in check(net, load_target(target)) if v.limit == "neuron_reset"]
+
+    assert not resets(sub, "xylo") and resets(plain, "xylo")  # Xylo subtracts
+    assert "'subtract' reset" in resets(sub, "loihi2")[0].detail and not resets(plain, "loihi2")
