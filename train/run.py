@@ -13,6 +13,7 @@ run. Under ``torchrun`` only rank 0 writes files.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -25,6 +26,8 @@ import torch
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
+from delaykit.hardware_targets.ranges import resolve_target
+from delaykit.outputs import folder_lock
 from delaykit.train import config as C
 from delaykit.train.checkpoint import model_checkpoint, model_from_checkpoint, save_torch_atomic
 from delaykit.train.data import Splits, load_splits
@@ -81,13 +84,16 @@ def train_model(
     cfg = resolve_config(config, overrides)
     if finetune and target is None:
         raise DelaykitError("finetune needs a target (a hardware target profile name, path or object)")
+    target = resolve_target(target)  # an unknown --target fails now, not after training
     dist = setup_distributed()
     say = log or (print if dist.main else (lambda s: None))
     job = _Job(cfg=cfg, out=Path(out_dir), dist=dist, log=say, progress=progress, resume=resume)
     threads_before = torch.get_num_threads()
+    lock = contextlib.ExitStack()
     try:
         if dist.main:
-            job.out.mkdir(parents=True, exist_ok=True)
+            # a second train into this folder is refused while this one runs
+            lock.enter_context(folder_lock(job.out, "a training run"))
             write_text_atomic(job.out / "config.toml", C.to_toml(cfg))
         splits = load_splits(cfg, data_dir, progress=progress and dist.main)
         if init is not None:
@@ -100,6 +106,7 @@ def train_model(
     finally:
         torch.set_num_threads(threads_before)  # train.threads applies to this call only
         teardown_distributed(dist)
+        lock.close()
 
 
 @dataclass
