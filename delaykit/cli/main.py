@@ -31,6 +31,7 @@ from delaykit import __version__
 from delaykit.cli.io_guard import guard_outputs
 from delaykit.errors import DelaykitError
 from delaykit.outputs import os_error_text
+from delaykit.validate import check_cli_numbers
 
 #: The modules that register a subcommand, in the order shown by --help.
 SUBCOMMAND_MODULES: tuple[ModuleType, ...] = (
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_cli_numbers(args)
         guard_outputs(args)
         return int(args.func(args) or 0)
     except DelaykitError as e:

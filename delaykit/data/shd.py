@@ -14,6 +14,8 @@ same fixed window of ``window_steps`` frames, so its frames never depend on the 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,22 @@ import numpy as np
 
 from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_h5
+from delaykit.validate import (
+    MAX_SEQUENCE_STEPS,
+    finite_array,
+    in_range,
+    integral,
+    integral_array,
+)
 
 #: Default window when the file does not say: 1.4 s covers every SHD/SSC sample.
 DEFAULT_WINDOW_S = 1.4
 #: Root attribute delaykit writes into its own files to fix the window (seconds).
 WINDOW_ATTR = "delaykit_window_s"
+#: Largest number of raw input units a file may declare.
+MAX_UNITS = 10_000_000
+#: Events outside the window per file already reported in this process (path, stat, window).
+_REPORTED: dict[tuple[Any, ...], int] = {}
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,9 @@ def bin_events(
         return frames, 0
     # Integer microseconds first: SHD times are float32 seconds with microsecond resolution, so
     # 1.39 s is stored as 1.3899999857; plain floor(t / dt) would move it to the previous frame.
-    t_us = np.round(np.asarray(times_s, dtype=np.float64) * 1e6).astype(np.int64)
+    # Clipped first: a time of 1e30 s is outside every window, and must not overflow int64.
+    t_s = np.clip(np.asarray(times_s, dtype=np.float64), -1.0, 1e9)
+    t_us = np.round(t_s * 1e6).astype(np.int64)
     dt_us = max(1, round(spec.dt * 1e6))
     t = t_us // dt_us
     c = np.asarray(units, dtype=np.int64) // spec.channel_group
@@ -101,6 +116,8 @@ class SHDFile:
         self.spec = spec or BinSpec()
         if not self.path.exists():
             raise DelaykitError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise DelaykitError(f"{self.path}: is a folder; expected an SHD-schema .h5 file")
         try:
             self._f = h5py.File(self.path, "r")
         except OSError as e:
@@ -115,14 +132,85 @@ class SHDFile:
             raise
         self._times = self._f["spikes/times"]
         self._units = self._f["spikes/units"]
-        self._labels = self._f["labels"][()].astype(np.int64)
-        self.n_units = int(n_units if n_units is not None else self._infer_n_units())
+        try:
+            self._read_header(n_units)
+        except BaseException:
+            self._f.close()
+            raise
+        self.dropped_events = 0
+
+    def _read_header(self, n_units: int | None) -> None:
+        """Labels, unit count and window, each checked; then every sample's events."""
+        where = str(self.path)
+        self._labels = integral_array(
+            self._f["labels"][()], where, "labels", lo=0, fix="labels are class indices 0, 1, ..."
+        )
+        if not len(self._labels):
+            raise DelaykitError(f"{where}: holds 0 samples; there is nothing to read from it")
+        names = self.class_names()
+        if names and int(self._labels.max()) >= len(names):
+            raise DelaykitError(
+                f"{where}: field 'labels' = {int(self._labels.max())}: no such class; "
+                f"'extra/keys' names {len(names)} classes (labels 0..{len(names) - 1})"
+            )
+        raw_units = n_units if n_units is not None else self._infer_n_units()
+        self.n_units = integral(raw_units, where, "n_units", lo=1, hi=MAX_UNITS)
         if self.spec.window_steps is not None:
             self.window_steps = int(self.spec.window_steps)
         else:
-            window_s = float(self._f.attrs.get(WINDOW_ATTR, DEFAULT_WINDOW_S))
-            self.window_steps = int(math.ceil(window_s / self.spec.dt - 1e-9))
-        self.dropped_events = 0
+            window_s = in_range(
+                self._f.attrs.get(WINDOW_ATTR, DEFAULT_WINDOW_S),
+                where,
+                WINDOW_ATTR,
+                0,
+                lo_open=True,
+                fix="it is the sample window in seconds; rewrite the file or pass a window",
+            )
+            self.window_steps = int(math.ceil(min(window_s / self.spec.dt, 1e18) - 1e-9))
+        if self.window_steps > MAX_SEQUENCE_STEPS:
+            raise DelaykitError(
+                f"{where}: window of {self.window_steps} steps (dt {self.spec.dt:g} s) is above the "
+                f"limit of {MAX_SEQUENCE_STEPS} steps; check '{WINDOW_ATTR}' and dt"
+            )
+        self._scan()
+
+    def _scan(self) -> None:
+        """Check every sample's events once per process and report those outside the window."""
+        st = self.path.stat()
+        key = (
+            str(self.path.resolve()),
+            st.st_mtime_ns,
+            st.st_size,
+            self.spec.dt,
+            self.window_steps,
+            self.n_units,
+        )
+        if key in _REPORTED:
+            return
+        dt_us = max(1, round(self.spec.dt * 1e6))
+        outside = 0
+        for lo in range(0, len(self), 1024):
+            hi = min(len(self), lo + 1024)
+            for k, (t, u) in enumerate(zip(*self._read_slices(lo, hi), strict=True)):
+                t, _ = self._checked(lo + k, np.asarray(t), np.asarray(u))
+                steps = np.round(np.clip(t, 0.0, 1e9) * 1e6).astype(np.int64) // dt_us
+                outside += int((steps >= self.window_steps).sum())
+        _REPORTED[key] = outside
+        if outside and multiprocessing.parent_process() is None:
+            print(
+                f"{self.path}: warning: {outside} events lie after the window of "
+                f"{self.window_steps} steps ({self.window_steps * self.spec.dt:g} s), outside the "
+                f"window: they are dropped",
+                file=sys.stderr,
+            )
+
+    def _read_slices(self, lo: int, hi: int) -> tuple[Any, Any]:
+        try:
+            return self._times[lo:hi], self._units[lo:hi]
+        except (OSError, ValueError) as e:
+            raise FormatError(
+                f"{self.path}: samples {lo}..{hi - 1} unreadable ({e}); the file may be truncated"
+            ) from None
 
     def _check_schema(self) -> None:
         f = self._f
@@ -185,8 +273,8 @@ class SHDFile:
         if not 0 <= i < len(self):
             raise IndexError(f"sample {i} out of range 0..{len(self) - 1}")
         try:
-            t = np.asarray(self._times[i], dtype=np.float64)
-            u = np.asarray(self._units[i], dtype=np.int64)
+            t = np.asarray(self._times[i])
+            u = np.asarray(self._units[i])
         except (OSError, ValueError) as e:
             raise FormatError(
                 f"{self.path}: sample {i} unreadable ({e}); the file may be truncated"
@@ -197,29 +285,38 @@ class SHDFile:
         """(frames, label) of samples ``lo..hi-1``, read with one HDF5 call per dataset."""
         if not 0 <= lo <= hi <= len(self):
             raise IndexError(f"range {lo}..{hi} outside 0..{len(self)}")
-        try:
-            times, units = self._times[lo:hi], self._units[lo:hi]
-        except (OSError, ValueError) as e:
-            raise FormatError(
-                f"{self.path}: samples {lo}..{hi - 1} unreadable ({e}); the file may be truncated"
-            ) from None
+        times, units = self._read_slices(lo, hi)
         out = []
         for k, (t, u) in enumerate(zip(times, units, strict=True)):
-            t, u = self._checked(lo + k, np.asarray(t, np.float64), np.asarray(u, np.int64))
+            t, u = self._checked(lo + k, np.asarray(t), np.asarray(u))
             frames, dropped = bin_events(t, u, self.n_units, self.spec, self.window_steps)
             self.dropped_events += dropped
             out.append((frames, int(self._labels[lo + k])))
         return out
 
     def _checked(self, i: int, t: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Times finite and >= 0 (float64 seconds), units whole numbers in 0..n_units-1 (int64)."""
         if t.shape != u.shape:
             raise FormatError(
                 f"{self.path}: sample {i}: spikes/times has {t.size} events but spikes/units has {u.size}"
             )
-        if u.size and (u.min() < 0 or u.max() >= self.n_units):
+        where = f"{self.path}: sample {i}"
+        t = finite_array(t, where, "spikes/times", "spike times are seconds from the sample start").astype(
+            np.float64
+        )
+        if t.size and t.min() < 0:
             raise FormatError(
-                f"{self.path}: sample {i}: unit index {int(u.max())} outside 0..{self.n_units - 1}"
+                f"{where}: field 'spikes/times' = {float(t.min())!r}: {int((t < 0).sum())} negative "
+                f"time(s); spike times are seconds >= 0 from the sample start"
             )
+        u = integral_array(
+            u,
+            where,
+            "spikes/units",
+            0,
+            self.n_units - 1,
+            f"unit indices are whole numbers 0..{self.n_units - 1} (attribute 'n_units' = {self.n_units})",
+        )
         return t, u
 
     def frames(self, i: int) -> np.ndarray:

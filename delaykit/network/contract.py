@@ -16,6 +16,7 @@ from delaykit.network import io as dkn_io
 from delaykit.network.fields import field_error
 from delaykit.network.layer import InputSpec, Layer
 from delaykit.network.summary import network_summary
+from delaykit.validate import MAX_SEQUENCE_STEPS, MAX_STATE_CELLS
 
 #: How a class is predicted from the last layer's output sequence ``y[t, c]``.
 #: ``softmax_sum``: argmax_c sum_t softmax(y[t])_c (the paper's 'sum' rule, needs the host);
@@ -81,6 +82,26 @@ def _check_readout(readout: str, last: Layer) -> None:
         raise field_error("network", "readout", "'spike_count' needs a spiking (LIF) last layer")
 
 
+def _check_work(layers: tuple[Layer, ...], inp: InputSpec) -> None:
+    """Refuse a network whose run would exceed the sequence or state bounds (docs/design.md)."""
+    steps, cells = inp.window_steps, 0
+    for layer in layers:
+        steps += layer.extend_steps
+        cells += steps * layer.n_outputs
+    if steps > MAX_SEQUENCE_STEPS:
+        raise field_error(
+            "network",
+            "extend_steps",
+            f"window + extensions = {steps} steps, above the limit of {MAX_SEQUENCE_STEPS}",
+        )
+    if cells > MAX_STATE_CELLS:
+        raise field_error(
+            "network",
+            "layers",
+            f"a run holds {cells:.3g} state cells (steps x neurons), above the limit of {MAX_STATE_CELLS:.3g}",
+        )
+
+
 def _check_json(name: str, value: Any) -> None:
     try:
         json.dumps(value)
@@ -113,6 +134,7 @@ class Network:
         object.__setattr__(self, "dt", _check_dt(self.dt))
         _check_chain(layers, self.input)
         _check_readout(self.readout, layers[-1])
+        _check_work(layers, self.input)
         _check_json("provenance", self.provenance)
         _check_json("metadata", self.metadata)
 

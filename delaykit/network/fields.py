@@ -22,14 +22,14 @@ def scalar_or_vector(value: Any, n: int, where: str, name: str) -> float | np.nd
     arr = np.asarray(value, dtype=np.float64) if not isinstance(value, np.ndarray) else value
     if arr.ndim == 0:
         v = float(arr)
-        if math.isnan(v):
-            raise field_error(where, name, "is NaN")
+        if not math.isfinite(v):
+            raise field_error(where, name, f"must be a finite number, got {v}")
         return v
     if arr.shape != (n,):
         raise field_error(where, name, f"must be a scalar or have shape ({n},), got {arr.shape}")
     arr = np.asarray(arr, dtype=np.float64)
-    if np.isnan(arr).any():
-        raise field_error(where, name, "contains NaN")
+    if not np.isfinite(arr).all():
+        raise field_error(where, name, f"contains {int((~np.isfinite(arr)).sum())} NaN or infinite value(s)")
     return arr
 
 

@@ -118,6 +118,8 @@ def reading(path: str | Path) -> Iterator[tuple[Any, int]]:
     p = Path(path)
     if not p.exists():
         raise DelaykitError(f"{p}: no such file")
+    if p.is_dir():
+        raise DelaykitError(f"{p}: is a folder; expected a .dkn network file")
     try:
         f = h5py.File(p, "r")
     except OSError as e:
@@ -185,8 +187,14 @@ def _attr(obj: Any, key: str) -> Any:
 
 def read_fields(f: Any) -> dict[str, Any]:
     """The keyword arguments of ``Network`` read from an open file (layers and input validated)."""
-    n_layers = int(_attr(f, "n_layers"))
-    layers = tuple(_read_layer(f, i) for i in range(n_layers))
+    n_layers = _attr(f, "n_layers")
+    stored = len(f["layers"]) if "layers" in f else 0
+    if not isinstance(n_layers, (int, np.integer)) or int(n_layers) != stored:
+        raise ValueError(
+            f"attribute 'n_layers' = {n_layers!r} but the file stores {stored} layer group(s); "
+            f"the file is damaged: export it again"
+        )
+    layers = tuple(_read_layer(f, i) for i in range(int(n_layers)))
     inp = json.loads(_attr(f, "input"))
     if "taps" in inp:
         inp["taps"] = np.asarray(inp["taps"], dtype=np.int64).reshape(-1, 2)
@@ -210,7 +218,7 @@ def _read_layer(f: Any, i: int) -> Layer:
     return Layer(
         name=str(_attr(lg, "name")),
         weight=lg["weight"][()],
-        delay=lg["delay"][()].astype(np.int32),
+        delay=lg["delay"][()],
         bias=lg["bias"][()],
         neuron=neuron,
         weight_scale=scale,

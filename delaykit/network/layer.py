@@ -16,6 +16,7 @@ import numpy as np
 from delaykit.network.fields import field_error, is_integer_valued
 from delaykit.network.neurons import Neuron, validate_neuron
 from delaykit.network.relays import validate_relay_src, validate_taps
+from delaykit.validate import MAX_DELAY_STEPS, MAX_SEQUENCE_STEPS
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 _INT_DTYPES = (np.int8, np.int16, np.int32, np.int64)
@@ -43,12 +44,27 @@ def _check_delay(d: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
         raise field_error(where, "delay", f"must be a numpy array, got {type(d).__name__}")
     if d.shape != shape:
         raise field_error(where, "delay", f"shape {d.shape} differs from weight shape {shape}")
+    if d.dtype.kind == "f" and not np.isfinite(d).all():
+        raise field_error(
+            where,
+            "delay",
+            f"{int((~np.isfinite(d)).sum())} NaN or infinite delay(s); delays are whole steps >= 0",
+        )
     if not is_integer_valued(d):  # integer-valued floats are accepted and converted
-        raise field_error(where, "delay", f"must hold integers (steps), got dtype {d.dtype}")
+        bad = d[d != np.round(d)] if d.dtype.kind == "f" else d
+        detail = (
+            f"value {bad.flat[0]!r} is not a whole number" if d.dtype.kind == "f" else f"got dtype {d.dtype}"
+        )
+        raise field_error(where, "delay", f"must hold integers (steps): {detail}")
     if d.size and d.min() < 0:
-        raise field_error(where, "delay", f"negative delay {int(d.min())}; delays are steps >= 0")
-    if d.size and d.max() > _INT32_MAX:
-        raise field_error(where, "delay", "delay too large for int32")
+        raise field_error(where, "delay", f"negative delay {d.min().item()!r}; delays are steps >= 0")
+    if d.size and d.max() > MAX_DELAY_STEPS:
+        raise field_error(
+            where,
+            "delay",
+            f"delay {d.max().item()!r} steps is above the limit of {MAX_DELAY_STEPS} steps "
+            f"(docs/design.md, 'Input limits'); is dt right?",
+        )
     return np.ascontiguousarray(d, dtype=np.int32)
 
 
@@ -92,6 +108,12 @@ def _check_weight_scale(s: Any, n_out: int, integer: bool, where: str) -> np.nda
 def _check_extend_steps(value: Any, where: str) -> int:
     if not isinstance(value, (int, np.integer)) or value < 0:
         raise field_error(where, "extend_steps", f"must be an integer >= 0, got {value!r}")
+    if value > MAX_SEQUENCE_STEPS:
+        raise field_error(
+            where,
+            "extend_steps",
+            f"{value} is above the limit of {MAX_SEQUENCE_STEPS} steps (docs/design.md, 'Input limits')",
+        )
     return int(value)
 
 
@@ -197,6 +219,12 @@ class InputSpec:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise field_error("input", name, f"must be an integer >= 1, got {v!r}")
+            if name == "window_steps" and v > MAX_SEQUENCE_STEPS:
+                raise field_error(
+                    "input",
+                    name,
+                    f"{v} is above the limit of {MAX_SEQUENCE_STEPS} steps (docs/design.md, 'Input limits')",
+                )
             object.__setattr__(self, name, int(v))
         if self.encoding not in ("counts", "binary"):
             raise field_error("input", "encoding", f"must be 'counts' or 'binary', got {self.encoding!r}")
