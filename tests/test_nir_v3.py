@@ -116,3 +116,23 @@ def test_bias_into_a_lasting_current_is_refused_in_one_line():
 
     with pytest.raises(DelaykitError, match=r"^NIR node 'l': a constant input \(Affine bias\)[^\n]*$"):
         load_nir(_cuba_graph(5e-3, 2e-3, bias=0.5), dt=1e-3)
+
+
+def test_leak_free_neurons_export_as_if_and_i_and_round_trip(tmp_path):
+    from delaykit.network import LI, LIF
+    from delaykit.nir.neurons import NO_LEAK_TAU_STEPS
+
+    rng = np.random.default_rng(9)
+    base = random_network(rng, (5, 4, 2))
+    layers = (
+        replace(base.layers[0], neuron=LIF(tau=NO_LEAK_TAU_STEPS, v_threshold=1.0, reset="subtract")),
+        replace(base.layers[1], neuron=LI(tau=NO_LEAK_TAU_STEPS)),
+    )
+    net = replace(base, layers=layers)
+    g = network_to_nir(net)
+    assert isinstance(g.nodes["fc0"], nir.IF) and isinstance(g.nodes["fc1"], nir.I)
+    write_nir(net, tmp_path / "if.nir")
+    back = load_nir(tmp_path / "if.nir")
+    assert [lay.neuron.to_dict() for lay in back.layers] == [lay.neuron.to_dict() for lay in net.layers]
+    frames = random_frames(rng, 12, 5)
+    np.testing.assert_array_equal(simulate(net, frames).output, simulate(back, frames).output)

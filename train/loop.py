@@ -27,9 +27,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
 from delaykit.fileio import write_text_atomic
+from delaykit.progress import progress_bar
 from delaykit.train import config as C
 from delaykit.train.checkpoint import save_torch_atomic
 from delaykit.train.cuba import arch_fields
@@ -208,7 +208,8 @@ def _train_epoch(ph: _Phase, epoch: int) -> None:
     loader = make_loader(ph.splits.train, sampler, workers=int(ph.cfg["data"]["workers"]))
     ph.model.train()
     t0 = time.perf_counter()
-    bar = tqdm(
+    bar = progress_bar(
+        every_pct=100,  # in a log file: one line per epoch
         total=len(global_sizes),
         initial=st.step_in_epoch,
         desc=f"{ph.phase} epoch {epoch + 1}/{ph.epochs}",

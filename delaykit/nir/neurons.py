@@ -38,7 +38,8 @@ Import (:func:`map_neuron`, one function per NIR node type in ``_MAPPERS``):
   threshold. ``strict_threshold=True`` realises ``>`` exactly in float64 by using
   ``nextafter(threshold, +inf)``.
 
-Export (:func:`neuron_node`): hidden neurons become ``LIF(tau = tau_steps * dt s, r = tau_steps,
+Export (:func:`neuron_node`): a leak-free neuron (``tau >= 2**64`` steps, as IF and I import)
+with ``v_reset = 0`` becomes ``IF(r = 1/dt)`` / ``I(r = 1/dt)`` (gain 1); hidden neurons become ``LIF(tau = tau_steps * dt s, r = tau_steps,
 v_leak = v_reset, v_threshold, v_reset)``. With forward Euler at step dt this is exactly the
 contract's ``h = v + (v_reset - v)/tau_steps + I``: ``r = tau/dt`` makes the input gain
 ``r dt/tau = 1`` (spikingjelly's ``decay_input=False``; its NIR importer accepts r = 1 or
@@ -279,6 +280,12 @@ def neuron_node(
     v_reset = _vec(neuron.v_reset, n_out) * k
     if neuron.tau_syn is not None:
         return _cuba_node(neuron, n_out, dt, tau_s, r, v_reset, k, membrane_bias)
+    if tau_steps >= NO_LEAK_TAU_STEPS and r_convention == "tau" and not v_reset.any():
+        # no leak (an imported IF / I): NIR's own leak-free nodes, gain r * dt = 1
+        r_if = _vec(1.0 / dt, n_out)
+        if isinstance(neuron, LIF):
+            return nir.IF(r=r_if, v_threshold=_vec(neuron.v_threshold, n_out) * k, v_reset=v_reset)
+        return nir.I(r=r_if)
     if isinstance(neuron, LIF):
         return nir.LIF(
             tau=tau_s,
