@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from delaykit.convert.build import build_network
 from delaykit.convert.checkpoint import load_checkpoint
@@ -29,6 +28,7 @@ from delaykit.convert.trained_params import Checkpoint
 from delaykit.data.shd import BinSpec, SHDFile
 from delaykit.errors import DelaykitError
 from delaykit.network import Network
+from delaykit.progress import progress_bar
 from delaykit.sim import Arithmetic, simulate
 
 #: Default tolerance on |v_deployed - v_torch| (readout membrane, real units). PyTorch runs in
@@ -145,7 +145,7 @@ def verify_fidelity(
     )
     n = len(ds) if limit is None else min(len(ds), int(limit))
     tally = _Tally()
-    bar = tqdm(total=n, desc="verify", unit="sample", disable=not progress)
+    bar = progress_bar(total=n, desc="verify", unit="sample", disable=not progress)
     for start in range(0, n, batch_size):
         idx = range(start, min(n, start + batch_size))
         _compare_batch(net, [ds[i] for i in idx], idx, run_torch, tally)

@@ -37,6 +37,7 @@ from delaykit.arithmetic import Arithmetic
 from delaykit.data.shd import SHDFile
 from delaykit.errors import DelaykitError
 from delaykit.network import Network
+from delaykit.progress import progress_bar
 
 from .evaluate import ENGINES, Row, assemble_result, make_runner, sample_row
 from .result import EvalResult
@@ -256,9 +257,7 @@ def _gather(
     walls = [0.0] * n_points
     bar = None
     if progress:
-        from tqdm import tqdm  # third-party, only with a progress bar
-
-        bar = tqdm(total=n * n_points, unit="sample", desc=f"dask x{workers}", leave=False)
+        bar = progress_bar(total=n * n_points, unit="sample", desc=f"dask x{workers}", leave=False)
     try:
         for fut in distributed.as_completed(list(futures)):
             k = futures[fut]

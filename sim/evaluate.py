@@ -13,6 +13,7 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic, layer_constants
 from delaykit.errors import FormatError
 from delaykit.network import Network
+from delaykit.progress import progress_bar
 
 from .reference import simulate_reference
 from .result import EvalResult, SimResult
@@ -93,9 +94,7 @@ def _chunks(n: int, size: int) -> list[list[int]]:
 def _progress_bar(progress: bool, n: int, desc: str) -> Any:
     if not progress:
         return None
-    from tqdm import tqdm  # third-party, only with a progress bar
-
-    return tqdm(total=n, unit="sample", desc=desc, leave=False)
+    return progress_bar(total=n, unit="sample", desc=desc, leave=False)
 
 
 def _run_serial(chunks: list[list[int]], engine: str, arith: Arithmetic, dataset: Any, bar: Any) -> list[Row]:

@@ -189,6 +189,28 @@ def test_tau_syn_gradient_matches_finite_differences(leak):
     assert abs(float(grad) - float(fd)) <= 1e-6 * max(1.0, abs(float(fd)))
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_split_sums_to_batchnorm_and_keeps_its_statistics(training):
+    from delaykit.train.cuba import split_batchnorm
+
+    g = torch.Generator().manual_seed(5)
+    bn = torch.nn.BatchNorm1d(4).double()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2.0, generator=g)
+        bn.bias.normal_(generator=g)
+        bn.running_mean.normal_(generator=g)
+    ref = torch.nn.BatchNorm1d(4).double()
+    ref.load_state_dict(bn.state_dict())
+    bn.train(training)
+    ref.train(training)
+    x = torch.randn(50, 4, dtype=torch.float64, generator=g) * 3 + 1
+    current, bias = split_batchnorm(bn, x)
+    torch.testing.assert_close(current + bias, ref(x), rtol=0, atol=1e-13)
+    assert torch.equal(bn.running_mean, ref.running_mean) and torch.equal(bn.running_var, ref.running_var)
+    gain = bn.weight / torch.sqrt((x.var(0, unbiased=False) if training else bn.running_var) + bn.eps)
+    torch.testing.assert_close(current, x * gain, rtol=1e-15, atol=0)  # the gain only: W * g
+
+
 def test_model_trains_a_step_with_finite_gradients():
     arch = _arch(neuron="cuba", tau_syn_steps=3.0, tau_syn_learnable=True, reset="subtract")
     model = build_model(arch, seed=0)

@@ -112,11 +112,11 @@ def split_batchnorm(bn: torch.nn.BatchNorm1d, x: torch.Tensor) -> tuple[torch.Te
     (the synaptic current, what the folded weights ``W * g`` deliver) and the shift (the
     contract's per-step membrane bias). ``g = gamma / sqrt(var + eps)``; training mode uses the
     batch statistics and updates the running ones as ``bn`` does, eval mode the running ones."""
-    if bn.training:
-        y = bn(x)  # updates running_mean / running_var exactly as the module does
+    if bn.training or bn.running_mean is None or bn.running_var is None:
+        with torch.no_grad():
+            bn(x)  # updates running_mean / running_var exactly as the module does
         mean = x.mean(0)
         var = x.var(0, unbiased=False)
-        del y
     else:
         mean, var = bn.running_mean, bn.running_var
     g = bn.weight * torch.rsqrt(var + bn.eps)

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm import tqdm
 
 from delaykit.data.audio import read_wav, resample
 from delaykit.data.shd import BinSpec, SHDFile
 from delaykit.errors import DelaykitError
+from delaykit.progress import progress_bar
 
 #: Cache binned frames in memory when the split is smaller than this (bytes, int16 counts).
 AUTO_CACHE_BYTES = 1 << 30
@@ -62,7 +62,7 @@ class FramesDataset(Dataset):
 
     def _fill_cache(self, progress: bool) -> None:
         out = np.zeros((len(self.file), self.window_steps, self.n_channels), dtype=np.int16)
-        for i in tqdm(
+        for i in progress_bar(
             range(len(self.file)),
             desc=f"binning {self.path.name}",
             disable=not progress,

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from delaykit.progress import progress_bar
 from delaykit.train.data import GlobalBatchSampler, Splits, collate
 from delaykit.train.distributed import Dist
 from delaykit.train.model import DelaySNN, sum_softmax
@@ -55,7 +55,7 @@ def evaluate_model(
     loss_sum = correct = count = 0.0
     preds: list[int] = []
     try:
-        for idx in tqdm(batches, desc=desc, disable=not progress, leave=False, unit="batch"):
+        for idx in progress_bar(batches, desc=desc, disable=not progress, leave=False, unit="batch"):
             x, y = _batch(ds, idx)
             m = sum_softmax(model(x.to(dist.device)))
             y = y.to(m.device)

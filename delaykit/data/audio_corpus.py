@@ -20,6 +20,7 @@ from delaykit.data.audio import CochleaConfig, encode_file
 from delaykit.data.shd import SHDFile, write_shd
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
+from delaykit.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,10 @@ def parallel_map(
 ) -> list[Any]:
     """``[func(x) for x in items]`` over ``workers`` processes (spawned), in input order.
 
-    ``func`` must be a module-level function. A tqdm bar shows progress when ``progress``.
+    ``func`` must be a module-level function. A progress bar (delaykit.progress) shows progress when ``progress``.
     """
-    from tqdm import tqdm  # tqdm: only when something runs
-
     workers = max(1, min(int(workers), len(items)))
-    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
+    bar = progress_bar(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
     out: list[Any] = []
     try:
         if workers == 1:

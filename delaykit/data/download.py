@@ -18,6 +18,7 @@ from pathlib import Path
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
+from delaykit.progress import progress_bar
 
 BASE_URL = "https://zenkelab.org/datasets"
 FILES = {
@@ -64,8 +65,6 @@ def fetch_resumable(url: str, dest: Path, *, opener: Opener | None = None, progr
     Returns ``dest``. If the server ignores the Range header (status 200), the download
     restarts from zero instead of appending to a stale prefix.
     """
-    from tqdm import tqdm
-
     part = dest.with_name(dest.name + ".part")
     start = part.stat().st_size if part.exists() else 0
     try:
@@ -90,7 +89,7 @@ def fetch_resumable(url: str, dest: Path, *, opener: Opener | None = None, progr
         mode = "ab" if start else "wb"
         with (
             open(part, mode) as f,
-            tqdm(
+            progress_bar(
                 total=total_n, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress
             ) as bar,
         ):

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from delaykit.data.shd import write_shd
+from delaykit.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,6 @@ def write_delay_task(
     The task layout depends on ``seed`` only; the samples on ``seed`` and ``split``, so a
     train and a test file made with the same seed are the same task with different samples.
     """
-    from tqdm import tqdm
-
     cfg = cfg or DelayTaskConfig()
     channels, perms = task_layout(cfg, seed)
     rng = np.random.default_rng([seed, sum(map(ord, split)), 0x5A3])
@@ -145,7 +144,7 @@ def write_delay_task(
     rng.shuffle(labels)
     speakers = rng.integers(0, cfg.n_speakers, n_samples)
     times, units = [], []
-    for i in tqdm(range(n_samples), desc=f"delay task {split}", disable=not progress, unit="sample"):
+    for i in progress_bar(range(n_samples), desc=f"delay task {split}", disable=not progress, unit="sample"):
         t, u = delay_task_sample(cfg, channels, perms[labels[i]], rng)
         times.append(t)
         units.append(u)
