@@ -8,6 +8,7 @@ from pathlib import Path
 
 from delaykit.errors import DelaykitError
 from delaykit.train import config as C
+from delaykit.train.cpu import passive_wait_env
 
 EPILOG = """examples:
   delaykit data synth --out data/delay
@@ -77,6 +78,9 @@ def _train(args: argparse.Namespace) -> int:
         print(C.to_toml(cfg), end="")
         return 0
     _check_args(args)
+    # OpenMP threads sleep instead of spinning while they wait: on shared cores a spinning
+    # thread holds the core its partner needs (train/cpu.py); before torch starts OpenMP
+    os.environ.update(passive_wait_env())
     from delaykit.train.run import train_model  # lazy: torch
 
     path = train_model(

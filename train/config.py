@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from delaykit.errors import DelaykitError
+from delaykit.train.config_checks import check_values
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -84,7 +85,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "scheduler_pos": "cosine",  # one_cycle | cosine | none
         "sig_final": 0.23,  # SIG reached at the end of the annealing
         "sig_anneal_frac": 0.25,  # fraction of the epochs over which SIG is annealed
-        "bf16": False,  # bf16 autocast for the training convolutions (evaluation stays fp32)
+        "bf16": False,  # bf16 autocast for the training convolutions (evaluation stays fp32); only
+        # where the CPU has native bf16 (AVX512_BF16/AMX), else a warning and fp32 (train/cpu.py)
+        "delay_conv": "auto",  # training delay convolution: auto | dense | spectral (train/delay_conv.py)
         "threads": 0,  # torch threads (0 = torch's default)
         "checkpoint_every_steps": 0,  # also write resume.pt every N optimizer steps (0 = per epoch)
         "eval_train": False,  # also evaluate the training set each epoch (slower)
@@ -111,6 +114,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.leak": ("euler", "exact"),
     "train.scheduler_w": ("one_cycle", "cosine", "none"),
     "train.scheduler_pos": ("one_cycle", "cosine", "none"),
+    "train.delay_conv": ("auto", "dense", "spectral"),
 }
 
 
@@ -320,11 +324,12 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
-    """Cross-field checks (raises DelaykitError naming the key and the fix)."""
+    """Value and cross-field checks (raises DelaykitError naming the key and the fix)."""
+    check_values(cfg, DEFAULTS)
     m, t, d = cfg["model"], cfg["train"], cfg["data"]
     k = m["kernel_size"]
     if m["kind"] != "none" and (k < 1 or k % 2 == 0):
-        raise DelaykitError(f"model.kernel_size: must be odd (delays 0..K-1), got {k}; use {k + 1}")
+        raise DelaykitError(f"model.kernel_size: must be odd (delays 0..K-1), got {k}; use {k + 1 if k > 0 else 1}")
     if not m["hidden"] or any(h < 1 for h in m["hidden"]):
         raise DelaykitError(f"model.hidden: needs at least one hidden layer size >= 1, got {m['hidden']}")
     if not 0.0 <= m["dropout"] < 1.0:

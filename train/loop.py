@@ -32,6 +32,7 @@ from delaykit.fileio import write_text_atomic
 from delaykit.progress import progress_bar
 from delaykit.train import config as C
 from delaykit.train.checkpoint import save_torch_atomic
+from delaykit.train.cpu import resolve_bf16
 from delaykit.train.cuba import arch_fields
 from delaykit.train.data import GlobalBatchSampler, Splits, make_loader
 from delaykit.train.distributed import Dist, replica_max_abs_diff, sync_batchnorm
@@ -162,7 +163,8 @@ def _prepared_model(cfg: Mapping[str, Any], splits: Splits, model: DelaySNN | No
             surrogate_alpha=cfg["model"]["surrogate_alpha"],
             init_pos=cfg["model"]["init_pos"],
         )
-    model.bf16 = bool(t["bf16"])
+    model.bf16 = resolve_bf16(bool(t["bf16"]), dist.device)  # float32, with a warning, without native bf16
+    model.conv_mode = str(t["delay_conv"])
     model.to(dist.device)
     return model
 
