@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.convert.checkpoint_checks import check_arch, check_checkpoint
 from delaykit.convert.reference_code import ReferenceOptions, checkpoint_from_reference
 from delaykit.convert.trained_params import (
     Checkpoint,
@@ -123,14 +124,18 @@ def load_checkpoint(
                 f"{p}: is a delaykit checkpoint, which stores its own tau, dt, threshold and kernel "
                 f"size; {', '.join(given)}: these options apply to reference-code state dicts only"
             )
-        return _from_delaykit(obj, str(p), sha)
+        cp = _from_delaykit(obj, str(p), sha)
+        check_checkpoint(cp)
+        return cp
     if reference_code is False:
         raise FormatError(
             f"{p}: not a delaykit checkpoint (no 'format': '{CHECKPOINT_FORMAT}' entry); for a "
             "state dict of the paper's reference code pass reference_code=True"
         )
     sd = _unwrap_state_dict(obj, p)
-    return checkpoint_from_reference(sd, str(p), sha, options or ReferenceOptions())
+    cp = checkpoint_from_reference(sd, str(p), sha, options or ReferenceOptions())
+    check_checkpoint(cp)
+    return cp
 
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
@@ -302,6 +307,7 @@ def _delaykit_layer(sd: Mapping[str, Any], i: int, a: _Arch, path: str) -> Layer
 
 def _from_delaykit(ck: Mapping[str, Any], path: str, sha: str) -> Checkpoint:
     arch, sd = _checked_parts(ck, path)
+    check_arch(arch, path)
     a = _arch_of(arch, path)
     layers = [_delaykit_layer(sd, i, a, path) for i in range(len(a.sizes) - 1)]
     dt = float(arch["dt"])

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from delaykit.errors import DelaykitError
+from delaykit.train.config_checks import check_values
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -323,11 +324,12 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def validate(cfg: Mapping[str, Any]) -> None:
-    """Cross-field checks (raises DelaykitError naming the key and the fix)."""
+    """Value and cross-field checks (raises DelaykitError naming the key and the fix)."""
+    check_values(cfg, DEFAULTS)
     m, t, d = cfg["model"], cfg["train"], cfg["data"]
     k = m["kernel_size"]
     if m["kind"] != "none" and (k < 1 or k % 2 == 0):
-        raise DelaykitError(f"model.kernel_size: must be odd (delays 0..K-1), got {k}; use {k + 1}")
+        raise DelaykitError(f"model.kernel_size: must be odd (delays 0..K-1), got {k}; use {k + 1 if k > 0 else 1}")
     if not m["hidden"] or any(h < 1 for h in m["hidden"]):
         raise DelaykitError(f"model.hidden: needs at least one hidden layer size >= 1, got {m['hidden']}")
     if not 0.0 <= m["dropout"] < 1.0:
