@@ -221,11 +221,11 @@ def _run_rockpool(graph: Any, dt: float, frames: np.ndarray) -> Result:
         if isinstance(node, nir.Delay):
             return SeqDelay(delay_steps(node, dt))
         if isinstance(node, nir.LI):  # its map makes ExpSynTorch(tau=int(tau)): 0 for tau < 1
-            return SeqLI(node, dt)
+            return SeqLI(node, dt, exact=True)  # graph_for wrote rockpool's convention
         if isinstance(node, nir.LIF):  # its map reads node.tau_mem, which nir.LIF lacks
             n = int(np.asarray(node.tau).size)
             mod = LIFNeuronTorch(
-                shape=(n, n),
+                shape=(n,),
                 tau_mem=torch.as_tensor(np.asarray(node.tau), dtype=torch.float32),
                 threshold=torch.as_tensor(np.asarray(node.v_threshold), dtype=torch.float32),
                 bias=torch.as_tensor(np.asarray(node.v_leak), dtype=torch.float32),

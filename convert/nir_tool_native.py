@@ -175,7 +175,7 @@ def _native_rockpool(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
             has_bias=True,
         )
         lif = LIFNeuronTorch(  # its own subtractive reset, one spike per step
-            shape=(n_out, n_out),
+            shape=(n_out,),
             tau_mem=torch.full((n_out,), tau * dt),
             threshold=torch.full((n_out,), float(spec["threshold"])),
             dt=dt,

@@ -8,6 +8,7 @@ node map (nirtorch-based importers: spikingjelly, snntorch, norse, sinabs, rockp
   of the output is element ``k`` of the input ``steps[k]`` calls earlier (0 before the start).
 * :class:`StepLI`: ``nir.LI`` ``tau dv/dt = (v_leak - v) + r I`` with forward Euler at step
   ``dt``: ``v += (v_leak - v) dt/tau + (r dt/tau) I``, starting at ``v_leak``; outputs ``v``.
+  ``exact=True``: sinabs' and rockpool's convention, ``v += (v_leak - v)(1 - exp(-dt/tau)) + I``.
 * :class:`SeqDelay`, :class:`SeqLI`: the same on a whole sequence, for tools whose modules
   take ``(batch * time, n)`` (sinabs' "squeeze" layers) or ``(batch, time, n)`` (rockpool).
 
@@ -26,11 +27,15 @@ import torch
 __all__ = ["SeqDelay", "SeqLI", "StepDelay", "StepLI", "li_params"]
 
 
-def li_params(node: Any, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(decay ``dt/tau``, gain ``r dt/tau``, ``v_leak``) of a ``nir.LI`` node at step ``dt``."""
+def li_params(node: Any, dt: float, exact: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(decay, gain, ``v_leak``) of a ``nir.LI`` node at step ``dt``: forward Euler (decay
+    ``dt/tau``, gain ``r dt/tau``) or, ``exact``, the convention of sinabs' and rockpool's
+    layers (decay ``1 - exp(-dt/tau)``, unit gain whatever ``r`` says)."""
     tau = np.asarray(node.tau, dtype=np.float64).reshape(-1)
     r = np.asarray(node.r, dtype=np.float64).reshape(-1)
     v_leak = np.asarray(node.v_leak, dtype=np.float64).reshape(-1)
+    if exact:
+        return -np.expm1(-dt / tau), np.ones_like(tau), v_leak
     return dt / tau, r * dt / tau, v_leak
 
 
@@ -60,9 +65,9 @@ class StepDelay(torch.nn.Module):
 class StepLI(torch.nn.Module):
     """``nir.LI`` with forward Euler at step ``dt`` (module docstring)."""
 
-    def __init__(self, node: Any, dt: float, dtype: torch.dtype = torch.float32):
+    def __init__(self, node: Any, dt: float, dtype: torch.dtype = torch.float32, exact: bool = False):
         super().__init__()
-        decay, gain, v_leak = li_params(node, dt)
+        decay, gain, v_leak = li_params(node, dt, exact)
         self.register_buffer("decay", _vec(decay, dtype))
         self.register_buffer("gain", _vec(gain, dtype))
         self.register_buffer("v_leak", _vec(v_leak, dtype))
@@ -105,10 +110,15 @@ class SeqLI(torch.nn.Module):
     """``nir.LI`` (forward Euler) on whole sequences, like :class:`SeqDelay`."""
 
     def __init__(
-        self, node: Any, dt: float, num_timesteps: int | None = None, dtype: torch.dtype = torch.float32
+        self,
+        node: Any,
+        dt: float,
+        num_timesteps: int | None = None,
+        dtype: torch.dtype = torch.float32,
+        exact: bool = False,
     ):
         super().__init__()
-        self.step = StepLI(node, dt, dtype)
+        self.step = StepLI(node, dt, dtype, exact)
         self.num_timesteps = num_timesteps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
