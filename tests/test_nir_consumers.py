@@ -143,3 +143,19 @@ def test_matrix_rendering_and_markers():
     assert replace_section(text, table) == f"a\n{BEGIN}\n{table}\n{END}\nb\n"
     with pytest.raises(DelaykitError, match="markers"):
         replace_section("no markers", table)
+
+
+def test_convert_to_nir_for_a_tool(tmp_path, rng, capsys):
+    from delaykit.cli.main import main
+    from delaykit.network import save_network
+
+    net = random_network(rng, max_delay=3)
+    save_network(net, tmp_path / "m.dkn")
+    out = tmp_path / "m.norse.nir"
+    assert main(["convert", "to-nir", str(tmp_path / "m.dkn"), "--for", "norse", "-o", str(out)]) == 0
+    assert "for norse" in capsys.readouterr().out
+    g = nir.read(out)
+    assert json.loads(g.metadata["delaykit_for"])["tool"] == "norse"
+    assert _same_synapses(net, load_nir(network_to_nir(net, layout="fanout")))
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(["convert", "to-nir", str(tmp_path / "m.dkn"), "--for", "brian"])
