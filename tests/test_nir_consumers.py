@@ -78,6 +78,11 @@ def test_tools_that_need_zero_reset_say_which_field(rng):
     with pytest.raises(DelaykitError, match="layer '.*': field 'v_reset'.*snntorch"):
         graph_for(bad, "snntorch")
     graph_for(bad, "spikingjelly")  # v_leak = v_reset is fine there
+    v3 = replace(
+        net, layers=(replace(layer, neuron=replace(layer.neuron, reset="subtract")), *net.layers[1:])
+    )
+    with pytest.raises(DelaykitError, match="field 'neuron.reset' is 'subtract'"):
+        graph_for(v3, "sinabs")
 
 
 def test_load_from_norse_reads_tau_back_and_refuses_what_it_cannot_hold(rng):

@@ -204,6 +204,23 @@ def _readout_as_lif(graph: Any) -> None:
             )
 
 
+def _require_v2_neurons(net: Network, tool: str) -> None:
+    """The conventions render the paper's neuron (hard reset, Euler leak, no current); a
+    version-3 neuron would reach the tool as something else, so it is refused."""
+    for layer in net.layers:
+        n = layer.neuron
+        for field, value, plain in (
+            ("tau_syn", getattr(n, "tau_syn", None), None),
+            ("reset", getattr(n, "reset", "value"), "value" if n.spiking else "none"),
+            ("leak", getattr(n, "leak", "euler"), "euler"),
+        ):
+            if value != plain:
+                raise DelaykitError(
+                    f"layer {layer.name!r}: field 'neuron.{field}' is {value!r}; the graph for {tool} "
+                    "renders only the hard-reset, Euler-leak neuron without a synaptic current"
+                )
+
+
 def _require_zero_leak(net: Network, tool: str) -> None:
     for layer in net.layers:
         v = np.asarray(layer.neuron.v_reset, dtype=np.float64)
@@ -219,6 +236,7 @@ def graph_for(net: Network, tool: str) -> Any:
     import nir
 
     c = consumer(tool)
+    _require_v2_neurons(net, tool)
     if c.time_base in ("snntorch", "step") or c.leak == "exp":
         _require_zero_leak(net, tool)
     r_conv = "one" if c.r == "one" else "tau"
