@@ -47,7 +47,7 @@ def clock_ghz() -> float | None:
 
 def thread_settings() -> dict[str, str]:
     """Thread counts that shape the figures: OMP/MKL env, torch and numba when imported."""
-    out = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    out = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "NUMBA_NUM_THREADS")}
     if "torch" in sys.modules:
         out["torch.threads"] = str(sys.modules["torch"].get_num_threads())
         cap = getattr(sys.modules["torch"].backends.cpu, "get_cpu_capability", None)
