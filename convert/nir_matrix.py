@@ -20,7 +20,7 @@ __all__ = ["BEGIN", "END", "merge_rows", "read_rows", "render", "replace_section
 BEGIN = "<!-- nir-interop:begin (generated from docs/nir_interop.json; do not edit) -->"
 END = "<!-- nir-interop:end -->"
 _TOOL_ORDER = ("spikingjelly", "norse", "snntorch", "sinabs", "rockpool", "spyx")
-_MODEL_ORDER = ("none", "learned")
+_MODEL_ORDER = ("none", "learned", "none-cuba")
 
 
 def _key(row: dict[str, Any]) -> tuple[int, int, int]:

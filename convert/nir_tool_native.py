@@ -29,9 +29,12 @@ def _native_spikingjelly(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     for w, b in _spec_layers(spec):
         lin = layer.Linear(w.shape[1], w.shape[0], bias=True)
         lin.weight.data, lin.bias.data = torch.as_tensor(w), torch.as_tensor(b)
-        lif = neuron.LIFNode(
-            tau=float(spec["tau_steps"]), decay_input=False, v_threshold=float(spec["threshold"]), v_reset=0.0
-        )
+        th, tau = float(spec["threshold"]), float(spec["tau_steps"])
+        if "tau_syn_steps" in spec:  # current-based: c = c (1 - 1/tau_syn) + x; v = v (1 - 1/tau) + c
+            c_decay = 1.0 - 1.0 / float(spec["tau_syn_steps"])
+            lif = neuron.CUBALIFNode(c_decay=c_decay, v_decay=1.0 - 1.0 / tau, v_threshold=th, v_reset=0.0)
+        else:
+            lif = neuron.LIFNode(tau=tau, decay_input=False, v_threshold=th, v_reset=0.0)
         mods += [lin, lif]
     net = torch.nn.Sequential(*mods).double()
     functional.set_step_mode(net, "s")
@@ -110,13 +113,13 @@ def _native_snntorch(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     mods: list[torch.nn.Module] = []
     for w, b in _spec_layers(spec):
         n = w.shape[0]  # per-neuron beta and threshold: its exporter types a scalar as shape []
-        lif = snn.Leaky(
-            beta=torch.full((n,), beta),
-            threshold=torch.full((n,), float(spec["threshold"])),
-            reset_mechanism="zero",
-            init_hidden=True,
-            reset_delay=False,
-        )
+        kw = {"threshold": torch.full((n,), float(spec["threshold"])), "reset_mechanism": "zero"}
+        kw.update(init_hidden=True, reset_delay=False)
+        if "tau_syn_steps" in spec:  # Synaptic: syn = alpha syn + x; mem = beta mem + syn
+            alpha = torch.full((n,), 1.0 - 1.0 / float(spec["tau_syn_steps"]))
+            lif = snn.Synaptic(alpha=alpha, beta=torch.full((n,), beta), **kw)
+        else:
+            lif = snn.Leaky(beta=torch.full((n,), beta), **kw)
         mods += [_linear(w, b), lif]
     net = torch.nn.Sequential(*mods)
     x = torch.as_tensor(frames, dtype=torch.float32)

@@ -154,9 +154,11 @@ def export_check(net: Network, frames: np.ndarray, tool: str, model: str = "") -
     return _finish(row)
 
 
-def native_spec(net: Network) -> dict[str, np.ndarray]:
+def native_spec(net: Network, tau_syn_steps: float | None = None) -> dict[str, np.ndarray]:
     """The layers of ``net`` for a tool's own classes: real weights and biases, one tau and
-    one threshold for the whole network (DelaykitError otherwise)."""
+    one threshold for the whole network (DelaykitError otherwise). ``tau_syn_steps``: make every
+    layer current-based with that synaptic time constant and no bias (a bias would enter the
+    tools' current, where the contract adds it to the membrane)."""
     taus = {float(layer.neuron.tau) for layer in net.layers}
     ths = {float(np.asarray(layer.neuron.v_threshold).reshape(-1)[0]) for layer in net.layers[:-1]}
     if len(taus) != 1 or len(ths) != 1:
@@ -175,17 +177,23 @@ def native_spec(net: Network) -> dict[str, np.ndarray]:
         spec[f"b{i}"] = np.asarray(layer.bias, np.float64) * (
             1.0 if layer.weight_scale is None else layer.weight_scale
         )
+    if tau_syn_steps is not None:
+        spec["tau_syn_steps"] = np.array(float(tau_syn_steps))
+        for i in range(len(net.layers)):
+            spec[f"b{i}"] = np.zeros_like(spec[f"b{i}"])
     return spec
 
 
-def import_check(net: Network, frames: np.ndarray, tool: str, model: str = "") -> Interop:
+def import_check(
+    net: Network, frames: np.ndarray, tool: str, model: str = "", tau_syn_steps: float | None = None
+) -> Interop:
     """``tool`` builds ``net``'s layers (all LIF), runs them and exports NIR; delaykit imports
     that file and runs it. A graph delaykit cannot hold exactly is ``refused`` with the reason."""
     row = Interop(tool, model, "import", samples=len(frames))
     frames = np.asarray(frames, dtype=np.float64)
     with tempfile.TemporaryDirectory(prefix=f"dk-nir-{tool}-") as d:
         s, f, o, g = (Path(d, n) for n in ("spec.npz", "frames.npz", "out.npz", "tool.nir"))
-        np.savez(s, **native_spec(net))
+        np.savez(s, **native_spec(net, tau_syn_steps))
         np.savez(f, frames=frames.astype(np.float32))
         _run_tool(tool, ["native", tool, str(s), str(f), str(o), str(g)])
         output, spikes, info = _load_out(o)
