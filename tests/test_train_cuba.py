@@ -134,6 +134,26 @@ def test_forward_equals_the_contract_loop_exactly(leak, reset, tau_syn):
     np.testing.assert_array_equal(v.numpy(), v_ref)  # bit for bit
 
 
+@pytest.mark.parametrize("leak", ["euler", "exact"])
+@pytest.mark.parametrize("reset", ["value", "subtract"])
+@pytest.mark.parametrize("tau_syn", [None, 2.0])
+def test_forward_equals_the_simulators_reference_engine_bit_for_bit(leak, reset, tau_syn):
+    from delaykit.network import LIF, Layer
+    from delaykit.sim import Arithmetic
+    from delaykit.sim.reference import run_layer
+
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(1, 40, 5, generator=g, dtype=torch.float64) * 0.8
+    b = torch.randn(5, generator=g, dtype=torch.float64) * 0.2
+    neuron = LIF(tau=1.6, v_threshold=1.0, tau_syn=tau_syn, reset=reset, leak=leak)
+    layer = Layer(name="h", weight=np.eye(5), delay=np.zeros((5, 5), np.int32), neuron=neuron, bias=b.numpy())
+    spikes, v_sim, _ = run_layer(layer, x[0].numpy(), Arithmetic.float64())  # syn = x exactly
+    s, v = cuba_btn(x, tau=1.6, v_threshold=1.0, tau_syn=tau_syn, bias=b, reset=reset, leak=leak)
+    assert spikes.sum() > 5
+    np.testing.assert_array_equal(s[0].numpy(), spikes)
+    np.testing.assert_array_equal(v[0].numpy(), v_sim)
+
+
 def test_euler_tau_syn_one_is_the_neuron_without_current():
     x = torch.randn(2, 25, 4, dtype=torch.float64)
     a = cuba_btn(x, tau=2.0, v_threshold=0.5, tau_syn=1.0, reset="subtract")
