@@ -30,7 +30,6 @@ import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
 
 from delaykit.errors import DelaykitError
 
@@ -333,27 +332,30 @@ def folder_lock(folder: str | os.PathLike[str], what: str = "a run") -> Iterator
     exits, even when killed, so a stale lock never blocks a later run.
     """
     d = Path(folder)
+    created = not d.exists()
     try:
         d.mkdir(parents=True, exist_ok=True)
-        fh: IO[str] = open(d / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held below
+        fd = os.open(d / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)  # unbuffered: closing never writes
     except OSError as e:
         raise output_error(e, d) from None
     try:
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             raise OutputError(
                 f"{d} is in use by {what} ({holder}): wait for it or give another folder"
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}\n")
-        fh.flush()
+        with contextlib.suppress(OSError):  # the holder's pid is for people; a full disk may refuse it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
         yield d
     finally:
-        fh.close()
+        if created and os.listdir(d) == [LOCK_NAME]:  # nothing written: leave no empty run folder
+            with contextlib.suppress(OSError):
+                (d / LOCK_NAME).unlink()
+                d.rmdir()
+        os.close(fd)
 
 
 def refuse_foreign_folder(out: Path, marker: str, what: str) -> None:
