@@ -186,7 +186,7 @@ def _neurons_float(
     v = reset.copy()
     h = np.empty_like(v)
     cur = np.zeros_like(v)
-    zero = cur[0] if n else reset.dtype.type(0)
+    zero = np.zeros(1, dtype=reset.dtype)[0]  # 0 in the float type of the state
     n_sp = 0
     for t in range(out_steps):
         for j in range(n):
