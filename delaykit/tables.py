@@ -66,6 +66,7 @@ from delaykit.errors import DelaykitError, FormatError
 from delaykit.fileio import atomic_path, write_text_atomic
 from delaykit.network import InputSpec, Layer, Network, neuron_from_dict, require_no_relays
 from delaykit.outputs import atomic_folder, refuse_foreign_folder
+from delaykit.tables_checks import check_neuron_rows, check_synapse_rows
 from delaykit.tables_manifest import manifest, v3_neuron_columns
 
 TABLES_FORMAT = "delaykit.tables"
@@ -405,6 +406,9 @@ def read_tables(path: str | Path) -> Network:
     mp, man = _load_manifest(d)
     sp, np_ = _pick(d, "synapses"), _pick(d, "neurons")
     syn_cols, neu_cols = _read_columns(sp), _read_columns(np_)
+    man_layers = man.get("layers") if isinstance(man.get("layers"), list) else []
+    check_synapse_rows(syn_cols, man_layers, sp)
+    check_neuron_rows(neu_cols, man_layers, np_)
     syn = {
         name: _col(syn_cols, name, dtype, sp)
         for name, dtype in (
@@ -420,7 +424,12 @@ def read_tables(path: str | Path) -> Network:
         name: _col(neu_cols, name, dtype, np_)
         for name, dtype in (("layer", "int64"), ("bias", "float64"), ("bias_int", "int64"))
     }
-    layers = [_layer(li, lm, mp, sp, np_, syn, neu) for li, lm in enumerate(man.get("layers", []))]
+    try:
+        layers = [_layer(li, lm, mp, sp, np_, syn, neu) for li, lm in enumerate(man.get("layers", []))]
+    except (TypeError, ValueError) as e:
+        if isinstance(e, FormatError):
+            raise
+        raise FormatError(f"{mp}: {e}") from None
     if not layers:
         raise FormatError(f"{mp}: field 'layers' is empty")
     try:

@@ -142,11 +142,24 @@ def _implied_changes(target: Target, changes: dict[str, Any]) -> None:
     """Fields that follow from the ones set: delays on/off, weight format, ring-buffer range."""
     if "delay_max_steps" in changes and "delay_native" not in changes:
         native = changes["delay_max_steps"] is not None
+        if not native and target.delay_native:
+            raise ValueError(
+                "delay_max_steps=none would turn off the native delays of target "
+                f"{target.name!r}; to model it without delays say so: --set delay_native=false"
+            )
         changes["delay_native"] = native
         if native and target.delay_granularity == "none" and "delay_granularity" not in changes:
             changes["delay_granularity"] = "synapse"
         if not native:
             changes.update(delay_granularity="none", delay_native_max_steps=None, delay_ring_buffer_bits=None)
+    if changes.get("delay_native") is False:  # explicitly off: no native delay of any kind
+        for key, off in (
+            ("delay_granularity", "none"),
+            ("delay_max_steps", None),
+            ("delay_native_max_steps", None),
+        ):
+            changes.setdefault(key, off)
+        changes.setdefault("delay_ring_buffer_bits", None)
     if "weight_bits" in changes and "weight_format" not in changes:
         if changes["weight_bits"] is None:
             changes.update(weight_format="float", weight_exponent=False)
@@ -166,7 +179,8 @@ def apply_overrides(target: Target, overrides: Mapping[str, Any]) -> Target:
     """Return a copy of ``target`` with fields replaced (``--set`` on the command line).
 
     Setting ``delay_max_steps`` to a number on a target without native delays turns native
-    per-synapse delays on; setting it to ``none`` turns them off. On a target whose native
+    per-synapse delays on; setting it to ``none`` on a target with native delays is refused
+    (``delay_native=false`` turns them off explicitly). On a target whose native
     delay range follows the neurons per core (SpiNNaker), setting ``neurons_per_core``
     recomputes both delay limits, and setting a delay limit instead replaces that model. A limit set here is no longer unknown. The result is
     validated; errors name the field.

@@ -167,8 +167,10 @@ def test_generic_target_set_on_the_command_line():
     assert g.weight_bits == 6 and g.weight_format == "int"
     assert any("overridden" in n for n in g.notes)
     # turning delays off and on again
-    off = apply_overrides(g, {"delay_max_steps": "none"})
-    assert not off.delay_native and off.delay_granularity == "none"
+    off = apply_overrides(g, {"delay_native": "false"})
+    assert not off.delay_native and off.delay_granularity == "none" and off.delay_max_steps is None
+    with pytest.raises(ValueError, match="delay_native=false"):  # never silently by 'none'
+        apply_overrides(g, {"delay_max_steps": "none"})
     on = apply_overrides(load_target("xylo"), {"delays.max_steps": "7"})
     assert on.delay_native and on.delay_per_synapse and on.delay_max_steps == 7
     # a fixed-point field follows weight_bits

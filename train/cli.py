@@ -104,6 +104,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise DelaykitError("--data-dir and --out are required (or use --show-config)")
     if args.finetune and not args.target:
         raise DelaykitError("--finetune needs --target NAME, e.g. --target loihi2")
+    if args.target and not args.finetune:
+        raise DelaykitError(
+            f"--target {args.target}: a target is used only for fine-tuning; add --finetune, "
+            f"or drop --target (plain training does not depend on the target)"
+        )
     if args.init and not args.finetune:
         raise DelaykitError("--init is for fine-tuning an existing model: add --finetune --target NAME")
     if not Path(args.data_dir).is_dir():

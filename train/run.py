@@ -91,11 +91,12 @@ def train_model(
     threads_before = torch.get_num_threads()
     lock = contextlib.ExitStack()
     try:
+        # the data is read and checked first: invalid data leaves no run folder behind
+        splits = load_splits(cfg, data_dir, progress=progress and dist.main)
         if dist.main:
             # a second train into this folder is refused while this one runs
             lock.enter_context(folder_lock(job.out, "a training run"))
             write_text_atomic(job.out / "config.toml", C.to_toml(cfg))
-        splits = load_splits(cfg, data_dir, progress=progress and dist.main)
         if init is not None:
             model, history = _initial_model(cfg, splits, init), []
         else:

@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from delaykit.errors import DelaykitError, FormatError
+from delaykit.validate import finite_array, in_range
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,28 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, float]:
             f"{p}: not a readable WAV file ({e}); convert it to PCM WAV, e.g. "
             f"ffmpeg -i {p.name} -ac 1 out.wav"
         ) from None
-    return to_float(data, p), float(fs)
+    return check_audio(to_float(data, p), float(fs), p), float(fs)
+
+
+#: Sample rates a WAV file may have (Hz), and the longest clip encoded (seconds).
+FS_RANGE = (1000.0, 1_000_000.0)
+MAX_CLIP_S = 3600.0
+
+
+def check_audio(x: np.ndarray, fs: float, source: str | Path) -> np.ndarray:
+    """Refuse an empty clip, NaN/infinite samples, a sample rate outside FS_RANGE or a clip
+    longer than MAX_CLIP_S (the cochlea's work grows with both)."""
+    in_range(
+        fs, str(source), "sample rate", FS_RANGE[0], FS_RANGE[1], fix="resample the file, e.g. to 16 kHz"
+    )
+    if x.size == 0:
+        raise FormatError(f"{source}: holds 0 audio samples; nothing to encode")
+    finite_array(x, str(source), "samples", "the file holds NaN or infinite samples; re-export it")
+    if x.shape[0] / fs > MAX_CLIP_S:
+        raise FormatError(
+            f"{source}: clip of {x.shape[0] / fs:.0f} s is longer than the limit of {MAX_CLIP_S:.0f} s; cut it"
+        )
+    return x
 
 
 def to_float(data: np.ndarray, source: str | Path = "audio") -> np.ndarray:

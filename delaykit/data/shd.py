@@ -155,17 +155,18 @@ class SHDFile:
             )
         raw_units = n_units if n_units is not None else self._infer_n_units()
         self.n_units = integral(raw_units, where, "n_units", lo=1, hi=MAX_UNITS)
+        window_s = in_range(  # checked even when a window is given: a NaN here is a damaged file
+            self._f.attrs.get(WINDOW_ATTR, DEFAULT_WINDOW_S),
+            where,
+            WINDOW_ATTR,
+            0,
+            1e6,
+            lo_open=True,
+            fix="it is the sample window in seconds; rewrite the file or pass a window",
+        )
         if self.spec.window_steps is not None:
             self.window_steps = int(self.spec.window_steps)
         else:
-            window_s = in_range(
-                self._f.attrs.get(WINDOW_ATTR, DEFAULT_WINDOW_S),
-                where,
-                WINDOW_ATTR,
-                0,
-                lo_open=True,
-                fix="it is the sample window in seconds; rewrite the file or pass a window",
-            )
             self.window_steps = int(math.ceil(min(window_s / self.spec.dt, 1e18) - 1e-9))
         if self.window_steps > MAX_SEQUENCE_STEPS:
             raise DelaykitError(
