@@ -78,7 +78,7 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_temporaries(target: Path) -> list[Path]:
     """Remove temporaries of ``target`` left by writers that no longer run; return them."""
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]{{8}}\.(tmp|old)")
+    pattern = re.compile(rf"^\.+{re.escape(target.name)}\.(\d+)\.[0-9a-f]{{8}}\.(tmp|old)")
     removed: list[Path] = []
     with contextlib.suppress(OSError):
         for entry in target.parent.iterdir():
