@@ -7,6 +7,7 @@ None, loadable with ``torch.load(path, weights_only=True)``, and written atomica
 
 from __future__ import annotations
 
+import io
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from delaykit import __version__
 from delaykit.errors import DelaykitError, FormatError
-from delaykit.fileio import atomic_path
+from delaykit.fileio import write_bytes_atomic
 from delaykit.train.model import DelaySNN
 
 CHECKPOINT_FORMAT = "delaykit.checkpoint"
@@ -58,8 +59,9 @@ def plain(obj: Any) -> Any:
 
 def save_torch_atomic(obj: dict[str, Any], path: str | Path) -> Path:
     """``torch.save`` to a temporary name, then rename (never a half-written file)."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    buf = io.BytesIO()  # torch.save reports a full disk as a RuntimeError: write the bytes ourselves
+    torch.save(obj, buf)
+    write_bytes_atomic(path, buf.getvalue())
     return Path(path)
 
 

@@ -254,3 +254,15 @@ def test_progress_lines_in_a_log():
     assert quiet.getvalue() == ""  # a quick transient bar says nothing in a log
     assert isinstance(progress_bar(total=3, file=io.StringIO()), LineProgress)  # not a terminal
     assert list(progress_bar(range(3), file=io.StringIO())) == [0, 1, 2]
+
+
+def test_full_disk_checkpoint_save(tmp_path):
+    """torch.save would report ENOSPC as a RuntimeError: checkpoints are written as bytes."""
+    torch = pytest.importorskip("torch")
+    from delaykit.train.checkpoint import save_torch_atomic
+
+    with full_filesystem(tmp_path) as full:
+        before = snapshot(full)
+        with pytest.raises(OutputError, match=str(full / "model.pt")):
+            save_torch_atomic({"w": torch.zeros(1000)}, full / "model.pt")
+        assert snapshot(full) == before and not temporaries(full)
