@@ -126,25 +126,24 @@ def _neurons_fixed(
     n_sp = 0
     for t in range(out_steps):
         row = t * n
-        for j in range(n):
-            u = np.int64(acc[row + j]) << ws
-            if has_cur:
-                u = u + _decay(cur[j], decay_kind, syn_dparam)
-            u = _reduce(u, cur_bits, cur_wrap)
-            cur[j] = u
-            x = _decay(v[j] - reset[j], decay_kind, dparam)
-            h[j] = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
+        if has_cur:  # contract v3: c = reduce(cdecay(c) + (syn << ws))
+            for j in range(n):
+                u = _reduce(
+                    (np.int64(acc[row + j]) << ws) + _decay(cur[j], decay_kind, syn_dparam),
+                    cur_bits,
+                    cur_wrap,
+                )
+                cur[j] = u
+                x = _decay(v[j] - reset[j], decay_kind, dparam)
+                h[j] = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
+        else:
+            for j in range(n):
+                u = _reduce(np.int64(acc[row + j]) << ws, cur_bits, cur_wrap)
+                x = _decay(v[j] - reset[j], decay_kind, dparam)
+                h[j] = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
         if spiking:
             r = raster[t]
-            for j in range(n):
-                hj = h[j]
-                fire = (hj > thr[j]) if strict else (hj >= thr[j])
-                if fire and reset_mode == 0:
-                    hj = reset[j]
-                elif fire and reset_mode == 1:
-                    hj = _reduce(hj - thr[j], mem_bits, mem_wrap)
-                v[j] = hj
-                r[j] = fire
+            _fire(h, v, thr, reset, r, n, strict, reset_mode, mem_bits, mem_wrap)
             for j in range(n):
                 if r[j]:
                     out_t[n_sp] = t
@@ -155,6 +154,51 @@ def _neurons_fixed(
                 v[j] = h[j]
                 trace[t, j] = h[j]
     return n_sp
+
+
+@nb.njit(cache=True, inline="always")
+def _fire(h, v, thr, reset, r, n, strict, reset_mode, mem_bits, mem_wrap):  # pragma: no cover
+    """Threshold and reset pass, one loop per reset mode (0 value, 1 subtract, 2 none) so that
+    each stays branch-free: ``r[j] = h >= thr`` (or ``>``); ``v`` after the spike."""
+    if reset_mode == 0:
+        for j in range(n):
+            hj = h[j]
+            fire = (hj > thr[j]) if strict else (hj >= thr[j])
+            v[j] = reset[j] if fire else hj
+            r[j] = fire
+    elif reset_mode == 1:
+        for j in range(n):
+            hj = h[j]
+            fire = (hj > thr[j]) if strict else (hj >= thr[j])
+            v[j] = _reduce(hj - thr[j], mem_bits, mem_wrap) if fire else hj
+            r[j] = fire
+    else:
+        for j in range(n):
+            hj = h[j]
+            v[j] = hj
+            r[j] = (hj > thr[j]) if strict else (hj >= thr[j])
+
+
+@nb.njit(cache=True, inline="always")
+def _fire_float(h, v, thr, reset, r, n, reset_mode):  # pragma: no cover - compiled
+    """:func:`_fire` for float state: the contract's ``>=``, no overflow."""
+    if reset_mode == 0:
+        for j in range(n):
+            hj = h[j]
+            fire = hj >= thr[j]
+            v[j] = reset[j] if fire else hj
+            r[j] = fire
+    elif reset_mode == 1:
+        for j in range(n):
+            hj = h[j]
+            fire = hj >= thr[j]
+            v[j] = hj - thr[j] if fire else hj
+            r[j] = fire
+    else:
+        for j in range(n):
+            hj = h[j]
+            v[j] = hj
+            r[j] = hj >= thr[j]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -189,25 +233,21 @@ def _neurons_float(
     zero = np.zeros(1, dtype=reset.dtype)[0]  # 0 in the float type of the state
     n_sp = 0
     for t in range(out_steps):
-        for j in range(n):
-            d = (reset[j] - v[j]) / leak if div[0] else (reset[j] - v[j]) * leak
-            if has_cur:
+        if has_cur:  # contract v3: c = c + I; h = ((v + leak) + c) + b; then c decays
+            for j in range(n):
+                d = (reset[j] - v[j]) / leak if div[0] else (reset[j] - v[j]) * leak
                 c = cur[j] + current[t, j]
                 h[j] = v[j] + d + c + bias[j]
                 cur[j] = c + ((zero - c) / syn_leak if div[1] else (zero - c) * syn_leak)
-            else:
-                h[j] = v[j] + d + current[t, j]
+        elif div[0]:
+            for j in range(n):
+                h[j] = v[j] + (reset[j] - v[j]) / leak + current[t, j]
+        else:
+            for j in range(n):
+                h[j] = v[j] + (reset[j] - v[j]) * leak + current[t, j]
         if spiking:
             r = raster[t]
-            for j in range(n):
-                hj = h[j]
-                fire = hj >= thr[j]
-                if fire and reset_mode == 0:
-                    hj = reset[j]
-                elif fire and reset_mode == 1:
-                    hj = hj - thr[j]
-                v[j] = hj
-                r[j] = fire
+            _fire_float(h, v, thr, reset, r, n, reset_mode)
             for j in range(n):
                 if r[j]:
                     out_t[n_sp] = t
