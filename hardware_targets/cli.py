@@ -215,7 +215,7 @@ def load_model(path: str, dt_ms: float | None = None) -> Any:
     return _load_model(path, dt=dt_ms / 1e3 if dt_ms else None)
 
 
-def _write_json(path: str, obj: Any) -> None:
+def _write_json(path: str | Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
