@@ -18,6 +18,7 @@ from pathlib import Path
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
+from delaykit.outputs import output_error, require_space
 from delaykit.progress import progress_bar
 
 BASE_URL = "https://zenkelab.org/datasets"
@@ -87,14 +88,19 @@ def fetch_resumable(url: str, dest: Path, *, opener: Opener | None = None, progr
         total = resp.headers.get("Content-Length")
         total_n = int(total) + start if total is not None else None
         mode = "ab" if start else "wb"
+        if total is not None:
+            require_space(part.parent, int(total), part)  # a full disk: one line before the download
         with (
-            open(part, mode) as f,
+            open(part, mode, buffering=0) as f,  # unbuffered: closing never writes (and never fails)
             progress_bar(
                 total=total_n, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress
             ) as bar,
         ):
             while block := resp.read(CHUNK):
-                f.write(block)
+                try:
+                    f.write(block)
+                except OSError as e:  # the .part stays for a resumed download
+                    raise output_error(e, part) from None
                 bar.update(len(block))
     part.replace(dest)
     return dest

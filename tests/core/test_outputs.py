@@ -266,3 +266,27 @@ def test_full_disk_checkpoint_save(tmp_path):
         with pytest.raises(OutputError, match=str(full / "model.pt")):
             save_torch_atomic({"w": torch.zeros(1000)}, full / "model.pt")
         assert snapshot(full) == before and not temporaries(full)
+
+
+def test_full_disk_download(tmp_path):
+    """``data download`` on a full disk: one line naming the file, before the transfer."""
+    import functools
+    import http.server
+    import threading
+
+    from delaykit.data.download import fetch_resumable
+
+    (tmp_path / "remote").mkdir()
+    (tmp_path / "remote" / "x.h5.gz").write_bytes(os.urandom(200_000))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "remote"))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with full_filesystem(tmp_path) as full:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}/x.h5.gz"
+            with pytest.raises(OutputError, match=str(full / "x.h5.gz.part")):
+                fetch_resumable(url, full / "x.h5.gz", progress=False)
+            assert sorted(os.listdir(full)) == ["filler"]
+    finally:
+        httpd.shutdown()
