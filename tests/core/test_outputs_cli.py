@@ -71,6 +71,8 @@ def _writers(i: dict[str, Path], out: Path) -> dict[str, list[str]]:
         "targets realize -o": ["targets", "realize", dkn, "--target", "xylo", "--method", "relay", "-o", str(out / "x.dkn")],
         "data synth --out": ["data", "synth", "--out", str(out / "d"), "--train", "20", "--test", "5"],
         "data encode-audio --out": ["data", "encode-audio", str(i["wav"].parent.parent), "--out", str(out / "a.h5")],
+        "convert verify --json": ["convert", "verify", ck, data, "--json", str(out / "v.json"), "--no-progress"],
+        "demo --out": ["demo", "--out", str(out / "demo")],
         "train --out": ["train", "--config", "tiny", "--data-dir", str(i["dir"] / "synth"), "--out", str(out / "run"),
                         "--epochs", "1", "--no-progress"],
     }  # fmt: skip
