@@ -146,8 +146,9 @@ def check_outputs(
 ) -> None:
     """Refuse outputs that would overwrite an input, collide, or cannot be written.
 
-    ``outputs``: ``(flag, path, kind)`` with kind ``"file"`` or ``"folder"`` (``None`` paths
-    are skipped); ``inputs``: the paths the command reads. Raises :class:`OutputError`.
+    ``outputs``: ``(flag, path, kind)``, kind ``"file"``, ``"folder"`` (replaced as a whole:
+    may not hold an input) or ``"dir"`` (a folder written into: may not be an input); ``None``
+    paths are skipped. ``inputs``: the paths the command reads. Raises :class:`OutputError`.
     """
     ins = [Path(i) for i in inputs if i is not None and str(i) != "-"]
     seen: dict[str, str] = {}
@@ -165,7 +166,7 @@ def check_outputs(
         seen[key] = flag
         if kind == "file" and p.is_dir():
             raise OutputError(f"{flag} {p} is a folder: give a file path")
-        if kind == "folder" and p.exists() and not p.is_dir():
+        if kind in ("folder", "dir") and p.exists() and not p.is_dir():
             raise OutputError(f"{flag} {p} is a file: give a folder path")
         _check_writable(flag, p)
 
