@@ -240,7 +240,13 @@ def load_splits(cfg: dict[str, Any], data_dir: str | Path, *, progress: bool = F
         else None
     )
     n_classes = max(train.n_classes, test.n_classes, int(train.labels.max()) + 1 if len(train) else 0)
+    _check_label_sets(train, test, valid, train_p)
     names = train.class_names() or [str(c) for c in range(n_classes)]
+    if len(names) < n_classes:
+        raise DelaykitError(
+            f"{train_p}: 'extra/keys' names {len(names)} classes but the splits hold labels up to "
+            f"{n_classes - 1}; the files do not belong together"
+        )
     files = {"train": str(train_p), "test": str(test_p)}
     if valid_p:
         files["valid"] = str(valid_p)
@@ -256,6 +262,20 @@ def load_splits(cfg: dict[str, Any], data_dir: str | Path, *, progress: bool = F
         files,
         int(d["channel_group"]),
     )
+
+
+def _check_label_sets(train: Any, test: Any, valid: Any, train_p: Path) -> None:
+    """Every class of the evaluation splits occurs in the training split (else no model learns it)."""
+    seen = set(np.unique(np.asarray(train.labels)).tolist())
+    for ds in (test, valid):
+        if ds is None:
+            continue
+        missing = sorted(set(np.unique(np.asarray(ds.labels)).tolist()) - seen)
+        if missing:
+            raise DelaykitError(
+                f"{ds.file.path}: labels {missing[:10]} never occur in the training file {train_p}; "
+                f"the model cannot learn them: use splits of the same data set"
+            )
 
 
 # --------------------------------------------------------------------------------------------

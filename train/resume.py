@@ -20,6 +20,7 @@ from delaykit.errors import DelaykitError
 from delaykit.train import config as C
 from delaykit.train.checkpoint import RESUME_FORMAT, load_checked, plain
 from delaykit.train.model import DelaySNN
+from delaykit.validate import integral
 
 #: Keys that may change between the interrupted run and the resumed one (no effect on numerics,
 #: or, for ``train.epochs``, extending a finished run).
@@ -63,6 +64,37 @@ def resume_dict(
     }
 
 
+def _checked_state(rs: Mapping[str, Any], cfg: Mapping[str, Any], path: Path) -> RunState:
+    """The run position, refused when it lies outside the run (a damaged or edited file) or when
+    more epochs are asked of a one-cycle schedule, whose length was fixed by the old count."""
+    phase = str(rs.get("phase", "train"))
+    section = "train" if phase == "train" else "finetune"
+    epochs = int(cfg[section]["epochs"])
+    before = rs["config"].get(section, {}).get("epochs")
+    one_cycle = phase != "train" or "one_cycle" in (
+        cfg["train"]["scheduler_w"],
+        cfg["train"]["scheduler_pos"],
+    )
+    if before is not None and before != epochs and one_cycle:
+        raise DelaykitError(
+            f"resume: {section}.epochs {epochs} differs from the interrupted run's {before}, and its "
+            f"one-cycle learning-rate schedule was built for {before} epochs; resume with --epochs "
+            f"{before}, or start a new run folder"
+        )
+    try:
+        st = RunState(**rs["state"])
+    except TypeError as e:
+        raise DelaykitError(
+            f"{path}: field 'state' is not a run position ({e}); the file is damaged"
+        ) from None
+    integral(
+        st.epoch, str(path), "state.epoch", 0, epochs, f"the run has {epochs} epochs; the file is damaged"
+    )
+    integral(st.step_in_epoch, str(path), "state.step_in_epoch", 0, fix="the file is damaged")
+    integral(st.global_step, str(path), "state.global_step", 0, fix="the file is damaged")
+    return st
+
+
 def config_differences(now: Mapping[str, Any], before: Mapping[str, Any]) -> list[str]:
     """``"section.key: before -> now"`` for every config value that changed (free keys aside)."""
     diffs = []
@@ -96,13 +128,13 @@ def restore(
             f"resume: the config differs from the interrupted run's ({'; '.join(diffs)}); "
             f"resume with the same config or start a new run folder"
         )
+    st = _checked_state(rs, cfg, path)
     model.load_state_dict(rs["state_dict"])
     for o, s in zip(opts, rs["optimizers"]):
         o.load_state_dict(s)
     for sc, s in zip(scheds, rs["schedulers"]):
         sc.load_state_dict(s)
     torch.set_rng_state(rs["rng"])
-    st = RunState(**rs["state"])
     log(f"resumed from {path}: epoch {st.epoch}, step {st.step_in_epoch} of the epoch")
     return st, list(rs["history"])
 

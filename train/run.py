@@ -93,12 +93,13 @@ def train_model(
     try:
         # the data is read and checked first: invalid data leaves no run folder behind
         splits = load_splits(cfg, data_dir, progress=progress and dist.main)
+        init_model = _initial_model(cfg, splits, init) if init is not None else None
         if dist.main:
             # a second train into this folder is refused while this one runs
             lock.enter_context(folder_lock(job.out, "a training run"))
             write_text_atomic(job.out / "config.toml", C.to_toml(cfg))
-        if init is not None:
-            model, history = _initial_model(cfg, splits, init), []
+        if init_model is not None:
+            model, history = init_model, []
         else:
             model, history = _train(job, splits, stop_after_steps)
         if not finetune:
@@ -169,6 +170,12 @@ def _initial_model(cfg: Mapping[str, Any], splits: Splits, path: str | Path) -> 
     model = model_from_checkpoint(
         path, dropout=cfg["model"]["dropout"], surrogate_alpha=cfg["model"]["surrogate_alpha"]
     )
+    for key, value in model.state_dict().items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise DelaykitError(
+                f"init {path}: state_dict['{key}'] holds {int((~torch.isfinite(value)).sum())} NaN or "
+                f"infinite value(s); the checkpoint is damaged: train it again"
+            )
     a = model.arch
     if a["n_inputs"] != splits.n_inputs or a["n_classes"] < splits.n_classes:
         raise DelaykitError(

@@ -127,13 +127,12 @@ class SHDFile:
             ) from None
         try:
             self._check_schema()
-        except BaseException:
-            self._f.close()
-            raise
-        self._times = self._f["spikes/times"]
-        self._units = self._f["spikes/units"]
-        try:
+            self._times = self._f["spikes/times"]
+            self._units = self._f["spikes/units"]
             self._read_header(n_units)
+        except (OSError, RuntimeError, KeyError, TypeError) as e:  # h5py on a damaged file
+            self._f.close()
+            raise FormatError(f"{self.path}: unreadable content ({e}); the file may be damaged") from None
         except BaseException:
             self._f.close()
             raise
@@ -208,7 +207,7 @@ class SHDFile:
     def _read_slices(self, lo: int, hi: int) -> tuple[Any, Any]:
         try:
             return self._times[lo:hi], self._units[lo:hi]
-        except (OSError, ValueError) as e:
+        except (OSError, RuntimeError, ValueError) as e:
             raise FormatError(
                 f"{self.path}: samples {lo}..{hi - 1} unreadable ({e}); the file may be truncated"
             ) from None
@@ -276,7 +275,7 @@ class SHDFile:
         try:
             t = np.asarray(self._times[i])
             u = np.asarray(self._units[i])
-        except (OSError, ValueError) as e:
+        except (OSError, RuntimeError, ValueError) as e:
             raise FormatError(
                 f"{self.path}: sample {i} unreadable ({e}); the file may be truncated"
             ) from None

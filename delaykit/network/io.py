@@ -131,7 +131,7 @@ def reading(path: str | Path) -> Iterator[tuple[Any, int]]:
             version = _check_header(f, p)
             with _as_format_errors(p):
                 yield f, version
-    except OSError as e:  # h5py can fail while closing a damaged file
+    except (OSError, RuntimeError) as e:  # h5py can fail while closing a damaged file
         raise FormatError(f"{p}: unreadable HDF5 file ({e})") from None
 
 
@@ -161,7 +161,7 @@ def _as_format_errors(p: Path) -> Iterator[None]:
         yield
     except KeyError as e:
         raise FormatError(f"{p}: missing field {e}; the file is incomplete") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, RuntimeError, json.JSONDecodeError) as e:  # h5py: RuntimeError on a damaged B-tree
         raise FormatError(f"{p}: unreadable content ({e}); the file may be truncated") from None
     except ValueError as e:
         if isinstance(e, FormatError):
