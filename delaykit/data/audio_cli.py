@@ -14,6 +14,7 @@ from delaykit.data.audio import CochleaConfig
 from delaykit.data.audio_corpus import AudioItem, encode_files_to_shd, plot_samples
 from delaykit.data.spoken_digits import SHD_CLASS_NAMES, SpokenDigitsConfig, write_spoken_digits
 from delaykit.errors import DelaykitError
+from delaykit.outputs import output_set
 
 #: (file, label name, speaker name or None) per clip, as read from the command line.
 Row = tuple[Path, str, str | None]
@@ -332,24 +333,27 @@ def _encode_audio(args: argparse.Namespace) -> int:
     if args.window_s is not None and not args.window_s > 0:
         raise DelaykitError(f"--window-s: must be a positive number of seconds, got {args.window_s}")
     items, classes, meta = build_items(args)
-    stats = encode_files_to_shd(
-        items,
-        args.out,
-        cfg=cfg,
-        class_names=classes,
-        meta_info=meta,
-        window_s=args.window_s,
-        workers=args.workers,
-        progress=not args.no_progress,
-    )
+    with output_set() as outs:  # the file and its --plot appear together, or neither
+        stats = encode_files_to_shd(
+            items,
+            outs.file(args.out),
+            cfg=cfg,
+            class_names=classes,
+            meta_info=meta,
+            window_s=args.window_s,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
+        if args.plot:
+            plot_samples(stats.path, outs.file(args.plot))
     n_classes = len(classes) if classes else len({it.label for it in items})
     print(
-        f"wrote {stats.path}: {stats.n_samples} samples, {n_classes} classes, window {stats.window_s:.2f} s, "
+        f"wrote {args.out}: {stats.n_samples} samples, {n_classes} classes, window {stats.window_s:.2f} s, "
         f"{stats.spikes_per_sample:.0f} spikes/sample, {stats.total_audio_s:.1f} s of audio in "
         f"{stats.wall_s:.1f} s"
     )
     if args.plot:
-        print(f"wrote {plot_samples(stats.path, args.plot)}")
+        print(f"wrote {args.plot}")
     return 0
 
 
