@@ -31,6 +31,7 @@ per layer. Input frames are event counts: run the network with ``input_message_b
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +168,21 @@ def lava_padding(net: Network) -> int:
     so late inputs with long delays never arrive; Lava runs on and delivers them. Padding the
     input with ``sum(max_delay + 2)`` zero frames moves that cut past the last input-driven
     event, so both sides compute the same thing; ``lava_check`` verifies that Lava emits
-    nothing after each layer's last step.
+    nothing after each layer's last step. A layer with a synaptic current (contract v3) adds
+    the steps its current needs to decay to 0 (:func:`current_settle_steps`).
     """
-    return sum(layer.max_delay + 2 for layer in net.layers)
+    return sum(layer.max_delay + 2 + current_settle_steps(layer) for layer in net.layers)
+
+
+def current_settle_steps(layer: Any) -> int:
+    """Steps after which a synaptic current (contract v3) of Loihi's 24-bit range has decayed to
+    0 without input: ``|u|`` shrinks by ``(4096 - iDecay)/4096`` per step, rounding toward
+    zero, so ``ceil(23 ln 2 / -ln((4096 - iDecay)/4096)) + 1`` steps suffice; 0 without a current."""
+    neu = layer.neuron
+    keep = FULL_CURRENT_DECAY - loihi_current_decay_constant(neu.tau_syn, neu.leak)
+    if keep <= 0:
+        return 0
+    return int(math.ceil(23 * math.log(2) / -math.log(keep / FULL_CURRENT_DECAY))) + 1
 
 
 def write_lava_expectation(

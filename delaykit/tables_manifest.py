@@ -28,12 +28,13 @@ UPDATE_RULES: dict[str, str] = {
 #: The version-3 neuron (a synaptic current, a reset mode, the exact leak), in float64 as
 #: written; k(tau) = 1/tau_steps ('euler': the division above) or 1 - exp(-1/tau_steps) ('exact').
 UPDATE_V3 = (
-    "leak = (v_reset - v) / tau_steps ('euler') or (v_reset - v) * (1 - exp(-1 / tau_steps)) "
-    "('exact');  without tau_syn_steps: h = (v + leak) + (syn[t] + b);  with it: c = c + syn[t];  "
+    "leak = (v_reset - v) / tau_steps ('euler') or (v_reset - v) * k_m ('exact', k_m = "
+    "-expm1(-1 / tau_steps), i.e. 1 - exp(-1/tau_steps) computed with expm1);  without "
+    "tau_syn_steps: h = (v + leak) + (syn[t] + b);  with it: c = c + syn[t];  "
     "h = ((v + leak) + c) + b  (c starts at 0; the bias goes to the membrane);  lif: s[t] = 1 if "
     "h >= v_threshold else 0;  v = (v_reset if reset == 'value', h - v_threshold if 'subtract', "
     "h if 'none') if s[t] else h;  li: v = h;  then c = c + (0 - c) / tau_syn_steps ('euler') or "
-    "c + (0 - c) * (1 - exp(-1 / tau_syn_steps)) ('exact')"
+    "c + (0 - c) * k_c ('exact', k_c = -expm1(-1 / tau_syn_steps))"
 )
 
 

@@ -77,6 +77,11 @@ def test_lava_runs_a_lasting_current_identically(tmp_path, rng):
     frames = np.stack([random_frames(rng, 20, 20, rate=0.15) for _ in range(3)]).astype(np.int64)
     exp = write_lava_expectation(net, frames, tmp_path / "in.npz", tmp_path / "exp.npz")
     assert all(exp[k].sum() > 10 for k in exp if k.startswith("spikes_")), "too little activity"
+    no_current = replace(
+        net, layers=tuple(replace(la, neuron=replace(la.neuron, tau_syn=None)) for la in net.layers)
+    )
+    plain = write_lava_expectation(no_current, frames, tmp_path / "in0.npz", tmp_path / "exp0.npz")
+    assert not np.array_equal(plain["spikes_0"], exp["spikes_0"][:, : plain["spikes_0"].shape[1]])
     r = subprocess.run(
         [
             str(LAVA_PYTHON),

@@ -79,11 +79,24 @@ def run_layer(x: np.ndarray, lm: dict, a: dict, margin: dict | None = None) -> t
             syn[d : d + k] += x[:k] @ w.T
     tau, r = float(lm["neuron"]["tau"]), a["reset"]
     lif = lm["neuron"]["kind"] == "lif"
+    # version-2 manifests (semantics.update.v3): a synaptic current, reset mode, leak rule
+    ts, mode, rule = (
+        lm["neuron"].get("tau_syn"),
+        lm["neuron"].get("reset", "value"),
+        lm["neuron"].get("leak", "euler"),
+    )
     v = r.copy()
+    c = np.zeros(n)
     s = np.zeros((steps, n), np.uint8)
     trace = np.zeros((steps, n))
     for t in range(steps):
-        h = (v + (r - v) / tau) + (syn[t] + a["bias"])
+        leak = (r - v) / tau if rule == "euler" else (r - v) * -np.expm1(-1 / tau)
+        if ts is None:
+            h = (v + leak) + (syn[t] + a["bias"])
+        else:
+            c = c + syn[t]
+            h = ((v + leak) + c) + a["bias"]
+            c = c + ((0 - c) / ts if rule == "euler" else (0 - c) * -np.expm1(-1 / ts))
         if lif:
             if margin is not None:
                 leaky = v != r
@@ -93,7 +106,8 @@ def run_layer(x: np.ndarray, lm: dict, a: dict, margin: dict | None = None) -> t
                     margin.get("nearest", np.inf), float(dist.min()) if dist.size else np.inf
                 )
             s[t] = h >= a["th"]
-            v = np.where(s[t] == 1, r, h)
+            after = {"value": r, "subtract": h - a["th"], "none": h}[mode]
+            v = np.where(s[t] == 1, after, h)
         else:
             v = h
         trace[t] = v
