@@ -23,6 +23,7 @@ from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets import check, load_target
 from delaykit.loading import load_model
 from delaykit.network import InputSpec, Network
+from delaykit.outputs import OutputSet, output_set
 from delaykit.sim import Arithmetic, EvalResult, evaluate
 from delaykit.sim.raster import plot_raster
 
@@ -248,10 +249,11 @@ def _run_checked(args: argparse.Namespace) -> int:
         )
         print(format_report(ev, net))
         verdict = _verdict(args, net, ev, len(ds))
-        if args.raster is not None:
-            _plot_raster(args, net, ds, arith)
-        if args.json_out:
-            _write_json(args, ev, target, arith, verdict)
+        with output_set() as outs:  # the raster and --json appear together, or neither
+            if args.raster is not None:
+                _plot_raster(args, net, ds, arith, outs)
+            if args.json_out:
+                _write_json(args, ev, target, arith, verdict, outs)
         return verdict.code
     finally:
         ds.close()
@@ -324,13 +326,15 @@ def _verdict(args: argparse.Namespace, net: Network, ev: EvalResult, n_file: int
     return _Verdict(expect, source, verdict, 0 if ok else 1)
 
 
-def _plot_raster(args: argparse.Namespace, net: Network, ds: SHDFile, arith: Arithmetic) -> None:
+def _plot_raster(
+    args: argparse.Namespace, net: Network, ds: SHDFile, arith: Arithmetic, outs: OutputSet
+) -> None:
     out = args.raster_out or f"{Path(args.model).stem}_sample{args.raster}_raster.png"
     frames, label = ds[args.raster]
     plot_raster(
         net,
         frames,
-        out,
+        outs.file(out),
         engine=args.engine,
         arithmetic=arith,
         label=label,
@@ -340,7 +344,7 @@ def _plot_raster(args: argparse.Namespace, net: Network, ds: SHDFile, arith: Ari
 
 
 def _write_json(
-    args: argparse.Namespace, ev: EvalResult, target: Any, arith: Arithmetic, v: _Verdict
+    args: argparse.Namespace, ev: EvalResult, target: Any, arith: Arithmetic, v: _Verdict, outs: OutputSet
 ) -> None:
     doc = ev.to_dict()
     doc.update(
@@ -355,5 +359,5 @@ def _write_json(
             "verdict": v.verdict,
         }
     )
-    write_text_atomic(args.json_out, json.dumps(doc, indent=1) + "\n")
+    write_text_atomic(outs.file(args.json_out), json.dumps(doc, indent=1) + "\n")
     print(f"results: {args.json_out}")
