@@ -2,7 +2,8 @@
 
 The property tests run the random networks of ``test_sim_engines`` with random version-3
 neurons (per layer: ``tau_syn`` None/1/1.5/2/5/20/1e6 steps, reset value/subtract/none, leak
-euler/exact), under the same tolerance rules: fixed point bit for bit, float modes with
+euler/exact), under the same tolerance rules: fixed point bit for bit (300 networks with
+Loihi's decays, 300 with shift decays, 100 without decay), float modes with
 identical spikes and outputs within rtol 1e-9 (float64) / 1e-6 (float32). The tiny networks
 check the equations of docs/design.md ("One layer", "Fixed point") by hand.
 """
@@ -10,6 +11,7 @@ check the equations of docs/design.md ("One layer", "Fixed point") by hand.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,10 +25,10 @@ from delaykit.sim import Arithmetic, simulate
 
 
 @st.composite
-def v3_fixed_cases(draw):
+def v3_fixed_cases(draw, decay):
     net, frames, arith = draw(fixed_cases())
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
-    return with_v3_neurons(rng, net), frames, arith
+    return with_v3_neurons(rng, net), frames, replace(arith, decay=decay)
 
 
 @st.composite
@@ -37,8 +39,24 @@ def v3_float_cases(draw):
 
 
 @settings(max_examples=300, **SETTINGS)
-@given(v3_fixed_cases())
-def test_v3_event_equals_reference_bit_for_bit_in_fixed_point(case):
+@given(v3_fixed_cases("loihi12"))
+def test_v3_event_equals_reference_bit_for_bit_in_loihi_fixed_point(case):
+    """Loihi 2's CUBA: 12-bit current and voltage decays rounding toward zero."""
+    net, frames, arith = case
+    _compare(net, frames, arith, rtol=0)
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(v3_fixed_cases("shift"))
+def test_v3_event_equals_reference_bit_for_bit_in_shift_fixed_point(case):
+    """Xylo-style bit-shift decays of current and membrane."""
+    net, frames, arith = case
+    _compare(net, frames, arith, rtol=0)
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(v3_fixed_cases("none"))
+def test_v3_event_equals_reference_bit_for_bit_without_decay(case):
     net, frames, arith = case
     _compare(net, frames, arith, rtol=0)
 
