@@ -265,7 +265,8 @@ def _print_time_to_result(
     results: dict[str, float], args: argparse.Namespace, eval_s: dict[str, float]
 ) -> None:
     """One full SHD run (150 epochs x 8,156 train samples, 2,264 test samples evaluated twice per
-    epoch at batch 256) from the measured per-step, evaluation and loading times."""
+    epoch at batch 256) from the measured per-step, evaluation and loading times. The reference
+    stack's evaluation is taken as delaykit's dense one (it was not timed)."""
     bin_s, batch_s = _load_seconds(args.batch, args.steps)
     steps_per_epoch = math.ceil(8156 / args.batch)
     eval_batches = math.ceil(2264 / 256)
@@ -296,9 +297,13 @@ def main() -> None:
     ap.add_argument("--skip-reference", action="store_true", help="do not time the dcls+spikingjelly stack")
     ap.add_argument("--skip-dense", action="store_true", help="do not time the plain dense-conv baseline")
     args = ap.parse_args()
+    from delaykit.train.cpu import keep_freed_memory
     from delaykit.train.kernels import set_threads
 
     set_threads(args.threads)
+    print(
+        f"glibc keeps freed memory (as delaykit train sets it, for every implementation): {keep_freed_memory()}"
+    )
     torch.manual_seed(0)
     k = 25
     sizes = [140, args.hidden, args.hidden, 20]
@@ -329,7 +334,7 @@ def main() -> None:
     results = {name: statistics.median(r.times) for name, r in runners.items()}
     _print_results(results, args, k)
     xe = torch.poisson(torch.full((256, args.steps, 140), 0.3))
-    eval_s = {"delaykit_dense": _eval_seconds(runners["delaykit_dense"], xe, 3)}
+    eval_s = {n: _eval_seconds(runners[n], xe, 3) for n in ("delaykit_dense", "delaykit_auto")}
     _print_time_to_result(results, args, eval_s)
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 

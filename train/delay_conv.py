@@ -114,37 +114,41 @@ class _SpectralConv(torch.autograd.Function):
         x = (din.view(2 * f, steps) @ h.transpose(0, 1).reshape(steps, b * c)).view(f, 2 * b, c)
         # kernel spectrum: wr, wi (F, C, O)
         kt = kern.detach().permute(2, 1, 0).reshape(k, c * o)
-        wspec = (dk.view(2 * f, k) @ kt).view(2, f, c, o)
-        p1 = torch.bmm(x, wspec[0])  # (F, 2B, O): [Xr Wr; Xi Wr]
-        p2 = torch.bmm(x, wspec[1])  # [Xr Wi; Xi Wi]
+        # two (F, C, O) halves, not one (2, F, C, O): each stays below glibc's mmap threshold
+        wr, wi = (dk[0] @ kt).view(f, c, o), (dk[1] @ kt).view(f, c, o)
+        p1 = torch.bmm(x, wr)  # (F, 2B, O): [Xr Wr; Xi Wr]
+        p2 = torch.bmm(x, wi)  # [Xr Wi; Xi Wi]
         ys = torch.empty(f, 2, b, o, dtype=h.dtype)
         torch.sub(p1[:, :b], p2[:, b:], out=ys[:, 0])  # Yr = Xr Wr - Xi Wi
         torch.add(p2[:, :b], p1[:, b:], out=ys[:, 1])  # Yi = Xr Wi + Xi Wr
         y = dout.view(-1, 2 * f) @ ys.view(2 * f, b * o)  # (T', B*O)
-        ctx.save_for_backward(x, wspec)
+        ctx.save_for_backward(x, wr, wi)
         ctx.shape = (b, steps, c, o, k, f)
         return y.view(-1, b, o).transpose(0, 1).contiguous()
 
     @staticmethod
     def backward(ctx: Any, gy: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        x, wspec = ctx.saved_tensors
+        x, wr, wi = ctx.saved_tensors
         b, steps, c, o, k, f = ctx.shape
         n = steps + k - 1
         din, dk, dout = _dft_mats(steps, k, n, x.dtype)
         t_out = gy.shape[1]
         gys = (dout.view(t_out, 2 * f).t() @ gy.transpose(0, 1).reshape(t_out, b * o)).view(f, 2, b, o)
         g1 = gys.view(f, 2 * b, o)  # [gYr; gYi]
-        g2 = torch.cat([gys[:, 1], -gys[:, 0]], 1)  # [gYi; -gYr]
+        g2 = torch.empty_like(g1)  # [gYi; -gYr]
+        g2[:, :b] = gys[:, 1]
+        torch.neg(gys[:, 0], out=g2[:, b:])
         gh = gk = None
         if ctx.needs_input_grad[0]:
             # [gXr; gXi] = G1 Wr^T + G2 Wi^T
-            gx = torch.baddbmm(torch.bmm(g1, wspec[0].transpose(1, 2)), g2, wspec[1].transpose(1, 2))
+            gx = torch.baddbmm(torch.bmm(g1, wr.transpose(1, 2)), g2, wi.transpose(1, 2))
             ght = din.view(2 * f, steps).t() @ gx.view(2 * f, b * c)  # (T, B*C)
             gh = ght.view(steps, b, c).transpose(0, 1).contiguous()
         if ctx.needs_input_grad[1]:
             xt = x.transpose(1, 2)  # (F, C, 2B)
-            gw = torch.stack([torch.bmm(xt, g1), torch.bmm(xt, g2)], 0)  # (2, F, C, O): gWr, gWi
-            gkt = dk.view(2 * f, k).t() @ gw.view(2 * f, c * o)  # (K, C*O)
+            gwr = torch.bmm(xt, g1).view(f, c * o)
+            gwi = torch.bmm(xt, g2).view(f, c * o)
+            gkt = torch.addmm(dk[0].t() @ gwr, dk[1].t(), gwi)  # (K, C*O)
             gk = gkt.view(k, c, o).permute(2, 1, 0)
         return gh, gk
 

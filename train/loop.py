@@ -32,7 +32,7 @@ from delaykit.fileio import write_text_atomic
 from delaykit.progress import progress_bar
 from delaykit.train import config as C
 from delaykit.train.checkpoint import save_torch_atomic
-from delaykit.train.cpu import resolve_bf16
+from delaykit.train.cpu import keep_freed_memory, resolve_bf16
 from delaykit.train.cuba import arch_fields
 from delaykit.train.data import GlobalBatchSampler, Splits, make_loader
 from delaykit.train.distributed import Dist, replica_max_abs_diff, sync_batchnorm
@@ -115,6 +115,7 @@ def run_training(
     dist = dist or Dist()
     t = cfg["train"]
     set_threads(int(t["threads"]))
+    keep_freed_memory()  # reuse the step's large temporaries (train/cpu.py)
     out_dir.mkdir(parents=True, exist_ok=True)
     epochs = int(t["epochs"]) if phase == "train" else int(cfg["finetune"]["epochs"])
     model = _prepared_model(cfg, splits, model, dist)

@@ -218,11 +218,13 @@ class DelaySNN(nn.Module):
     def _conv(self, h: torch.Tensor, kern: torch.Tensor) -> torch.Tensor:
         """Delay convolution of ``h (B, T, C)`` with ``kern (out, C, K)`` -> ``(B, T + (K-1)//2, out)``.
 
-        :func:`delaykit.train.delay_conv.delay_conv`: while training, the dense or spectral path
-        per ``conv_mode`` (same function, float rounding apart); evaluation always runs dense.
-        ``(B, T, C)`` with channels contiguous is what the data, the LIF kernels and BatchNorm use.
+        :func:`delaykit.train.delay_conv.delay_conv`: the dense or spectral path per ``conv_mode``
+        (same function, float rounding apart) while training and when evaluating the training
+        kernel; rounded (one-hot, deployed) evaluation always runs dense, so it sums exactly what
+        a deployed network sums. ``(B, T, C)`` with channels contiguous is what the data, the
+        LIF kernels and BatchNorm use.
         """
-        mode = self.conv_mode if self.training else "dense"
+        mode = self.conv_mode if self.training or self.kernel_mode == "train" else "dense"
         return delay_conv(h, kern, mode, bf16=self.bf16 and self.training)
 
     def _hidden(self, i: int, cur: torch.Tensor) -> torch.Tensor:
