@@ -85,7 +85,17 @@ def torch_load_safe(path: str | Path) -> Any:
             "torch.save(torch.load(path, weights_only=False).state_dict(), 'state.pt'), "
             "then convert state.pt"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as e:
+        # a damaged pickle stream fails inside torch's unpickler with any of these
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise FormatError(
             f"{p}: not a PyTorch checkpoint readable by torch.load ({msg[:200]}); expected a "

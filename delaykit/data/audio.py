@@ -282,14 +282,36 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, float]:
     p = Path(path)
     if not p.is_file():
         raise DelaykitError(f"{p}: no such audio file")
+    check_wav_header(p)
     try:
         fs, data = wavfile.read(p)
-    except (ValueError, EOFError, OSError, struct.error) as e:
+    except (ValueError, EOFError, OSError, struct.error, NameError, IndexError, MemoryError) as e:
+        # scipy's reader fails on a damaged header with any of these (NameError: UnboundLocalError)
         raise FormatError(
             f"{p}: not a readable WAV file ({e}); convert it to PCM WAV, e.g. "
             f"ffmpeg -i {p.name} -ac 1 out.wav"
         ) from None
     return check_audio(to_float(data, p), float(fs), p), float(fs)
+
+
+#: Most channels a WAV file may declare.
+MAX_WAV_CHANNELS = 64
+
+
+def check_wav_header(p: Path) -> None:
+    """Refuse a RIFF header whose channel count or sample width no reader should trust."""
+    head = p.read_bytes()[:4096]
+    i = head.find(b"fmt ")
+    if head[:4] not in (b"RIFF", b"RIFX") or i < 0 or len(head) < i + 24:
+        return  # scipy names what is wrong with the file
+    order = "<" if head[:4] == b"RIFF" else ">"
+    channels, fs, _, _, bits = struct.unpack(order + "HIIHH", head[i + 10 : i + 24])
+    if not 1 <= channels <= MAX_WAV_CHANNELS or bits not in (8, 16, 24, 32, 64):
+        raise FormatError(
+            f"{p}: WAV header declares {channels} channel(s) of {bits} bits; expected 1..{MAX_WAV_CHANNELS} "
+            f"channels of 8/16/24/32/64 bits: the file is damaged or not audio"
+        )
+    in_range(fs, str(p), "sample rate", FS_RANGE[0], FS_RANGE[1], fix="resample the file, e.g. to 16 kHz")
 
 
 #: Sample rates a WAV file may have (Hz), and the longest clip encoded (seconds).
