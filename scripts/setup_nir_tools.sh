@@ -32,6 +32,27 @@ packages() {  # the pip arguments of one tool, then a line with its --no-deps pa
   esac
 }
 
+# The five torch tools share one torch (the 2.13.0 wheel is ~900 MB unpacked; installing it
+# once instead of five times is most of this script's time): .venv-nir-torch holds it and each
+# tool venv sees it through a .pth file; pip then finds torch==2.13.0 already satisfied.
+BASE=.venv-nir-torch
+
+torch_base() {
+  local stamp="$BASE/.delaykit-nir-ok"
+  if [ -f "$stamp" ] && "$BASE/bin/python" -c "import torch" >/dev/null 2>&1; then return 0; fi
+  echo "delaykit setup: creating $BASE (torch 2.13.0, shared by the NIR tool environments)" >&2
+  python3 -m venv "$BASE" || return 1
+  "$BASE/bin/python" -m pip --disable-pip-version-check -q install "$TORCH" numpy || return 1
+  touch "$stamp"
+}
+
+link_torch() {  # $1: a tool venv that should see the shared torch
+  local sp tp
+  sp=$("$BASE/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || return 1
+  tp=$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || return 1
+  (cd "$sp" && pwd) > "$tp/_delaykit_nir_torch.pth"
+}
+
 import_check() {  # what must import for the tool to count as installed
   case "$1" in
     spikingjelly) echo "import spikingjelly.activation_based.nir_exchange" ;;
@@ -51,7 +72,9 @@ install_tool() {
   deps=$(packages "$tool" | sed -n 1p)
   nodeps=$(packages "$tool" | sed -n 2p)
   echo "delaykit setup: creating $venv ($nodeps)" >&2
+  if [ "$tool" != spyx ]; then torch_base || return 1; fi
   python3 -m venv "$venv" || return 1
+  if [ "$tool" != spyx ]; then link_torch "$venv" || return 1; fi
   local pip=("$venv/bin/python" -m pip --disable-pip-version-check -q install)
   # shellcheck disable=SC2086
   "${pip[@]}" $deps || return 1
