@@ -102,12 +102,41 @@ def _read_graph(path_or_graph: Any) -> tuple[Any, str]:
         try:
             graph = nir.read(p, type_check=False)
         except Exception as e:  # nir raises bare ValueError/KeyError/AssertionError/OSError
-            raise FormatError(f"{p}: not a readable NIR graph ({type(e).__name__}: {e})") from None
+            why = _unknown_node_types(p) or f"{type(e).__name__}: {e}"
+            raise FormatError(f"{p}: not a readable NIR graph ({why})") from None
     else:
         graph = path_or_graph
     if not isinstance(graph, nir.NIRGraph):
         raise DelaykitError(f"{source_desc}: expected a nir.NIRGraph, got {type(graph).__name__}")
     return graph, source_desc
+
+
+def _unknown_node_types(p: Path) -> str:
+    """Name the nodes whose ``type`` the installed nir does not define ('' if none, or unreadable)."""
+    import h5py  # heavy optional reader kept out of plain imports
+    import nir
+
+    def names(cls: type) -> set[str]:
+        return {cls.__name__}.union(*(names(c) for c in cls.__subclasses__()))
+
+    known = names(nir.NIRNode)
+    bad = []
+    try:
+        with h5py.File(p, "r") as f:
+
+            def visit(name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Group) and "type" in obj:
+                    t = obj["type"][()]
+                    t = t.decode() if isinstance(t, bytes) else str(t)
+                    if t not in known:
+                        bad.append(f"node '{name.rsplit('/', 1)[-1]}' has type {t!r}")
+
+            f.visititems(visit)
+    except Exception:  # noqa: BLE001 - only a better message is at stake
+        return ""
+    if not bad:
+        return ""
+    return f"{'; '.join(bad[:3])}, which nir {getattr(nir, '__version__', '')} does not define"
 
 
 def _import_graph(
