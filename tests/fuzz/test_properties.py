@@ -199,7 +199,7 @@ def _corrupt(kind: str, speed: settings):
         argv = KINDS[kind](folder, p, other)
         r = run_case(
             f"corrupt {kind} ({mode})",
-            argv[0] if argv[0] != "convert" else "convert to-dkn",
+            " ".join(argv[:2]) if argv[0] in ("data", "targets", "convert") else argv[0],
             argv,
             folder,
             inputs=[p, other],
