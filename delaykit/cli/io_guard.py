@@ -13,6 +13,8 @@ written into: must not be an input).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -105,3 +107,35 @@ def guard_outputs(args: argparse.Namespace, extra_inputs: Iterable[str] = ()) ->
     """Refuse the command's outputs before any work (see the module docstring)."""
     inputs, outputs = command_io(args)
     check_outputs(outputs, [*inputs, *extra_inputs])
+
+
+def _missing_folders(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """(deepest, topmost) folders the outputs would create that do not exist yet."""
+    found = []
+    for _, path, kind in command_io(args)[1]:
+        if path is None:
+            continue
+        leaf = Path(path) if kind in ("dir", "folder") else Path(path).parent
+        missing = [a for a in (leaf, *leaf.parents) if not os.path.lexists(a)]
+        if missing:
+            found.append((leaf, missing[-1]))
+    return found
+
+
+def run_guarded(args: argparse.Namespace) -> int:
+    """Check the outputs, run the handler; when it fails (exit 2, an error, Ctrl-C), remove the
+    folders it created for its outputs if they are still empty."""
+    fresh = _missing_folders(args)
+    guard_outputs(args)
+    code = 2
+    try:
+        code = int(args.func(args) or 0)
+        return code
+    finally:
+        if code not in (0, 1):
+            for leaf, top in fresh:
+                for d in (leaf, *leaf.parents):
+                    with contextlib.suppress(OSError):
+                        d.rmdir()  # only an empty folder goes
+                    if d == top:
+                        break

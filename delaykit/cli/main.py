@@ -28,7 +28,7 @@ import delaykit.hardware_targets.cli as targets_cli
 import delaykit.sim.cli as sim_cli
 import delaykit.train.cli as train_cli
 from delaykit import __version__
-from delaykit.cli.io_guard import guard_outputs
+from delaykit.cli.io_guard import run_guarded
 from delaykit.errors import DelaykitError
 from delaykit.outputs import os_error_text
 from delaykit.validate import check_cli_numbers
@@ -68,8 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         check_cli_numbers(args)
-        guard_outputs(args)
-        return int(args.func(args) or 0)
+        return run_guarded(args)
     except DelaykitError as e:
         print(f"delaykit {args.command}: error: {e}", file=sys.stderr)
         return 2
