@@ -406,7 +406,7 @@ def read_tables(path: str | Path) -> Network:
     mp, man = _load_manifest(d)
     sp, np_ = _pick(d, "synapses"), _pick(d, "neurons")
     syn_cols, neu_cols = _read_columns(sp), _read_columns(np_)
-    man_layers = man.get("layers") if isinstance(man.get("layers"), list) else []
+    man_layers: list[dict[str, Any]] = man["layers"] if isinstance(man.get("layers"), list) else []
     check_synapse_rows(syn_cols, man_layers, sp)
     check_neuron_rows(neu_cols, man_layers, np_)
     syn = {

@@ -95,11 +95,10 @@ def check_neuron_rows(cols: dict[str, np.ndarray], layers: list[dict[str, Any]],
             stated = (lm.get("neuron") or {}).get(name)
             if stated is None:
                 continue
-            col = v
-            if lm.get("quantized"):  # the manifest's neuron is in integer units: the *_int column
-                col = _numeric(cols, f"{name}_int", where)
-                if col is None:
-                    continue
+            # a quantized layer's manifest neuron is in integer units: compare the *_int column
+            col = _numeric(cols, f"{name}_int", where) if lm.get("quantized") else v
+            if col is None:
+                continue
             got = col[layer == li]
             want = np.broadcast_to(np.asarray(stated, dtype=np.float64), got.shape)
             if not np.isclose(got, want, rtol=1e-9, atol=0).all():

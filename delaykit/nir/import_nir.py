@@ -117,7 +117,8 @@ def _unknown_node_types(p: Path) -> str:
     import nir
 
     def names(cls: type) -> set[str]:
-        return {cls.__name__}.union(*(names(c) for c in cls.__subclasses__()))
+        subs: list[type] = cls.__subclasses__()
+        return {cls.__name__}.union(*(names(c) for c in subs))
 
     known = names(nir.NIRNode)
     bad = []

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from harness import Ledger, run_case
-from mutants import Mutant, all_mutants
+from mutants import Mutant
+from mutants_more import all_mutants
 
 MUTANTS = all_mutants()
 PARAMS = [
