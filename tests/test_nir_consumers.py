@@ -164,3 +164,21 @@ def test_convert_to_nir_for_a_tool(tmp_path, rng, capsys):
     assert _same_synapses(net, load_nir(network_to_nir(net, layout="fanout")))
     with pytest.raises(SystemExit):  # argparse names the choices
         main(["convert", "to-nir", str(tmp_path / "m.dkn"), "--for", "brian"])
+
+
+def test_load_from_sinabs_and_rockpool_is_subtractive_with_the_same_leak_factor():
+    w = np.array([[0.5, -0.25], [1.0, 0.75], [0.3, 0.2]])
+    tau_exact = 0.5  # steps: factor exp(-2)
+    nodes = {
+        "input": nir.Input(input_type=np.array([2])),
+        "0": nir.Affine(weight=w, bias=np.array([0.1, 0.0, -0.1])),
+        "1": nir.LIF(tau=np.full(3, tau_exact), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3)),
+        "output": nir.Output(output_type=np.array([3])),
+    }
+    g = nir.NIRGraph(nodes=nodes, edges=[("input", "0"), ("0", "1"), ("1", "output")], type_check=False)
+    for tool, dt in (("sinabs", 0.01), ("rockpool", 1.0)):
+        net = load_from(g, tool, dt, one_spike_per_step=True)
+        n = net.layers[0].neuron
+        assert n.reset == "subtract" and net.dt == dt
+        assert np.isclose(1 - 1 / n.tau, np.exp(-1 / tau_exact))  # Euler factor = exact factor
+        assert np.allclose(net.layers[0].weight, w) and np.allclose(net.layers[0].bias, [0.1, 0.0, -0.1])
