@@ -47,8 +47,14 @@ def simulate(
     """Simulate one sample: frames (T, n_in) counts per step, T any length >= 1.
 
     engine: 'event' (fast) or 'reference' (the numpy oracle); arithmetic: float64 (default),
-    float32 or a target's fixed point (:meth:`Arithmetic.for_target`).
+    float32 or a target's fixed point (:meth:`Arithmetic.for_target`). The event engine keeps
+    what it builds per network (:mod:`delaykit.sim.event_cache`: the network's arrays become
+    read-only), so calling this once per sample costs what a :func:`make_runner` runner does.
     """
+    if engine == "event":
+        from .event_cache import prepared  # lazy: numba stays off the CLI start-up, as in make_runner
+
+        return prepared(net, arithmetic).run(frames)
     return make_runner(net, engine, arithmetic)(frames)
 
 
