@@ -23,6 +23,8 @@ from delaykit.convert.quantize import prepare_for_target
 from delaykit.convert.reference_code import ReferenceOptions
 from delaykit.convert.report import build_report, format_conversion_report, plot_report, write_report
 from delaykit.convert.verify import DEFAULT_ATOL, format_verify, verify_fidelity
+from delaykit.convert.xylo_export import MARKER as XYLO_MARKER
+from delaykit.convert.xylo_export import write_xylo
 from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.network import Network, save_network
@@ -38,6 +40,7 @@ VERBS: dict[str, str] = {
     "to-pynn": "tables + PyNN lists + run_pynn.py (PyNN: NEST, SpiNNaker; or NEST directly), spike-exact",
     "to-netx": "lava-dl netx HDF5 for Loihi 2 (full out x in delay matrices, CUBA neurons)",
     "to-onnx": "streaming one-step ONNX model with delay ring buffers as state",
+    "to-xylo": "SynSense Xylo Audio 2 spec folder (spec.npz + manifest.json); delays as relay chains",
     "report": "conversion report only: delay histograms, quantization error, target check",
 }
 
@@ -48,6 +51,7 @@ _DEFAULT_SUFFIX = {
     "to-pynn": "_pynn",
     "to-netx": ".netx.h5",
     "to-onnx": ".onnx",
+    "to-xylo": "_xylo",
     "report": ".report.json",
 }
 
@@ -275,6 +279,8 @@ def _run(args: argparse.Namespace) -> int:
             ("manifest.json", "a table export") if args.verb == "to-table" else (SCRIPT_NAME, "a PyNN export")
         )
         refuse_foreign_folder(out, marker, what)
+    if args.verb == "to-xylo":
+        refuse_foreign_folder(out, XYLO_MARKER, "a Xylo spec")
     float_net, net, info = _prepare(args, src)
     rep = build_report(net, info, float_net=float_net if info.get("quantization") else None)
     # Every output is staged and renamed into place together, after the last one is written:
@@ -289,7 +295,7 @@ def _run(args: argparse.Namespace) -> int:
             write_report(rep, outs.file(out), outs.file(out.with_suffix(".txt")))
             written = str(out)
         else:
-            staged = outs.folder(out) if args.verb in ("to-table", "to-pynn") else outs.file(out)
+            staged = outs.folder(out) if args.verb in ("to-table", "to-pynn", "to-xylo") else outs.file(out)
             written = _export(args, net, staged).replace(str(staged), str(out))
     print(format_conversion_report(rep))
     if args.verb == "report":
@@ -331,4 +337,6 @@ def _export(args: argparse.Namespace, net: Network, out: Path) -> str:
     if args.verb == "to-netx":
         write_netx(net, out)
         return str(out)
+    if args.verb == "to-xylo":
+        return f"{out}/ ({write_xylo(net, out)})"
     raise AssertionError(args.verb)  # pragma: no cover - argparse restricts verbs
