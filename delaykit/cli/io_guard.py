@@ -134,6 +134,9 @@ def run_guarded(args: argparse.Namespace) -> int:
     finally:
         if code not in (0, 1):
             for leaf, top in fresh:
+                for sub, _, _ in sorted(os.walk(leaf), key=lambda w: -len(w[0])):  # made by this run
+                    with contextlib.suppress(OSError):
+                        os.rmdir(sub)
                 for d in (leaf, *leaf.parents):
                     with contextlib.suppress(OSError):
                         d.rmdir()  # only an empty folder goes

@@ -102,6 +102,7 @@ def test_full_disk_clean_exit_2_no_temporary(name, inputs, synth_data, tmp_path,
         assert "Traceback" not in "".join(err)
         assert not temporaries(full), temporaries(full)
         assert snapshot(full) == before  # no partial output file
+        assert [p.name for p in full.iterdir()] == ["filler"]  # nor an empty folder made for one
         assert not (inputs["dir"] / "ok.dkn").exists()  # a failing --report/--plot: no main output
 
 
