@@ -189,12 +189,21 @@ def check_cli_number(dest: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if isinstance(value, float) and not math.isfinite(value):
-        raise DelaykitError(f"{_flag(dest)}: must be a finite number, got {value}")
+        raise DelaykitError(f"{_flag(dest)} {value}: must be a finite number")
     lo, hi, lo_open = CLI_BOUNDS.get(dest, (None, None, False))
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        raise DelaykitError(f"{_flag(dest)}: must be {'>' if lo_open else '>='} {lo:g}, got {value:g}")
-    if hi is not None and value > hi:
-        raise DelaykitError(f"{_flag(dest)}: must be <= {hi:g}, got {value:g} (the documented limit)")
+    below = lo is not None and (value <= lo if lo_open else value < lo)
+    above = hi is not None and value > hi
+    if not (below or above):
+        return
+    if lo is not None and hi is not None and not lo_open:
+        want = f"must be between {lo:g} and {hi:g}"
+    elif below:
+        want = f"must be {'>' if lo_open else '>='} {lo:g}"
+    else:
+        want = f"must be <= {hi:g}"
+    if above:
+        want += " (the documented limit; docs/design.md, 'Input limits')"
+    raise DelaykitError(f"{_flag(dest)} {value:g}: {want}")
 
 
 def check_cli_numbers(args: argparse.Namespace) -> None:
