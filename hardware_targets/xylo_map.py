@@ -40,7 +40,7 @@ from delaykit.hardware_targets.xylo_spec import (
     MAX_REC_SYNAPSES,
     XyloSpec,
 )
-from delaykit.network import Network
+from delaykit.network import Layer, Network
 
 RELAY_IN, RELAY_SELF, RELAY_THRESHOLD = 2, -1, 1  #: the exact relay (docs/xylo.md), shift 0
 
@@ -182,9 +182,21 @@ def _plan(layers: list[XyloLayer], core: _Core) -> XyloPlan:
     )
 
 
-def plan_xylo(net: Network) -> XyloPlan:
-    """Neurons, relays and connections ``net`` needs on Xylo; refuses what Xylo cannot express."""
-    layers = xylo_layers(net)
+def _shape_only(layer: Layer, last: bool) -> XyloLayer:
+    """The connectivity of ``layer`` (non-zero synapses and their delays), neurons ignored."""
+    nz = layer.weight != 0
+    one = np.ones(layer.n_out, np.int64)
+    return XyloLayer(layer.name, nz.astype(np.int64), np.where(nz, layer.delay, 0), one, 0 * one, 0, 1, last)
+
+
+def plan_xylo(net: Network, *, neurons: bool = True) -> XyloPlan:
+    """Neurons, relays and connections ``net`` needs on Xylo. With ``neurons=True`` what Xylo
+    cannot express is refused first; with ``False`` only the connectivity and delays count
+    (the relay budget of a network that still has to be trained for Xylo's neuron)."""
+    if neurons:
+        layers = xylo_layers(net)
+    else:
+        layers = [_shape_only(layer, k == len(net.layers) - 1) for k, layer in enumerate(net.layers)]
     return _plan(layers, _build_core(layers))
 
 

@@ -119,3 +119,18 @@ def test_float_weights_and_too_many_inputs_are_refused():
     inp = InputSpec(20, 10, n_units=20, channel_group=1)
     with pytest.raises(DelaykitError, match=r"20 input channels: 4 more than Xylo's 16"):
         map_to_xylo(replace(net, layers=(wide, net.layers[1]), input=inp))
+
+
+def test_connectivity_only_plan_counts_what_the_mapping_builds():
+    for seed in range(5):
+        net = random_xylo_net(seed)
+        full, shape = plan_xylo(net), plan_xylo(net, neurons=False)
+        assert (full.n_relays, full.rec_connections, full.max_fan_out) == (
+            shape.n_relays,
+            shape.rec_connections,
+            shape.max_fan_out,
+        )
+    floaty = base_net()
+    h = replace(floaty.layers[0], weight=np.ones((2, 1)), weight_scale=None, delay=np.array([[3], [1]]))
+    plan = plan_xylo(replace(floaty, layers=(h, floaty.layers[1])), neurons=False)
+    assert plan.n_relays == 3 and plan.problems == ()
