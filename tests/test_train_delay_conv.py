@@ -154,3 +154,9 @@ def test_native_bf16_probe_reads_torch_and_cpuinfo(monkeypatch):
 def test_passive_wait_env_keeps_what_the_user_set():
     assert cpu.passive_wait_env({}) == {"OMP_WAIT_POLICY": "PASSIVE"}
     assert cpu.passive_wait_env({"OMP_WAIT_POLICY": "ACTIVE"}) == {}
+
+
+def test_keep_freed_memory_is_safe_to_call_twice():
+    first = cpu.keep_freed_memory()
+    assert isinstance(first, bool) and cpu.keep_freed_memory() == first
+    assert torch.ones(3 << 20).sum() == 3 << 20  # allocations still work (12 MiB)

@@ -8,6 +8,8 @@ package's ``__init__`` or ``cli``):
 * ``model``: :class:`DelaySNN` (``Dcls1d`` parameters, BatchNorm, LIF, dropout, LI readout),
   float (training kernel) and rounded one-hot integer-delay evaluation; ``dcls_kernel``: the
   DCLS kernel construction; ``lif``: the LIF recurrence; ``kernels``: their numba kernels;
+  ``delay_conv``: the delay convolution, dense or spectral, chosen per layer; ``cpu``: bf16,
+  thread and memory settings from what the CPU computes fast;
 * ``data``: SHD-schema and Google Speech Commands datasets, seed-determined global batches;
 * ``config``: named configs (``shd``, ``ssc``, ``gsc``, ``delay-task``, ``tiny``), TOML/YAML
   files, ``section.key=value`` overrides;
@@ -23,7 +25,7 @@ Typical use::
 
     delaykit data synth --out data/delay
     delaykit train --config delay-task --data-dir data/delay --out runs/delay
-    delaykit train --config shd --data-dir data/shd --out runs/shd --set train.bf16=true
+    delaykit train --config shd --data-dir data/shd --out runs/shd  # add --set train.bf16=true on AVX512_BF16/AMX CPUs
     torchrun --nproc_per_node 2 -m delaykit train --config shd --data-dir data/shd --out runs/ddp
 
 or from Python ``delaykit.train.run.train_model("delay-task", "data/delay", "runs/delay")``.

@@ -14,7 +14,7 @@ EPILOG = """examples:
   delaykit data synth --out data/delay
   delaykit train --config delay-task --data-dir data/delay --out runs/delay
   delaykit train --config delay-task --data-dir data/delay --out runs/nodelay --model none
-  delaykit train --config shd --data-dir data/shd --out runs/shd --set train.epochs=50 --set train.bf16=true
+  delaykit train --config shd --data-dir data/shd --out runs/shd --set train.epochs=50 --set train.threads=2
   delaykit train --config shd --data-dir data/shd --out runs/shd --resume
   delaykit train --config delay-task --data-dir data/delay --out runs/loihi --target loihi2 --finetune
   torchrun --nproc_per_node 2 -m delaykit train --config shd --data-dir data/shd --out runs/ddp
