@@ -22,6 +22,7 @@ import hashlib
 import os
 import resource
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -130,26 +131,56 @@ def run_case(
     expect: int = 2,
     stderr_has: str | None = None,
     timeout: float = TIME_LIMIT,
+    fresh: bool = False,
 ) -> Result:
-    """Run ``delaykit argv`` inside ``folder`` (which holds the case's inputs) and classify it."""
+    """Run ``delaykit argv`` inside ``folder`` (which holds the case's inputs) and classify it.
+
+    fresh: run ``python -m delaykit`` in a new process instead of a fork (for commands whose
+    libraries must not start in a forked copy of the test process, e.g. training with OpenMP).
+    """
     before = {p: _digest(p) for p in inputs}
     listed = _listing(folder)
     logs = folder.parent / f"{folder.name}.logs"
     logs.mkdir(exist_ok=True)
     out, err = logs / "stdout", logs / "stderr"
     t0 = time.monotonic()
+    rc = (
+        _run_fresh(argv, out, err, folder, timeout) if fresh else _run_forked(argv, out, err, folder, timeout)
+    )
+    seconds = time.monotonic() - t0
+    stderr = err.read_text(errors="replace") if err.exists() else ""
+    outcome, detail = _classify(rc, stderr, expect, stderr_has, before, folder, listed)
+    return Result(name, sub, outcome, rc, seconds, stderr[-2000:], detail)
+
+
+def _run_forked(argv: list[str], out: Path, err: Path, folder: Path, timeout: float) -> int:
     pid = os.fork()
     if pid == 0:
         _child(argv, out, err, folder, timeout)
     _, status = os.waitpid(pid, 0)
-    seconds = time.monotonic() - t0
-    stderr = err.read_text(errors="replace") if err.exists() else ""
-    if os.WIFSIGNALED(status):
-        rc = -os.WTERMSIG(status)
-    else:
-        rc = os.WEXITSTATUS(status)
-    outcome, detail = _classify(rc, stderr, expect, stderr_has, before, folder, listed)
-    return Result(name, sub, outcome, rc, seconds, stderr[-2000:], detail)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _run_fresh(argv: list[str], out: Path, err: Path, folder: Path, timeout: float) -> int:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+    with open(out, "wb") as fo, open(err, "wb") as fe:
+        try:
+            p = subprocess.run(
+                [sys.executable, "-m", "delaykit", *argv],
+                cwd=folder,
+                stdout=fo,
+                stderr=fe,
+                timeout=timeout,
+                preexec_fn=limit,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return -signal.SIGKILL
+    if p.returncode == 1 and b"MemoryError" in err.read_bytes():
+        return EXIT_MEMORY
+    return p.returncode if p.returncode >= 0 else p.returncode
 
 
 def _classify(

@@ -28,6 +28,7 @@ class Mutant:
     expect: int = 2
     stderr_has: str | None = None
     slow: bool = False
+    fresh: bool = False  # run in a new process, not a fork (training that starts OpenMP)
 
 
 # ---- spike files ------------------------------------------------------------------------

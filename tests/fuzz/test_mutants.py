@@ -21,6 +21,8 @@ def test_mutant(m: Mutant, inputs: dict[str, Path], ledger: Ledger, tmp_path: Pa
     folder = tmp_path / "case"
     folder.mkdir()
     argv, watched = m.build(folder, inputs)
-    r = run_case(m.name, m.sub, argv, folder, inputs=watched, expect=m.expect, stderr_has=m.stderr_has)
+    r = run_case(
+        m.name, m.sub, argv, folder, inputs=watched, expect=m.expect, stderr_has=m.stderr_has, fresh=m.fresh
+    )
     ledger.add(r)
     assert r.outcome == "clean", f"{r.outcome}: {r.detail}\nargv: {argv}\nstderr: {r.stderr}"
