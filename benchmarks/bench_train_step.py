@@ -287,7 +287,6 @@ def _print_time_to_result(
 
 
 def main() -> None:
-    print(machine.describe(), flush=True)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=7)
@@ -301,6 +300,7 @@ def main() -> None:
     from delaykit.train.kernels import set_threads
 
     set_threads(args.threads)
+    print(machine.describe(), flush=True)  # after the thread count is set
     print(
         f"glibc keeps freed memory (as delaykit train sets it, for every implementation): {keep_freed_memory()}"
     )
