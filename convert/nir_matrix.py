@@ -14,6 +14,7 @@ from typing import Any
 
 from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
+from delaykit.nir.consumers import CONSUMERS
 
 __all__ = ["BEGIN", "END", "merge_rows", "read_rows", "render", "replace_section", "write_rows"]
 
@@ -75,6 +76,11 @@ def render(rows: list[dict[str, Any]]) -> str:
         arrow = "delaykit → tool" if row["direction"] == "export" else "tool → delaykit"
         note = ", ".join(row.get("node_map") or [])
         note = f"delaykit's {note}" if note else ""
+        inexact = CONSUMERS[row["tool"]].inexact if row["tool"] in CONSUMERS else None
+        if inexact and row["direction"] == "export":  # measured with approximate=True
+            reason = (
+                f"`to-nir --for {row['tool']}` refuses: {inexact} (difference measured on a forced export)"
+            )
         note = "; ".join(x for x in (note, reason) if x)
         lines.append(
             f"| {row['tool']} | {row.get('version', '')} | {arrow} | {row['model']} | {spikes} | "

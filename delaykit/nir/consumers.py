@@ -85,6 +85,9 @@ class Consumer:
     nir_1_0_4: bool = False  # the tool's nir (1.0.4) reads no LIF.v_reset: the file omits it
     node_map: tuple[str, ...] = ("Delay", "LI")
     notes: str = ""
+    #: None: the tool runs the contract's neuron exactly; else why it cannot (the export is
+    #: refused unless the caller asks for an approximate graph, e.g. to measure the difference)
+    inexact: str | None = None
 
     def tool_dt(self, net_dt: float) -> float:
         """The step, in the graph's time unit, that the tool will integrate with."""
@@ -117,6 +120,8 @@ CONSUMERS: dict[str, Consumer] = {
             nir_1_0_4=True,
             node_map=("Delay", "LI", "LIF"),
             notes="LIFNeuronTorch: subtractive reset, up to 2**16 spikes per step",
+            inexact="rockpool's LIF resets by subtracting the threshold and may spike several times "
+            "per step; it has no hard reset, so it cannot run the contract's neuron exactly",
         ),
         Consumer(
             "spyx",
@@ -124,6 +129,8 @@ CONSUMERS: dict[str, Consumer] = {
             readout_as_lif=True,
             node_map=("Delay",),
             notes="LIF fires on the previous step's membrane and subtracts the threshold",
+            inexact="spyx's LIF fires on the previous step's membrane and subtracts the threshold; "
+            "it cannot run the contract's hard-reset neuron exactly",
         ),
     )
 }
@@ -231,11 +238,20 @@ def _require_zero_leak(net: Network, tool: str) -> None:
             )
 
 
-def graph_for(net: Network, tool: str) -> Any:
-    """The ``nir.NIRGraph`` that tool ``tool``'s importer runs as ``net`` (module docstring)."""
+def graph_for(net: Network, tool: str, *, approximate: bool = False) -> Any:
+    """The ``nir.NIRGraph`` that tool ``tool``'s importer runs as ``net`` (module docstring).
+
+    A tool that cannot run the contract's neuron exactly (``Consumer.inexact``) is refused
+    unless ``approximate`` is True: never a graph a tool runs silently wrong.
+    """
     import nir
 
     c = consumer(tool)
+    if c.inexact and not approximate:
+        raise DelaykitError(
+            f"tool {tool!r}: {c.inexact}; export a graph for spikingjelly, norse, snntorch or sinabs, "
+            "or the plain NIR graph (no tool conventions)"
+        )
     _require_v2_neurons(net, tool)
     if c.time_base in ("snntorch", "step") or c.leak == "exp":
         _require_zero_leak(net, tool)
@@ -250,11 +266,11 @@ def graph_for(net: Network, tool: str) -> Any:
     return nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata, type_check=True)
 
 
-def write_nir_for(net: Network, path: str | Path, tool: str) -> None:
-    """Write :func:`graph_for` ``(net, tool)`` as a NIR HDF5 file, atomically."""
+def write_nir_for(net: Network, path: str | Path, tool: str, *, approximate: bool = False) -> None:
+    """Write :func:`graph_for` ``(net, tool, approximate=...)`` as a NIR HDF5 file, atomically."""
     import nir
 
-    graph = graph_for(net, tool)
+    graph = graph_for(net, tool, approximate=approximate)
     buf = io.BytesIO()  # built in memory: the HDF5 library never meets a full disk
     nir.write(buf, graph)
     if consumer(tool).nir_1_0_4:
