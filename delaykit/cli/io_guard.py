@@ -21,8 +21,8 @@ from pathlib import Path
 import delaykit.convert.cli as convert_cli
 from delaykit.outputs import check_outputs
 
-_CONVERT_EXPORTS = ("to-dkn", "to-nir", "to-table", "to-pynn", "to-netx", "to-onnx", "report")
-_FOLDER_EXPORTS = ("to-table", "to-pynn")
+_CONVERT_EXPORTS = ("to-dkn", "to-nir", "to-table", "to-pynn", "to-netx", "to-onnx", "to-xylo", "report")
+_FOLDER_EXPORTS = ("to-table", "to-pynn", "to-xylo")
 
 #: command (``"convert to-dkn"``) -> (input attributes, ((attribute, flag, kind), ...)).
 IO: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]] = {
