@@ -94,6 +94,12 @@ class _EventLayer:
             lossless = np.array_equal(vals.astype(np.float32).astype(np.float64), vals)
             self.row_w = np.ascontiguousarray(vals, dtype=np.float32 if lossless else np.float64)
             self.abs_bound = 0
+            f = arith.float_dtype  # the float kernel's constants in F, made once
+            self.f_consts: tuple[np.floating, np.ndarray, np.floating] = (
+                f(c.mem_leak),
+                c.bias.astype(f),
+                f(c.syn_leak),
+            )
 
 
 class EventNetwork:
@@ -292,12 +298,13 @@ def _step_float(
         n,
         c.threshold,
         c.reset,
-        ftype(c.mem_leak),
+        el.f_consts[0],
         el.spiking,
         c.has_current,
-        c.bias.astype(ftype),
-        ftype(c.syn_leak),
-        (c.mem_leak_div, c.syn_leak_div),
+        el.f_consts[1],
+        el.f_consts[2],
+        c.mem_leak_div,
+        c.syn_leak_div,
         c.reset_mode,
         raster,
         out_t,

@@ -38,10 +38,11 @@ UNDECIDED = -1
 def predict(scores: np.ndarray) -> int:
     """The argmax of ``scores`` (first index when only some classes tie), or :data:`UNDECIDED`
     when every class has the same score (with two or more classes): the readout decides nothing."""
-    s = np.asarray(scores, dtype=np.float64)
-    if s.size > 1 and bool(np.all(s == s[0])):
+    s = np.asarray(scores)
+    best = int(s.argmax())
+    if s.size > 1 and s[best] == s.min():  # the best is also the worst: all tie
         return UNDECIDED
-    return int(np.argmax(s))
+    return best
 
 
 def apply_readout(rule: str, y: np.ndarray) -> int:
