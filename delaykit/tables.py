@@ -303,6 +303,15 @@ def write_tables_into(
 
 
 def _read_columns(path: Path) -> dict[str, np.ndarray]:
+    try:
+        return _read_columns_raw(path)
+    except DelaykitError:
+        raise
+    except Exception as e:  # noqa: BLE001 - numpy/zipfile/pyarrow/csv each fail their own way
+        raise FormatError(f"{path}: unreadable table ({type(e).__name__}: {e}); write it again") from None
+
+
+def _read_columns_raw(path: Path) -> dict[str, np.ndarray]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

@@ -128,7 +128,10 @@ def reading(path: str | Path) -> Iterator[tuple[Any, int]]:
         ) from None
     try:
         with f:
-            version = _check_header(f, p)
+            try:
+                version = _check_header(f, p)
+            except (KeyError, RuntimeError) as e:  # h5py on a damaged root object
+                raise FormatError(f"{p}: unreadable HDF5 root ({e}); the file is damaged") from None
             with _as_format_errors(p):
                 yield f, version
     except (OSError, RuntimeError) as e:  # h5py can fail while closing a damaged file

@@ -163,6 +163,7 @@ def test_spike_values(times, units, inputs, ledger: Ledger, tmp_path) -> None:
 
 KINDS = {
     "dkn": lambda f, p, d: ["info", str(p)],
+    "table": lambda f, p, d: ["sim", str(p), "--data", str(d), "--no-progress"],
     "ckpt": lambda f, p, d: ["convert", "to-dkn", str(p), "-o", str(f / "o.dkn")],
     "spikes": lambda f, p, d: ["sim", str(d), "--data", str(p), "--no-progress"],
     "nir": lambda f, p, d: ["sim", str(p), "--data", str(d), "--no-progress"],
@@ -186,7 +187,12 @@ def _corrupt(kind: str, speed: settings):
     def prop(data, inputs, ledger: Ledger, tmp_path) -> None:
         folder = _folder(tmp_path)
         p = copy_input(inputs[kind], folder)
-        raw = bytearray(p.read_bytes())
+        target = (
+            p / data.draw(st.sampled_from(["synapses.npz", "manifest.json", "neurons.npz"]))
+            if p.is_dir()
+            else p
+        )
+        raw = bytearray(target.read_bytes())
         mode = data.draw(st.sampled_from(["flip", "truncate", "zero"]), label="mode")
         if mode == "truncate":
             raw = raw[: data.draw(st.integers(0, max(0, len(raw) - 1)), label="keep")]
@@ -194,7 +200,7 @@ def _corrupt(kind: str, speed: settings):
             for _ in range(data.draw(st.integers(1, 16), label="n")):
                 i = data.draw(st.integers(0, len(raw) - 1), label="at")
                 raw[i] = 0 if mode == "zero" else raw[i] ^ data.draw(st.integers(1, 255), label="xor")
-        p.write_bytes(bytes(raw))
+        target.write_bytes(bytes(raw))
         other = copy_input(inputs["dkn" if kind == "spikes" else "spikes"], folder)
         argv = KINDS[kind](folder, p, other)
         r = run_case(
@@ -220,6 +226,7 @@ test_corrupt_nir = _corrupt("nir", FAST)
 test_corrupt_profile = _corrupt("profile", FAST)
 test_corrupt_wav = _corrupt("wav", FAST)
 test_corrupt_config = _corrupt("config", FAST)
+test_corrupt_table = _corrupt("table", FAST)
 
 test_corrupt_dkn_many = pytest.mark.slow(_corrupt("dkn", SLOW))
 test_corrupt_ckpt_many = pytest.mark.slow(_corrupt("ckpt", SLOW))
