@@ -329,7 +329,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     m, t, d = cfg["model"], cfg["train"], cfg["data"]
     k = m["kernel_size"]
     if m["kind"] != "none" and (k < 1 or k % 2 == 0):
-        raise DelaykitError(f"model.kernel_size: must be odd (delays 0..K-1), got {k}; use {k + 1 if k > 0 else 1}")
+        raise DelaykitError(
+            f"model.kernel_size: must be odd (delays 0..K-1), got {k}; use {k + 1 if k > 0 else 1}"
+        )
     if not m["hidden"] or any(h < 1 for h in m["hidden"]):
         raise DelaykitError(f"model.hidden: needs at least one hidden layer size >= 1, got {m['hidden']}")
     if not 0.0 <= m["dropout"] < 1.0:
