@@ -58,7 +58,7 @@ def test_fitting_network_has_no_violations_and_check_is_pure():
 
 
 def test_delay_native():
-    v = _only(check(_net(_layer("a", W, D)), _generic(delay_max_steps="none")), "delay_native")
+    v = _only(check(_net(_layer("a", W, D)), _generic(delay_native="false")), "delay_native")
     assert (v.layer, v.count, v.worst, v.allowed) == ("a", 2, 3, 0)  # (0,1) d3 and (1,0) d2
     assert "realize" in v.detail
 
