@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static checks the test command runs (CI enforces them): ruff lint and format, the import
+# Static checks that scripts/test.sh (the README's test command, so CI) runs before pytest: ruff lint and format, the import
 # contract (layers), and mypy on the torch-free packages. Usage: bash scripts/lint.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the whole test suite. Extra arguments go to pytest,
-# e.g. `bash scripts/test.sh -m "not slow"` to skip the slow end-to-end tests.
+# Set up (scripts/setup.sh), run the static checks (scripts/lint.sh: ruff, ruff format, the import
+# contract, mypy) and the whole test suite. Extra arguments go to pytest, e.g.
+# `bash scripts/test.sh -m "not slow"` to skip the slow end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,11 +24,17 @@ bash scripts/setup_nir_tools.sh || echo "scripts/test.sh: no NIR tool environmen
 if [ -x .venv-lava/bin/python ]; then export DELAYKIT_LAVA_PYTHON=${DELAYKIT_LAVA_PYTHON:-$PWD/.venv-lava/bin/python}; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 set +e
+bash scripts/lint.sh
+lint_rc=$?
 .venv/bin/python -m pytest "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then
   echo "scripts/test.sh: pytest collected no tests; that is a failure here" >&2
+  exit 1
+fi
+if [ "$lint_rc" != 0 ] && [ "$rc" = 0 ]; then
+  echo "scripts/test.sh: the tests passed but scripts/lint.sh failed (see above)" >&2
   exit 1
 fi
 exit "$rc"
