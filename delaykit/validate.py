@@ -210,3 +210,5 @@ def check_cli_numbers(args: argparse.Namespace) -> None:
     """Check every numeric flag of a parsed command line (see :data:`CLI_BOUNDS`)."""
     for dest, value in sorted(vars(args).items()):
         check_cli_number(dest, value)
+        if isinstance(value, float) and value == 0.0:
+            setattr(args, dest, 0.0)  # '-0' is zero: numpy refuses a scale of -0.0
