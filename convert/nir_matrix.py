@@ -1,4 +1,4 @@
-"""The NIR interop matrix: rows measured by the tests (``tests/test_nir_tools.py``), kept in
+"""The NIR interop matrix: rows measured by the tests (``tests/convert/test_nir_tools.py``), kept in
 ``docs/nir_interop.json`` and rendered into README.md between two markers.
 
 ``python -m delaykit.convert.nir_matrix_cli`` rewrites the README table from the JSON;

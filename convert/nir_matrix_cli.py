@@ -1,5 +1,5 @@
 """``python -m delaykit.convert.nir_matrix_cli [--check]``: the README's NIR interop table from
-``docs/nir_interop.json`` (written by ``tests/test_nir_tools.py``)."""
+``docs/nir_interop.json`` (written by ``tests/convert/test_nir_tools.py``)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Lava (Intel's Loihi SDK) for the netx cross-check of `delaykit convert to-netx`
-# (tests/test_convert_netx.py, convert/lava_check.py). lava-nc 0.10.0 / lava-dl 0.6.0 need
+# (tests/convert/test_convert_netx.py, convert/lava_check.py). lava-nc 0.10.0 / lava-dl 0.6.0 need
 # Python 3.10 and bring a CUDA torch (about 5.6 GB), so they live in their own environment and
 # CI leaves this check out. Usage: bash scripts/setup_lava.sh [VENV]   (default .venv-lava)
-# Then: DELAYKIT_LAVA_PYTHON=.venv-lava/bin/python .venv/bin/pytest -m slow tests/test_convert_netx.py
+# Then: DELAYKIT_LAVA_PYTHON=.venv-lava/bin/python .venv/bin/pytest -m slow tests/convert/test_convert_netx.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${1:-.venv-lava}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One environment per NIR consumer, for the interop checks in both directions
-# (tests/test_nir_tools.py, delaykit/convert/nir_tools.py): .venv-nir-<tool> for spikingjelly,
+# (tests/convert/test_nir_tools.py, delaykit/convert/nir_tools.py): .venv-nir-<tool> for spikingjelly,
 # norse, snntorch, sinabs, rockpool and spyx. Each tool in its own venv because their pins
 # clash (sinabs and rockpool want nir <= 1.0.4, so nirtorch 2.0, the last that accepts it;
 # spyx wants JAX). Idempotent: a stamp file per

@@ -18,8 +18,8 @@ if bash scripts/setup_xylo.sh; then
   export DELAYKIT_XYLO_PYTHON=${DELAYKIT_XYLO_PYTHON:-$PWD/.venv-xylo/bin/python}
 fi
 # One venv per NIR tool (spikingjelly, norse, snntorch, sinabs, rockpool, spyx) for
-# tests/test_nir_tools.py; non-fatal: a tool that does not install is skipped.
-bash scripts/setup_nir_tools.sh || echo "scripts/test.sh: no NIR tool environment; tests/test_nir_tools.py will skip" >&2
+# tests/convert/test_nir_tools.py; non-fatal: a tool that does not install is skipped.
+bash scripts/setup_nir_tools.sh || echo "scripts/test.sh: no NIR tool environment; tests/convert/test_nir_tools.py will skip" >&2
 # Lava for the Loihi 2 netx check (slow test; skipped when absent): bash scripts/setup_lava.sh
 if [ -x .venv-lava/bin/python ]; then export DELAYKIT_LAVA_PYTHON=${DELAYKIT_LAVA_PYTHON:-$PWD/.venv-lava/bin/python}; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from harness import OUTCOMES, Ledger  # noqa: E402
 
 LEDGER = Ledger()

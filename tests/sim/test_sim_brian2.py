@@ -151,7 +151,7 @@ def test_table_reader_needs_no_delaykit(tmp_path: Path, rng):
         "import sys, runpy; runpy.run_path(sys.argv[1]); "
         "assert 'torch' not in sys.modules and 'delaykit' not in sys.modules"
     )
-    script = Path(__file__).parents[1] / "sim" / "brian2_run.py"
+    script = Path(__file__).parents[2] / "sim" / "brian2_run.py"
     subprocess.run([sys.executable, "-c", code, str(script)], check=True)
 
 

@@ -11,15 +11,11 @@ rounding is below 1e-13; we allow 1e-11.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
-
-sys.path.insert(0, str(Path(__file__).parent))
 from netgen import random_frames, random_network  # noqa: E402
 from test_sim_engines import SETTINGS, fixed_cases  # noqa: E402
 

@@ -178,10 +178,7 @@ def test_synapse_memory():
 
 def test_every_reported_limit_is_documented_and_serializable(rng):
     import json
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parent))
     from netgen import random_network
 
     net = random_network(rng, (20, 16, 8, 4), max_delay=70, integer_bits=10)

@@ -18,7 +18,7 @@ from delaykit.convert.quantize import prepare_for_target, quantize_network
 from delaykit.errors import DelaykitError
 
 LAVA_PYTHON = Path(os.environ.get("DELAYKIT_LAVA_PYTHON", "/work/lava-venv/bin/python"))
-LAVA_CHECK = Path(__file__).resolve().parents[1] / "convert" / "lava_check.py"
+LAVA_CHECK = Path(__file__).resolve().parents[2] / "convert" / "lava_check.py"
 
 
 def _loihi_net(rng, sizes=(12, 10, 8, 4), max_delay=9, extend=4):

@@ -25,7 +25,7 @@ pytest.importorskip("DCLS")
 from delaykit.convert.nir_matrix import merge_rows, read_rows, render, replace_section, write_rows  # noqa: E402
 from delaykit.convert.nir_tools import TOOLS, export_check, find_tool_python, import_check  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MATRIX_JSON = ROOT / "docs" / "nir_interop.json"
 N_SAMPLES = 32
 #: What each tool must achieve per direction: "exact" (no mismatch at all), "runs" (it runs;

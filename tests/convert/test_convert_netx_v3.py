@@ -21,9 +21,9 @@ from delaykit.convert.quantize import prepare_for_target
 from delaykit.errors import DelaykitError
 
 LAVA_PYTHON = Path(
-    os.environ.get("DELAYKIT_LAVA_PYTHON", str(Path(__file__).resolve().parents[1] / ".venv-lava/bin/python"))
+    os.environ.get("DELAYKIT_LAVA_PYTHON", str(Path(__file__).resolve().parents[2] / ".venv-lava/bin/python"))
 )
-LAVA_CHECK = Path(__file__).resolve().parents[1] / "convert" / "lava_check.py"
+LAVA_CHECK = Path(__file__).resolve().parents[2] / "convert" / "lava_check.py"
 
 
 def _cuba_net(rng, sizes=(12, 10, 8, 4), tau_syn=5.0, leak="euler", reset="value", **kw):
