@@ -3,9 +3,8 @@
 Standalone: runs in a Python 3.10 venv with lava-nc 0.10.0 and lava-dl 0.6.0 and imports
 only numpy, h5py and lava (never delaykit, never torch of its own)::
 
-    /root/.pyenv/versions/3.10.13/bin/python -m venv /work/lava-venv
-    /work/lava-venv/bin/pip install lava-nc==0.10.0 lava-dl==0.6.0
-    /work/lava-venv/bin/python convert/lava_check.py NET.netx.h5 INPUT.npz \
+    bash scripts/setup_lava.sh   # builds .venv-lava (Python 3.10, lava-nc 0.10.0, lava-dl 0.6.0)
+    .venv-lava/bin/python convert/lava_check.py NET.netx.h5 INPUT.npz \
         [--expect EXPECTED.npz] [--out LAVA.npz]
 
 INPUT.npz: ``frames`` (S, T, n_in) integer event counts (S samples, T frames each), already

@@ -17,7 +17,9 @@ from delaykit.convert.netx_export import lava_padding, netx_layers, write_lava_e
 from delaykit.convert.quantize import prepare_for_target, quantize_network
 from delaykit.errors import DelaykitError
 
-LAVA_PYTHON = Path(os.environ.get("DELAYKIT_LAVA_PYTHON", "/work/lava-venv/bin/python"))
+LAVA_PYTHON = Path(
+    os.environ.get("DELAYKIT_LAVA_PYTHON", str(Path(__file__).resolve().parents[2] / ".venv-lava/bin/python"))
+)
 LAVA_CHECK = Path(__file__).resolve().parents[2] / "convert" / "lava_check.py"
 
 
@@ -79,8 +81,7 @@ def test_lava_fixed_point_runs_identically(tmp_path, rng):
     """The netx file in Lava's bit-accurate CPU simulation == delaykit's Loihi 2 mode.
 
     Needs the Python 3.10 venv that scripts/setup_lava.sh builds, or by hand:
-    /root/.pyenv/versions/3.10.13/bin/python -m venv /work/lava-venv &&
-    /work/lava-venv/bin/pip install lava-nc==0.10.0 lava-dl==0.6.0
+    bash scripts/setup_lava.sh   # builds .venv-lava (Python 3.10, lava-nc 0.10.0, lava-dl 0.6.0)
     """
     if not LAVA_PYTHON.exists():
         pytest.skip(f"no Lava environment at {LAVA_PYTHON} (set DELAYKIT_LAVA_PYTHON); see the docstring")
