@@ -35,7 +35,7 @@ from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
 from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float
-from .readout import predict, readout_scores
+from .readout import result_of
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
 
 _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
@@ -138,20 +138,8 @@ class EventNetwork:
             if el.spiking
             else last.trace_raw.astype(np.float64) * el.c.out_scale
         )
-        offset = arith.readout_offset(len(self.layers))
-        scores = readout_scores(self.net.readout, out[offset:])
-        return SimResult(
-            output=out,
-            spikes=spikes,
-            events=events,
-            prediction=predict(scores),
-            scores=scores,
-            readout_offset=offset,
-            input_events=input_events,
-            engine="event",
-            arithmetic=arith.name,
-            output_raw=None if el.spiking else last.trace_raw,
-        )
+        raw = None if el.spiking else last.trace_raw
+        return result_of(self.net, arith, "event", out, spikes, events, input_events, raw)
 
 
 # ---- one sample, step by step -----------------------------------------------------------------

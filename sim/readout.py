@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from delaykit.network import READOUT_RULES
+from delaykit.arithmetic import Arithmetic
+from delaykit.network import READOUT_RULES, Network
+
+from .result import SimResult
 
 
 def readout_scores(rule: str, y: np.ndarray) -> np.ndarray:
@@ -48,3 +51,31 @@ def predict(scores: np.ndarray) -> int:
 def apply_readout(rule: str, y: np.ndarray) -> int:
     """The predicted class (first index on ties), :data:`UNDECIDED` when all scores tie."""
     return predict(readout_scores(rule, y))
+
+
+def result_of(
+    net: Network,
+    arith: Arithmetic,
+    engine: str,
+    out: np.ndarray,
+    spikes: list[np.ndarray],
+    events: list[int],
+    input_events: int,
+    output_raw: np.ndarray | None,
+) -> SimResult:
+    """The :class:`SimResult` of one run: scores over the readout steps (after the arithmetic's
+    per-layer latency) and the prediction. Both engines finish through here."""
+    offset = arith.readout_offset(len(net.layers))
+    scores = readout_scores(net.readout, out[offset:])
+    return SimResult(
+        output=out,
+        spikes=spikes,
+        events=events,
+        prediction=predict(scores),
+        scores=scores,
+        readout_offset=offset,
+        input_events=input_events,
+        engine=engine,
+        arithmetic=arith.name,
+        output_raw=output_raw,
+    )

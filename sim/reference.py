@@ -21,7 +21,7 @@ import numpy as np
 from delaykit.arithmetic import RESET_CODES, Arithmetic, LayerConstants, layer_constants, reduce_int
 from delaykit.network import Layer, Network, apply_input_taps
 
-from .readout import predict, readout_scores
+from .readout import result_of
 from .result import SimResult, check_frames
 
 
@@ -196,17 +196,5 @@ def simulate_reference(net: Network, frames: np.ndarray, arithmetic: Arithmetic 
         x = s.astype(x.dtype)
         if layer.n_relay:  # the next layer reads the relays over its whole run
             x = relay_outputs(layer, x, steps + net.layers[li + 1].extend_steps)
-    offset = arith.readout_offset(len(net.layers))
-    scores = readout_scores(net.readout, out[offset:])
-    return SimResult(
-        output=out,
-        spikes=spikes,
-        events=events,
-        prediction=predict(scores),
-        scores=scores,
-        readout_offset=offset,
-        input_events=input_events,
-        engine="reference",
-        arithmetic=arith.name,
-        output_raw=None if net.layers[-1].neuron.spiking else raw,
-    )
+    raw_out = None if net.layers[-1].neuron.spiking else raw
+    return result_of(net, arith, "reference", out, spikes, events, input_events, raw_out)
