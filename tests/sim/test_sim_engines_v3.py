@@ -15,10 +15,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from engine_cases import SETTINGS, _compare, fixed_cases, float_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from netgen import random_frames, random_network, with_v3_neurons
-from test_sim_engines import SETTINGS, _compare, fixed_cases, float_cases
 
 from delaykit.network import LI, LIF, InputSpec, Layer, Network, uses_v3_neurons
 from delaykit.sim import Arithmetic, simulate

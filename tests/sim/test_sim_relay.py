@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_cases import SETTINGS, _compare, fixed_cases, float_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from netgen import random_frames, random_network, with_relays
-from test_sim_engines import SETTINGS, _compare, fixed_cases, float_cases
 
 from delaykit.hardware_targets import load_target
 from delaykit.network import LI, LIF, InputSpec, Layer, Network

@@ -15,9 +15,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from engine_cases import SETTINGS, fixed_cases  # noqa: E402
 from hypothesis import given, settings
 from netgen import random_frames, random_network  # noqa: E402
-from test_sim_engines import SETTINGS, fixed_cases  # noqa: E402
 
 from delaykit.hardware_targets import load_target  # noqa: E402
 from delaykit.hardware_targets.check import check  # noqa: E402
