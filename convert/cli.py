@@ -30,6 +30,7 @@ from delaykit.fileio import write_text_atomic
 from delaykit.network import Network, save_network
 from delaykit.nir.consumers import CONSUMERS, write_nir_for
 from delaykit.nir.export_nir import write_nir
+from delaykit.nir.producers import PRODUCERS, load_from
 from delaykit.outputs import output_set, refuse_foreign_folder
 from delaykit.tables import write_tables
 
@@ -70,6 +71,7 @@ _FLAGS = {
     "v_threshold": "--v-threshold",
     "window_ms": "--window-ms",
     "channel_group": "--channel-group",
+    "one_spike_per_step": "--one-spike-per-step",
 }
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:()]+)")
 
@@ -147,6 +149,39 @@ def _add_common(p: argparse.ArgumentParser, verb: str) -> None:
     p.add_argument("--report", metavar="JSON", help="also write the conversion report as JSON (+ .txt)")
     p.add_argument("--plot", metavar="PNG", help="also draw delay/weight-error histograms to a PNG")
     _add_reference_options(p)
+    _add_from_options(p)
+
+
+def _add_from_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("NIR graphs written by another tool's exporter")
+    g.add_argument(
+        "--from",
+        dest="nir_from",
+        choices=sorted(PRODUCERS),
+        help="MODEL is a .nir graph that this tool exported: read it with the tool's time base and "
+        "neuron conventions (delaykit/nir/producers.py), or refuse naming the node and the reason; "
+        "--dt-ms gives the step its network ran with (snntorch's is fixed at 0.1 ms)",
+    )
+    g.add_argument(
+        "--one-spike-per-step",
+        action="store_true",
+        help="with --from sinabs/rockpool: the tool's network emitted at most one spike per step "
+        "(SingleSpike, max_spikes_per_dt=1); their files do not say",
+    )
+
+
+def _load_from_tool(args: argparse.Namespace, src: Path) -> Network:
+    """MODEL read as a NIR export of ``--from TOOL``, at the step ``--dt-ms``."""
+    tool = args.nir_from
+    if args.reference_code:
+        raise DelaykitError(f"{src}: --from {tool} reads a NIR graph; drop --reference-code")
+    if args.dt_ms is None and tool != "snntorch":
+        raise DelaykitError(
+            f"{src}: --from {tool}: the file does not record the step its network ran with; "
+            "give it with --dt-ms (milliseconds)"
+        )
+    dt = None if args.dt_ms is None else args.dt_ms / 1e3
+    return load_from(src, tool, dt, one_spike_per_step=args.one_spike_per_step)
 
 
 def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
@@ -259,7 +294,12 @@ def _options(args: argparse.Namespace) -> ReferenceOptions | None:
 
 def _prepare(args: argparse.Namespace, src: Path) -> tuple[Network, Network, dict[str, Any]]:
     """(float network, deployed network, prepare_for_target's info) for an export verb."""
-    float_net = load_any(src, reference_code=args.reference_code or None, options=_options(args))
+    if args.nir_from:
+        float_net = _load_from_tool(args, src)
+    elif args.one_spike_per_step:
+        raise DelaykitError("--one-spike-per-step: applies only with --from sinabs or --from rockpool")
+    else:
+        float_net = load_any(src, reference_code=args.reference_code or None, options=_options(args))
     float_net = with_window(float_net, args.window_steps, args.readout)
     target = args.target or getattr(args, "target_default", None)
     if args.verb == "to-netx" and target not in (None, "loihi2") and not str(target).endswith(".toml"):

@@ -23,6 +23,7 @@ from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets import check, load_target
 from delaykit.loading import load_model
 from delaykit.network import InputSpec, Network
+from delaykit.nir.producers import PRODUCERS, load_from
 from delaykit.outputs import OutputSet, output_set
 from delaykit.sim import Arithmetic, EvalResult, evaluate
 from delaykit.sim.raster import plot_raster
@@ -61,6 +62,19 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="raw units per input channel for a NIR graph without delaykit metadata "
         "(default: units / channels)",
+    )
+    p.add_argument(
+        "--from",
+        dest="nir_from",
+        choices=sorted(PRODUCERS),
+        help="MODEL is a .nir graph that this tool exported: read it with the tool's conventions "
+        "(delaykit/nir/producers.py) at the step --dt-ms (snntorch's is fixed at 0.1 ms), or refuse "
+        "naming the node and the reason",
+    )
+    p.add_argument(
+        "--one-spike-per-step",
+        action="store_true",
+        help="with --from sinabs/rockpool: the tool's network emitted at most one spike per step",
     )
     p.add_argument("--data", required=True, help="SHD-schema HDF5 test file")
 
@@ -270,6 +284,9 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _load(args: argparse.Namespace) -> Network:
     """The model; a NIR graph without delaykit metadata takes its step from --dt-ms."""
+    if args.nir_from or args.one_spike_per_step:
+        net = _load_from_tool(args)
+        return _foreign_input(net, args.data, args.channel_group)
     try:
         net = load_model(args.model, dt=args.dt_ms / 1e3 if args.dt_ms else None)
     except DelaykitError as e:
@@ -279,6 +296,25 @@ def _load(args: argparse.Namespace) -> Network:
     if net.provenance.get("imported_from") == "nir":
         net = _foreign_input(net, args.data, args.channel_group)
     return net
+
+
+def _load_from_tool(args: argparse.Namespace) -> Network:
+    """MODEL as a NIR export of ``--from TOOL`` (one line naming file, node and reason if not)."""
+    tool = args.nir_from
+    if tool is None:
+        raise DelaykitError("--one-spike-per-step: applies only with --from sinabs or --from rockpool")
+    if args.dt_ms is None and tool != "snntorch":
+        raise DelaykitError(
+            f"{args.model}: --from {tool}: the file does not record the step its network ran with; "
+            "give it with --dt-ms (milliseconds)"
+        )
+    if args.dt_ms is not None and not (math.isfinite(args.dt_ms) and args.dt_ms > 0):
+        raise DelaykitError(f"--dt-ms: must be a positive number of milliseconds, got {args.dt_ms}")
+    dt = None if args.dt_ms is None else args.dt_ms / 1e3
+    try:
+        return load_from(args.model, tool, dt, one_spike_per_step=args.one_spike_per_step)
+    except DelaykitError as e:  # the library names its parameter
+        raise DelaykitError(str(e).replace("(one_spike_per_step=True)", "(--one-spike-per-step)")) from None
 
 
 def _warn_limits(net: Network, target: Any) -> None:

@@ -35,7 +35,7 @@ from delaykit.errors import DelaykitError
 from delaykit.network import LIF, Network
 
 from .consumers import SNNTORCH_DT
-from .import_nir import load_nir
+from .import_nir import _read_graph, load_nir
 
 __all__ = ["PRODUCERS", "REFUSED", "load_from"]
 
@@ -116,28 +116,44 @@ def _subtractive(net: Network) -> Network:
     return replace(net, layers=layers)
 
 
-def load_from(path_or_graph: Any, tool: str, dt: float, *, one_spike_per_step: bool = False) -> Network:
-    """Import a graph that ``tool`` exported (:data:`PRODUCERS`); dt: the step (seconds) the
-    tool's network ran with (sinabs counts steps: its graphs are read at dt = 1 and the network
-    keeps ``dt``). DelaykitError naming the node and the reason for what it cannot hold."""
-    import nir
-
+def load_from(
+    path_or_graph: Any, tool: str, dt: float | None, *, one_spike_per_step: bool = False
+) -> Network:
+    """Import a graph that ``tool`` exported (:data:`PRODUCERS`); a ``.nir`` path or a
+    ``nir.NIRGraph``. dt: the step (seconds) the tool's network ran with (sinabs counts steps:
+    its graphs are read at dt = 1, snntorch's at its fixed 1e-4 s, and the network keeps
+    ``dt``; for snntorch dt may be None: the network keeps 1e-4 s). DelaykitError naming the file, the node and the reason for what it cannot hold."""
     if tool not in PRODUCERS:
         raise DelaykitError(f"tool: {tool!r} is not one of {sorted(PRODUCERS)}")
-    graph = (
-        path_or_graph
-        if isinstance(path_or_graph, nir.NIRGraph)
-        else nir.read(path_or_graph, type_check=False)
-    )
+    graph, source = _read_graph(path_or_graph)
+    try:
+        return _load_from(graph, tool, dt, one_spike_per_step)
+    except (DelaykitError, ValueError) as e:
+        if source == "graph" or str(e).startswith(source):
+            raise DelaykitError(str(e)) from None
+        raise DelaykitError(f"{source}: {e}") from None
+
+
+def _load_from(graph: Any, tool: str, dt: float | None, one_spike_per_step: bool) -> Network:
+    if dt is None and tool != "snntorch":
+        raise DelaykitError(
+            f"a {tool} NIR export does not record the step its network ran with: pass dt "
+            "(seconds per step, e.g. dt=0.001)"
+        )
     spiking = [n for n, x in graph.nodes.items() if type(x).__name__ in _SPIKING]
     if tool == "spyx" and spiking:
         raise DelaykitError(f"NIR node {spiking[0]!r}: {REFUSED['spyx']}")
     if tool in ("sinabs", "rockpool"):
+        assert dt is not None
         if spiking and not one_spike_per_step:
             raise DelaykitError(f"NIR node {spiking[0]!r}: " + REFUSED["multispike"].format(tool=tool))
         step = 1.0 if tool == "sinabs" else dt
         net = load_nir(_exact_unit_gain(graph, step), dt=step)
         return _subtractive(replace(net, dt=dt))
     if tool == "norse":
+        assert dt is not None
         graph = _fix_norse_tau(graph, dt)
-    return load_nir(graph, dt=SNNTORCH_DT if tool == "snntorch" else dt)
+    if tool == "snntorch":  # read in its fixed step; the network keeps the step it ran with
+        net = load_nir(graph, dt=SNNTORCH_DT)
+        return net if dt is None else replace(net, dt=dt)
+    return load_nir(graph, dt=dt)

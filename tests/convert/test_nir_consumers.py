@@ -4,6 +4,7 @@ modules (convert/nir_torch.py) and the interop matrix rendering -- fast, no tool
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -192,3 +193,75 @@ def test_tools_that_cannot_run_the_contract_neuron_are_refused_unless_asked(rng,
     with pytest.raises(DelaykitError, match=rf"tool '{tool}': .*cannot run the contract's"):
         graph_for(net, tool)
     assert graph_for(net, tool, approximate=True) is not None
+
+
+def _norse_file(rng, path):
+    """A network and the NIR file norse's ``to_nir`` would write for it (tau as dt * tau)."""
+    net = random_network(rng, (6, 5, 3), max_delay=0, readout="spike_count", spiking_last=True)
+    g = network_to_nir(net, r_convention="one")
+    nodes = dict(g.nodes)
+    for name, n in g.nodes.items():
+        if type(n).__name__ == "LIF":
+            nodes[name] = nir.LIF(
+                tau=n.tau * net.dt, r=n.r, v_leak=n.v_leak, v_threshold=n.v_threshold, v_reset=n.v_reset
+            )
+    nir.write(path, nir.NIRGraph(nodes=nodes, edges=g.edges, type_check=False))
+    return net
+
+
+def test_cli_reads_a_tools_export_with_from(tmp_path, rng, capsys):
+    """``convert to-dkn G.nir --from TOOL`` and ``sim G.nir --from TOOL``: the tool's graph as
+    delaykit's network, simulated on a data file like the network it came from."""
+    from delaykit.cli.main import main
+    from delaykit.data.shd import BinSpec, SHDFile, write_shd
+    from delaykit.network import InputSpec, load_network
+    from delaykit.sim import evaluate
+
+    g = tmp_path / "norse.nir"
+    net = _norse_file(rng, g)
+    dkn = tmp_path / "norse.dkn"
+    assert main(["convert", "to-dkn", str(g), "--from", "norse", "--dt-ms", "10", "-o", str(dkn)]) == 0
+    back = load_network(dkn)
+    for a, b in zip(net.layers, back.layers, strict=True):
+        assert np.isclose(a.neuron.tau, b.neuron.tau) and np.allclose(a.weight, b.weight)
+    times = [np.sort(rng.random(40) * 0.2).astype(np.float32) for _ in range(12)]
+    units = [rng.integers(0, 12, 40) for _ in range(12)]
+    data = tmp_path / "test.h5"
+    write_shd(data, times, units, rng.integers(0, 3, 12), n_units=12)
+    spec = InputSpec(n_channels=6, window_steps=20, n_units=12, channel_group=2)
+    with SHDFile(data, BinSpec(dt=net.dt, channel_group=2, window_steps=20), n_units=12) as ds:
+        want = evaluate(replace(net, input=spec), ds, workers=1, progress=False)
+    out = tmp_path / "sim.json"
+    argv = ["sim", str(g), "--from", "norse", "--dt-ms", "10", "--data", str(data), "--workers", "1"]
+    main([*argv, "--no-progress", "--json", str(out), "--expect", "0", "--tolerance", "100"])
+    got = json.loads(out.read_text())
+    assert got["accuracy"] == pytest.approx(want.accuracy) and want.predictions.size == 12
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--from", "spyx", "--dt-ms", "10"],
+            r"norse\.nir: NIR node '\w+': spyx's LIF fires on the previous",
+        ),
+        (
+            ["--from", "sinabs", "--dt-ms", "10"],
+            r"norse\.nir: NIR node '\w+': .*say so \(--one-spike-per-step\)",
+        ),
+        (["--from", "norse"], r"norse\.nir: --from norse: .*give it with --dt-ms"),
+        (["--from", "norse", "--dt-ms", "-1"], r"--dt-ms:? (-1: )?must be"),
+        (["--one-spike-per-step"], r"--one-spike-per-step: applies only with --from"),
+    ],
+)
+@pytest.mark.parametrize("verb", [["convert", "to-dkn"], ["sim"]])
+def test_cli_from_refuses_in_one_line(tmp_path, rng, capsys, verb, argv, message):
+    from delaykit.cli.main import main
+
+    g = tmp_path / "norse.nir"
+    _norse_file(rng, g)
+    data = ["--data", str(tmp_path / "none.h5")] if verb == ["sim"] else ["-o", str(tmp_path / "x.dkn")]
+    assert main([*verb, str(g), *argv, *data]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "x.dkn").exists()
