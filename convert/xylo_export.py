@@ -12,9 +12,12 @@ indices, so a reader can line Xylo's recordings up with the network's steps.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from delaykit.convert.build import convert_checkpoint
+from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets.xylo_map import XyloMapping, map_to_xylo
 from delaykit.hardware_targets.xylo_spec import save_spec
@@ -38,6 +41,32 @@ def _mapping_facts(net: Network, m: XyloMapping) -> dict[str, Any]:
         "note": "hidden layer l runs l steps and the readout readout_latency_steps steps after the "
         "network's time; delays are relay chains (dash_mem 0, dash_syn 1, threshold 1, weight 2, self -1)",
     }
+
+
+def xylo_network(checkpoint: str | Path, bits: int = 8) -> Network:
+    """A checkpoint trained for Xylo (``delaykit train --target xylo``) as the integer contract
+    network :func:`map_to_xylo` takes: weights quantized to ``bits`` (one scale per layer, as
+    fine-tuning fake-quantized them), delays kept (Xylo realizes them as relay chains).
+
+    Refuses a checkpoint not trained with Xylo's neuron: its numbers would mean something else
+    on Xylo (``train/xylo.py``). The network's metadata says how it is to be read.
+    """
+    net = convert_checkpoint(checkpoint, bits=bits)  # no target: Xylo's delays are relays, not native
+    if not net.metadata.get("arch", {}).get("xylo_neuron"):
+        raise DelaykitError(
+            f"{checkpoint}: not trained with Xylo's neuron; train it with delaykit train --target xylo "
+            f"(e.g. --config delay-task-xylo)"
+        )
+    meta = {**net.metadata, "read_as": XYLO_READING}
+    return replace(net, metadata=meta)
+
+
+#: How a network trained with Xylo's neuron is to be read (its ``metadata["read_as"]``).
+XYLO_READING = (
+    "xylo: run in Xylo's arithmetic (delaykit.hardware_targets.xylo_reference.run_xylo_mode) or on "
+    "Xylo (convert to-xylo); the contract's float reading differs (current decayed after use, one "
+    "event per step)"
+)
 
 
 def write_xylo(net: Network, folder: Path) -> str:

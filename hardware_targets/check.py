@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from delaykit.errors import DelaykitError
 from delaykit.hardware_targets.resources import ResourceEstimate, estimate_resources
 from delaykit.hardware_targets.rules import (
     LIMITS,
@@ -28,6 +29,8 @@ from delaykit.hardware_targets.rules import (
     weight_levels,
 )
 from delaykit.hardware_targets.schema import Target
+from delaykit.hardware_targets.xylo_map import plan_xylo
+from delaykit.hardware_targets.xylo_spec import MAX_FAN_OUT, MAX_HIDDEN, MAX_REC_SYNAPSES
 from delaykit.network import Network
 
 __all__ = ["LIMITS", "FitReport", "Violation", "check", "check_report", "format_fit_report"]
@@ -176,8 +179,10 @@ def check_report(network: Network, target: Target) -> FitReport:
     out: list[Violation] = []
     notes: list[str] = []
     layers = network.layers
+    relays = _xylo_relays(network, target, out, notes)
     for li, layer in enumerate(layers):
-        check_delays(layer, target, out, notes)
+        if not relays:
+            check_delays(layer, target, out, notes)
         check_weights(layer, target, out)
         check_neuron(layer, target, out)
         check_fan(
@@ -188,6 +193,37 @@ def check_report(network: Network, target: Target) -> FitReport:
     _check_resources(target, est, out)
     _check_mapping(network, target, est, out)
     return FitReport(target.name, out, sorted(target.unknown.items()), notes)
+
+
+def _xylo_relays(network: Network, target: Target, out: list[Violation], notes: list[str]) -> bool:
+    """On Xylo, a network Xylo can express gets its delays as relay chains in the recurrent
+    core (``xylo_map``): instead of ``delay_native``, the relays count against the hidden
+    neurons, the recurrent connections and the fan-out. False when this does not apply."""
+    if target.name != "xylo" or not any(
+        np.any(layer.delay[layer.weight != 0] > 0) for layer in network.layers
+    ):
+        return False
+    try:
+        plan = plan_xylo(network)
+    except DelaykitError as e:
+        notes.append(f"delays not realizable as Xylo relay chains ({e}); checked as delays")
+        return False
+    notes.append(plan.lines()[0] + " (delaykit convert to-xylo)")
+    for limit, count, allowed, what in (
+        (
+            "neurons",
+            plan.n_hidden,
+            MAX_HIDDEN,
+            f"hidden neurons = {plan.n_main} + {plan.n_relays} delay relays",
+        ),
+        ("synapses", plan.rec_connections, MAX_REC_SYNAPSES, "recurrent connections incl. relay chains"),
+        ("fan_out", plan.max_fan_out, MAX_FAN_OUT, "largest recurrent fan-out incl. relay taps"),
+    ):
+        if count > allowed:
+            out.append(
+                Violation(None, limit, count - allowed, count, allowed, f"{count} {what}; Xylo has {allowed}")
+            )
+    return True
 
 
 def check(network: Network, target: Target) -> list[Violation]:

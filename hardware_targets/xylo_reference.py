@@ -9,7 +9,8 @@ stepped, layer by layer, every synaptic delay a plain delay (no relays, no laten
 A network is Xylo-expressible (:func:`xylo_layers`, otherwise one refusal line naming the layer
 and field) when every layer has int8 weights and integer biases, ``tau = 2**dash_mem``,
 ``tau_syn = 2**dash_syn`` with ``dash_syn >= 1``, ``leak = "euler"``, ``v_reset = 0``, and
-``v_threshold / weight_scale`` a whole number in [1, 32767] (per neuron); hidden layers are LIF
+``v_threshold`` (in the weights' integer units, as the contract has it) a whole number in
+[1, 32767] (per neuron); hidden layers are LIF
 with ``reset = "subtract"``; the last layer (the readout, <= 8 neurons) is a subtract-reset LIF
 or an LI (Xylo threshold 32767). Per step ``t`` and neuron ``j`` of layer ``l`` (``x`` the input
 counts capped at 15, ``n`` the previous layer's event counts, capped at 31)::
@@ -106,17 +107,15 @@ def _threshold(layer: Layer) -> np.ndarray:
     nrn = layer.neuron
     if isinstance(nrn, LI):
         return np.full(layer.n_out, LI_THRESHOLD, np.int64)
-    scale = np.asarray(layer.weight_scale, np.float64)
-    th = np.broadcast_to(np.asarray(nrn.v_threshold, np.float64), (layer.n_out,)) / scale
+    # an integer layer's threshold is in the weights' integer units already (the contract)
+    th = np.broadcast_to(np.asarray(nrn.v_threshold, np.float64), (layer.n_out,))
     whole = np.round(th)
     if (
         np.any(np.abs(th - whole) > 1e-9 * np.maximum(1.0, np.abs(th)))
         or whole.min() < 1
         or whole.max() > LI_THRESHOLD
     ):
-        raise _refuse(
-            layer, "neuron.v_threshold", "v_threshold / weight_scale must be a whole number in [1, 32767]"
-        )
+        raise _refuse(layer, "neuron.v_threshold", "must be a whole number of weight units in [1, 32767]")
     return whole.astype(np.int64)
 
 

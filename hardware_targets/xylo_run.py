@@ -6,12 +6,14 @@ imports xylosim only when it runs. delaykit calls it through
 :func:`delaykit.hardware_targets.xylo_check.run_xylosim`; by hand::
 
     .venv-xylo/bin/python hardware_targets/xylo_run.py SPEC_DIR INPUT.npz OUT.npz [SPEC_DIR INPUT.npz OUT.npz ...]
+    .venv-xylo/bin/python hardware_targets/xylo_run.py --batch SPEC_DIR INPUTS.npz OUT.npz
 
 ``SPEC_DIR`` is a folder written by ``delaykit.hardware_targets.xylo_spec.save_spec`` (only its
 ``spec.npz`` is read); ``INPUT.npz`` holds ``input_counts`` [T, n_in] (events per step and
 channel, 0..255). ``OUT.npz`` receives xylosim's recordings as int64 arrays, one row per step:
 ``spikes`` [T, n_hid], ``v_mem_out`` [T, n_out], ``spikes_out`` [T, n_out], ``i_syn``
-[T, n_hid, n_syn], ``v_mem`` [T, n_hid], ``i_syn_out`` [T, n_out].
+[T, n_hid, n_syn], ``v_mem`` [T, n_hid], ``i_syn_out`` [T, n_out]. ``--batch`` runs one spec on
+many rasters (``input_counts`` [N, T, n_in], state reset before each): :func:`run_batch`.
 
 The layer is built as rockpool's ``XyloSim.from_specification`` (syns61201/xylo_sim.py) builds
 it: one ``XyloSynapse(post, state, weight)`` per non-zero weight, listed per presynaptic source,
@@ -96,8 +98,34 @@ def run_one(spec_dir: Path, input_path: Path, out_path: Path) -> None:
     del layer, keep
 
 
+def run_batch(spec_dir: Path, input_path: Path, out_path: Path) -> None:
+    """Evolve one spec on many rasters (``input_counts`` [N, T, n_in]), the state reset to zero
+    (``reset_all``) before each; write ``spikes`` [N, T, n_hid] (int8), ``spikes_out`` [N, T, n_out]
+    (int8) and ``v_mem_out`` [N, T, n_out] (int16) to ``out_path``."""
+    with np.load(spec_dir / "spec.npz", allow_pickle=False) as f:
+        z = {k: f[k] for k in f.files}
+    with np.load(input_path, allow_pickle=False) as f:
+        counts = np.asarray(f["input_counts"], np.int64)
+    layer, keep = build_layer(z)
+    n, n_steps = counts.shape[0], counts.shape[1]
+    n_hid, n_out = z["weights_in"].shape[1], z["weights_out"].shape[1]
+    spikes = np.zeros((n, n_steps, n_hid), np.int8)
+    spikes_out = np.zeros((n, n_steps, n_out), np.int8)
+    v_out = np.zeros((n, n_steps, n_out), np.int16)
+    for k in range(n):
+        layer.reset_all()
+        spikes_out[k] = np.asarray(layer.evolve(counts[k].tolist()), np.int64).reshape(n_steps, -1)
+        spikes[k] = np.asarray(layer.rec_recurrent_spikes, np.int64).reshape(n_steps, n_hid)
+        v_out[k] = np.asarray(layer.rec_v_mem_out, np.int64).reshape(n_out, n_steps).T
+    np.savez(out_path, spikes=spikes, spikes_out=spikes_out, v_mem_out=v_out)
+    del layer, keep
+
+
 def main(argv: list[str]) -> int:
     args = argv[1:]
+    if len(args) == 4 and args[0] == "--batch":
+        run_batch(Path(args[1]), Path(args[2]), Path(args[3]))
+        return 0
     if not args or len(args) % 3:
         print(__doc__, file=sys.stderr)
         return 2

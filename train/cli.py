@@ -17,6 +17,8 @@ EPILOG = """examples:
   delaykit train --config shd --data-dir data/shd --out runs/shd --set train.epochs=50 --set train.threads=2
   delaykit train --config shd --data-dir data/shd --out runs/shd --resume
   delaykit train --config delay-task --data-dir data/delay --out runs/loihi --target loihi2 --finetune
+  delaykit data synth --preset xylo --out data/delay-xylo
+  delaykit train --config delay-task-xylo --data-dir data/delay-xylo --out runs/xylo --target xylo
   torchrun --nproc_per_node 2 -m delaykit train --config shd --data-dir data/shd --out runs/ddp
 """
 
@@ -35,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="named config (shd, ssc, gsc, delay-task, tiny) or a TOML/YAML file (default: shd)",
+        help="named config (shd, ssc, gsc, delay-task, delay-task-xylo, spoken-digits, tiny) or a "
+        "TOML/YAML file (default: shd)",
     )
     p.add_argument("--data-dir", help="folder with *train*.h5 and *test*.h5 (or GSC audio folders)")
     p.add_argument("--out", help="run folder (created)")
@@ -54,7 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=int, help="shortcut for --set train.epochs=N")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT/resume.pt")
-    p.add_argument("--target", help="hardware target profile (name or .toml) for --finetune")
+    p.add_argument(
+        "--target",
+        help="hardware target profile (name or .toml) for --finetune; 'xylo' trains a model that fits "
+        "SynSense Xylo (Xylo's neuron, <= 16 channels, <= 8 classes, relay budget; implies --finetune)",
+    )
     p.add_argument(
         "--finetune",
         action="store_true",
@@ -77,6 +84,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.show_config:
         print(C.to_toml(cfg), end="")
         return 0
+    if args.target == "xylo" and not args.finetune:
+        args.finetune = True  # a Xylo model is always fine-tuned: int8 weights, delays as relays
     _check_args(args)
     # OpenMP threads sleep instead of spinning while they wait: on shared cores a spinning
     # thread holds the core its partner needs (train/cpu.py); before torch starts OpenMP

@@ -40,6 +40,7 @@ from delaykit.errors import DelaykitError
 from delaykit.network import decay_fraction
 from delaykit.train import cuba_kernels as K
 from delaykit.train.lif import atan_surrogate_grad
+from delaykit.train.xylo import is_xylo, xylo_arch_fields, xylo_btn
 
 NEURONS: tuple[str, ...] = ("lif", "cuba")
 RESETS: tuple[str, ...] = ("value", "subtract")
@@ -95,6 +96,8 @@ def arch_fields(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The ``arch`` fields of a config's ``model`` section: none for the paper's LIF (so its
     checkpoints stay as they were), all five otherwise."""
     m = model_cfg
+    if m["neuron"] == "xylo":  # Xylo's neuron: the contract's cuba neuron, flagged (train/xylo.py)
+        return xylo_arch_fields(m)
     if m["neuron"] == "lif" and m["reset"] == "value" and m["leak"] == "euler":
         return {}
     cuba = m["neuron"] == "cuba"
@@ -303,6 +306,11 @@ def hidden_forward(model: Any, i: int, cur: torch.Tensor) -> torch.Tensor:
     x, bias = _bn_split(model, i, cur.reshape(b_ * t_, c_))
     n = neuron_of(model.arch)
     th = model.arch["v_threshold"] if model.thresholds is None else model.thresholds[i]
+    if is_xylo(model.arch):
+        ts = float(n["tau_syn_steps"])
+        x3 = x.reshape(b_, t_, c_)
+        return xylo_btn(x3, tau=model.arch["tau_steps"], tau_syn=ts, v_threshold=th, bias=bias,
+                        alpha=model.surrogate_alpha)[0]  # fmt: skip
     spikes, _ = cuba_btn(
         x.reshape(b_, t_, c_),
         tau=model.arch["tau_steps"],
@@ -319,6 +327,11 @@ def hidden_forward(model: Any, i: int, cur: torch.Tensor) -> torch.Tensor:
 def readout_forward(model: Any, cur: torch.Tensor) -> torch.Tensor:
     """The readout (the contract's non-spiking ``LI``) of ``cur (B, T, classes)``: membranes."""
     n = neuron_of(model.arch)
+    if is_xylo(model.arch):
+        ts = float(n["tau_syn_steps"])
+        return xylo_btn(cur, tau=model.arch["readout_tau_steps"], tau_syn=ts, v_threshold=1.0, spiking=False)[
+            1
+        ]
     _, v = cuba_btn(
         cur,
         tau=model.arch["readout_tau_steps"],

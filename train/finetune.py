@@ -35,6 +35,7 @@ from delaykit.train.distributed import Dist
 from delaykit.train.evaluation import evaluate_model, final_metrics
 from delaykit.train.loop import run_training
 from delaykit.train.model import DelaySNN
+from delaykit.train.xylo import is_xylo, relay_count
 
 
 class FakeQuant:
@@ -155,13 +156,15 @@ def finetune_for_target(
     """
     dist = dist or Dist()
     t = resolve_target(target)
-    lo, hi = delay_range(t)
+    lo, hi = finetune_delay_range(t, model)
     report: dict[str, Any] = {
         "target": str(getattr(t, "name", target)),
         "weight_bits": target_bits(t, cfg["finetune"]["weight_bits"]),
         "delay_range": [lo, hi],
         "quantization": "per-layer symmetric max-abs of BN-folded weights, round half to even",
     }
+    if is_xylo(model.arch):
+        report["delays_as"] = "relay chains in Xylo's recurrent core (one hidden neuron per relay)"
     acc = _test_accuracy(model, cfg, splits, dist)
     _deploy_in_place(model, report, acc)
     model.dropout = float(cfg["finetune"]["dropout"])
@@ -176,6 +179,10 @@ def finetune_for_target(
     )
     report["test_acc_quantized"] = acc(True)
     report["epochs"] = len(ft_hist)
+    if is_xylo(model.arch):
+        relays = relay_count([layer.weight.detach()[:, :, 0] for layer in model.layers], model.delays())
+        report["relays_per_layer"] = relays
+        report["hidden_neurons"] = sum(model.arch["hidden"]) + sum(relays)
     path = out / "model.pt"
     if dist.main:
         metrics = _finetuned_metrics(history or [], report, len(ft_hist))
@@ -187,6 +194,16 @@ def finetune_for_target(
         write_text_atomic(out / "finetune_report.json", json.dumps(report, indent=2) + "\n")
         log(format_finetune_report(report))
     return path
+
+
+def finetune_delay_range(t: Any, model: DelaySNN) -> tuple[int, int]:
+    """The delays (steps) a model may keep on target ``t``: the native range, or for a model
+    trained with Xylo's neuron on a target without delays (Xylo) ``0..K-1``, realized as relay
+    chains (the relay budget was checked against the hidden neurons before training)."""
+    lo, hi = delay_range(t)
+    if hi == 0 and is_xylo(model.arch):
+        return 0, model.kernel_size - 1
+    return lo, hi
 
 
 def _test_accuracy(
@@ -237,7 +254,19 @@ def format_finetune_report(r: dict[str, Any]) -> str:
     bits = "float" if r["weight_bits"] is None else f"{r['weight_bits']}-bit weights"
     lines = [f"test accuracy for target {r['target']} ({bits}):"]
     lines += [f"  {label:38s} {r[key]:6.2f} %" for label, key in rows if key in r]
+    if "relays_per_layer" in r:
+        lines.append(
+            f"  delay relays (Xylo): {sum(r['relays_per_layer'])} {r['relays_per_layer']} per layer's inputs; "
+            f"{r['hidden_neurons']} hidden neurons with the network's own (max 1000)"
+        )
     return "\n".join(lines)
 
 
-__all__ = ["FakeQuant", "finetune_for_target", "fix_delays", "format_finetune_report", "target_bits"]
+__all__ = [
+    "FakeQuant",
+    "finetune_delay_range",
+    "finetune_for_target",
+    "fix_delays",
+    "format_finetune_report",
+    "target_bits",
+]

@@ -41,6 +41,7 @@ from delaykit.train.kernels import set_threads
 from delaykit.train.model import DelaySNN, build_model, sum_softmax
 from delaykit.train.optim import anneal_sigma, make_optimizers
 from delaykit.train.resume import RunState, restore, resume_dict
+from delaykit.train.xylo import power_of_two_steps
 
 
 class StopTraining(Exception):
@@ -50,7 +51,7 @@ class StopTraining(Exception):
 def make_arch(cfg: Mapping[str, Any], splits: Splits) -> dict[str, Any]:
     """The checkpoint's ``arch`` dict for a config and its data (times in steps of ``dt`` seconds)."""
     m, d = cfg["model"], cfg["data"]
-    return {
+    arch = {
         "model": m["kind"],
         "n_inputs": int(splits.n_inputs),
         "hidden": [int(h) for h in m["hidden"]],
@@ -69,6 +70,10 @@ def make_arch(cfg: Mapping[str, Any], splits: Splits) -> dict[str, Any]:
         "readout": "softmax_sum",
         **arch_fields(m),  # the neuron, when not the paper's LIF (train/cuba.py)
     }
+    if m["neuron"] == "xylo":  # Xylo decays by bit shifts: exact powers of two (train/xylo.py)
+        for key, ms in (("tau_steps", "tau_ms"), ("readout_tau_steps", "readout_tau_ms")):
+            arch[key] = power_of_two_steps(m[ms] / (d["dt"] * 1e3), 0, f"model.{ms}")
+    return arch
 
 
 @dataclass

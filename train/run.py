@@ -37,6 +37,7 @@ from delaykit.train.finetune import finetune_for_target
 from delaykit.train.loop import run_training
 from delaykit.train.model import DelaySNN
 from delaykit.train.plots import write_plots
+from delaykit.train.xylo import check_xylo_fit
 
 
 def resolve_config(
@@ -93,6 +94,8 @@ def train_model(
     try:
         # the data is read and checked first: invalid data leaves no run folder behind
         splits = load_splits(cfg, data_dir, progress=progress and dist.main)
+        if getattr(target, "name", None) == "xylo":  # Xylo's limits, before any training
+            check_xylo_fit(cfg, splits.n_inputs, splits.n_classes, splits.n_units)
         init_model = _initial_model(cfg, splits, init) if init is not None else None
         if dist.main:
             # a second train into this folder is refused while this one runs

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import delaykit.data.audio_cli as audio_cli
 from delaykit.cli.flags import flag_error
 from delaykit.data.download import download_dataset
-from delaykit.data.synth import DelayTaskConfig, write_delay_task_pair
+from delaykit.data.synth import PRESETS, write_delay_task_pair
 
 #: The DelayTaskConfig field each ``delaykit data synth`` flag sets.
 _SYNTH_FLAGS = {
@@ -17,6 +18,7 @@ _SYNTH_FLAGS = {
     "slot_ms": "--slot-ms",
     "jitter_ms": "--jitter-ms",
     "background_hz": "--background-hz",
+    "n_units": "--channels",
 }
 
 
@@ -51,32 +53,48 @@ def _add_synth(dsub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", default="data/delay", help="output folder (default: data/delay)")
     s.add_argument("--train", type=int, default=2000, help="training samples (default 2000)")
     s.add_argument("--test", type=int, default=500, help="test samples (default 500)")
-    s.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
-    s.add_argument("--active", type=int, default=8, help="informative channels (default 8)")
-    s.add_argument("--slot-ms", type=float, default=20.0, help="lag between slots in ms (default 20)")
-    s.add_argument("--jitter-ms", type=float, default=2.0, help="burst jitter s.d. in ms (default 2)")
     s.add_argument(
-        "--background-hz", type=float, default=1.0, help="background Poisson rate per unit in Hz (default 1)"
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="task preset: default (140 channels, 10 classes) or xylo (16 channels, 8 classes, 80 ms "
+        "slots: fits SynSense Xylo); the flags below override it",
+    )
+    s.add_argument("--classes", type=int, default=None, help="number of classes (default 10)")
+    s.add_argument(
+        "--channels",
+        type=int,
+        default=None,
+        help="input channels, one unit each (default 700 units / 5 = 140)",
+    )
+    s.add_argument("--active", type=int, default=None, help="informative channels (default 8)")
+    s.add_argument("--slot-ms", type=float, default=None, help="lag between slots in ms (default 20)")
+    s.add_argument("--jitter-ms", type=float, default=None, help="burst jitter s.d. in ms (default 2)")
+    s.add_argument(
+        "--background-hz", type=float, default=None, help="background Poisson rate per unit in Hz (default 1)"
     )
     s.add_argument("--seed", type=int, default=0, help="task and sample seed (default 0)")
     s.set_defaults(func=_synth)
 
 
 def _synth(args: argparse.Namespace) -> int:
+    given = {
+        "n_classes": args.classes,
+        "n_active": args.active,
+        "slot_ms": args.slot_ms,
+        "jitter_ms": args.jitter_ms,
+        "background_hz": args.background_hz,
+    }
+    if args.channels is not None:
+        given.update(n_units=args.channels, channel_group=1)
     try:
-        cfg = DelayTaskConfig(
-            n_classes=args.classes,
-            n_active=args.active,
-            slot_ms=args.slot_ms,
-            jitter_ms=args.jitter_ms,
-            background_hz=args.background_hz,
-        )
+        cfg = replace(PRESETS[args.preset], **{k: v for k, v in given.items() if v is not None})
     except ValueError as e:
         raise flag_error(e, _SYNTH_FLAGS) from None
     train, test = write_delay_task_pair(args.out, args.train, args.test, cfg, seed=args.seed, progress=True)
     print(
         f"wrote {train} ({args.train} samples) and {test} ({args.test} samples), "
-        f"{cfg.n_classes} classes, window {cfg.window_s} s"
+        f"{cfg.n_classes} classes, {cfg.n_channels} channels, window {cfg.window_s} s"
     )
     return 0
 

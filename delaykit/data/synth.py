@@ -69,9 +69,29 @@ class DelayTaskConfig:
             )
 
     @property
+    def n_channels(self) -> int:
+        """Input channels: ``ceil(n_units / channel_group)``."""
+        return math.ceil(self.n_units / self.channel_group)
+
+    @property
     def max_lag_ms(self) -> float:
         """Largest lag between two informative bursts, in milliseconds."""
         return (self.n_active - 1) * self.slot_ms
+
+
+#: The delay task sized for SynSense Xylo (``delaykit data synth --preset xylo``): 16 input
+#: channels (one unit each), 8 classes = 8 orders of 4 informative channels, slots 80 ms (8
+#: frames of 10 ms) apart. Xylo's neuron keeps at least half its synaptic current for a step
+#: (``dash_syn >= 1``), so with the default task's 20 ms slots a network without delays reads
+#: the order from what is left of the previous burst's current (90 % with 40 ms slots); 8
+#: frames later about 1/500 of it is left, and lining two adjacent bursts up takes delays of
+#: 7..9 steps.
+XYLO_TASK = DelayTaskConfig(
+    n_classes=8, n_active=4, n_units=16, channel_group=1, slot_ms=80.0, onset_max_ms=60.0, window_s=0.35
+)
+
+#: Named task presets (``delaykit data synth --preset NAME``).
+PRESETS: dict[str, DelayTaskConfig] = {"default": DelayTaskConfig(), "xylo": XYLO_TASK}
 
 
 def task_layout(cfg: DelayTaskConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:

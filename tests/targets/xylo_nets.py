@@ -17,7 +17,7 @@ def _layer(rng: np.random.Generator, name: str, n_out: int, n_in: int, last: boo
     if last and rng.random() < 0.5:
         neuron: LIF | LI = LI(tau=tau, tau_syn=tau_syn)
     else:
-        neuron = LIF(tau=tau, v_threshold=th * scale, tau_syn=tau_syn, reset="subtract")
+        neuron = LIF(tau=tau, v_threshold=th, tau_syn=tau_syn, reset="subtract")  # integer units
     bias = rng.integers(-3, 6, n_out) * (rng.random(n_out) < 0.5)
     return Layer(name, w.astype(np.int8), delay, neuron, bias=bias, weight_scale=scale)
 
