@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from delaykit.cli.demo_xylo import run_xylo_demo
 from delaykit.cli.flags import require_workers
 from delaykit.convert.build import convert_checkpoint
 from delaykit.data.audio_cli import spoken_digits_config
@@ -86,7 +87,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "--target",
         default=None,
         help="hardware target whose fixed-point rules the deployed run uses "
-        "(default: generic integer arithmetic, no extra latency)",
+        "(default: generic integer arithmetic, no extra latency); 'xylo' runs the Xylo job: the "
+        "16-channel 8-class delay task, trained for Xylo, mapped with relay chains, run in "
+        "delaykit's Xylo mode and in xylosim (.venv-xylo), with relay and neuron counts",
     )
     p.add_argument(
         "--tolerance",
@@ -114,6 +117,8 @@ class _Deployed:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.target == "xylo":  # trained for Xylo, run in xylosim (delaykit/cli/demo_xylo.py)
+        return run_xylo_demo(args)
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "data"
     t_start = time.perf_counter()
