@@ -79,7 +79,8 @@ def _prepare_data(args: argparse.Namespace, data_dir: Path) -> Path:
         print(f"[1/4] using the delay task in {data_dir}")
     else:
         print(f"[1/4] writing the 16-channel 8-class delay task (--preset xylo) to {data_dir}")
-        write_delay_task_pair(data_dir, *args.samples, XYLO_TASK, progress=True)
+        n_train, n_test = args.samples
+        write_delay_task_pair(data_dir, int(n_train), int(n_test), cfg=XYLO_TASK, progress=True)
     return test
 
 
