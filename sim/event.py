@@ -34,6 +34,8 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
+from .dense_kernels import LANES as _LANES
+from .dense_kernels import _dense_sources, _gather
 from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float
 from .readout import result_of
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
@@ -89,7 +91,12 @@ class _EventLayer:
             self.row_w = np.ascontiguousarray(vals, dtype=w_type)
             # bound of |syn| per unit input count: does an int32 accumulator suffice?
             self.abs_bound = int(np.abs(w).sum(axis=1).max()) if w.size else 0
+            self.dense: _DenseSynapses | None = None
+            if m < 2**31:
+                shift = delay[order] + self.lat
+                self.dense = _DenseSynapses(post[order], pre[order], shift, vals, self.n_out, self.n_in)
         else:
+            self.dense = None  # float sums keep the scatter's order (module docstring)
             # float32 storage when it holds every weight exactly (sums still run in float64)
             lossless = np.array_equal(vals.astype(np.float32).astype(np.float64), vals)
             self.row_w = np.ascontiguousarray(vals, dtype=np.float32 if lossless else np.float64)
@@ -102,13 +109,52 @@ class _EventLayer:
             )
 
 
+class _DenseSynapses:
+    """A layer's synapses for the time-dense gather (:mod:`delaykit.sim.dense_kernels`): post-major
+    quads of four synapses (source, shift = delay + lag + latency in steps, weight), sorted by
+    shift within a neuron so that a quad's sources reach similar steps; a neuron's last quad is
+    padded with silent synapses (source ``n_src``, weight 0). ``reach[i, s]``: synapses of source
+    ``i`` with shift <= ``s`` (the events an arrival cut-off keeps)."""
+
+    def __init__(
+        self, post: np.ndarray, pre: np.ndarray, shift: np.ndarray, w: np.ndarray, n_out: int, n_src: int
+    ):
+        order = np.lexsort((pre, shift, post))
+        post, pre, shift, w = post[order], pre[order], shift[order], w[order]
+        per_neuron = np.bincount(post, minlength=n_out)
+        quads = (per_neuron + 3) // 4
+        self.q_ptr = np.zeros(n_out + 1, dtype=np.int64)
+        np.cumsum(quads, out=self.q_ptr[1:])
+        start = np.zeros(n_out + 1, dtype=np.int64)
+        np.cumsum(per_neuron, out=start[1:])
+        slot = 4 * self.q_ptr[post] + (np.arange(post.size) - start[post])
+        n = 4 * int(self.q_ptr[-1])
+        self.q_src = np.full(n, n_src, dtype=np.int64)
+        self.q_shift = np.zeros(n, dtype=np.int64)
+        self.q_w = np.zeros(n, dtype=np.int32)
+        self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
+        self.max_shift = int(shift.max()) if shift.size else 0
+        hist = np.zeros((n_src, self.max_shift + 1), dtype=np.int64)
+        np.add.at(hist, (pre, shift), 1)
+        self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
+        self.n_syn = int(post.size)
+        self.n_src = n_src
+
+
 class EventNetwork:
     """A network prepared for the event engine under one arithmetic (reuse it across samples)."""
 
-    def __init__(self, net: Network, arithmetic: Arithmetic | None = None):
+    def __init__(self, net: Network, arithmetic: Arithmetic | None = None, delivery: str = "auto"):
+        """delivery: "auto" (per layer and sample, :func:`_choose`), or force "dense" (where a
+        layer allows it) or "scatter" -- for tests and benchmarks; results are the same."""
+        if delivery not in DELIVERY:
+            raise ValueError(f"delivery: must be one of {', '.join(DELIVERY)}, got {delivery!r}")
         self.net = net
         self.arith = arithmetic or Arithmetic.float64()
+        self.delivery = delivery
         self.layers = [_EventLayer(layer, self.arith, _fold(net, li)) for li, layer in enumerate(net.layers)]
+        #: the path each layer took in the last run ("dense" or "scatter")
+        self.last_paths: list[str] = []
 
     def run(self, frames: np.ndarray) -> SimResult:
         """Simulate one sample, frames (T, n_in) counts."""
@@ -116,16 +162,19 @@ class EventNetwork:
         steps = src.steps
         spikes: list[np.ndarray] = []
         events: list[int] = []
+        paths: list[str] = []
         out = _LayerOut(np.zeros((0, 0)), np.zeros((0, 0)), src)
         for el in self.layers:
             out_steps = steps + el.extend + el.lat
-            acc, n_events = _deliver_layer(el, src, out_steps, self.arith.is_fixed)
+            acc, n_events, path = _deliver_layer(el, src, out_steps, self.arith.is_fixed, self.delivery)
             events.append(n_events)
+            paths.append(path)
             out = _step_layer(el, acc, out_steps, self.arith)
             if el.spiking:
                 spikes.append(out.raster)
             src = out.spikes
             steps = out_steps
+        self.last_paths = paths
         return self._result(out, spikes, events, input_events)
 
     def _result(
@@ -182,9 +231,43 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
     return _Sources(src_t, src_i, values, unit, max_count, x.shape[0]), int(src_t.size)
 
 
-def _deliver_layer(el: _EventLayer, src: _Sources, out_steps: int, fixed: bool) -> tuple[np.ndarray, int]:
-    """The layer's accumulator (``out_steps * n`` slots) after delivering every source, and the
-    number of synaptic events."""
+#: the delivery paths: "auto" chooses per layer and sample (:func:`_choose`)
+DELIVERY = ("auto", "dense", "scatter")
+#: the gather costs about this many lanes per scattered event (measured on a 2-core AMD EPYC,
+#: Zen 1, AVX2, docs/design.md): it wins once more than one lane in DENSE_PER_EVENT carries one
+_DENSE_LANES_PER_EVENT = 40.0
+_LANES_LIKE: dict[type, np.ndarray] = {t: np.zeros(1, dtype=t) for t in (np.int16, np.int32)}
+
+
+def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> type | None:
+    """The lane type of the time-dense gather for this layer and input, or None: scatter.
+
+    The gather needs a fixed-point layer whose bound ``max_j sum_i |w_ij|`` times the largest
+    count fits the lanes (int16, else int32). "auto" takes it when the expected events (source
+    events x mean fan-out) exceed the lanes (synapses x steps) / ``_DENSE_LANES_PER_EVENT``.
+    """
+    d = el.dense
+    if delivery == "scatter" or d is None:
+        return None
+    bound = el.abs_bound * src.max_count
+    if bound >= 2**31:
+        return None
+    if delivery == "auto" and d.n_syn:
+        expected = src.t.size * d.n_syn / max(d.n_src, 1)
+        if expected * _DENSE_LANES_PER_EVENT < d.n_syn * out_steps:
+            return None
+    return np.int16 if bound < 2**15 else np.int32
+
+
+def _deliver_layer(
+    el: _EventLayer, src: _Sources, out_steps: int, fixed: bool, delivery: str = "auto"
+) -> tuple[np.ndarray, int, str]:
+    """The layer's accumulator (``out_steps * n`` slots) after delivering every source, the
+    number of synaptic events, and the path taken ("dense" or "scatter")."""
+    lanes = _choose(el, src, out_steps, delivery) if fixed else None
+    if lanes is not None:
+        acc, n_events = _gather_layer(el, src, out_steps, lanes)
+        return acc, n_events, "dense"
     acc_type: type
     if fixed:  # int32, not int16: a 16-bit add to memory costs up to 2x per event on AMD Zen 1
         acc_type = np.int32 if el.abs_bound * src.max_count < 2**31 else np.int64
@@ -206,6 +289,33 @@ def _deliver_layer(el: _EventLayer, src: _Sources, out_steps: int, fixed: bool) 
         out_steps,
         el.lat,
         src.unit,
+    )
+    return acc, int(n_events), "scatter"
+
+
+def _gather_layer(el: _EventLayer, src: _Sources, out_steps: int, lanes: type) -> tuple[np.ndarray, int]:
+    """The time-dense gather (:mod:`delaykit.sim.dense_kernels`): accumulator and events."""
+    d = el.dense
+    assert d is not None
+    pad = d.max_shift
+    row_len = pad + (out_steps + _LANES - 1) // _LANES * _LANES
+    counts = src.values if not src.unit else _NO_COUNTS[np.float64]
+    s, first, last, n_events = _dense_sources(
+        src.t,
+        src.i,
+        counts,
+        src.unit,
+        d.n_src,
+        pad,
+        row_len,
+        out_steps,
+        d.reach,
+        d.max_shift,
+        _LANES_LIKE[lanes],
+    )
+    acc = np.empty(out_steps * el.n_out, dtype=np.int32)
+    _gather(
+        d.q_ptr, d.q_src, d.q_shift, d.q_w, s, row_len, pad, first, last, src.unit, acc, el.n_out, out_steps
     )
     return acc, int(n_events)
 
