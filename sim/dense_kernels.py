@@ -12,8 +12,9 @@ for ``t`` in the run: contiguous loads, one add per lane. Synapses are grouped i
 steps (lanes) at a time with explicit 16-lane vector code (:func:`_quad_and`,
 :func:`_quad_mul`, LLVM vectors emitted through numba intrinsics: numba's loops over two arrays
 carry alias checks and scalar remainders that cost as much as the work). The time range of a
-quad is cut to the steps its sources can reach (their first and last spike plus the shifts,
-rounded out to 16 steps). Lanes are int16 when the layer's bound (largest ``sum_i |w_ij|``
+quad is cut to the steps its arrivals can reach (the layer's first and last source event plus
+the quad's smallest and largest shift, rounded out to 16 steps; synapses are sorted by shift so
+that a quad's shifts are close). Lanes are int16 when the layer's bound (largest ``sum_i |w_ij|``
 times the largest count) is below ``2**15``, else int32: integer adds are exact in any order as
 long as the final sum fits (two's complement sums wrap and unwrap), and the bound proves it.
 0/1 spikes are stored as ``-1`` so a product is one AND (``S & w``); counts above 1 multiply.
@@ -76,58 +77,51 @@ _quad_mul = _make_quad("mul")
 def _dense_sources(
     src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, max_shift, lanes_like
 ):  # pragma: no cover - compiled
-    """The sources as ``S`` (``(n_src + 1) * row_len + LANES`` lanes, dtype of ``lanes_like``;
-    row ``n_src`` stays silent), their first and last step, and the synaptic events.
+    """The sources as ``S`` (``(n_src + 1) * row_len`` lanes, dtype of ``lanes_like``; row
+    ``n_src`` stays silent) and the number of synaptic events.
 
     ``S[i * row_len + pad + t]``: count of source ``i`` at step ``t`` (``-1`` when ``unit``).
     ``reach[i * (max_shift + 1) + s]``: synapses of source ``i`` with shift <= ``s``, so an
     event at step ``t`` delivers ``reach[i, min(max_shift, out_steps - 1 - t)]`` arrivals that
     fall inside the run (none when ``t >= out_steps``).
     """
-    s = np.zeros((n_src + 1) * row_len + LANES, dtype=lanes_like.dtype)
-    first = np.full(n_src + 1, _NEVER, dtype=np.int64)
-    last = np.full(n_src + 1, -_NEVER, dtype=np.int64)
+    s = np.zeros((n_src + 1) * row_len, dtype=lanes_like.dtype)
     n_events = 0
     w = max_shift + 1
     for e in range(src_t.size):
         i = src_i[e]
         t = src_t[e]
         s[i * row_len + pad + t] = -1 if unit else src_c[e]
-        first[i] = min(first[i], t)
-        last[i] = max(last[i], t)
         room = out_steps - 1 - t
         if room >= 0:
             n_events += reach[i * w + min(max_shift, room)]
-    return s, first, last, n_events
+    return s, n_events
 
 
 @nb.njit(cache=True, nogil=True)
 def _gather(
-    q_ptr, q_src, q_shift, q_w, s, row_len, pad, first, last, unit, acc, n_out, out_steps
+    q_ptr, q_base, q_w, q_hmin, q_hmax, s, first, last, unit, acc, n_out, out_steps
 ):  # pragma: no cover - compiled
     """Each output neuron's input row, quad by quad, written into ``acc[t * n_out + j]``.
 
     ``q_ptr[j]..q_ptr[j + 1]``: the quads of neuron ``j``; quad ``q`` holds synapses
-    ``4q..4q+3`` of ``q_src`` (source row), ``q_shift`` (delay + lag + latency, steps) and
-    ``q_w`` (weight; padding synapses read the silent row with weight 0).
+    ``4q..4q+3``: ``q_base`` (where the source row, shifted by the synapse's delay + lag +
+    latency, starts in ``s``) and ``q_w`` (weight; padding synapses read the silent row with
+    weight 0); ``q_hmin``/``q_hmax``: the quad's smallest and largest shift (steps). ``first``
+    and ``last``: the first and last step with a source event; a quad adds the steps
+    ``[first + hmin, last + hmax]`` (rounded out to 16), where its arrivals can fall.
     """
     n_lanes = (out_steps + LANES - 1) // LANES * LANES
     row = np.zeros(n_lanes, dtype=s.dtype)
     for j in range(n_out):
         for q in range(q_ptr[j], q_ptr[j + 1]):
-            k = 4 * q
-            i0, i1, i2, i3 = q_src[k], q_src[k + 1], q_src[k + 2], q_src[k + 3]
-            h0, h1, h2, h3 = q_shift[k], q_shift[k + 1], q_shift[k + 2], q_shift[k + 3]
-            lo = min(min(first[i0] + h0, first[i1] + h1), min(first[i2] + h2, first[i3] + h3))
-            hi = max(max(last[i0] + h0, last[i1] + h1), max(last[i2] + h2, last[i3] + h3)) + 1
-            hi = min(hi, out_steps)
+            lo = first + q_hmin[q]
+            hi = min(last + q_hmax[q] + 1, out_steps)
             if lo >= hi:
                 continue
             t = lo - lo % LANES
-            b0 = i0 * row_len + pad - h0
-            b1 = i1 * row_len + pad - h1
-            b2 = i2 * row_len + pad - h2
-            b3 = i3 * row_len + pad - h3
+            k = 4 * q
+            b0, b1, b2, b3 = q_base[k], q_base[k + 1], q_base[k + 2], q_base[k + 3]
             w0, w1, w2, w3 = q_w[k], q_w[k + 1], q_w[k + 2], q_w[k + 3]
             if unit:
                 while t < hi:

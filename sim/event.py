@@ -134,11 +134,26 @@ class _DenseSynapses:
         self.q_w = np.zeros(n, dtype=np.int32)
         self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
         self.max_shift = int(shift.max()) if shift.size else 0
+        quad = slot // 4  # each quad's smallest and largest real shift
+        self.q_hmin = np.full(n // 4, self.max_shift, dtype=np.int64)
+        self.q_hmax = np.zeros(n // 4, dtype=np.int64)
+        np.minimum.at(self.q_hmin, quad, shift)
+        np.maximum.at(self.q_hmax, quad, shift)
+        self._bases: tuple[int, np.ndarray] = (-1, self.q_src)
         hist = np.zeros((n_src, self.max_shift + 1), dtype=np.int64)
         np.add.at(hist, (pre, shift), 1)
         self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
         self.n_syn = int(post.size)
         self.n_src = n_src
+
+    def bases(self, row_len: int) -> np.ndarray:
+        """Where each synapse's shifted source row starts in ``S`` (rows of ``row_len`` lanes),
+        kept for the last ``row_len`` (samples of one length share it)."""
+        got = self._bases
+        if got[0] != row_len:
+            got = (row_len, self.q_src * row_len + self.max_shift - self.q_shift)
+            self._bases = got  # one tuple, replaced whole: safe to share between threads
+        return got[1]
 
 
 class EventNetwork:
@@ -299,8 +314,10 @@ def _gather_layer(el: _EventLayer, src: _Sources, out_steps: int, lanes: type) -
     assert d is not None
     pad = d.max_shift
     row_len = pad + (out_steps + _LANES - 1) // _LANES * _LANES
+    if src.t.size == 0:
+        return np.zeros(out_steps * el.n_out, dtype=np.int32), 0
     counts = src.values if not src.unit else _NO_COUNTS[np.float64]
-    s, first, last, n_events = _dense_sources(
+    s, n_events = _dense_sources(
         src.t,
         src.i,
         counts,
@@ -314,9 +331,9 @@ def _gather_layer(el: _EventLayer, src: _Sources, out_steps: int, lanes: type) -
         _LANES_LIKE[lanes],
     )
     acc = np.empty(out_steps * el.n_out, dtype=np.int32)
-    _gather(
-        d.q_ptr, d.q_src, d.q_shift, d.q_w, s, row_len, pad, first, last, src.unit, acc, el.n_out, out_steps
-    )
+    first, last = int(src.t[0]), int(src.t[-1])  # sources come in time order
+    bases = d.bases(row_len)
+    _gather(d.q_ptr, bases, d.q_w, d.q_hmin, d.q_hmax, s, first, last, src.unit, acc, el.n_out, out_steps)
     return acc, int(n_events)
 
 

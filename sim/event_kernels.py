@@ -62,17 +62,16 @@ def _deliver(
 
 
 @nb.njit(cache=True, inline="always")
-def _reduce(x, bits, wrap):  # pragma: no cover - compiled
+def _bounds(bits, wrap):  # pragma: no cover - compiled
+    """``(lo, hi, half, mask)`` with ``reduce(x) = ((min(max(x, lo), hi) + half) & mask) - half``:
+    :func:`delaykit.arithmetic.reduce_int` without branches (bits 0: no limit)."""
+    top = np.int64(0x7FFFFFFFFFFFFFFF)
     if bits == 0:
-        return x
+        return -top - 1, top, np.int64(0), np.int64(-1)
     half = np.int64(1) << (bits - 1)
     if wrap:
-        return ((x + half) & ((half << 1) - 1)) - half
-    if x > half - 1:
-        return half - 1
-    if x < 1 - half:
-        return 1 - half
-    return x
+        return -top - 1, top, half, (half << 1) - 1
+    return 1 - half, half - 1, np.int64(0), np.int64(-1)
 
 
 @nb.njit(cache=True, inline="always")
@@ -115,32 +114,35 @@ def _neurons_fixed(
     """Step the integer neurons through the accumulator; return the number of spikes.
 
     Per step, three passes over the neurons: the membrane update (no data-dependent branches:
-    LLVM hoists the uniform mode tests out of the loop and vectorizes it), threshold and reset,
-    then the spike list. About 5x faster than one fused loop. ``has_cur``: a synaptic current
-    state ``cur`` (decayed with ``syn_dparam``) instead of the step's input alone;
-    ``reset_mode`` 0 value, 1 subtract, 2 none.
+    the reductions are min/max/and, LLVM hoists the uniform mode tests out of the loop and
+    vectorizes it), threshold and reset, then the spike list (written without a branch: a
+    spike's slot is written for every neuron and kept only when it fired). ``has_cur``: a
+    synaptic current state ``cur`` (decayed with ``syn_dparam``) instead of the step's input
+    alone; ``reset_mode`` 0 value, 1 subtract, 2 none. ``out_t``/``out_i``: ``out_steps * n``
+    slots (a step writes at most ``n`` past the spikes before it).
     """
     v = reset.copy()
     h = np.empty(n, dtype=np.int64)
     cur = np.zeros(n, dtype=np.int64)
+    rb = reset + bias  # int64 sums wrap: the same bits in any order
+    clo, chi, chalf, cmask = _bounds(cur_bits, cur_wrap)
+    mlo, mhi, mhalf, mmask = _bounds(mem_bits, mem_wrap)
     n_sp = 0
     for t in range(out_steps):
         row = t * n
         if has_cur:  # contract v3: c = reduce(cdecay(c) + (syn << ws))
             for j in range(n):
-                u = _reduce(
-                    (np.int64(acc[row + j]) << ws) + _decay(cur[j], decay_kind, syn_dparam),
-                    cur_bits,
-                    cur_wrap,
-                )
+                u = (np.int64(acc[row + j]) << ws) + _decay(cur[j], decay_kind, syn_dparam)
+                u = ((min(max(u, clo), chi) + chalf) & cmask) - chalf
                 cur[j] = u
-                x = _decay(v[j] - reset[j], decay_kind, dparam)
-                h[j] = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
+                hj = rb[j] + _decay(v[j] - reset[j], decay_kind, dparam) + u
+                h[j] = ((min(max(hj, mlo), mhi) + mhalf) & mmask) - mhalf
         else:
             for j in range(n):
-                u = _reduce(np.int64(acc[row + j]) << ws, cur_bits, cur_wrap)
-                x = _decay(v[j] - reset[j], decay_kind, dparam)
-                h[j] = _reduce(reset[j] + x + u + bias[j], mem_bits, mem_wrap)
+                u = np.int64(acc[row + j]) << ws
+                u = ((min(max(u, clo), chi) + chalf) & cmask) - chalf
+                hj = rb[j] + _decay(v[j] - reset[j], decay_kind, dparam) + u
+                h[j] = ((min(max(hj, mlo), mhi) + mhalf) & mmask) - mhalf
         if spiking:
             r = raster[t]
             if reset_mode == 0:  # written out here: an inlined helper measured slower
@@ -154,14 +156,14 @@ def _neurons_fixed(
                     hj = h[j]
                     fire = (hj > thr[j]) if strict else (hj >= thr[j])
                     if fire and reset_mode == 1:
-                        hj = _reduce(hj - thr[j], mem_bits, mem_wrap)
+                        hj = hj - thr[j]
+                        hj = ((min(max(hj, mlo), mhi) + mhalf) & mmask) - mhalf
                     v[j] = hj
                     r[j] = fire
             for j in range(n):
-                if r[j]:
-                    out_t[n_sp] = t
-                    out_i[n_sp] = j
-                    n_sp += 1
+                out_t[n_sp] = t
+                out_i[n_sp] = j
+                n_sp += np.int64(r[j])
         else:
             for j in range(n):
                 v[j] = h[j]
