@@ -163,7 +163,7 @@ def _neurons_fixed(
             for j in range(n):
                 out_t[n_sp] = t
                 out_i[n_sp] = j
-                n_sp += np.int64(r[j])
+                n_sp += int(r[j])
         else:
             for j in range(n):
                 v[j] = h[j]
