@@ -72,6 +72,7 @@ _FLAGS = {
     "window_ms": "--window-ms",
     "channel_group": "--channel-group",
     "one_spike_per_step": "--one-spike-per-step",
+    "reset": "--reset",
 }
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:()]+)")
 
@@ -168,6 +169,13 @@ def _add_from_options(p: argparse.ArgumentParser) -> None:
         help="with --from sinabs/rockpool: the tool's network emitted at most one spike per step "
         "(SingleSpike, max_spikes_per_dt=1); their files do not say",
     )
+    g.add_argument(
+        "--reset",
+        choices=("zero", "subtract"),
+        help="with --from snntorch/sinabs: what the tool's neurons did on a spike, which their files "
+        "do not say (zero: snntorch reset_mechanism='zero' with reset_delay=False, sinabs "
+        "MembraneReset; subtract: sinabs MembraneSubtract; snntorch's subtract is refused)",
+    )
 
 
 def _load_from_tool(args: argparse.Namespace, src: Path) -> Network:
@@ -181,7 +189,7 @@ def _load_from_tool(args: argparse.Namespace, src: Path) -> Network:
             "give it with --dt-ms (milliseconds)"
         )
     dt = None if args.dt_ms is None else args.dt_ms / 1e3
-    return load_from(src, tool, dt, one_spike_per_step=args.one_spike_per_step)
+    return load_from(src, tool, dt, one_spike_per_step=args.one_spike_per_step, reset=args.reset)
 
 
 def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
@@ -296,8 +304,8 @@ def _prepare(args: argparse.Namespace, src: Path) -> tuple[Network, Network, dic
     """(float network, deployed network, prepare_for_target's info) for an export verb."""
     if args.nir_from:
         float_net = _load_from_tool(args, src)
-    elif args.one_spike_per_step:
-        raise DelaykitError("--one-spike-per-step: applies only with --from sinabs or --from rockpool")
+    elif args.one_spike_per_step or args.reset:
+        raise DelaykitError("--one-spike-per-step, --reset: apply only with --from TOOL")
     else:
         float_net = load_any(src, reference_code=args.reference_code or None, options=_options(args))
     float_net = with_window(float_net, args.window_steps, args.readout)

@@ -21,7 +21,16 @@ __all__ = ["BEGIN", "END", "merge_rows", "read_rows", "render", "replace_section
 BEGIN = "<!-- nir-interop:begin (generated from docs/nir_interop.json; do not edit) -->"
 END = "<!-- nir-interop:end -->"
 _TOOL_ORDER = ("spikingjelly", "norse", "snntorch", "sinabs", "rockpool", "spyx")
-_MODEL_ORDER = ("none", "learned", "none-cuba")
+_MODEL_ORDER = (
+    "none",
+    "learned",
+    "none-cuba",
+    "none-if",
+    "none-li",
+    "none-zero",
+    "none-subtract",
+    "none-default",
+)
 
 
 def _key(row: dict[str, Any]) -> tuple[int, int, int]:
@@ -81,7 +90,7 @@ def render(rows: list[dict[str, Any]]) -> str:
             reason = (
                 f"`to-nir --for {row['tool']}` refuses: {inexact} (difference measured on a forced export)"
             )
-        note = "; ".join(x for x in (note, reason) if x)
+        note = "; ".join(x for x in (row.get("note", ""), note, reason) if x)
         lines.append(
             f"| {row['tool']} | {row.get('version', '')} | {arrow} | {row['model']} | {spikes} | "
             f"{output} | {preds} | {note} |"

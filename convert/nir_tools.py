@@ -39,7 +39,15 @@ from delaykit.nir.producers import load_from
 from delaykit.sim.evaluate import simulate
 from delaykit.sim.readout import apply_readout
 
-__all__ = ["OUTPUT_RTOL", "TOOLS", "Interop", "export_check", "find_tool_python", "import_check"]
+__all__ = [
+    "NATIVE_CLASSES",
+    "OUTPUT_RTOL",
+    "TOOLS",
+    "Interop",
+    "export_check",
+    "find_tool_python",
+    "import_check",
+]
 
 TOOLS = tuple(CONSUMERS)
 #: A readout membrane bin matches when |tool - delaykit| <= OUTPUT_RTOL * (1 + |delaykit|).
@@ -67,9 +75,35 @@ class Interop:
     version: str = ""
     node_map: list[str] = field(default_factory=list)
     reason: str = ""
+    note: str = ""  # import: the tool's classes that made the network
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: The tool's own classes behind each network of the import direction (tool, variant).
+NATIVE_CLASSES: dict[tuple[str, str], str] = {
+    ("spikingjelly", "lif"): "LIFNode(decay_input=False, v_reset=0)",
+    ("spikingjelly", "cuba"): "CUBALIFNode(v_reset=0)",
+    ("spikingjelly", "if"): "IFNode(v_reset=0)",
+    ("spikingjelly", "default"): "LIFNode(tau) defaults (decay_input=True, v_reset=0)",
+    ("norse", "lif"): "LIFBoxCell",
+    ("norse", "cuba"): "LIFCell (current-based)",
+    ("norse", "if"): "IAFCell",
+    ("norse", "li"): "LIFBoxCell, LIBoxCell readout",
+    ("snntorch", "lif"): "Leaky(reset_mechanism='zero', reset_delay=False)",
+    ("snntorch", "cuba"): "Synaptic(reset_mechanism='zero', reset_delay=False)",
+    ("snntorch", "subtract"): "Leaky(reset_mechanism='subtract', reset_delay=False)",
+    ("snntorch", "default"): "Leaky(beta) defaults (subtract, reset_delay=True)",
+    ("sinabs", "lif"): "LIFSqueeze(SingleSpike, MembraneSubtract)",
+    ("sinabs", "zero"): "LIFSqueeze(SingleSpike, MembraneReset)",
+    ("sinabs", "if"): "IAFSqueeze(SingleSpike, MembraneSubtract)",
+    ("sinabs", "li"): "LIFSqueeze, ExpLeakSqueeze readout",
+    ("rockpool", "lif"): "LIFNeuronTorch(max_spikes_per_dt=1)",
+    ("rockpool", "cuba"): "LIFTorch(max_spikes_per_dt=1) (current-based)",
+    ("rockpool", "li"): "LIFNeuronTorch, ExpSynTorch readout",
+    ("spyx", "lif"): "spyx.nn.LIF",
+}
 
 
 def find_tool_python(tool: str) -> str | None:
@@ -154,11 +188,14 @@ def export_check(net: Network, frames: np.ndarray, tool: str, model: str = "") -
     return _finish(row)
 
 
-def native_spec(net: Network, tau_syn_steps: float | None = None) -> dict[str, np.ndarray]:
+def native_spec(
+    net: Network, tau_syn_steps: float | None = None, variant: str = "lif"
+) -> dict[str, np.ndarray]:
     """The layers of ``net`` for a tool's own classes: real weights and biases, one tau and
     one threshold for the whole network (DelaykitError otherwise). ``tau_syn_steps``: make every
     layer current-based with that synaptic time constant and no bias (a bias would enter the
-    tools' current, where the contract adds it to the membrane)."""
+    tools' current, where the contract adds it to the membrane). ``variant``: which of the
+    tool's neurons (``nir_tool_native.VARIANTS``; "cuba" with ``tau_syn_steps``)."""
     taus = {float(layer.neuron.tau) for layer in net.layers}
     ths = {float(np.asarray(layer.neuron.v_threshold).reshape(-1)[0]) for layer in net.layers[:-1]}
     if len(taus) != 1 or len(ths) != 1:
@@ -168,6 +205,7 @@ def native_spec(net: Network, tau_syn_steps: float | None = None) -> dict[str, n
         "tau_steps": np.array(taus.pop()),
         "threshold": np.array(ths.pop()),
         "dt": np.array(net.dt),
+        "variant": np.array("cuba" if tau_syn_steps is not None else variant),
     }
     for i, layer in enumerate(net.layers):
         if np.any(layer.delay[layer.weight != 0]):
@@ -185,30 +223,49 @@ def native_spec(net: Network, tau_syn_steps: float | None = None) -> dict[str, n
 
 
 def import_check(
-    net: Network, frames: np.ndarray, tool: str, model: str = "", tau_syn_steps: float | None = None
+    net: Network,
+    frames: np.ndarray,
+    tool: str,
+    model: str = "",
+    tau_syn_steps: float | None = None,
+    variant: str = "lif",
 ) -> Interop:
-    """``tool`` builds ``net``'s layers (all LIF), runs them and exports NIR; delaykit imports
-    that file and runs it. A graph delaykit cannot hold exactly is ``refused`` with the reason."""
-    row = Interop(tool, model, "import", samples=len(frames))
+    """``tool`` builds ``net``'s layers (:func:`native_spec`), runs them and exports NIR;
+    delaykit imports that file, stating what the tool's file leaves out as the tool's run
+    reports it (one spike per step, the reset), and runs it. A graph delaykit cannot hold
+    exactly is ``refused`` with the reason."""
+    kind = "cuba" if tau_syn_steps is not None else variant
+    row = Interop(tool, model, "import", samples=len(frames), note=NATIVE_CLASSES.get((tool, kind), ""))
     frames = np.asarray(frames, dtype=np.float64)
     with tempfile.TemporaryDirectory(prefix=f"dk-nir-{tool}-") as d:
         s, f, o, g = (Path(d, n) for n in ("spec.npz", "frames.npz", "out.npz", "tool.nir"))
-        np.savez(s, **native_spec(net, tau_syn_steps))
+        np.savez(s, **native_spec(net, tau_syn_steps, variant))
         np.savez(f, frames=frames.astype(np.float32))
         _run_tool(tool, ["native", tool, str(s), str(f), str(o), str(g)])
         output, spikes, info = _load_out(o)
         row.version = info.get("version", "")
-        try:
-            imported = load_from(g, tool, net.dt, one_spike_per_step=True)  # as the tools ran
+        try:  # as the tool ran: at most one spike per step, the reset it reports
+            imported = load_from(g, tool, net.dt, one_spike_per_step=True, reset=info.get("reset"))
         except DelaykitError as e:
-            row.status, row.reason = "refused", str(e).split(": ", 1)[-1] if str(e).startswith(d) else str(e)
+            row.status, row.reason = "refused", str(e).removeprefix(f"{g}: ")
             return row
     sims = [simulate(imported, x, engine="reference") for x in frames]
     n_hidden = len(imported.layers) - 1
     ours = [np.stack([r.spikes[li] for r in sims]) for li in range(n_hidden)]
-    ours.append(np.stack([r.output for r in sims]))
-    theirs = [spikes[f"layer{li}"] for li in range(n_hidden)] + [output]
+    theirs = [spikes[f"layer{li}"] for li in range(n_hidden)]
+    ref_out = np.stack([r.output for r in sims])
+    if info.get("readout") == "li":  # the readout's membrane, float32 in the tools
+        row.output_bins = ref_out.size
+        tol = OUTPUT_RTOL * (1 + np.abs(ref_out))
+        row.output_mismatches = int(np.count_nonzero(np.abs(output - ref_out) > tol))
+        rule = imported.readout
+    else:
+        ours.append(ref_out)
+        theirs.append(output)
+        rule = "spike_count"
     _compare_spikes(row, ours, theirs)
-    preds = [apply_readout("spike_count", y) for y in output]
+    if not any(np.any(x) for x in theirs):
+        raise DelaykitError(f"{tool} {model}: the tool's network emitted no spike; nothing was compared")
+    preds = [apply_readout(rule, y) for y in output]
     row.same_predictions = sum(p == r.prediction for p, r in zip(preds, sims, strict=True))
     return _finish(row)

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,11 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
         "--one-spike-per-step",
         action="store_true",
         help="with --from sinabs/rockpool: the tool's network emitted at most one spike per step",
+    )
+    p.add_argument(
+        "--reset",
+        choices=("zero", "subtract"),
+        help="with --from snntorch/sinabs: what the tool's neurons did on a spike (their files do not say)",
     )
     p.add_argument("--data", required=True, help="SHD-schema HDF5 test file")
 
@@ -284,7 +290,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _load(args: argparse.Namespace) -> Network:
     """The model; a NIR graph without delaykit metadata takes its step from --dt-ms."""
-    if args.nir_from or args.one_spike_per_step:
+    if args.nir_from or args.one_spike_per_step or args.reset:
         net = _load_from_tool(args)
         return _foreign_input(net, args.data, args.channel_group)
     try:
@@ -302,7 +308,7 @@ def _load_from_tool(args: argparse.Namespace) -> Network:
     """MODEL as a NIR export of ``--from TOOL`` (one line naming file, node and reason if not)."""
     tool = args.nir_from
     if tool is None:
-        raise DelaykitError("--one-spike-per-step: applies only with --from sinabs or --from rockpool")
+        raise DelaykitError("--one-spike-per-step, --reset: apply only with --from TOOL")
     if args.dt_ms is None and tool != "snntorch":
         raise DelaykitError(
             f"{args.model}: --from {tool}: the file does not record the step its network ran with; "
@@ -312,9 +318,10 @@ def _load_from_tool(args: argparse.Namespace) -> Network:
         raise DelaykitError(f"--dt-ms: must be a positive number of milliseconds, got {args.dt_ms}")
     dt = None if args.dt_ms is None else args.dt_ms / 1e3
     try:
-        return load_from(args.model, tool, dt, one_spike_per_step=args.one_spike_per_step)
-    except DelaykitError as e:  # the library names its parameter
-        raise DelaykitError(str(e).replace("(one_spike_per_step=True)", "(--one-spike-per-step)")) from None
+        return load_from(args.model, tool, dt, one_spike_per_step=args.one_spike_per_step, reset=args.reset)
+    except DelaykitError as e:  # the library names its parameters
+        msg = str(e).replace("(one_spike_per_step=True)", "(--one-spike-per-step)")
+        raise DelaykitError(re.sub(r"\breset='(\w+)'", r"--reset \1", msg)) from None
 
 
 def _warn_limits(net: Network, target: Any) -> None:

@@ -179,12 +179,45 @@ def test_load_from_sinabs_and_rockpool_is_subtractive_with_the_same_leak_factor(
         "output": nir.Output(output_type=np.array([3])),
     }
     g = nir.NIRGraph(nodes=nodes, edges=[("input", "0"), ("0", "1"), ("1", "output")], type_check=False)
-    for tool, dt in (("sinabs", 0.01), ("rockpool", 1.0)):
-        net = load_from(g, tool, dt, one_spike_per_step=True)
+    for tool, dt, reset in (("sinabs", 0.01, "subtract"), ("rockpool", 1.0, None)):
+        net = load_from(g, tool, dt, one_spike_per_step=True, reset=reset)
         n = net.layers[0].neuron
         assert n.reset == "subtract" and net.dt == dt
         assert np.isclose(1 - 1 / n.tau, np.exp(-1 / tau_exact))  # Euler factor = exact factor
         assert np.allclose(net.layers[0].weight, w) and np.allclose(net.layers[0].bias, [0.1, 0.0, -0.1])
+    assert (
+        load_from(g, "sinabs", 0.01, one_spike_per_step=True, reset="zero").layers[0].neuron.reset == "value"
+    )
+    with pytest.raises(
+        DelaykitError, match=r"NIR node '1': sinabs writes its spiking neurons without their reset"
+    ):
+        load_from(g, "sinabs", 0.01, one_spike_per_step=True)
+    with pytest.raises(DelaykitError, match=r"NIR node '1': rockpool's LIF has no reset to zero"):
+        load_from(g, "rockpool", 0.01, one_spike_per_step=True, reset="zero")
+
+
+def test_load_from_norse_current_based_if_and_li():
+    """norse's LIFCell (CubaLIF: input into the current unscaled), IAFCell (IF
+    written with r = 1 for a whole-input step) and LIBoxCell (LI), as its to_nir writes them."""
+    dt, w = 1e-3, np.array([[0.5, -0.25], [1.0, 0.75]])
+    nodes = {
+        "input": nir.Input(input_type=np.array([2])),
+        "0": nir.Linear(weight=w),
+        "1": nir.CubaLIF(tau_syn=np.full(2, dt * 4e-3), tau_mem=np.full(2, dt * 1e-2), r=np.ones(2),
+                         v_leak=np.zeros(2), v_threshold=np.ones(2)),
+        "2": nir.Linear(weight=w),
+        "3": nir.IF(r=np.ones(2), v_threshold=np.ones(2)),
+        "4": nir.Linear(weight=w),
+        "5": nir.LI(tau=np.full(2, dt * 2e-2), r=np.ones(2), v_leak=np.zeros(2)),
+        "output": nir.Output(output_type=np.array([2])),
+    }  # fmt: skip
+    edges = [("input", "0"), ("0", "1"), ("1", "2"), ("2", "3"), ("3", "4"), ("4", "5"), ("5", "output")]
+    net = load_from(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), "norse", dt)
+    cuba, if_, li = (layer.neuron for layer in net.layers)
+    assert np.isclose(cuba.tau, 10) and np.isclose(cuba.tau_syn, 4) and not net.layers[0].delay.any()
+    assert np.allclose(net.layers[0].weight, w / 10)  # whole input into the current, dt/tau_mem to v
+    assert np.allclose(net.layers[1].weight, w) and np.all(net.layers[1].delay == 0) and if_.tau > 1e18
+    assert np.isclose(li.tau, 20) and np.allclose(net.layers[2].weight, w / 20)
 
 
 @pytest.mark.parametrize("tool", ["rockpool", "spyx"])
@@ -251,7 +284,15 @@ def test_cli_reads_a_tools_export_with_from(tmp_path, rng, capsys):
         ),
         (["--from", "norse"], r"norse\.nir: --from norse: .*give it with --dt-ms"),
         (["--from", "norse", "--dt-ms", "-1"], r"--dt-ms:? (-1: )?must be"),
-        (["--one-spike-per-step"], r"--one-spike-per-step: applies only with --from"),
+        (["--one-spike-per-step"], r"--one-spike-per-step, --reset: apply only with --from"),
+        (
+            ["--from", "snntorch", "--reset", "subtract"],
+            r"norse\.nir: NIR node '\w+': snntorch's reset_mechanism='subtract' subtracts",
+        ),
+        (
+            ["--from", "snntorch"],
+            r"norse\.nir: NIR node '\w+': snntorch writes .* --reset zero or --reset subtract$",
+        ),
     ],
 )
 @pytest.mark.parametrize("verb", [["convert", "to-dkn"], ["sim"]])

@@ -40,6 +40,15 @@ EXPECT = {
     "rockpool": {"export": "runs", "import": "exact"},
     "spyx": {"export": "runs", "import": "refused"},
 }
+#: The tool's own networks beyond the plain LIF one (``nir_tool_native.VARIANTS``), imported into
+#: delaykit: exact, or refused where the tool's file cannot say what its neurons did.
+VARIANTS = {
+    "spikingjelly": {"if": "exact", "default": "exact"},  # soft reset: its exporter refuses
+    "norse": {"if": "exact", "li": "exact"},
+    "snntorch": {"subtract": "refused", "default": "refused"},
+    "sinabs": {"zero": "exact", "if": "exact", "li": "exact"},
+    "rockpool": {"li": "exact"},
+}
 _ROWS: list[dict] = []
 
 
@@ -70,9 +79,9 @@ def _needs(tool: str) -> None:
         pytest.skip(f"no .venv-nir-{tool} (bash scripts/setup_nir_tools.sh {tool})")
 
 
-def _check(row, tool: str) -> None:
+def _check(row, tool: str, expect: str | None = None) -> None:
     _ROWS.append(row.to_dict())
-    expect = EXPECT[tool][row.direction]
+    expect = expect or EXPECT[tool][row.direction]
     if expect == "exact":
         assert row.status == "ok", row
     elif expect == "refused":
@@ -102,14 +111,26 @@ def test_tool_export_imports_in_delaykit(demo_models, tool):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tool", ["spikingjelly", "snntorch"])
+@pytest.mark.parametrize("tool", ["spikingjelly", "norse", "snntorch", "rockpool"])
 def test_tool_current_based_export_imports_with_contract_v3(demo_models, tool):
-    """The tool's current-based LIF (spikingjelly CUBALIFNode, snntorch Synaptic; tau_syn = 2
-    steps, no bias) exports CubaLIF; delaykit imports it as contract v3's synaptic current."""
+    """The tool's current-based LIF (spikingjelly CUBALIFNode, norse LIFCell, snntorch Synaptic,
+    rockpool LIFTorch; tau_syn = 2 steps, no bias) exports CubaLIF; delaykit imports it as
+    contract v3's synaptic current."""
     _needs(tool)
     nets, frames = demo_models
     row = import_check(nets["none"], frames, tool, "none-cuba", tau_syn_steps=2.0)
     _check(row, tool)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("tool", "variant"), [(t, v) for t, vs in VARIANTS.items() for v in vs])
+def test_tool_variant_export_imports_or_is_refused(demo_models, tool, variant):
+    """IF, an LI readout, zero and subtractive reset, the tool's defaults: spike for spike
+    (readout membrane within OUTPUT_RTOL), or refused naming the node and the reason."""
+    _needs(tool)
+    nets, frames = demo_models
+    row = import_check(nets["none"], frames, tool, f"none-{variant}", variant=variant)
+    _check(row, tool, VARIANTS[tool][variant])
 
 
 @pytest.mark.slow
