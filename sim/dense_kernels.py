@@ -36,13 +36,14 @@ LANES = 16
 _NEVER = 1 << 40
 
 
-def _make_quad(op: str):
-    """A numba intrinsic ``quad(row, s, r, o0..o3, w0..w3)``: ``row[r : r + 16] +=
-    sum_k op(s[o_k : o_k + 16], w_k)`` with ``op`` "and" or "mul", as 16-lane vectors."""
+def _make_group(op: str):
+    """A numba intrinsic ``group(row, s, r, offs, ws)``: ``row[r : r + 16] += sum_k op(s[offs[k] :
+    offs[k] + 16], ws[k])`` over the ``GROUP`` synapses of tuples ``offs`` and ``ws``, with ``op``
+    "and" or "mul", as 16-lane vectors; ``row`` is loaded and stored once."""
 
     @intrinsic
-    def quad(typingctx, row, s, r, o0, o1, o2, o3, w0, w1, w2, w3):
-        sig = types.void(row, s, r, o0, o1, o2, o3, w0, w1, w2, w3)
+    def group(typingctx, row, s, r, offs, ws):
+        sig = types.void(row, s, r, offs, ws)
 
         def codegen(context, builder, sig, args):
             elem = sig.args[0].dtype
@@ -51,26 +52,31 @@ def _make_quad(op: str):
             sdata = context.make_array(sig.args[1])(context, builder, args[1]).data
             align = elem.bitwidth // 8
             rp = builder.bitcast(builder.gep(rdata, [args[2]]), vty.as_pointer())
-            acc = builder.load(rp, align=align)
             undef = ir.Constant(vty, ir.Undefined)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
-            for o, w, wty in zip(args[3:7], args[7:11], sig.args[7:11], strict=True):
-                w = context.cast(builder, w, wty, elem)
+            terms = []
+            for k in range(GROUP):
+                o = builder.extract_value(args[3], k)
+                w = context.cast(builder, builder.extract_value(args[4], k), sig.args[4].dtype, elem)
                 wv = builder.shuffle_vector(
                     builder.insert_element(undef, w, ir.Constant(ir.IntType(32), 0)), undef, splat
                 )
                 v = builder.load(builder.bitcast(builder.gep(sdata, [o]), vty.as_pointer()), align=align)
-                acc = builder.add(acc, builder.and_(v, wv) if op == "and" else builder.mul(v, wv))
-            builder.store(acc, rp, align=align)
+                terms.append(builder.and_(v, wv) if op == "and" else builder.mul(v, wv))
+            while len(terms) > 1:  # a tree of adds: short dependency chains
+                terms = [builder.add(terms[i], terms[i + 1]) for i in range(0, len(terms), 2)]
+            builder.store(builder.add(builder.load(rp, align=align), terms[0]), rp, align=align)
             return context.get_dummy_value()
 
         return sig, codegen
 
-    return quad
+    return group
 
 
-_quad_and = _make_quad("and")
-_quad_mul = _make_quad("mul")
+#: synapses added per pass over a row (a power of two): 8 loads and adds per row load and store
+GROUP = 8
+_group_and = _make_group("and")
+_group_mul = _make_group("mul")
 
 
 @nb.njit(cache=True, nogil=True)
@@ -120,16 +126,19 @@ def _gather(
             if lo >= hi:
                 continue
             t = lo - lo % LANES
-            k = 4 * q
-            b0, b1, b2, b3 = q_base[k], q_base[k + 1], q_base[k + 2], q_base[k + 3]
-            w0, w1, w2, w3 = q_w[k], q_w[k + 1], q_w[k + 2], q_w[k + 3]
+            k = GROUP * q
+            b = (q_base[k], q_base[k + 1], q_base[k + 2], q_base[k + 3],
+                 q_base[k + 4], q_base[k + 5], q_base[k + 6], q_base[k + 7])  # fmt: skip
+            w = (q_w[k], q_w[k + 1], q_w[k + 2], q_w[k + 3], q_w[k + 4], q_w[k + 5], q_w[k + 6], q_w[k + 7])
             if unit:
                 while t < hi:
-                    _quad_and(row, s, t, b0 + t, b1 + t, b2 + t, b3 + t, w0, w1, w2, w3)
+                    _group_and(row, s, t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
+                                           b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
                     t += LANES
             else:
                 while t < hi:
-                    _quad_mul(row, s, t, b0 + t, b1 + t, b2 + t, b3 + t, w0, w1, w2, w3)
+                    _group_mul(row, s, t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
+                                           b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
                     t += LANES
         for t in range(out_steps):
             acc[t * n_out + j] = row[t]

@@ -34,6 +34,7 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
+from .dense_kernels import GROUP as _GROUP
 from .dense_kernels import LANES as _LANES
 from .dense_kernels import _dense_sources, _gather
 from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float
@@ -122,21 +123,21 @@ class _DenseSynapses:
         order = np.lexsort((pre, shift, post))
         post, pre, shift, w = post[order], pre[order], shift[order], w[order]
         per_neuron = np.bincount(post, minlength=n_out)
-        quads = (per_neuron + 3) // 4
+        quads = (per_neuron + _GROUP - 1) // _GROUP
         self.q_ptr = np.zeros(n_out + 1, dtype=np.int64)
         np.cumsum(quads, out=self.q_ptr[1:])
         start = np.zeros(n_out + 1, dtype=np.int64)
         np.cumsum(per_neuron, out=start[1:])
-        slot = 4 * self.q_ptr[post] + (np.arange(post.size) - start[post])
-        n = 4 * int(self.q_ptr[-1])
+        slot = _GROUP * self.q_ptr[post] + (np.arange(post.size) - start[post])
+        n = _GROUP * int(self.q_ptr[-1])
         self.q_src = np.full(n, n_src, dtype=np.int64)
         self.q_shift = np.zeros(n, dtype=np.int64)
         self.q_w = np.zeros(n, dtype=np.int32)
         self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
         self.max_shift = int(shift.max()) if shift.size else 0
-        quad = slot // 4  # each quad's smallest and largest real shift
-        self.q_hmin = np.full(n // 4, self.max_shift, dtype=np.int64)
-        self.q_hmax = np.zeros(n // 4, dtype=np.int64)
+        quad = slot // _GROUP  # each group's smallest and largest real shift
+        self.q_hmin = np.full(n // _GROUP, self.max_shift, dtype=np.int64)
+        self.q_hmax = np.zeros(n // _GROUP, dtype=np.int64)
         np.minimum.at(self.q_hmin, quad, shift)
         np.maximum.at(self.q_hmax, quad, shift)
         self._bases: tuple[int, np.ndarray] = (-1, self.q_src)
