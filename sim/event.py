@@ -249,9 +249,10 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
 
 #: the delivery paths: "auto" chooses per layer and sample (:func:`_choose`)
 DELIVERY = ("auto", "dense", "scatter")
-#: the gather costs about this many lanes per scattered event (measured on a 2-core AMD EPYC,
-#: Zen 1, AVX2, docs/design.md): it wins once more than one lane in DENSE_PER_EVENT carries one
-_DENSE_LANES_PER_EVENT = 40.0
+#: a scattered event costs about as much as this many lanes of the gather (measured on the
+#: 2-core AMD EPYC, Zen 1, AVX2: a 256 -> 256 layer, K = 25, random spikes; the paths cross
+#: between 14 and 27 lanes per event; docs/design.md)
+_DENSE_LANES_PER_EVENT = 16.0
 _LANES_LIKE: dict[type, np.ndarray] = {t: np.zeros(1, dtype=t) for t in (np.int16, np.int32)}
 
 
@@ -260,7 +261,8 @@ def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> ty
 
     The gather needs a fixed-point layer whose bound ``max_j sum_i |w_ij|`` times the largest
     count fits the lanes (int16, else int32). "auto" takes it when the expected events (source
-    events x mean fan-out) exceed the lanes (synapses x steps) / ``_DENSE_LANES_PER_EVENT``.
+    events x mean fan-out) exceed its lanes (synapses x the steps from the first source event
+    to the last one plus the largest shift) / ``_DENSE_LANES_PER_EVENT``.
     """
     d = el.dense
     if delivery == "scatter" or d is None:
@@ -268,9 +270,12 @@ def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> ty
     bound = el.abs_bound * src.max_count
     if bound >= 2**31:
         return None
-    if delivery == "auto" and d.n_syn:
+    if delivery == "auto":
+        if src.t.size == 0:
+            return None
         expected = src.t.size * d.n_syn / max(d.n_src, 1)
-        if expected * _DENSE_LANES_PER_EVENT < d.n_syn * out_steps:
+        span = min(out_steps, int(src.t[-1]) + d.max_shift + 1) - int(src.t[0])
+        if expected * _DENSE_LANES_PER_EVENT < d.n_syn * span:
             return None
     return np.int16 if bound < 2**15 else np.int32
 
