@@ -138,6 +138,20 @@ def _check_writable(flag: str, p: Path) -> None:
         raise OutputError(f"{flag} {p}: {anc} is on a read-only file system")
     if not os.access(anc, os.W_OK | os.X_OK):
         raise OutputError(f"{flag} {p}: {anc} is not writable")
+    _probe(flag, p, anc)
+
+
+def _probe(flag: str, p: Path, anc: Path) -> None:
+    """Create and remove an empty hidden file in ``anc``: some folders pass every check above
+    and still refuse new files (``/proc``, ``/sys``, a root-owned mount), which would otherwise
+    show only after the work. The name is a temporary's, so a killed probe is cleaned later."""
+    probe = temp_sibling(anc / "probe", "tmp")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as e:
+        raise OutputError(f"{flag} {p}: cannot create files in {anc} ({os_error_text(e)})") from None
+    with contextlib.suppress(OSError):
+        probe.unlink()
 
 
 def check_outputs(
@@ -155,6 +169,8 @@ def check_outputs(
     for flag, path, kind in outputs:
         if path is None or str(path) == "-":
             continue
+        if not str(path).strip():
+            raise OutputError(f"{flag}: empty path; give a file or folder name")
         p = Path(path)
         for i in ins:
             if _same_or_inside(p, kind, i):
@@ -330,33 +346,55 @@ def folder_lock(folder: str | os.PathLike[str], what: str = "a run") -> Iterator
     """Hold an exclusive lock on ``folder`` (created) while the block runs; refuse if held.
 
     The lock is ``flock`` on ``FOLDER/.delaykit.lock``: the kernel drops it when the holder
-    exits, even when killed, so a stale lock never blocks a later run.
+    exits, even when killed, so a stale lock never blocks a later run. The holder removes the
+    file when it is done (a folder created for the run and left empty goes too).
     """
     d = Path(folder)
     created = not d.exists()
     try:
         d.mkdir(parents=True, exist_ok=True)
-        fd = os.open(d / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)  # unbuffered: closing never writes
     except OSError as e:
         raise output_error(e, d) from None
+    fd = _acquire_lock(d, what)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise OutputError(
-                f"{d} is in use by {what} ({holder}): wait for it or give another folder"
-            ) from None
         with contextlib.suppress(OSError):  # the holder's pid is for people; a full disk may refuse it
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
         yield d
     finally:
-        if created and os.listdir(d) == [LOCK_NAME]:  # nothing written: leave no empty run folder
+        with contextlib.suppress(OSError):
+            (d / LOCK_NAME).unlink()  # still held: a waiting opener sees a new file (see _acquire_lock)
+        if created:
             with contextlib.suppress(OSError):
-                (d / LOCK_NAME).unlink()
-                d.rmdir()
+                d.rmdir()  # only an empty folder goes
         os.close(fd)
+
+
+def _acquire_lock(d: Path, what: str) -> int:
+    """An open, flock-ed descriptor of ``d/.delaykit.lock``; retried when the file was removed by
+    its previous holder between our open and our lock (we would hold a lock nobody sees)."""
+    path = d / LOCK_NAME
+    for _ in range(100):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # unbuffered: closing never writes
+        except OSError as e:
+            raise output_error(e, d) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise OutputError(
+                f"{d} is in use by {what} ({holder}): wait for it or give another folder"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except OSError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+    raise OutputError(f"{d}: could not lock {path}; is another process creating and removing it?")
 
 
 def refuse_foreign_folder(out: Path, marker: str, what: str) -> None:

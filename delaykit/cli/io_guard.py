@@ -43,6 +43,7 @@ IO: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]] = {
         ("model", "target", "data"),
         (("out", "-o", "file"), ("json_out", "--json", "file")),
     ),
+    "targets shd-estimate": ((), (("update_readme", "--update-readme", "file"),)),
     "demo": (("config", "target"), (("out", "--out", "dir"),)),
 }
 for _verb in _CONVERT_EXPORTS:
@@ -96,7 +97,7 @@ def command_io(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str
             value = str(convert_cli._default_output(Path(args.model), args.verb))
             flag = "-o (default)"
         outputs.append((flag, value if isinstance(value, str) else None, kind))
-        if attr == "report" and isinstance(value, str):
+        if attr == "report" and isinstance(value, str) and value.strip():
             outputs.append((f"{flag} (text)", str(Path(value).with_suffix(".txt")), "file"))
     if name == "convert report" and outputs[0][1]:
         outputs.append(("-o (text)", str(Path(outputs[0][1]).with_suffix(".txt")), "file"))
