@@ -37,6 +37,24 @@ def _unique_rows(keys: np.ndarray, where: str, what: str) -> None:
         raise invalid(where, what, first, f"{int((counts > 1).sum())} row(s) appear more than once", _FIX)
 
 
+#: Weight types a table layer may declare (those of a deployed network's layer).
+WEIGHT_DTYPES = ("float32", "float64", "int8", "int16", "int32", "int64")
+
+
+def weight_dtype(lm: dict[str, Any], li: int, manifest: Path) -> np.dtype:
+    """The manifest's ``weight_dtype`` of layer ``li``, one of :data:`WEIGHT_DTYPES`."""
+    name = lm.get("weight_dtype", "float64")
+    if name not in WEIGHT_DTYPES:
+        raise invalid(
+            f"{manifest} layers[{li}]",
+            "weight_dtype",
+            name,
+            f"must be one of {', '.join(WEIGHT_DTYPES)}",
+            _FIX,
+        )
+    return np.dtype(name)
+
+
 def check_synapse_rows(cols: dict[str, np.ndarray], layers: list[dict[str, Any]], path: Path) -> None:
     """Synapse rows: known layer, unique (layer, pre, post), whole delays in range, finite weights."""
     where, n = str(path), len(layers)
@@ -56,7 +74,7 @@ def check_synapse_rows(cols: dict[str, np.ndarray], layers: list[dict[str, Any]]
     if ids["weight_int"] is not None:
         wi = integral_array(ids["weight_int"], where, "weight_int", fix=_FIX)
         for li, lm in enumerate(layers):
-            dtype = np.dtype(lm.get("weight_dtype", "float64"))
+            dtype = weight_dtype(lm, li, path.parent / "manifest.json")
             if dtype.kind in "iu" and (layer == li).any():
                 info = np.iinfo(dtype)
                 sel = wi[layer == li]
@@ -84,6 +102,7 @@ def check_neuron_rows(cols: dict[str, np.ndarray], layers: list[dict[str, Any]],
             where,
             "(layer, neuron)",
         )
+    _check_weight_scale(cols, layers, layer, where)
     for name in ("tau_steps", "bias", "v_threshold", "v_reset"):
         v = _numeric(cols, name, where)
         if v is None:
@@ -110,3 +129,36 @@ def check_neuron_rows(cols: dict[str, np.ndarray], layers: list[dict[str, Any]],
                     f"layer {li} neuron {i} differs from the manifest's {float(want[i])!r}",
                     _FIX,
                 )
+
+
+def _check_weight_scale(
+    cols: dict[str, np.ndarray], layers: list[dict[str, Any]], layer: np.ndarray, where: str
+) -> None:
+    """The ``weight_scale`` column: finite, > 0, and the manifest's scale of each neuron (1.0 in
+    a float layer). The manifest's value is the one a reader uses; a column that disagrees
+    means one of the two was edited, and the real-unit readout would be wrong."""
+    ws = _numeric(cols, "weight_scale", where)
+    if ws is None:
+        return
+    finite_array(ws, where, "weight_scale", _FIX)
+    if ws.size and ws.min() <= 0:
+        raise invalid(
+            where, "weight_scale", float(ws.min()), "must be > 0 (real units per integer unit)", _FIX
+        )
+    for li, lm in enumerate(layers):
+        got = ws[layer == li]
+        stated = lm.get("weight_scale") if lm.get("quantized") else None
+        try:
+            want = np.broadcast_to(np.asarray(1.0 if stated is None else stated, dtype=np.float64), got.shape)
+        except (TypeError, ValueError):
+            continue  # the manifest's own weight_scale is refused when the layer is built
+        bad = ~np.isclose(got, want, rtol=1e-9, atol=0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise invalid(
+                where,
+                "weight_scale",
+                float(got[i]),
+                f"layer {li} neuron {i} differs from the manifest's {float(want[i])!r}",
+                _FIX,
+            )
