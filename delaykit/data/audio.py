@@ -312,6 +312,15 @@ def check_wav_header(p: Path) -> None:
             f"channels of 8/16/24/32/64 bits: the file is damaged or not audio"
         )
     in_range(fs, str(p), "sample rate", FS_RANGE[0], FS_RANGE[1], fix="resample the file, e.g. to 16 kHz")
+    j = head.find(b"data", i + 24)
+    if j >= 0 and len(head) >= j + 8:
+        declared = struct.unpack(order + "I", head[j + 4 : j + 8])[0]
+        held = p.stat().st_size - (j + 8)
+        if declared not in (0, 0xFFFFFFFF) and declared > held:  # 0 / all ones: a streamed WAV
+            raise FormatError(
+                f"{p}: WAV data chunk declares {declared:,} bytes but the file holds {held:,}: "
+                "the file is truncated; copy or export it again"
+            )
 
 
 #: Sample rates a WAV file may have (Hz), and the longest clip encoded (seconds).

@@ -132,6 +132,12 @@ def _add_spoken_digits(dsub: argparse._SubParsersAction) -> None:
         help="only these classes, as SHD labels or names, e.g. '0,1,2' or 'zero,null' "
         "(default: all 20; labels keep SHD's numbering)",
     )
+    s.add_argument(
+        "--compact-labels",
+        action="store_true",
+        help="number the chosen classes 0..n-1 in --classes order and name only them (an 8-word set "
+        "for Xylo: --classes 0,1,2,3,4,5,6,7 --compact-labels)",
+    )
     s.add_argument("--seed", type=int, default=0, help="seed for voices and jitter (default 0)")
     s.add_argument("--keep-wavs", action="store_true", help="also write the WAVs under OUT/wav/")
     s.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -382,6 +388,7 @@ def spoken_digits_config(
     test_fraction: float | None = None,
     classes: str | None = None,
     seed: int = 0,
+    compact_labels: bool = False,
 ) -> SpokenDigitsConfig:
     """The spoken-digit set for these command-line values (None: the default); errors name the flag."""
     kw: dict = {
@@ -389,10 +396,10 @@ def spoken_digits_config(
         for k, v in (("n_voices", voices), ("repeats", repeats), ("test_fraction", test_fraction))
         if v is not None
     }
-    if classes:
+    if classes is not None:  # '' is no class at all, not the default (every class)
         kw["labels"] = _digit_labels(classes)
     try:
-        return SpokenDigitsConfig(seed=seed, **kw)
+        return SpokenDigitsConfig(seed=seed, compact_labels=compact_labels, **kw)
     except ValueError as e:
         raise flag_error(e, _SPOKEN_FLAGS) from None
 
@@ -404,6 +411,7 @@ def _spoken_digits(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         classes=args.classes,
         seed=args.seed,
+        compact_labels=args.compact_labels,
     )
     require_workers(args.workers)
     res = write_spoken_digits(
