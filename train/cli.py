@@ -126,3 +126,6 @@ def _check_args(args: argparse.Namespace) -> None:
         resume_file = Path(args.out) / ("resume_finetune.pt" if args.init else "resume.pt")
         if not resume_file.exists():
             raise DelaykitError(f"--resume: {resume_file} not found; start the run without --resume")
+        from delaykit.train.checkpoint import RESUME_FORMAT, load_checked  # lazy: torch
+
+        load_checked(resume_file, RESUME_FORMAT)  # a damaged file fails before the run writes anything

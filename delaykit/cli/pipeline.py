@@ -121,6 +121,7 @@ def _run(args: argparse.Namespace) -> int:
         return run_xylo_demo(args)
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "data"
+    _check_before_work(args)
     t_start = time.perf_counter()
     _, test_file = _prepare_data(args, data_dir)
     kinds = ["learned", "random", "none"] if args.baselines else ["learned"]
@@ -142,6 +143,21 @@ def _run(args: argparse.Namespace) -> int:
     print(f"total time {time.perf_counter() - t_start:.0f} s; outputs in {out}")
     _write_results(out, args, rows, ok, table + "\n" + verdict + "\n")
     return 0 if ok else 1
+
+
+def _check_before_work(args: argparse.Namespace) -> None:
+    """The config with every --set, and --target, are read before the first output (the data,
+    the run folders): a bad value fails in a second, not after the data is written."""
+    from delaykit.train import config as C  # lazy: the training area, read only when demo runs
+
+    kinds = ["learned", "random", "none"] if args.baselines else ["learned"]
+    for kind in kinds:
+        C.load_config(args.config or args.dataset, [*args.set, f"model.kind={kind}"])
+    if args.target:
+        try:
+            load_target(args.target)
+        except (ValueError, OSError) as e:
+            raise DelaykitError(f"--target: {e}") from None
 
 
 def _train_all(args: argparse.Namespace, data_dir: Path, out: Path, kinds: list[str]) -> dict[str, Path]:
