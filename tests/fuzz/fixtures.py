@@ -74,6 +74,9 @@ def build_inputs(base: Path) -> dict[str, Path]:
         if main(["convert", flag, str(paths["dkn"]), "-o", str(out)]) != 0:
             raise RuntimeError(f"fixture: convert {flag} failed")
         paths[kind] = out
+    paths["qtable"] = base / "qtables"  # the int8 table folder of the checkpoint
+    if main(["convert", "to-table", str(paths["ckpt"]), "--bits", "8", "-o", str(paths["qtable"])]) != 0:
+        raise RuntimeError("fixture: convert to-table --bits 8 failed")
     t = np.arange(1600) / 16000
     paths["wav"] = write_wav(base / "tone.wav", (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))
     paths["config"] = base / "cfg.toml"

@@ -377,11 +377,38 @@ def all_mutants() -> list[Mutant]:
         *table_mutants(),
         *other_mutants(),
         *extra_mutants(),
+        *_command_mutants(),
     ]:
         slow = m.slow or m.name in seen
         out.append(Mutant(m.name, m.sub, m.build, m.expect, m.stderr_has, slow, m.fresh))
         seen.add(m.name)
     return out
+
+
+def _command_mutants() -> list[Mutant]:
+    """Every writer and the subcommands the file mutants above do not reach (mutants_cmds.py,
+    mutants_data.py)."""
+    from mutants_cmds import (
+        alias_mutants,
+        dkn_through_exports,
+        export_flag_mutants,
+        model_kind_mutants,
+        target_flag_mutants,
+        valid_runs,
+        writer_mutants,
+    )
+    from mutants_data import data_mutants
+
+    return [
+        *writer_mutants(),
+        *alias_mutants(),
+        *export_flag_mutants(),
+        *target_flag_mutants(),
+        *model_kind_mutants(),
+        *valid_runs(),
+        *data_mutants(),
+        *dkn_through_exports(),
+    ]
 
 
 # ---- training runs: resume files, init checkpoints, label sets ----------------------------
