@@ -1,6 +1,8 @@
 """``delaykit demo --target xylo``: the main job on SynSense Xylo, ending in SynSense's own simulator.
 
-the 16-channel 8-class delay task (``data synth --preset xylo``) → ``train --target xylo`` per
+the 16-channel 8-class delay task (``data synth --preset xylo``; ``--dataset spoken-digits``:
+8 words, zero..seven, spoken by espeak-ng, 700 units summed into 16 channels, config
+``spoken-digits-xylo``) → ``train --target xylo`` per
 delay kind (Xylo's neuron, int8 fine-tuning, delays 0..K-1) → int8 network (``convert``) →
 ``targets check --target xylo`` (relays counted) → ``convert to-xylo`` spec folder → the test
 set in delaykit's Xylo mode and, where ``.venv-xylo`` (or ``$DELAYKIT_XYLO_PYTHON``) has
@@ -20,10 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from delaykit.cli.flags import require_workers
 from delaykit.convert.xylo_export import write_xylo, xylo_network
+from delaykit.data.audio_cli import spoken_digits_config
 from delaykit.data.shd import BinSpec, SHDFile
+from delaykit.data.spoken_digits import XYLO_LABELS, write_spoken_digits
 from delaykit.data.synth import XYLO_TASK, write_delay_task_pair
-from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets import load_target
 from delaykit.hardware_targets.check import check_report, format_fit_report
@@ -42,10 +46,6 @@ MODEL_NAMES = {"learned": "learned delays", "random": "fixed random delays", "no
 
 def run_xylo_demo(args: argparse.Namespace) -> int:
     """The Xylo main job (module doc); returns the exit code (0 PASS, 1 FAIL)."""
-    if args.dataset != "delay-task":
-        raise DelaykitError(
-            f"--dataset {args.dataset}: demo --target xylo runs the 16-channel 8-class delay task only"
-        )
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "data"
     t_start = time.perf_counter()
@@ -74,6 +74,8 @@ def run_xylo_demo(args: argparse.Namespace) -> int:
 
 
 def _prepare_data(args: argparse.Namespace, data_dir: Path) -> Path:
+    if args.dataset == "spoken-digits":
+        return _prepare_words(args, data_dir)
     train, test = data_dir / "delay_train.h5", data_dir / "delay_test.h5"
     if train.exists() and test.exists():
         print(f"[1/4] using the delay task in {data_dir}")
@@ -84,12 +86,26 @@ def _prepare_data(args: argparse.Namespace, data_dir: Path) -> Path:
     return test
 
 
+def _prepare_words(args: argparse.Namespace, data_dir: Path) -> Path:
+    """The 8 English words zero..seven spoken by espeak-ng, labels 0..7 (Xylo's 8 readouts)."""
+    train, test = data_dir / "spoken_digits_train.h5", data_dir / "spoken_digits_test.h5"
+    if train.exists() and test.exists():
+        print(f"[1/4] using the spoken words in {data_dir}")
+        return test
+    print(f"[1/4] speaking and encoding 8 words ({args.voices} voices) into {data_dir}")
+    words = ",".join(str(x) for x in XYLO_LABELS)
+    cfg = spoken_digits_config(voices=args.voices, repeats=args.repeats, classes=words, compact_labels=True)
+    require_workers(args.workers)
+    print(write_spoken_digits(data_dir, cfg, workers=args.workers, progress=True).summary())
+    return test
+
+
 def _train(args: argparse.Namespace, data_dir: Path, out: Path, kind: str) -> Path:
     from delaykit.train.run import train_model  # lazy: torch (delaykit --help stays torch-free)
 
     print(f"[2/4] training for Xylo: {kind} delays")
     overrides = [*args.set, f"model.kind={kind}"]
-    config = args.config or "delay-task-xylo"
+    config = args.config or ("spoken-digits-xylo" if args.dataset == "spoken-digits" else "delay-task-xylo")
     return train_model(config, data_dir, out / kind, overrides=overrides, target="xylo", finetune=True)
 
 

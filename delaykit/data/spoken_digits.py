@@ -61,6 +61,9 @@ from delaykit.data.shd import write_shd
 from delaykit.errors import DelaykitError
 from delaykit.fileio import atomic_path
 
+#: The 8-word set for SynSense Xylo (8 readout neurons): English zero..seven, labels 0..7.
+XYLO_LABELS: tuple[int, ...] = tuple(range(8))
+
 #: SHD's class names in label order (extra/keys of shd_train.h5).
 SHD_CLASS_NAMES: tuple[str, ...] = (
     "zero",
@@ -105,6 +108,10 @@ class SpokenDigitsConfig:
     level_jitter_db: float = 2.0
     onset_max_ms: float = 30.0
     trim_db: float = 45.0
+    #: False: labels keep SHD's numbering and the files name all 20 classes; True: the labels
+    #: are the positions in ``labels`` and the files name only those classes (an 8-word set
+    #: then has 8 classes, as Xylo's 8 readout neurons need)
+    compact_labels: bool = False
 
     def __post_init__(self) -> None:
         def bad(f: str, why: str) -> ValueError:
@@ -321,6 +328,8 @@ class _SetToWrite:
     window_s: float
     n_units: int
     attrs: dict[str, Any]
+    class_names: list[str]
+    label_of: dict[int, int]  # SHD label -> the label written
 
 
 def _write_split(out: Path, split: str, s: _SetToWrite) -> tuple[Path, int]:
@@ -331,8 +340,8 @@ def _write_split(out: Path, split: str, s: _SetToWrite) -> tuple[Path, int]:
         path,
         [s.results[i][0] for i in idx],
         [s.results[i][1] for i in idx],
-        np.array([s.plan[i].label for i in idx]),
-        class_names=list(SHD_CLASS_NAMES),
+        np.array([s.label_of[s.plan[i].label] for i in idx], dtype=np.int64),
+        class_names=s.class_names,
         speakers=np.array([s.plan[i].voice for i in idx]),
         meta_info=_voice_meta(s.voices),
         n_units=s.n_units,
@@ -368,9 +377,12 @@ def write_spoken_digits(
         "delaykit_spoken_digits": json.dumps(info),
         "delaykit_source": "delaykit data spoken-digits",
     }
-    todo = _SetToWrite(
-        plan, voices, results, window_for([r[2] for r in results]), int(cochlea.n_channels), attrs
-    )
+    if cfg.compact_labels:
+        names, label_of = [SHD_CLASS_NAMES[x] for x in cfg.labels], {x: k for k, x in enumerate(cfg.labels)}
+    else:
+        names, label_of = list(SHD_CLASS_NAMES), {x: x for x in range(len(SHD_CLASS_NAMES))}
+    window = window_for([r[2] for r in results])
+    todo = _SetToWrite(plan, voices, results, window, int(cochlea.n_channels), attrs, names, label_of)
     train_path, n_train = _write_split(out, "train", todo)
     test_path, n_test = _write_split(out, "test", todo)
     n = len(results)
