@@ -11,6 +11,9 @@ bands, 0.1-1.0 s), binned as SHD is (10 ms, 5 units per channel, 1.4 s window = 
 Figures (medians over samples, printed with the machine load seen during the run):
 
 * event engine: time per sample and synaptic events per second on one core, per arithmetic;
+  in fixed point (int8) once with the delivery path chosen per layer and sample ("auto", the
+  paths taken are printed) and once with each path forced: the event scatter and the
+  time-dense gather (docs/design.md, "Engines");
 * dense PyTorch float32 (each layer a conv1d over time with the delays as kernel taps, then
   the LIF loop), batch 256, on one thread and on all threads: time per sample;
 * ``evaluate`` of a whole SHD-size test set (default 2264 samples, an SHD-schema file written
@@ -18,8 +21,13 @@ Figures (medians over samples, printed with the machine load seen during the run
   binning).
 
 * the core's clock, measured with a chain of dependent integer operations (a VM's /proc
-  often shows the nominal clock only), and the engine's events per cycle: delivering an event
-  is one scattered read-add-write, so one event per cycle (one store per cycle) bounds it;
+  often shows the nominal clock only), and the engine's events per cycle. The scatter delivers
+  an event with one scattered read-add-write, so one event per cycle (one store per cycle)
+  bounds it. The time-dense gather is not bound by it and can pass it: one 16-lane vector add
+  covers 16 time steps of one synapse, and every nonzero lane among them is a synaptic event
+  (at ~13 % spike density about two per add), so its events per cycle are lanes per cycle times
+  the density. The events counted are the same for both paths: (source event x synapse)
+  arrivals inside the run, not lane operations;
 * the per-call cost of a plain ``simulate(net, frames)`` (cached network) against a prepared
   runner and against building the network on every call (what ``simulate`` did before);
 * an estimate of the SSC test set (20,382 samples) from the measured per-sample times: one
@@ -37,7 +45,9 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import machine  # benchmarks/machine.py: where the figures were measured
 import numpy as np
@@ -92,16 +102,20 @@ def write_test_set(path: Path, n: int, seed: int = 1) -> None:
     write_shd(path, list(times), list(units), rng.integers(0, 20, n), n_units=N_UNITS, window_s=1.4)
 
 
-def bench_event(net: Network, arith: Arithmetic, frames: list[np.ndarray]) -> dict[str, float]:
-    prepared = EventNetwork(net, arith)
+def bench_event(
+    net: Network, arith: Arithmetic, frames: list[np.ndarray], delivery: str = "auto"
+) -> dict[str, Any]:
+    prepared = EventNetwork(net, arith, delivery=delivery)
     prepared.run(frames[0])  # compile / load the numba cache
     secs, cpu, events = [], [], []
+    paths: Counter[str] = Counter()
     for f in frames:
         t, c = time.perf_counter(), time.thread_time()
         r = prepared.run(f)
         cpu.append(time.thread_time() - c)
         secs.append(time.perf_counter() - t)
         events.append(sum(r.events))
+        paths[",".join(prepared.last_paths)] += 1
     s, e = float(np.median(secs)), float(np.median(events))
     ev = np.array(events, dtype=np.float64)
     return {
@@ -111,6 +125,7 @@ def bench_event(net: Network, arith: Arithmetic, frames: list[np.ndarray]) -> di
         "rate": float(np.median(ev / np.array(secs))),
         "cpu_rate": float(np.median(ev / np.maximum(np.array(cpu), 1e-9))),
         "spikes": r.spike_counts,
+        "paths": "; ".join(f"{p} x{n}" for p, n in paths.most_common()),
     }
 
 
@@ -223,14 +238,18 @@ def print_calls(qnet: Network, loihi: Arithmetic, frames: list[np.ndarray]) -> N
         )
 
 
-def print_rate(fixed: dict[str, float], clock: float, proc_ghz: float | None) -> None:
-    """The int8 rate beside the clock and the one-event-per-cycle bound."""
+def print_rate(rows: list[tuple[str, dict[str, Any]]], clock: float, proc_ghz: float | None) -> None:
+    """The int8 rate of each path beside the clock and the one-event-per-cycle bound."""
     proc = "unknown" if proc_ghz is None else f"{proc_ghz:.2f}"
     print(
-        f"event engine int8: {fixed['rate'] / 1e9:.2f} G events/s per core wall, {fixed['cpu_rate'] / 1e9:.2f} G "
-        f"per CPU-second; clock {clock:.2f} GHz measured (/proc: {proc} GHz) -> "
-        f"{fixed['cpu_rate'] / (clock * 1e9):.2f} events per cycle; 1 event/cycle bound = {clock:.2f} G/s"
+        f"clock {clock:.2f} GHz measured (/proc: {proc} GHz); 1 event/cycle bound = {clock:.2f} G/s "
+        "(binds the scatter: one scattered store per event; the dense gather adds 16 steps per vector op)"
     )
+    for name, r in rows[:3]:
+        print(
+            f"  {name:<21}: {r['rate'] / 1e9:.2f} G events/s per core wall, {r['cpu_rate'] / 1e9:.2f} G per "
+            f"CPU-second -> {r['cpu_rate'] / (clock * 1e9):.2f} events per cycle [{r['paths']}]"
+        )
 
 
 def ssc_estimate(ds: SHDFile, net: Network, arith: Arithmetic, n: int, dask: bool) -> None:
@@ -279,25 +298,29 @@ def _dask_estimate(ds: SHDFile, net: Network, arith: Arithmetic) -> str:
 
 def event_rows(
     net: Network, qnet: Network, loihi: Arithmetic, frames: list[np.ndarray]
-) -> list[tuple[str, dict[str, float]]]:
-    """The event engine per arithmetic: print and return its figures."""
+) -> list[tuple[str, dict[str, Any]]]:
+    """The event engine per arithmetic (int8: chosen path, then each path forced): print and
+    return its figures."""
     rows = []
-    for name, n, a in (
-        ("fixed:loihi2 (int8)", qnet, loihi),
-        ("float32", net, Arithmetic.float32()),
-        ("float64", net, Arithmetic.float64()),
+    for name, n, a, delivery in (
+        ("fixed:loihi2 (int8)", qnet, loihi, "auto"),
+        ("int8, scatter forced", qnet, loihi, "scatter"),
+        ("int8, dense forced", qnet, loihi, "dense"),
+        ("float32", net, Arithmetic.float32(), "auto"),
+        ("float64", net, Arithmetic.float64(), "auto"),
     ):
-        r = bench_event(n, a, frames)
+        r = bench_event(n, a, frames, delivery)
         rows.append((name, r))
         print(
-            f"event engine {name:<20} {r['seconds'] * 1e3:7.3f} ms/sample wall ({r['cpu'] * 1e3:.3f} ms "
+            f"event engine {name:<21} {r['seconds'] * 1e3:7.3f} ms/sample wall ({r['cpu'] * 1e3:.3f} ms "
             f"CPU), {r['events'] / 1e6:5.2f} M events/sample, {r['rate'] / 1e9:5.2f} G events/s per core "
-            f"({r['cpu_rate'] / 1e9:.2f} G per CPU-second); hidden spikes {r['spikes']}"
+            f"({r['cpu_rate'] / 1e9:.2f} G per CPU-second); hidden spikes {r['spikes']}; paths per layer: "
+            f"{r['paths']}"
         )
     return rows
 
 
-def print_targets(fixed: dict[str, float], speedup: float, scaled: float, idle: float) -> None:
+def print_targets(fixed: dict[str, Any], speedup: float, scaled: float, idle: float) -> None:
     rate = fixed["rate"]
     print("targets:")
     print(
@@ -383,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     load1 = os.getloadavg()
     fixed = rows[0][1]
     speedup = dense1 / fixed["seconds"]
-    print_rate(fixed, measured_clock_ghz(), machine.clock_ghz())
+    print_rate(rows, measured_clock_ghz(), machine.clock_ghz())
     print_targets(fixed, speedup, scaled, idle)
     print(
         f"machine: {os.cpu_count()} cores, load average {load0[0]:.2f} before, {load1[0]:.2f} after "

@@ -76,7 +76,9 @@ class _EventLayer:
         off = delay * self.n_out + post
         if off.size and off.max() >= 2**32:
             raise ValueError(f"layer {layer.name!r}: field 'delay': max delay x neurons exceeds 2**32 slots")
-        order = np.lexsort((off, pre))  # pre-major, offsets ascending within a row
+        order = np.argsort(
+            pre * (int(off.max()) + 1 if off.size else 1) + off
+        )  # pre-major, offsets ascending
         off_type = np.uint16 if (off.size == 0 or off.max() < 2**16) else np.uint32
         self.row_off = np.ascontiguousarray(off[order], dtype=off_type)
         counts = np.bincount(pre, minlength=self.n_in)
@@ -112,37 +114,41 @@ class _EventLayer:
 
 class _DenseSynapses:
     """A layer's synapses for the time-dense gather (:mod:`delaykit.sim.dense_kernels`): post-major
-    quads of four synapses (source, shift = delay + lag + latency in steps, weight), sorted by
-    shift within a neuron so that a quad's sources reach similar steps; a neuron's last quad is
-    padded with silent synapses (source ``n_src``, weight 0). ``reach[i, s]``: synapses of source
-    ``i`` with shift <= ``s`` (the events an arrival cut-off keeps)."""
+    groups of ``GROUP`` synapses (source, shift = delay + lag + latency in steps, weight), sorted
+    by shift within a neuron so that a group's sources reach similar steps; a neuron's last group
+    is padded with silent synapses (source ``n_src``, weight 0, the neuron's largest shift).
+    ``q_hmin``/``q_hmax``: each group's smallest and largest shift. ``reach[i, s]``: synapses of
+    source ``i`` with shift <= ``s`` (the events an arrival cut-off keeps)."""
 
     def __init__(
         self, post: np.ndarray, pre: np.ndarray, shift: np.ndarray, w: np.ndarray, n_out: int, n_src: int
     ):
-        order = np.lexsort((pre, shift, post))
+        width = int(shift.max()) + 1 if shift.size else 1
+        order = np.argsort((post * width + shift) * (n_src + 1) + pre)  # one int64 key: fast
         post, pre, shift, w = post[order], pre[order], shift[order], w[order]
         per_neuron = np.bincount(post, minlength=n_out)
-        quads = (per_neuron + _GROUP - 1) // _GROUP
+        groups = (per_neuron + _GROUP - 1) // _GROUP
         self.q_ptr = np.zeros(n_out + 1, dtype=np.int64)
-        np.cumsum(quads, out=self.q_ptr[1:])
+        np.cumsum(groups, out=self.q_ptr[1:])
         start = np.zeros(n_out + 1, dtype=np.int64)
         np.cumsum(per_neuron, out=start[1:])
         slot = _GROUP * self.q_ptr[post] + (np.arange(post.size) - start[post])
         n = _GROUP * int(self.q_ptr[-1])
+        self.max_shift = int(shift.max()) if shift.size else 0
+        # padding slots take their neuron's largest shift (its last synapse: sorted by shift)
+        owner = np.repeat(np.arange(n_out), _GROUP * groups)
+        largest = np.zeros(n_out, dtype=np.int64)
+        has = per_neuron > 0
+        largest[has] = shift[start[1:][has] - 1]
         self.q_src = np.full(n, n_src, dtype=np.int64)
-        self.q_shift = np.zeros(n, dtype=np.int64)
+        self.q_shift = largest[owner]
         self.q_w = np.zeros(n, dtype=np.int32)
         self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
-        self.max_shift = int(shift.max()) if shift.size else 0
-        quad = slot // _GROUP  # each group's smallest and largest real shift
-        self.q_hmin = np.full(n // _GROUP, self.max_shift, dtype=np.int64)
-        self.q_hmax = np.zeros(n // _GROUP, dtype=np.int64)
-        np.minimum.at(self.q_hmin, quad, shift)
-        np.maximum.at(self.q_hmax, quad, shift)
+        by_group = self.q_shift.reshape(-1, _GROUP)
+        self.q_hmin = np.ascontiguousarray(by_group[:, 0])
+        self.q_hmax = np.ascontiguousarray(by_group[:, -1])
         self._bases: tuple[int, np.ndarray] = (-1, self.q_src)
-        hist = np.zeros((n_src, self.max_shift + 1), dtype=np.int64)
-        np.add.at(hist, (pre, shift), 1)
+        hist = np.bincount(pre * width + shift, minlength=n_src * width).reshape(n_src, width)
         self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
         self.n_syn = int(post.size)
         self.n_src = n_src
