@@ -75,6 +75,8 @@ def _make_group(op: str):
 
 #: synapses added per pass over a row (a power of two): 8 loads and adds per row load and store
 GROUP = 8
+#: neurons whose rows are written to the step-major accumulator together (contiguous stores)
+_BLOCK = 8
 _group_and = _make_group("and")
 _group_mul = _make_group("mul")
 
@@ -118,28 +120,42 @@ def _gather(
     ``[first + hmin, last + hmax]`` (rounded out to 16), where its arrivals can fall.
     """
     n_lanes = (out_steps + LANES - 1) // LANES * LANES
-    row = np.zeros(n_lanes, dtype=s.dtype)
-    for j in range(n_out):
-        for q in range(q_ptr[j], q_ptr[j + 1]):
-            lo = first + q_hmin[q]
-            hi = min(last + q_hmax[q] + 1, out_steps)
-            if lo >= hi:
-                continue
-            t = lo - lo % LANES
-            k = GROUP * q
-            b = (q_base[k], q_base[k + 1], q_base[k + 2], q_base[k + 3],
-                 q_base[k + 4], q_base[k + 5], q_base[k + 6], q_base[k + 7])  # fmt: skip
-            w = (q_w[k], q_w[k + 1], q_w[k + 2], q_w[k + 3], q_w[k + 4], q_w[k + 5], q_w[k + 6], q_w[k + 7])
-            if unit:
-                while t < hi:
-                    _group_and(row, s, t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
-                                           b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
-                    t += LANES
-            else:
-                while t < hi:
-                    _group_mul(row, s, t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
-                                           b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
-                    t += LANES
-        for t in range(out_steps):
-            acc[t * n_out + j] = row[t]
-            row[t] = 0
+    rows = np.zeros(_BLOCK * n_lanes, dtype=s.dtype)  # the rows of _BLOCK neurons
+    for j0 in range(0, n_out, _BLOCK):
+        jb = min(_BLOCK, n_out - j0)
+        for u in range(jb):
+            j = j0 + u
+            r0 = u * n_lanes
+            for q in range(q_ptr[j], q_ptr[j + 1]):
+                lo = first + q_hmin[q]
+                hi = min(last + q_hmax[q] + 1, out_steps)
+                if lo >= hi:
+                    continue
+                t = lo - lo % LANES
+                k = GROUP * q
+                b = (q_base[k], q_base[k + 1], q_base[k + 2], q_base[k + 3],
+                     q_base[k + 4], q_base[k + 5], q_base[k + 6], q_base[k + 7])  # fmt: skip
+                w = (
+                    q_w[k],
+                    q_w[k + 1],
+                    q_w[k + 2],
+                    q_w[k + 3],
+                    q_w[k + 4],
+                    q_w[k + 5],
+                    q_w[k + 6],
+                    q_w[k + 7],
+                )
+                if unit:
+                    while t < hi:
+                        _group_and(rows, s, r0 + t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
+                                               b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
+                        t += LANES
+                else:
+                    while t < hi:
+                        _group_mul(rows, s, r0 + t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
+                                               b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
+                        t += LANES
+        for t in range(out_steps):  # a block of rows into the step-major accumulator
+            for u in range(jb):
+                acc[t * n_out + j0 + u] = rows[u * n_lanes + t]
+        rows[:] = 0
