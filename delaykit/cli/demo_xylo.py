@@ -207,6 +207,12 @@ def _format_table(rows: list[dict[str, Any]], xylo: str | None) -> str:
         "xylosim: SynSense's simulator on the mapped spec (delays as relay chains); relays / hidden:",
         "relay neurons / all hidden neurons on Xylo (max 1000).",
     ]
+    for r in rows:
+        lines.append(
+            f"targets check --target xylo, {r['model']}: {'fits' if r['fits'] else 'does NOT fit'} "
+            f"({r['hidden_neurons']} hidden neurons = {r['hidden_neurons'] - r['relays']} + {r['relays']} "
+            f"delay relays, {r['rec_connections']:,} recurrent connections)"
+        )
     if xylo is None:
         lines.append(f"xylosim: not run (no environment with xylosim: {SETUP_HINT})")
     return "\n".join(lines)

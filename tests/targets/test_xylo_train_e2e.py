@@ -66,3 +66,25 @@ def test_demo_target_xylo_learned_delays_in_xylosim(tmp_path, capsys):
     assert "xylosim %" in printed and "relays" in printed
     assert (out / "learned" / "xylo_spec" / "spec.npz").exists()
     assert "fits" in (out / "learned" / "targets_check.txt").read_text()
+
+
+def test_demo_target_xylo_without_xylosim_says_why_the_column_is_empty(tmp_path, capsys, monkeypatch):
+    import delaykit.cli.demo_xylo as demo
+
+    monkeypatch.setattr(demo, "find_xylo_python", lambda *a: None)
+    out = tmp_path / "demo"
+    sets = [
+        "model.hidden=[8]",
+        "model.kernel_size=5",
+        "train.epochs=1",
+        "finetune.epochs=1",
+        "train.plots=false",
+    ]
+    args = ["demo", "--target", "xylo", "--out", str(out), "--samples", "64", "32", "--no-baselines"]
+    code = main([*args, *(a for s in sets for a in ("--set", s))])
+    printed = capsys.readouterr().out
+    (row,) = json.loads((out / "results.json").read_text())["rows"]
+    assert code in (0, 1)  # one epoch on 64 samples: the verdict may go either way
+    assert row["xylosim_pct"] is None and 0 <= row["xylo_mode_pct"] <= 100 and row["risky"] == 0
+    assert "xylosim: not run (no environment with xylosim" in printed
+    assert "targets check --target xylo, learned delays: fits" in printed
