@@ -3,21 +3,25 @@
 A feed-forward layer's whole input spike train is known before the layer runs, so its synaptic
 input can be gathered instead of scattered: with the sources as a dense array
 ``S[i * L + pad + t]`` (count of source ``i`` at source step ``t``, zero elsewhere, ``pad`` = the
-largest delay), output neuron ``j``'s input row is
+largest shift), output neuron ``j``'s input row is
 
     row[t] = sum over synapses k of j:  w_k * S[i_k * L + pad - shift_k + t]
 
-for ``t`` in the run: contiguous loads, one add per lane. Synapses are grouped in fours
-("quads", built per network); each quad adds its four shifted source rows into ``row`` 16 time
-steps (lanes) at a time with explicit 16-lane vector code (:func:`_quad_and`,
-:func:`_quad_mul`, LLVM vectors emitted through numba intrinsics: numba's loops over two arrays
-carry alias checks and scalar remainders that cost as much as the work). The time range of a
-quad is cut to the steps its arrivals can reach (the layer's first and last source event plus
-the quad's smallest and largest shift, rounded out to 16 steps; synapses are sorted by shift so
-that a quad's shifts are close). Lanes are int16 when the layer's bound (largest ``sum_i |w_ij|``
-times the largest count) is below ``2**15``, else int32: integer adds are exact in any order as
-long as the final sum fits (two's complement sums wrap and unwrap), and the bound proves it.
-0/1 spikes are stored as ``-1`` so a product is one AND (``S & w``); counts above 1 multiply.
+for ``t`` in the run (``shift`` = delay + relay lag + layer latency, steps): contiguous loads,
+one add per lane. A neuron's synapses are sorted by shift and cut into groups of ``GROUP`` (8,
+built per network); a group adds its shifted source rows into ``row`` 16 time steps (lanes) at
+a time, with one load and one store of ``row`` per 8 synapses, in explicit 16-lane vector code
+(:func:`_make_group`: LLVM vectors emitted through a numba intrinsic; numba's own loops over two
+arrays carry alias checks and scalar remainders that cost as much as the work). A group runs
+over the steps its arrivals can reach: the layer's first and last source event plus the group's
+smallest and largest shift, rounded out to 16 steps. Rows of 8 neurons are then written into the
+step-major accumulator that the neuron kernels read.
+
+Exactness: lanes are int16 when the layer's bound (largest ``sum_i |w_ij|`` times the largest
+count) is below ``2**15``, else int32. Integer adds are exact in any order as long as the final
+sum fits (two's complement sums wrap and unwrap), and the bound proves it; the step's total is
+then reduced once by the neuron kernel, as in the reference. 0/1 spikes are stored as ``-1`` so
+a product is one AND (``S & w``); counts above 1 multiply.
 
 Compiled with ``cache=True`` (numba), like :mod:`delaykit.sim.event_kernels`.
 """
@@ -32,8 +36,6 @@ from numba.extending import intrinsic
 
 #: time steps per vector operation (16 int16 lanes fill one AVX2 register; int32 takes two)
 LANES = 16
-#: first/last of a source that never fires: every range built from them is empty
-_NEVER = 1 << 40
 
 
 def _make_group(op: str):
@@ -110,14 +112,14 @@ def _dense_sources(
 def _gather(
     q_ptr, q_base, q_w, q_hmin, q_hmax, s, first, last, unit, acc, n_out, out_steps
 ):  # pragma: no cover - compiled
-    """Each output neuron's input row, quad by quad, written into ``acc[t * n_out + j]``.
+    """Each output neuron's input row, group by group, written into ``acc[t * n_out + j]``.
 
-    ``q_ptr[j]..q_ptr[j + 1]``: the quads of neuron ``j``; quad ``q`` holds synapses
-    ``4q..4q+3``: ``q_base`` (where the source row, shifted by the synapse's delay + lag +
-    latency, starts in ``s``) and ``q_w`` (weight; padding synapses read the silent row with
-    weight 0); ``q_hmin``/``q_hmax``: the quad's smallest and largest shift (steps). ``first``
-    and ``last``: the first and last step with a source event; a quad adds the steps
-    ``[first + hmin, last + hmax]`` (rounded out to 16), where its arrivals can fall.
+    ``q_ptr[j]..q_ptr[j + 1]``: the groups of neuron ``j``; group ``q`` holds synapses
+    ``GROUP * q ..`` ``GROUP * q + GROUP - 1``: ``q_base`` (where the source row, shifted by the
+    synapse's delay + lag + latency, starts in ``s``) and ``q_w`` (weight; padding synapses read
+    the silent row with weight 0); ``q_hmin``/``q_hmax``: the group's smallest and largest shift
+    (steps). ``first`` and ``last``: the first and last step with a source event; a group adds
+    the steps ``[first + hmin, last + hmax]`` (rounded out to 16), where its arrivals can fall.
     """
     n_lanes = (out_steps + LANES - 1) // LANES * LANES
     rows = np.zeros(_BLOCK * n_lanes, dtype=s.dtype)  # the rows of _BLOCK neurons

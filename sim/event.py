@@ -9,18 +9,25 @@ fit). A spike (or a nonzero input bin) of input ``i`` at step ``t`` is delivered
 row's weights at ``acc[(t + lat) * N + offset]``: a contiguous read of the row and scattered
 adds into a window of ``(max_delay + 1) * N`` slots that stays in cache. Arrivals past the end
 of the run are cut off by a binary search in the (sorted) row, only for the few sources near
-the end. Then the neurons are stepped through the accumulator, and their spikes, in time
-order, are the next layer's sources. Kernels (:mod:`delaykit.sim.event_kernels`) are
-numba-compiled (``cache=True``): the first call in a fresh environment compiles them (a few
-seconds).
+the end (the "scatter" path).
+
+In fixed point a layer can instead gather its whole input time-densely (the "dense" path,
+:mod:`delaykit.sim.dense_kernels`): the layer's input spike train is known before it runs, so
+each neuron adds its synapses' shifted source rows 16 steps per vector operation. Per layer and
+sample :func:`_choose` takes the gather when it expects fewer than ``_DENSE_LANES_PER_EVENT``
+lanes per synaptic event (dense inputs) and the scatter otherwise (sparse inputs, float modes);
+both fill the same accumulator. Then the neurons are stepped through the accumulator, and their
+spikes, in time order, are the next layer's sources. Kernels (:mod:`delaykit.sim.event_kernels`,
+:mod:`delaykit.sim.dense_kernels`) are numba-compiled (``cache=True``): the first call in a
+fresh environment compiles them (a few seconds).
 
 Relay neurons and input taps (format v2, :mod:`delaykit.network`) cost nothing at run time: a
 relay is an exact copy of a main neuron ``lag`` steps late (a tap: of an input channel), so a
 synapse from it is stored in its root's row with delay ``D + lag`` (see :class:`_EventLayer`).
 The reference steps the copies literally; the property tests hold both to the same bits.
 
-Fixed point is bit for bit equal to the reference (the per-step total is exact and reduced
-once). Float modes sum the synaptic input in float64 in event order, the reference in
+Fixed point is bit for bit equal to the reference on both paths (the per-step total is exact,
+in any order, and reduced once). Float modes always scatter: they sum the synaptic input in float64 in event order, the reference in
 delay/matrix order: the sums may differ in the last bits (relative ~1e-15), which changes a
 spike only when a membrane lands within that distance of its threshold.
 """
