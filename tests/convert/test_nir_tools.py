@@ -4,8 +4,11 @@
 The models are the demo's, trained here on the delay task (``none``: no delays; ``learned``:
 learned delays). export: delaykit's graph for the tool, run by the tool's importer (with
 delaykit's node map for Delay and, where needed, LI) against delaykit's simulator on the same
-frames. import: the tool builds the ``none`` model from its own layers, runs it and exports
-NIR; delaykit imports that file and runs it. Every spike bin and readout bin is compared.
+frames. import: the tool builds the ``none`` model from its own layers (LIF; and, where the
+tool has them, its current-based LIF, IF, an LI readout, zero and subtractive reset, its
+defaults: ``VARIANTS``), runs it and exports NIR; delaykit imports that file and runs it, or
+refuses naming the node and the reason. Every spike bin and readout bin is compared, on
+``N_SAMPLES`` test samples.
 
 The measured rows go to ``docs/nir_interop.json``; the README table between the
 ``nir-interop`` markers must equal what they render (``python -m
