@@ -101,11 +101,19 @@ class _EventLayer:
             self.row_w = np.ascontiguousarray(vals, dtype=w_type)
             # bound of |syn| per unit input count: does an int32 accumulator suffice?
             self.abs_bound = int(np.abs(w).sum(axis=1).max()) if w.size else 0
+            # every decayed value fits 32 bits (|v - r'| < 2**29 + 2**28, |c| <= 2**30): a cheaper multiply
+            mem, cur = arith.membrane_bits or 0, arith.current_bits or 0
+            self.narrow = (
+                0 < mem <= 30
+                and int(np.abs(c.reset).max(initial=0)) < 2**28
+                and (not c.has_current or 0 < cur <= 31)
+            )
             self.dense: _DenseSynapses | None = None
             if m < 2**31:
                 shift = delay[order] + self.lat
                 self.dense = _DenseSynapses(post[order], pre[order], shift, vals, self.n_out, self.n_in)
         else:
+            self.narrow = False
             self.dense = None  # float sums keep the scatter's order (module docstring)
             # float32 storage when it holds every weight exactly (sums still run in float64)
             lossless = np.array_equal(vals.astype(np.float32).astype(np.float64), vals)
@@ -389,7 +397,7 @@ def _step_fixed(
         c.threshold,
         c.reset,
         el.spiking,
-        _DECAY_CODES[arith.decay],
+        3 if arith.decay == "loihi12" and el.narrow else _DECAY_CODES[arith.decay],
         c.decay_param,
         arith.weight_shift,
         arith.current_bits or 0,

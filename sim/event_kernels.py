@@ -76,9 +76,11 @@ def _bounds(bits, wrap):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, inline="always")
 def _decay(x, decay_kind, dparam):  # pragma: no cover - compiled
-    """``decay(x)`` of :mod:`delaykit.arithmetic`: 0 loihi12 (magnitude shifted), 1 shift, 2 none."""
-    if decay_kind == 0:
-        p = x * dparam
+    """``decay(x)`` of :mod:`delaykit.arithmetic`: 0 loihi12 (magnitude shifted), 1 shift, 2 none,
+    3 loihi12 for ``x`` known to fit 32 bits (the product is one 32x32 -> 64-bit multiply, which
+    AVX2 has; a 64-bit one it must emulate)."""
+    if decay_kind == 0 or decay_kind == 3:
+        p = np.int64(np.int32(x)) * np.int64(np.int32(dparam)) if decay_kind == 3 else x * dparam
         m = np.abs(p) >> 12
         return m if p >= 0 else -m
     if decay_kind == 1:
