@@ -150,8 +150,9 @@ def _probe(flag: str, p: Path, anc: Path) -> None:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as e:
         raise OutputError(f"{flag} {p}: cannot create files in {anc} ({os_error_text(e)})") from None
-    with contextlib.suppress(OSError):
-        probe.unlink()
+    finally:  # Ctrl-C included
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def check_outputs(
