@@ -157,7 +157,8 @@ class _DenseSynapses:
         largest[has] = shift[start[1:][has] - 1]
         self.q_src = np.full(n, n_src, dtype=np.int64)
         self.q_shift = largest[owner]
-        self.q_w = np.zeros(n, dtype=np.int32)
+        small = not w.size or int(np.abs(w).max()) < 2**15  # int16 weights: half the bytes to stream
+        self.q_w = np.zeros(n, dtype=np.int16 if small else np.int32)
         self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
         by_group = self.q_shift.reshape(-1, _GROUP)
         self.q_hmin = np.ascontiguousarray(by_group[:, 0])
@@ -173,7 +174,8 @@ class _DenseSynapses:
         kept for the last ``row_len`` (samples of one length share it)."""
         got = self._bases
         if got[0] != row_len:
-            got = (row_len, self.q_src * row_len + self.max_shift - self.q_shift)
+            b = self.q_src * row_len + self.max_shift - self.q_shift
+            got = (row_len, b.astype(np.int32) if (self.n_src + 1) * row_len < 2**31 else b)
             self._bases = got  # one tuple, replaced whole: safe to share between threads
         return got[1]
 
@@ -342,7 +344,7 @@ def _gather_layer(el: _EventLayer, src: _Sources, out_steps: int, lanes: type) -
     pad = d.max_shift
     row_len = pad + (out_steps + _LANES - 1) // _LANES * _LANES
     if src.t.size == 0:
-        return np.zeros(out_steps * el.n_out, dtype=np.int32), 0
+        return np.zeros(out_steps * el.n_out, dtype=lanes), 0
     counts = src.values if not src.unit else _NO_COUNTS[np.float64]
     s, n_events = _dense_sources(
         src.t,
@@ -357,7 +359,7 @@ def _gather_layer(el: _EventLayer, src: _Sources, out_steps: int, lanes: type) -
         d.max_shift,
         _LANES_LIKE[lanes],
     )
-    acc = np.empty(out_steps * el.n_out, dtype=np.int32)
+    acc = np.empty(out_steps * el.n_out, dtype=lanes)  # the lanes' sums fit it (the bound)
     first, last = int(src.t[0]), int(src.t[-1])  # sources come in time order
     bases = d.bases(row_len)
     _gather(d.q_ptr, bases, d.q_w, d.q_hmin, d.q_hmax, s, first, last, src.unit, acc, el.n_out, out_steps)
