@@ -179,3 +179,16 @@ def test_unknown_delivery_is_refused():
     net = _net([_layer([[1]], [[0]], LI(tau=2.0))])
     with pytest.raises(ValueError, match="delivery"):
         EventNetwork(net, PLAIN, delivery="simd")
+
+
+def test_weights_wider_than_16_bits():
+    """20-bit weights: int32 weights and lanes in the gather, same bits as the reference."""
+    rng = np.random.default_rng(11)
+    w = rng.integers(-(2**19), 2**19, (5, 12))
+    net = _net([_layer(w, rng.integers(0, 9, (5, 12)), LI(tau=1e9), ext=4)])
+    arith = Arithmetic.fixed(weight_bits=20, decay="none")
+    frames = random_frames(rng, 15, 12, rate=0.5, max_count=3).astype(np.int64)
+    el = EventNetwork(net, arith).layers[0]
+    assert el.dense is not None and el.dense.q_w.dtype == np.int32
+    assert _choose(el, _input(net, frames, arith)[0], 19, "dense") is np.int32
+    _both_paths_equal_reference(net, frames, arith)
