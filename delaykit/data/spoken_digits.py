@@ -196,13 +196,14 @@ class SpokenDigitsResult:
     audio_s_per_sample: float
     wall_s: float
     voices: list[Voice] = field(default_factory=list)
+    n_classes: int = len(SHD_CLASS_NAMES)  # classes the files name
 
     def summary(self) -> str:
         """What ``delaykit data spoken-digits`` prints."""
         n_tr = sum(v.split == "train" for v in self.voices)
         return (
             f"wrote {self.train_path} ({self.n_train} samples, {n_tr} voices) and {self.test_path} "
-            f"({self.n_test} samples, {len(self.voices) - n_tr} voices); 20 classes, window "
+            f"({self.n_test} samples, {len(self.voices) - n_tr} voices); {self.n_classes} classes, window "
             f"{self.window_s:.2f} s, {self.spikes_per_sample:.0f} spikes/sample, "
             f"{self.audio_s_per_sample:.2f} s audio/sample, {self.wall_s:.0f} s"
         )
@@ -396,6 +397,7 @@ def write_spoken_digits(
         sum(r[2] for r in results) / n,
         time.perf_counter() - t0,
         voices,
+        len(todo.class_names),
     )
 
 
