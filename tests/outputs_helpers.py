@@ -47,8 +47,9 @@ def _fill(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def full_filesystem(where: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs at ``where/full``, filled; unmounted afterwards. Skips when impossible."""
+def full_filesystem(where: Path, keep: dict[str, str] | None = None) -> Iterator[Path]:
+    """A 2 MiB tmpfs at ``where/full``, holding the text files ``keep`` (name -> text), then
+    filled; unmounted afterwards. Skips when impossible."""
     if os.geteuid() != 0:
         pytest.skip("a full file system needs root (mount -t tmpfs)")
     mnt = where / "full"
@@ -57,6 +58,8 @@ def full_filesystem(where: Path) -> Iterator[Path]:
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode(errors='replace').strip()}")
     try:
+        for name, text in (keep or {}).items():
+            (mnt / name).write_text(text)
         _fill(mnt)
         yield mnt
     finally:

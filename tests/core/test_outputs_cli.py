@@ -23,6 +23,7 @@ from scipy.io import wavfile
 from delaykit.cli.io_guard import IO
 from delaykit.cli.main import build_parser, main
 from delaykit.data.shd import write_shd
+from delaykit.hardware_targets.report import README_BEGIN, README_END
 from delaykit.network import InputSpec, save_network
 
 N_IN, N_UNITS, WINDOW = 20, 20, 30
@@ -48,7 +49,11 @@ def inputs(tmp_path_factory):
     wav.parent.mkdir(parents=True)
     t = np.arange(1600) / 16000
     wavfile.write(wav, 16000, np.round(0.1 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16))
-    return {"ckpt": ckpt, "dkn": dkn, "data": data, "wav": wav, "dir": d}
+    xylo = d / "xylo.dkn"  # a network Xylo can hold (subtractive reset, int8, 16 inputs)
+    save_network(pytest.importorskip("targets.xylo_nets").random_xylo_net(3), xylo)
+    readme = d / "README.md"
+    readme.write_text(f"# x\n{README_BEGIN}\nold\n{README_END}\n")
+    return {"ckpt": ckpt, "dkn": dkn, "data": data, "wav": wav, "dir": d, "xylo": xylo, "readme": readme}
 
 
 def _writers(i: dict[str, Path], out: Path) -> dict[str, list[str]]:
@@ -69,6 +74,11 @@ def _writers(i: dict[str, Path], out: Path) -> dict[str, list[str]]:
         "targets check --json": ["targets", "check", dkn, "--target", "loihi2", "--json", str(out / "c.json")],
         "targets map --json": ["targets", "map", dkn, "--target", "loihi2", "--json", str(out / "m.json")],
         "targets realize -o": ["targets", "realize", dkn, "--target", "xylo", "--method", "relay", "-o", str(out / "x.dkn")],
+        "convert to-xylo": ["convert", "to-xylo", str(i["xylo"]), "-o", str(out / "x_xylo")],
+        "targets realize --json": ["targets", "realize", dkn, "--target", "xylo", "--method", "queue", "--json", str(out / "q.json")],
+        "targets shd-estimate --update-readme": ["targets", "shd-estimate", "--update-readme", str(out / "README.md")],
+        "data encode-audio --plot": ["data", "encode-audio", str(i["wav"]), "--out", str(i["dir"] / "ok.h5"), "--plot", str(out / "p.png")],
+        "data spoken-digits --out": ["data", "spoken-digits", "--out", str(out / "sd"), "--voices", "2", "--classes", "0", "--no-progress"],
         "data synth --out": ["data", "synth", "--out", str(out / "d"), "--train", "20", "--test", "5"],
         "data encode-audio --out": ["data", "encode-audio", str(i["wav"].parent.parent), "--out", str(out / "a.h5")],
         "convert verify --json": ["convert", "verify", ck, data, "--json", str(out / "v.json"), "--no-progress"],
@@ -85,13 +95,14 @@ def synth_data(inputs):
     )
 
 
-WRITERS = sorted(_writers({k: Path(k) for k in ("ckpt", "dkn", "data", "wav", "dir")}, Path("o")))
+WRITERS = sorted(_writers({k: Path(k) for k in ("ckpt", "dkn", "data", "wav", "dir", "xylo")}, Path("o")))
 
 
 @pytest.mark.parametrize("name", WRITERS)
 def test_full_disk_clean_exit_2_no_temporary(name, inputs, synth_data, tmp_path, capsys):
     """ENOSPC in every writer: exit 2, one line naming the output, nothing left on the disk."""
-    with full_filesystem(tmp_path) as full:
+    keep = {"README.md": inputs["readme"].read_text()} if "update-readme" in name else {}
+    with full_filesystem(tmp_path, keep) as full:
         before = snapshot(full)
         argv = _writers(inputs, full)[name]
         capsys.readouterr()
@@ -102,8 +113,8 @@ def test_full_disk_clean_exit_2_no_temporary(name, inputs, synth_data, tmp_path,
         assert "Traceback" not in "".join(err)
         assert not temporaries(full), temporaries(full)
         assert snapshot(full) == before  # no partial output file
-        assert [p.name for p in full.iterdir()] == ["filler"]  # nor an empty folder made for one
-        assert not (inputs["dir"] / "ok.dkn").exists()  # a failing --report/--plot: no main output
+        assert sorted(p.name for p in full.iterdir()) == sorted(["filler", *keep])  # nor an empty folder
+        assert not [p for p in inputs["dir"].glob("ok.*")]  # a failing --report/--plot: no main output
 
 
 def test_every_output_flag_is_guarded():
@@ -240,7 +251,7 @@ def test_two_trains_into_one_folder(inputs, synth_data, tmp_path, capsys):
         ]
         assert main(argv) == 2
     assert "in use by a training run" in capsys.readouterr().err
-    assert os.listdir(tmp_path / "run") == [".delaykit.lock"]  # the lock holder's folder, untouched
+    assert os.listdir(tmp_path / "run") == []  # untouched by the refused train; the holder removed its lock
 
 
 def test_unknown_target_fails_before_training(inputs, synth_data, tmp_path, capsys):
