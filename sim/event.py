@@ -41,9 +41,8 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
-from .dense_kernels import GROUP as _GROUP
+from .dense_kernels import GROUP, SRC_BLOCK, _dense_sources, _gather
 from .dense_kernels import LANES as _LANES
-from .dense_kernels import _dense_sources, _gather
 from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float
 from .readout import result_of
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
@@ -128,46 +127,55 @@ class _EventLayer:
 
 
 class _DenseSynapses:
-    """A layer's synapses for the time-dense gather (:mod:`delaykit.sim.dense_kernels`): post-major
-    groups of ``GROUP`` synapses (source, shift = delay + lag + latency in steps, weight), sorted
-    by shift within a neuron so that a group's sources reach similar steps; a neuron's last group
-    is padded with silent synapses (source ``n_src``, weight 0, the neuron's largest shift).
-    ``q_hmin``/``q_hmax``: each group's smallest and largest shift. ``reach[i, s]``: synapses of
-    source ``i`` with shift <= ``s`` (the events an arrival cut-off keeps)."""
+    """A layer's synapses for the time-dense gather (:mod:`delaykit.sim.dense_kernels`), in cells
+    (source block of ``SRC_BLOCK`` sources, neuron), source block-major: a block's rows of ``S``
+    stay in the L1 cache while every neuron adds its synapses from them. Within a cell, synapses
+    (source, shift = delay + lag + latency in steps, weight) are sorted by shift and cut into
+    groups of ``GROUP`` (so that a group's sources reach similar steps); a cell's last group is
+    padded with silent synapses (source ``n_src``, weight 0, the cell's largest shift).
+    ``q_ptr[c]..q_ptr[c + 1]``: the groups of cell ``c``; ``q_hmin``/``q_hmax``: each group's
+    smallest and largest shift. ``reach[i, s]``: synapses of source ``i`` with shift <= ``s``
+    (the events an arrival cut-off keeps)."""
 
     def __init__(
         self, post: np.ndarray, pre: np.ndarray, shift: np.ndarray, w: np.ndarray, n_out: int, n_src: int
     ):
+        n_cells = max(1, -(-n_src // SRC_BLOCK)) * n_out
+        cell = (pre // SRC_BLOCK) * n_out + post
         width = int(shift.max()) + 1 if shift.size else 1
-        order = np.argsort((post * width + shift) * (n_src + 1) + pre)  # one int64 key: fast
-        post, pre, shift, w = post[order], pre[order], shift[order], w[order]
-        per_neuron = np.bincount(post, minlength=n_out)
-        groups = (per_neuron + _GROUP - 1) // _GROUP
-        self.q_ptr = np.zeros(n_out + 1, dtype=np.int64)
+        order = np.argsort((cell * width + shift) * (n_src + 1) + pre)  # one int64 key: fast
+        cell, pre, shift, w = cell[order], pre[order], shift[order], w[order]
+        per_cell = np.bincount(cell, minlength=n_cells)
+        groups = (per_cell + GROUP - 1) // GROUP
+        self.q_ptr = np.zeros(n_cells + 1, dtype=np.int64)
         np.cumsum(groups, out=self.q_ptr[1:])
-        start = np.zeros(n_out + 1, dtype=np.int64)
-        np.cumsum(per_neuron, out=start[1:])
-        slot = _GROUP * self.q_ptr[post] + (np.arange(post.size) - start[post])
-        n = _GROUP * int(self.q_ptr[-1])
+        start = np.zeros(n_cells + 1, dtype=np.int64)
+        np.cumsum(per_cell, out=start[1:])
+        slot = GROUP * self.q_ptr[cell] + (np.arange(cell.size) - start[cell])
+        n = GROUP * int(self.q_ptr[-1])
         self.max_shift = int(shift.max()) if shift.size else 0
-        # padding slots take their neuron's largest shift (its last synapse: sorted by shift)
-        owner = np.repeat(np.arange(n_out), _GROUP * groups)
-        largest = np.zeros(n_out, dtype=np.int64)
-        has = per_neuron > 0
+        # padding slots take their cell's largest shift (its last synapse: sorted by shift)
+        owner = np.repeat(np.arange(n_cells), GROUP * groups)
+        largest = np.zeros(n_cells, dtype=np.int64)
+        has = per_cell > 0
         largest[has] = shift[start[1:][has] - 1]
         self.q_src = np.full(n, n_src, dtype=np.int64)
         self.q_shift = largest[owner]
         small = not w.size or int(np.abs(w).max()) < 2**15  # int16 weights: half the bytes to stream
         self.q_w = np.zeros(n, dtype=np.int16 if small else np.int32)
         self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
-        by_group = self.q_shift.reshape(-1, _GROUP)
+        by_group = self.q_shift.reshape(-1, GROUP)
         self.q_hmin = np.ascontiguousarray(by_group[:, 0])
         self.q_hmax = np.ascontiguousarray(by_group[:, -1])
         self._bases: tuple[int, np.ndarray] = (-1, self.q_src)
         hist = np.bincount(pre * width + shift, minlength=n_src * width).reshape(n_src, width)
         self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
-        self.n_syn = int(post.size)
+        self.n_syn = int(pre.size)
         self.n_src = n_src
+        # |w| per (neuron, source), relays folded into their root: the per-sample bound's matrix
+        self.abs_w = np.bincount(
+            (cell % n_out) * n_src + pre, weights=np.abs(w).astype(np.float64), minlength=n_out * n_src
+        ).reshape(n_out, n_src)
 
     def bases(self, row_len: int) -> np.ndarray:
         """Where each synapse's shifted source row starts in ``S`` (rows of ``row_len`` lanes),
@@ -236,7 +244,8 @@ class EventNetwork:
 @dataclass
 class _Sources:
     """Events into a layer, in time order: step ``t``, source ``i``, count ``values`` (empty
-    when every count is 1: ``unit``); ``steps`` is the length of the sequence they come from."""
+    when every count is 1: ``unit``); ``steps`` is the length of the sequence they come from;
+    ``peak``: each source's largest count (the input layer's, when counts exceed 1)."""
 
     t: np.ndarray
     i: np.ndarray
@@ -244,6 +253,7 @@ class _Sources:
     unit: bool
     max_count: float
     steps: int
+    peak: np.ndarray | None = None
 
 
 @dataclass
@@ -267,7 +277,8 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
     if status == 2:
         raise ValueError(non_integer_frames(arith))
     unit = max_count == 1.0 and bool(np.all(values == 1.0))
-    return _Sources(src_t, src_i, values, unit, max_count, x.shape[0]), int(src_t.size)
+    peak = None if unit else np.abs(x.max(axis=0), dtype=np.float64)  # counts are >= 0 in fixed point
+    return _Sources(src_t, src_i, values, unit, max_count, x.shape[0], peak), int(src_t.size)
 
 
 #: the delivery paths: "auto" chooses per layer and sample (:func:`_choose`)
@@ -283,7 +294,8 @@ def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> ty
     """The lane type of the time-dense gather for this layer and input, or None: scatter.
 
     The gather needs a fixed-point layer whose bound ``max_j sum_i |w_ij|`` times the largest
-    count fits the lanes (int16, else int32). "auto" takes it when the expected events (source
+    count -- or, tighter, ``max_j sum_i |w_ij| peak_i`` with each source's largest count --
+    fits the lanes (int16, else int32). "auto" takes it when the expected events (source
     events x mean fan-out) exceed its lanes (synapses x the steps from the first source event
     to the last one plus the largest shift) / ``_DENSE_LANES_PER_EVENT``.
     """
@@ -291,6 +303,8 @@ def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> ty
     if delivery == "scatter" or d is None:
         return None
     bound = el.abs_bound * src.max_count
+    if bound >= 2**15 and src.peak is not None:  # |syn[t, j]| <= sum_i |w_ij| peak_i
+        bound = min(bound, float((d.abs_w @ src.peak).max(initial=0.0)))
     if bound >= 2**31:
         return None
     if delivery == "auto":

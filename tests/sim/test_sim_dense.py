@@ -145,7 +145,11 @@ def test_small_bound_uses_int16_lanes():
     src, _ = _input(net, frames, PLAIN)
     el = EventNetwork(net, PLAIN).layers[0]
     assert _choose(el, src, 5, "dense") is np.int16
-    frames[0, 0] = 200  # 250 x 200 = 50,000: past int16
+    frames[0, 0] = 200  # 250 x 200 = 50,000 past int16, but only channel 0 counts that high:
+    src, _ = _input(net, frames, PLAIN)  # 100 x 200 + 100 + 50 = 20,150 bounds every sum
+    assert _choose(el, src, 5, "dense") is np.int16
+    _both_paths_equal_reference(net, frames, PLAIN)
+    frames[1] = 200  # now 250 x 200 = 50,000: past int16
     src, _ = _input(net, frames, PLAIN)
     assert _choose(el, src, 5, "dense") is np.int32
     _both_paths_equal_reference(net, frames, PLAIN)
