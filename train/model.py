@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from delaykit.hardware_targets.xylo_spec import MAX_INPUT_COUNT as XYLO_MAX_INPUT_COUNT
 from delaykit.train import cuba
 from delaykit.train.dcls_kernel import dcls_kernel, rounded_delays
 from delaykit.train.delay_conv import delay_conv
@@ -242,13 +243,19 @@ class DelaySNN(nn.Module):
         spikes, _ = lif_btn(cur, self.arch["tau_steps"], th, self.surrogate_alpha)
         return spikes
 
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """The input counts in the weights' dtype; Xylo's neuron sees at most 15 events per
+        channel and step, as Xylo's input does (``docs/xylo.md``, rule 1)."""
+        h = x.to(self.layers[0].weight.dtype)
+        return h.clamp(max=float(XYLO_MAX_INPUT_COUNT)) if self.arch.get("xylo_neuron") else h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Readout membranes (T', B, classes) of ``x (B, T, n_inputs)``; dropout while training."""
         if x.dim() != 3 or x.shape[2] != self.arch["n_inputs"]:
             raise ValueError(
                 f"DelaySNN: input must be (batch, steps, {self.arch['n_inputs']}), got {tuple(x.shape)}"
             )
-        h = x.to(self.layers[0].weight.dtype)  # (B, T, C): float32 unless model.double()
+        h = self._input(x)  # (B, T, C): float32 unless model.double()
         n = self.n_layers
         for i in range(n - 1):
             spikes = self._hidden(i, self._conv(h, self.kernel(i)))
@@ -269,7 +276,7 @@ class DelaySNN(nn.Module):
 
     def forward_spikes(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Like forward without dropout (current kernel mode); also returns hidden spikes (T_l, B, n_l)."""
-        h = x.to(self.layers[0].weight.dtype)
+        h = self._input(x)
         spikes_all = []
         n = self.n_layers
         for i in range(n - 1):

@@ -11,6 +11,9 @@ bias), ``tau`` and ``tau_syn`` powers of two in steps::
     v = h - n * th                                   # subtractive reset
     readout: v = h (no events; the membrane is the output)
 
+The input counts are capped at 15 events per channel and step, as Xylo caps them
+(``DelaySNN._input``): a speech channel summing 44 cochlea units often has more.
+
 The checkpoint stores it as the contract's current-based neuron (``arch["neuron"] = "cuba"``,
 ``reset = "subtract"``, ``leak = "euler"``) plus ``arch["xylo_neuron"] = True``: converted with
 ``--bits 8`` it is a contract network that Xylo can express (``hardware_targets/xylo_reference``

@@ -144,3 +144,21 @@ def test_train_target_xylo_reports_the_relays_the_mapper_builds(tmp_path, capsys
     )
     with pytest.raises(DelaykitError, match="not trained with Xylo's neuron"):
         xylo_network(tiny / "model.pt")
+
+
+def test_xylo_model_caps_input_counts_at_15_as_xylo_does():
+    from delaykit.train.model import build_model
+
+    arch = {
+        "model": "none", "n_inputs": 2, "hidden": [3], "n_classes": 2, "kernel_size": 1, "tau_steps": 2.0,
+        "v_threshold": 1.0, "v_reset": 0.0, "readout_tau_steps": 2.0, "batchnorm": False, "bn_eps": 1e-5,
+        "dt": 0.01, "n_units": 2, "channel_group": 1, "window_steps": 4, "readout": "softmax_sum",
+        "neuron": "cuba", "tau_syn_steps": 2.0, "tau_syn_learnable": False, "reset": "subtract",
+        "leak": "euler", "xylo_neuron": True,
+    }  # fmt: skip
+    model = build_model(arch, seed=0).eval()
+    x = torch.tensor([[[40.0, 3.0], [15.0, 0.0], [16.0, 1.0], [0.0, 100.0]]])
+    with torch.no_grad():
+        capped = model(x.clamp(max=15.0))
+        assert torch.equal(model(x), capped)
+        assert not torch.equal(build_model({**arch, "xylo_neuron": False}, seed=0).eval()(x), capped)
