@@ -306,3 +306,35 @@ def test_cli_from_refuses_in_one_line(tmp_path, rng, capsys, verb, argv, message
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(message, err), err
     assert not (tmp_path / "x.dkn").exists()
+
+
+def test_load_from_rockpool_current_and_readout_decay_after_the_input():
+    """rockpool's LIFTorch (CubaLIF) and ExpSynTorch (LI) decay after adding the input
+    (``i = b (i + x)``): input gain b = exp(-dt/tau); snntorch's reset is the caller's to state."""
+    dt, w = 1e-3, np.array([[0.5, -0.25], [1.0, 0.75]])
+    tau_syn, tau_mem = 2e-3, 5e-3
+    nodes = {
+        "input": nir.Input(input_type=np.array([2])),
+        "0": nir.Linear(weight=w),
+        "1": nir.CubaLIF(tau_syn=np.full(2, tau_syn), tau_mem=np.full(2, tau_mem), r=np.ones(2),
+                         v_leak=np.zeros(2), v_threshold=np.ones(2)),
+        "2": nir.Linear(weight=w),
+        "3": nir.LI(tau=np.full(2, tau_mem), r=np.ones(2), v_leak=np.zeros(2)),
+        "output": nir.Output(output_type=np.array([2])),
+    }  # fmt: skip
+    edges = [("input", "0"), ("0", "1"), ("1", "2"), ("2", "3"), ("3", "output")]
+    g = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    net = load_from(g, "rockpool", dt, one_spike_per_step=True)
+    cuba, li = net.layers[0].neuron, net.layers[1].neuron
+    assert np.isclose(1 - 1 / cuba.tau_syn, np.exp(-dt / tau_syn)) and cuba.reset == "subtract"
+    assert np.isclose(1 - 1 / cuba.tau, np.exp(-dt / tau_mem)) and np.isclose(
+        1 - 1 / li.tau, np.exp(-dt / tau_mem)
+    )
+    assert np.allclose(net.layers[0].weight, w * np.exp(-dt / tau_syn))
+    assert np.allclose(net.layers[1].weight, w * np.exp(-dt / tau_mem))
+    snn = nir.NIRGraph(nodes={**nodes, "1": nir.LIF(tau=np.full(2, 2e-4), r=np.full(2, 2.0), v_leak=np.zeros(2),
+                                                    v_threshold=np.ones(2), v_reset=np.zeros(2))},
+                       edges=edges, type_check=False)  # fmt: skip
+    assert load_from(snn, "snntorch", None, reset="zero").layers[0].neuron.reset == "value"
+    with pytest.raises(DelaykitError, match="reset: 'soft' is not one of"):
+        load_from(snn, "snntorch", None, reset="soft")
