@@ -246,35 +246,36 @@ def _neurons_float(
 
 @nb.njit(cache=True, nogil=True)
 def _input_sources(x, integer):  # pragma: no cover - compiled
-    """Nonzero bins of frames ``x`` in time order: (t, i, value, status, max |value|).
+    """Nonzero bins of frames ``x`` (C-contiguous) in time order: (t, i, value, status, max |value|).
 
-    status 0 ok, 1 NaN/infinity, 2 (integer mode) a negative or fractional count.
+    status 0 ok, 1 NaN/infinity, 2 (integer mode) a negative or fractional count. The first pass
+    (count the nonzero and the non-finite bins: ``v - v`` is NaN for NaN or infinity) has no
+    branch and vectorizes.
     """
     steps, n_in = x.shape
+    flat = x.reshape(steps * n_in)
+    where = np.empty(flat.size, dtype=np.int64)
     n = 0
-    for t in range(steps):
-        for i in range(n_in):
-            if x[t, i] != 0:
-                n += 1
+    bad = 0
+    for k in range(flat.size):  # no branch: every bin's index is written, kept when nonzero
+        v = flat[k]
+        where[n] = k
+        n += v != 0
+        bad += not (v - v == 0)
     src_t = np.empty(n, dtype=np.int64)
     src_i = np.empty(n, dtype=np.int64)
     vals = np.empty(n, dtype=np.float64)
-    status = 0
+    status = 0 if bad == 0 else 1
     vmax = 0.0
     k = 0
-    for t in range(steps):
-        for i in range(n_in):
-            v = np.float64(x[t, i])
-            if not (v - v == 0.0):  # NaN or +-inf (inf - inf is NaN)
-                status = 1
-                continue
-            if v != 0:
-                if integer and (v < 0 or v != np.floor(v)):
-                    status = max(status, 2)
-                src_t[k] = t
-                src_i[k] = i
-                vals[k] = v
-                k += 1
-                if abs(v) > vmax:
-                    vmax = abs(v)
-    return src_t, src_i, vals, status, vmax
+    for m in range(n):
+        v = np.float64(flat[where[m]])
+        if v - v == 0.0:  # a NaN bin is nonzero too: left out (status 1)
+            if integer and (v < 0 or v != np.floor(v)):
+                status = max(status, 2)
+            src_t[k] = where[m] // n_in
+            src_i[k] = where[m] % n_in
+            vals[k] = v
+            k += 1
+            vmax = max(vmax, abs(v))
+    return src_t[:k], src_i[:k], vals[:k], status, vmax
