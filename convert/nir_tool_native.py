@@ -193,6 +193,8 @@ def _sinabs_neuron(spec: dict, n: int, t: int, last: bool) -> torch.nn.Module:
     reset_fn = MembraneReset() if v == "zero" else MembraneSubtract()
     if v == "li" and last:
         return sl.ExpLeakSqueeze(tau_mem=tau, num_timesteps=t)
+    if v == "default":  # MultiSpike, MembraneSubtract, norm_input=True
+        return sl.LIFSqueeze(tau_mem=tau, spike_threshold=th, num_timesteps=t)
     if v == "if":
         return sl.IAFSqueeze(spike_threshold=th, spike_fn=SingleSpike, reset_fn=reset_fn, num_timesteps=t)
     return sl.LIFSqueeze(  # one spike per step; sinabs' own reset (subtract) or MembraneReset
@@ -223,7 +225,9 @@ def _native_sinabs(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
     graph = sinabs.to_nir(net, x[:t])
     v = _variant(spec)
     reset, readout = ("zero" if v == "zero" else "subtract"), ("li" if v == "li" else "spikes")
-    return _native_result("sinabs", spikes, "float32", reset, readout), graph
+    result = _native_result("sinabs", spikes, "float32", reset, readout)
+    result.info["one_spike"] = v != "default"  # MultiSpike
+    return result, graph
 
 
 def _rockpool_neuron(spec: dict, n: int, tau_s: float, last: bool) -> Any:
@@ -236,6 +240,8 @@ def _rockpool_neuron(spec: dict, n: int, tau_s: float, last: bool) -> Any:
         syn = ExpSynTorch(shape=(n,), tau=torch.full((n,), tau_s), dt=dt)
         syn.tau.requires_grad_(False)  # its exporter writes tau without detaching it
         return syn
+    if _variant(spec) == "default":  # LIFTorch with its own tau_syn, up to 2**16 spikes per step
+        return LIFTorch(shape=(n,), tau_mem=torch.full((n,), tau_s), threshold=th, dt=dt)
     if _variant(spec) == "cuba":
         syn = _exp_tau(float(spec["tau_syn_steps"])) * dt
         return LIFTorch(
@@ -273,7 +279,9 @@ def _native_rockpool(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:
             spikes[f"layer{i // 2}"] = np.asarray(h.detach(), dtype=np.float64)
     graph = to_nir(net, torch.zeros((1, int(_spec_layers(spec)[0][0].shape[1]))))
     readout = "li" if _variant(spec) == "li" else "spikes"
-    return _native_result("rockpool", spikes, "float32", "subtract", readout), graph
+    result = _native_result("rockpool", spikes, "float32", "subtract", readout)
+    result.info["one_spike"] = _variant(spec) != "default"
+    return result, graph
 
 
 def _native_spyx(spec: dict, frames: np.ndarray) -> tuple[Result, Any]:

@@ -99,9 +99,11 @@ NATIVE_CLASSES: dict[tuple[str, str], str] = {
     ("sinabs", "zero"): "LIFSqueeze(SingleSpike, MembraneReset)",
     ("sinabs", "if"): "IAFSqueeze(SingleSpike, MembraneSubtract)",
     ("sinabs", "li"): "LIFSqueeze, ExpLeakSqueeze readout",
+    ("sinabs", "default"): "LIFSqueeze(tau_mem) defaults (MultiSpike, MembraneSubtract, norm_input=True)",
     ("rockpool", "lif"): "LIFNeuronTorch(max_spikes_per_dt=1)",
     ("rockpool", "cuba"): "LIFTorch(max_spikes_per_dt=1) (current-based)",
     ("rockpool", "li"): "LIFNeuronTorch, ExpSynTorch readout",
+    ("rockpool", "default"): "LIFTorch(tau_mem) defaults (max_spikes_per_dt = 2**16)",
     ("spyx", "lif"): "spyx.nn.LIF",
 }
 
@@ -245,7 +247,8 @@ def import_check(
         output, spikes, info = _load_out(o)
         row.version = info.get("version", "")
         try:  # as the tool ran: at most one spike per step, the reset it reports
-            imported = load_from(g, tool, net.dt, one_spike_per_step=True, reset=info.get("reset"))
+            one = bool(info.get("one_spike", True))
+            imported = load_from(g, tool, net.dt, one_spike_per_step=one, reset=info.get("reset"))
         except DelaykitError as e:
             row.status, row.reason = "refused", str(e).removeprefix(f"{g}: ")
             return row

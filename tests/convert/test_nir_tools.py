@@ -49,8 +49,8 @@ VARIANTS = {
     "spikingjelly": {"if": "exact", "default": "exact"},  # soft reset: its exporter refuses
     "norse": {"if": "exact", "li": "exact"},
     "snntorch": {"subtract": "refused", "default": "refused"},
-    "sinabs": {"zero": "exact", "if": "exact", "li": "exact"},
-    "rockpool": {"li": "exact"},
+    "sinabs": {"zero": "exact", "if": "exact", "li": "exact", "default": "refused"},
+    "rockpool": {"li": "exact", "default": "refused"},
 }
 _ROWS: list[dict] = []
 
