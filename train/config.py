@@ -26,7 +26,7 @@ from typing import Any
 
 from delaykit.errors import DelaykitError
 from delaykit.train.config_checks import check_values
-from delaykit.train.xylo import validate_xylo_model
+from delaykit.train.xylo_fit import validate_xylo_model
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -40,7 +40,8 @@ from delaykit.errors import DelaykitError
 from delaykit.network import decay_fraction
 from delaykit.train import cuba_kernels as K
 from delaykit.train.lif import atan_surrogate_grad
-from delaykit.train.xylo import is_xylo, xylo_arch_fields, xylo_btn
+from delaykit.train.xylo import xylo_btn
+from delaykit.train.xylo_fit import is_xylo, xylo_arch_fields
 
 NEURONS: tuple[str, ...] = ("lif", "cuba")
 RESETS: tuple[str, ...] = ("value", "subtract")

@@ -35,7 +35,8 @@ from delaykit.train.distributed import Dist
 from delaykit.train.evaluation import evaluate_model, final_metrics
 from delaykit.train.loop import run_training
 from delaykit.train.model import DelaySNN
-from delaykit.train.xylo import is_xylo, relay_count
+from delaykit.train.xylo import relay_count
+from delaykit.train.xylo_fit import is_xylo
 
 
 class FakeQuant:

@@ -41,7 +41,7 @@ from delaykit.train.kernels import set_threads
 from delaykit.train.model import DelaySNN, build_model, sum_softmax
 from delaykit.train.optim import anneal_sigma, make_optimizers
 from delaykit.train.resume import RunState, restore, resume_dict
-from delaykit.train.xylo import power_of_two_steps
+from delaykit.train.xylo_fit import power_of_two_steps
 
 
 class StopTraining(Exception):

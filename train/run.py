@@ -37,7 +37,7 @@ from delaykit.train.finetune import finetune_for_target
 from delaykit.train.loop import run_training
 from delaykit.train.model import DelaySNN
 from delaykit.train.plots import write_plots
-from delaykit.train.xylo import check_xylo_fit
+from delaykit.train.xylo_fit import check_xylo_fit
 
 
 def resolve_config(

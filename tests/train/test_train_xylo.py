@@ -18,7 +18,8 @@ from delaykit.hardware_targets.check import check_report
 from delaykit.hardware_targets.xylo_map import plan_xylo
 from delaykit.hardware_targets.xylo_reference import XyloLayer, _layer_run
 from delaykit.train.config import load_config
-from delaykit.train.xylo import worst_case_relays, xylo_btn
+from delaykit.train.xylo import xylo_btn
+from delaykit.train.xylo_fit import worst_case_relays
 
 
 def test_xylo_neuron_by_hand():
