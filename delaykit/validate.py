@@ -153,7 +153,7 @@ CLI_BOUNDS: Mapping[str, tuple[float | None, float | None, bool]] = {
     "tolerance": (0, 100, False),
     "expect": (0, 100, False),
     "raster": (0, None, False),
-    "verify": (0, 1_000_000, False),
+    "verify": (0, 10_000, False),  # samples simulated twice (network and realization)
     "rows": (1, 1_000_000, False),
     "train": (1, 10_000_000, False),
     "test": (1, 10_000_000, False),

@@ -26,6 +26,7 @@ from delaykit.hardware_targets.resources import estimate_resources
 from delaykit.loading import load_model as _load_model
 from delaykit.network import load_network, save_network
 from delaykit.outputs import OutputSet, output_set
+from delaykit.validate import MAX_STATE_CELLS, bounded_work
 
 TARGET_HELP = (
     "a bundled profile name (see 'delaykit targets list'), 'generic', or the path of a .toml profile"
@@ -287,6 +288,11 @@ def _map(args: argparse.Namespace) -> int:
 def _verification_inputs(net: Any, args: argparse.Namespace) -> list[Any]:
     if args.verify <= 0:
         return []
+    n_in = net.input.window_steps * net.input.n_channels  # input cells of one sample
+    bounded_work(
+        float(args.verify) * n_in, MAX_STATE_CELLS, f"--verify {args.verify}", "the input cells to verify",
+        "verify fewer samples (a few hundred show an inexact realization)",
+    )  # fmt: skip
     if args.data:
         inp = net.input
         spec = BinSpec(
