@@ -162,9 +162,7 @@ def _writer_case(name: str, dest: str) -> Mutant:
         out, watched = make(folder)
         return [str(a) for a in argv(c, out)], [*c.values(), *watched]
 
-    # verify, train and demo start torch's threads: they run in a new process, not a fork
-    fresh = name.startswith(("convert verify", "train", "demo"))
-    return Mutant(f"out/{name.split(' ', 2)[-1]}:{dest}", _sub(name), build, fresh=fresh)
+    return Mutant(f"out/{name.split(' ', 2)[-1]}:{dest}", _sub(name), build)
 
 
 def _sub(name: str) -> str:

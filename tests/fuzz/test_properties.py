@@ -88,6 +88,32 @@ def _check(folder: Path, inp: dict[str, Path], flag: str, v: str) -> tuple[list[
     return ["targets", "check", str(net), "--target", "loihi2", flag, v], [net]
 
 
+def _map(folder: Path, inp: dict[str, Path], flag: str, v: str) -> tuple[list[str], list[Path]]:
+    net = copy_input(inp["dkn"], folder)
+    return ["targets", "map", str(net), "--target", "xylo", flag, v], [net]
+
+
+def _realize(folder: Path, inp: dict[str, Path], flag: str, v: str) -> tuple[list[str], list[Path]]:
+    net = copy_input(inp["dkn"], folder)
+    argv = [
+        "targets",
+        "realize",
+        str(net),
+        "--target",
+        "xylo",
+        "--method",
+        "relay",
+        "-o",
+        str(folder / "r.dkn"),
+    ]
+    return [*argv, flag, v], [net]
+
+
+def _to_table(folder: Path, inp: dict[str, Path], flag: str, v: str) -> tuple[list[str], list[Path]]:
+    net = copy_input(inp["dkn"], folder)
+    return ["convert", "to-table", str(net), "-o", str(folder / "t"), flag, v], [net]
+
+
 FLAGS = [
     ("data synth", "--slot-ms", False, _synth),
     ("data synth", "--jitter-ms", False, _synth),
@@ -99,6 +125,9 @@ FLAGS = [
     ("convert to-dkn", "--window-steps", True, _to_dkn),
     ("convert to-dkn", "--bits", True, _to_dkn),
     ("targets check", "--dt-ms", False, _check),
+    ("targets map", "--rows", True, _map),
+    ("targets realize", "--seed", True, _realize),
+    ("convert to-table", "--bits", True, _to_table),
 ]
 
 
