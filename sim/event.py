@@ -43,7 +43,7 @@ from delaykit.network import Network, relay_roots
 
 from .dense_kernels import GROUP, SRC_BLOCK, _dense_sources, _gather
 from .dense_kernels import LANES as _LANES
-from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float
+from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float, _neurons_loihi_f64
 from .readout import result_of
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
 
@@ -107,12 +107,22 @@ class _EventLayer:
                 and int(np.abs(c.reset).max(initial=0)) < 2**28
                 and (not c.has_current or 0 < cur <= 31)
             )
+            # ... and every value of a Loihi neuron without a current is an integer below 2**53
+            # (accumulators of <= 32 bits shifted by <= 20): float64 lanes give the same bits
+            self.float_lanes = (
+                self.narrow
+                and arith.decay == "loihi12"
+                and not c.has_current
+                and arith.weight_shift <= 20
+                and int(np.abs(c.threshold).max(initial=0)) < 2**40
+                and int(np.abs(c.reset + c.bias).max(initial=0)) < 2**40
+            )
             self.dense: _DenseSynapses | None = None
             if m < 2**31:
                 shift = delay[order] + self.lat
                 self.dense = _DenseSynapses(post[order], pre[order], shift, vals, self.n_out, self.n_in)
         else:
-            self.narrow = False
+            self.narrow = self.float_lanes = False
             self.dense = None  # float sums keep the scatter's order (module docstring)
             # float32 storage when it holds every weight exactly (sums still run in float64)
             lossless = np.array_equal(vals.astype(np.float32).astype(np.float64), vals)
@@ -405,6 +415,29 @@ def _step_fixed(
     """The fixed-point neurons: (spike count, int64 membrane trace of an LI layer)."""
     n, c = el.n_out, el.c
     trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
+    if el.float_lanes and acc.dtype.itemsize <= 4:
+        n_sp = _neurons_loihi_f64(
+            acc,
+            out_steps,
+            n,
+            c.bias,
+            c.threshold,
+            c.reset,
+            el.spiking,
+            c.decay_param,
+            arith.weight_shift,
+            arith.current_bits or 0,
+            arith.current_overflow == "wrap",
+            arith.membrane_bits or 0,
+            arith.membrane_overflow == "wrap",
+            arith.threshold_compare == "gt",
+            c.reset_mode,
+            raster,
+            out_t,
+            out_i,
+            trace_raw,
+        )
+        return n_sp, trace_raw
     n_sp = _neurons_fixed(
         acc,
         out_steps,

@@ -279,3 +279,90 @@ def _input_sources(x, integer):  # pragma: no cover - compiled
             k += 1
             vmax = max(vmax, abs(v))
     return src_t[:k], src_i[:k], vals[:k], status, vmax
+
+
+@nb.njit(cache=True, inline="always")
+def _reduce_f(x, lo, hi, wrap, half, inv_mod, mod):  # pragma: no cover - compiled
+    """:func:`delaykit.arithmetic.reduce_int` on an integer-valued float64 below 2**53 in
+    magnitude: exact (the wrap is a floor modulo by a power of two)."""
+    if wrap:
+        return x - np.floor((x + half) * inv_mod) * mod
+    return min(max(x, lo), hi)
+
+
+@nb.njit(cache=True, nogil=True)
+def _neurons_loihi_f64(
+    acc,
+    out_steps,
+    n,
+    bias,
+    thr,
+    reset,
+    spiking,
+    dparam,
+    ws,
+    cur_bits,
+    cur_wrap,
+    mem_bits,
+    mem_wrap,
+    strict,
+    reset_mode,
+    raster,
+    out_t,
+    out_i,
+    trace,
+):  # pragma: no cover - compiled
+    """:func:`_neurons_fixed` for Loihi's decay without a current state, in float64 lanes.
+
+    Only for layers where every value is an integer below 2**53 (the caller checks: accumulator
+    of at most 32 bits, weight shift <= 20, membrane <= 30 bits, reset and threshold small):
+    then each float operation is exact and gives the integer kernel's bits, and AVX2 has float64
+    multiply, floor, min and max, which it lacks for int64. The decay is ``sign(x) * floor(|x| *
+    dparam / 4096)``, the reductions :func:`_reduce_f`.
+    """
+    big = 2.0**52
+    chalf = 2.0 ** (cur_bits - 1) if cur_bits else 0.0
+    clo, chi = (1.0 - chalf, chalf - 1.0) if cur_bits and not cur_wrap else (-big, big)
+    mhalf = 2.0 ** (mem_bits - 1) if mem_bits else 0.0
+    mlo, mhi = (1.0 - mhalf, mhalf - 1.0) if mem_bits and not mem_wrap else (-big, big)
+    cwrap = cur_wrap and cur_bits > 0
+    mwrap = mem_wrap and mem_bits > 0
+    cmod, mmod = 2.0 * chalf, 2.0 * mhalf
+    cinv = 1.0 / cmod if cwrap else 0.0
+    minv = 1.0 / mmod if mwrap else 0.0
+    scale = 2.0**ws
+    d = dparam / 4096.0  # exact: a power-of-two division
+    r = reset.astype(np.float64)
+    rb = (reset + bias).astype(np.float64)
+    th = thr.astype(np.float64)
+    v = r.copy()
+    h = np.empty(n)
+    n_sp = 0
+    for t in range(out_steps):
+        row = t * n
+        for j in range(n):
+            u = _reduce_f(acc[row + j] * scale, clo, chi, cwrap, chalf, cinv, cmod)
+            x = v[j] - r[j]
+            m = np.floor(np.abs(x) * d)
+            h[j] = _reduce_f(rb[j] + (m if x >= 0 else -m) + u, mlo, mhi, mwrap, mhalf, minv, mmod)
+        if spiking:
+            s = raster[t]
+            for j in range(n):
+                hj = h[j]
+                fire = (hj > th[j]) if strict else (hj >= th[j])
+                if reset_mode == 0:
+                    v[j] = r[j] if fire else hj
+                elif reset_mode == 1 and fire:
+                    v[j] = _reduce_f(hj - th[j], mlo, mhi, mwrap, mhalf, minv, mmod)
+                else:
+                    v[j] = hj
+                s[j] = fire
+            for j in range(n):
+                out_t[n_sp] = t
+                out_i[n_sp] = j
+                n_sp += int(s[j])
+        else:
+            for j in range(n):
+                v[j] = h[j]
+                trace[t, j] = np.int64(h[j])
+    return n_sp

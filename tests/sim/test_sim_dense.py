@@ -196,3 +196,36 @@ def test_weights_wider_than_16_bits():
     assert el.dense is not None and el.dense.q_w.dtype == np.int32
     assert _choose(el, _input(net, frames, arith)[0], 19, "dense") is np.int32
     _both_paths_equal_reference(net, frames, arith)
+
+
+@pytest.mark.parametrize("reset", ["value", "subtract", "none"])
+@pytest.mark.parametrize("overflow", ["saturate", "wrap"])
+def test_loihi_neurons_in_float64_lanes_equal_integer_lanes(reset, overflow):
+    """Loihi's neurons without a current run in float64 lanes (exact integers): the same bits as
+    the int64 kernel and the reference, wrap-around and saturation reached."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(len(reset) + len(overflow))
+    hidden = _layer(
+        rng.integers(-127, 128, (24, 16)), rng.integers(0, 9, (24, 16)), LIF(tau=3.0, v_threshold=40)
+    )
+    hidden = replace(hidden, name="h", neuron=replace(hidden.neuron, reset=reset))
+    out = _layer(rng.integers(-127, 128, (5, 24)), rng.integers(0, 9, (5, 24)), LI(tau=20.0), ext=3)
+    net = _net([hidden, out])
+    arith = Arithmetic.fixed(
+        weight_bits=8, membrane_bits=12, current_bits=10, decay="loihi12", overflow=overflow, weight_shift=6
+    )
+    frames = random_frames(rng, 30, 16, rate=0.5, max_count=4).astype(np.int64)
+    fast = EventNetwork(net, arith)
+    assert all(el.float_lanes for el in fast.layers)
+    slow = EventNetwork(net, arith)
+    for el in slow.layers:
+        el.float_lanes = False
+    a, b = fast.run(frames), slow.run(frames)
+    ref = simulate(net, frames, "reference", arith)
+    for x, y, z in zip(a.spikes, b.spikes, ref.spikes, strict=True):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    np.testing.assert_array_equal(a.output_raw, b.output_raw)
+    np.testing.assert_array_equal(a.output_raw, ref.output_raw)
+    assert 0 < a.spikes[0].mean() < 1 and ref.output_raw.any()  # resets happen; 10-bit currents overflow
