@@ -96,7 +96,8 @@ def check_xylo_fit(cfg: Mapping[str, Any], n_inputs: int, n_classes: int, n_unit
     if n_classes > MAX_OUTPUTS:
         raise DelaykitError(
             f"--target xylo: the data have {n_classes} classes, Xylo has {MAX_OUTPUTS} readout neurons: "
-            f"use a data set with at most {MAX_OUTPUTS} classes (e.g. delaykit data synth --preset xylo)"
+            f"use a data set with at most {MAX_OUTPUTS} classes (delaykit data synth --preset xylo, or "
+            f"data spoken-digits --classes 0,1,2,3,4,5,6,7 --compact-labels)"
         )
     k = 1 if m["kind"] == "none" else int(m["kernel_size"])
     relays = worst_case_relays(n_inputs, list(m["hidden"]), k)

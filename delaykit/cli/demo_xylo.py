@@ -28,6 +28,7 @@ from delaykit.data.audio_cli import spoken_digits_config
 from delaykit.data.shd import BinSpec, SHDFile
 from delaykit.data.spoken_digits import XYLO_LABELS, write_spoken_digits
 from delaykit.data.synth import XYLO_TASK, write_delay_task_pair
+from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets import load_target
 from delaykit.hardware_targets.check import check_report, format_fit_report
@@ -46,6 +47,10 @@ MODEL_NAMES = {"learned": "learned delays", "random": "fixed random delays", "no
 
 def run_xylo_demo(args: argparse.Namespace) -> int:
     """The Xylo main job (module doc); returns the exit code (0 PASS, 1 FAIL)."""
+    if args.bits != 8:
+        raise DelaykitError(
+            f"--bits {args.bits}: Xylo holds int8 weights; drop --bits (demo --target xylo uses 8)"
+        )
     out = Path(args.out)
     data_dir = Path(args.data_dir) if args.data_dir else out / "data"
     t_start = time.perf_counter()

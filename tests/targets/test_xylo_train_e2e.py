@@ -88,3 +88,9 @@ def test_demo_target_xylo_without_xylosim_says_why_the_column_is_empty(tmp_path,
     assert row["xylosim_pct"] is None and 0 <= row["xylo_mode_pct"] <= 100 and row["risky"] == 0
     assert "xylosim: not run (no environment with xylosim" in printed
     assert "targets check --target xylo, learned delays: fits" in printed
+
+
+def test_demo_target_xylo_refuses_other_weight_widths(tmp_path, capsys):
+    assert main(["demo", "--target", "xylo", "--bits", "4", "--out", str(tmp_path / "d")]) == 2
+    assert "--bits 4: Xylo holds int8 weights" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
