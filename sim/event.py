@@ -12,9 +12,9 @@ of the run are cut off by a binary search in the (sorted) row, only for the few 
 the end (the "scatter" path).
 
 In fixed point a layer can instead gather its whole input time-densely (the "dense" path,
-:mod:`delaykit.sim.dense_kernels`): the layer's input spike train is known before it runs, so
+:mod:`delaykit.sim.event_dense`): the layer's input spike train is known before it runs, so
 each neuron adds its synapses' shifted source rows 16 steps per vector operation. Per layer and
-sample :func:`_choose` takes the gather when it expects fewer than ``_DENSE_LANES_PER_EVENT``
+sample :func:`_choose` takes the gather when it expects fewer than ``DENSE_LANES_PER_EVENT``
 lanes per synaptic event (dense inputs) and the scatter otherwise (sparse inputs, float modes);
 both fill the same accumulator. Then the neurons are stepped through the accumulator, and their
 spikes, in time order, are the next layer's sources. Kernels (:mod:`delaykit.sim.event_kernels`,
@@ -41,8 +41,7 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
-from .dense_kernels import GROUP, SRC_BLOCK, _dense_sources, _gather
-from .dense_kernels import LANES as _LANES
+from .event_dense import DELIVERY, DenseSynapses, choose_lanes, gather_input
 from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float, _neurons_loihi_f64
 from .readout import result_of
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
@@ -95,107 +94,63 @@ class _EventLayer:
         self.row_last[nz] = self.row_off[self.row_ptr[1:][nz] - 1]
         vals = vals[order]
         if arith.is_fixed:
-            m = int(np.abs(vals).max()) if vals.size else 0
-            w_type = np.int16 if m < 2**15 else (np.int32 if m < 2**31 else np.int64)
-            self.row_w = np.ascontiguousarray(vals, dtype=w_type)
-            # bound of |syn| per unit input count: does an int32 accumulator suffice?
-            self.abs_bound = int(np.abs(w).sum(axis=1).max()) if w.size else 0
-            # every decayed value fits 32 bits (|v - r'| < 2**29 + 2**28, |c| <= 2**30): a cheaper multiply
-            mem, cur = arith.membrane_bits or 0, arith.current_bits or 0
-            self.narrow = (
-                0 < mem <= 30
-                and int(np.abs(c.reset).max(initial=0)) < 2**28
-                and (not c.has_current or 0 < cur <= 31)
-            )
-            # ... and every value of a Loihi neuron without a current is an integer below 2**53
-            # (accumulators of <= 32 bits shifted by <= 20): float64 lanes give the same bits
-            self.float_lanes = (
-                self.narrow
-                and arith.decay == "loihi12"
-                and not c.has_current
-                and arith.weight_shift <= 20
-                and int(np.abs(c.threshold).max(initial=0)) < 2**40
-                and int(np.abs(c.reset + c.bias).max(initial=0)) < 2**40
-            )
-            self.dense: _DenseSynapses | None = None
-            if m < 2**31:
-                shift = delay[order] + self.lat
-                self.dense = _DenseSynapses(post[order], pre[order], shift, vals, self.n_out, self.n_in)
+            self._fixed_point(c, arith, w, vals, post[order], pre[order], delay[order])
         else:
-            self.narrow = self.float_lanes = False
-            self.dense = None  # float sums keep the scatter's order (module docstring)
-            # float32 storage when it holds every weight exactly (sums still run in float64)
-            lossless = np.array_equal(vals.astype(np.float32).astype(np.float64), vals)
-            self.row_w = np.ascontiguousarray(vals, dtype=np.float32 if lossless else np.float64)
-            self.abs_bound = 0
-            f = arith.float_dtype  # the float kernel's constants in F, made once
-            self.f_consts: tuple[np.floating, np.ndarray, np.floating] = (
-                f(c.mem_leak),
-                c.bias.astype(f),
-                f(c.syn_leak),
-            )
+            self._float(c, arith, vals)
 
+    def _fixed_point(
+        self,
+        c: LayerConstants,
+        arith: Arithmetic,
+        w: np.ndarray,
+        vals: np.ndarray,
+        post: np.ndarray,
+        pre: np.ndarray,
+        delay: np.ndarray,
+    ) -> None:
+        """Integer weights of the rows, the accumulator bound, the neuron kernel's lanes and the
+        dense groups (synapses ``post``/``pre``/``delay`` in row order, weights ``vals``)."""
+        m = int(np.abs(vals).max()) if vals.size else 0
+        w_type = np.int16 if m < 2**15 else (np.int32 if m < 2**31 else np.int64)
+        self.row_w = np.ascontiguousarray(vals, dtype=w_type)
+        # bound of |syn| per unit input count: does an int32 accumulator suffice?
+        self.abs_bound = int(np.abs(w).sum(axis=1).max()) if w.size else 0
+        # every decayed value fits 32 bits (|v - r'| < 2**29 + 2**28, |c| <= 2**30): a cheaper multiply
+        mem, cur = arith.membrane_bits or 0, arith.current_bits or 0
+        self.narrow = (
+            0 < mem <= 30
+            and int(np.abs(c.reset).max(initial=0)) < 2**28
+            and (not c.has_current or 0 < cur <= 31)
+        )
+        # ... and every value of a Loihi neuron without a current is an integer below 2**53
+        # (accumulators of <= 32 bits shifted by <= 20): float64 lanes give the same bits
+        self.float_lanes = (
+            self.narrow
+            and arith.decay == "loihi12"
+            and not c.has_current
+            and arith.weight_shift <= 20
+            and int(np.abs(c.threshold).max(initial=0)) < 2**40
+            and int(np.abs(c.reset + c.bias).max(initial=0)) < 2**40
+        )
+        self.dense: DenseSynapses | None = None
+        if m < 2**31:
+            self.dense = DenseSynapses(post, pre, delay + self.lat, vals, self.n_out, self.n_in)
 
-class _DenseSynapses:
-    """A layer's synapses for the time-dense gather (:mod:`delaykit.sim.dense_kernels`), in cells
-    (source block of ``SRC_BLOCK`` sources, neuron), source block-major: a block's rows of ``S``
-    stay in the L1 cache while every neuron adds its synapses from them. Within a cell, synapses
-    (source, shift = delay + lag + latency in steps, weight) are sorted by shift and cut into
-    groups of ``GROUP`` (so that a group's sources reach similar steps); a cell's last group is
-    padded with silent synapses (source ``n_src``, weight 0, the cell's largest shift).
-    ``q_ptr[c]..q_ptr[c + 1]``: the groups of cell ``c``; ``q_hmin``/``q_hmax``: each group's
-    smallest and largest shift. ``reach[i, s]``: synapses of source ``i`` with shift <= ``s``
-    (the events an arrival cut-off keeps)."""
-
-    def __init__(
-        self, post: np.ndarray, pre: np.ndarray, shift: np.ndarray, w: np.ndarray, n_out: int, n_src: int
-    ):
-        n_cells = max(1, -(-n_src // SRC_BLOCK)) * n_out
-        cell = (pre // SRC_BLOCK) * n_out + post
-        width = int(shift.max()) + 1 if shift.size else 1
-        order = np.argsort((cell * width + shift) * (n_src + 1) + pre)  # one int64 key: fast
-        cell, pre, shift, w = cell[order], pre[order], shift[order], w[order]
-        per_cell = np.bincount(cell, minlength=n_cells)
-        groups = (per_cell + GROUP - 1) // GROUP
-        self.q_ptr = np.zeros(n_cells + 1, dtype=np.int64)
-        np.cumsum(groups, out=self.q_ptr[1:])
-        start = np.zeros(n_cells + 1, dtype=np.int64)
-        np.cumsum(per_cell, out=start[1:])
-        slot = GROUP * self.q_ptr[cell] + (np.arange(cell.size) - start[cell])
-        n = GROUP * int(self.q_ptr[-1])
-        self.max_shift = int(shift.max()) if shift.size else 0
-        # padding slots take their cell's largest shift (its last synapse: sorted by shift)
-        owner = np.repeat(np.arange(n_cells), GROUP * groups)
-        largest = np.zeros(n_cells, dtype=np.int64)
-        has = per_cell > 0
-        largest[has] = shift[start[1:][has] - 1]
-        self.q_src = np.full(n, n_src, dtype=np.int64)
-        self.q_shift = largest[owner]
-        small = not w.size or int(np.abs(w).max()) < 2**15  # int16 weights: half the bytes to stream
-        self.q_w = np.zeros(n, dtype=np.int16 if small else np.int32)
-        self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
-        by_group = self.q_shift.reshape(-1, GROUP)
-        self.q_hmin = np.ascontiguousarray(by_group[:, 0])
-        self.q_hmax = np.ascontiguousarray(by_group[:, -1])
-        self._bases: tuple[int, np.ndarray] = (-1, self.q_src)
-        hist = np.bincount(pre * width + shift, minlength=n_src * width).reshape(n_src, width)
-        self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
-        self.n_syn = int(pre.size)
-        self.n_src = n_src
-        # |w| per (neuron, source), relays folded into their root: the per-sample bound's matrix
-        self.abs_w = np.bincount(
-            (cell % n_out) * n_src + pre, weights=np.abs(w).astype(np.float64), minlength=n_out * n_src
-        ).reshape(n_out, n_src)
-
-    def bases(self, row_len: int) -> np.ndarray:
-        """Where each synapse's shifted source row starts in ``S`` (rows of ``row_len`` lanes),
-        kept for the last ``row_len`` (samples of one length share it)."""
-        got = self._bases
-        if got[0] != row_len:
-            b = self.q_src * row_len + self.max_shift - self.q_shift
-            got = (row_len, b.astype(np.int32) if (self.n_src + 1) * row_len < 2**31 else b)
-            self._bases = got  # one tuple, replaced whole: safe to share between threads
-        return got[1]
+    def _float(self, c: LayerConstants, arith: Arithmetic, vals: np.ndarray) -> None:
+        """Float weights of the rows and the float kernel's constants (float modes always scatter:
+        their sums keep the scatter's order, module docstring)."""
+        self.narrow = self.float_lanes = False
+        self.dense = None
+        # float32 storage when it holds every weight exactly (sums still run in float64)
+        lossless = np.array_equal(vals.astype(np.float32).astype(np.float64), vals)
+        self.row_w = np.ascontiguousarray(vals, dtype=np.float32 if lossless else np.float64)
+        self.abs_bound = 0
+        f = arith.float_dtype  # the float kernel's constants in F, made once
+        self.f_consts: tuple[np.floating, np.ndarray, np.floating] = (
+            f(c.mem_leak),
+            c.bias.astype(f),
+            f(c.syn_leak),
+        )
 
 
 class EventNetwork:
@@ -291,40 +246,9 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
     return _Sources(src_t, src_i, values, unit, max_count, x.shape[0], peak), int(src_t.size)
 
 
-#: the delivery paths: "auto" chooses per layer and sample (:func:`_choose`)
-DELIVERY = ("auto", "dense", "scatter")
-#: a scattered event costs about as much as this many lanes of the gather (measured on the
-#: 2-core AMD EPYC, Zen 1, AVX2: a 256 -> 256 layer, K = 25, random spikes; the paths cross
-#: between 14 and 27 lanes per event; docs/design.md)
-_DENSE_LANES_PER_EVENT = 16.0
-_LANES_LIKE: dict[type, np.ndarray] = {t: np.zeros(1, dtype=t) for t in (np.int16, np.int32)}
-
-
 def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> type | None:
-    """The lane type of the time-dense gather for this layer and input, or None: scatter.
-
-    The gather needs a fixed-point layer whose bound ``max_j sum_i |w_ij|`` times the largest
-    count -- or, tighter, ``max_j sum_i |w_ij| peak_i`` with each source's largest count --
-    fits the lanes (int16, else int32). "auto" takes it when the expected events (source
-    events x mean fan-out) exceed its lanes (synapses x the steps from the first source event
-    to the last one plus the largest shift) / ``_DENSE_LANES_PER_EVENT``.
-    """
-    d = el.dense
-    if delivery == "scatter" or d is None:
-        return None
-    bound = el.abs_bound * src.max_count
-    if bound >= 2**15 and src.peak is not None:  # |syn[t, j]| <= sum_i |w_ij| peak_i
-        bound = min(bound, float((d.abs_w @ src.peak).max(initial=0.0)))
-    if bound >= 2**31:
-        return None
-    if delivery == "auto":
-        if src.t.size == 0:
-            return None
-        expected = src.t.size * d.n_syn / max(d.n_src, 1)
-        span = min(out_steps, int(src.t[-1]) + d.max_shift + 1) - int(src.t[0])
-        if expected * _DENSE_LANES_PER_EVENT < d.n_syn * span:
-            return None
-    return np.int16 if bound < 2**15 else np.int32
+    """The gather's lane type for this layer and input, or None: scatter (:func:`choose_lanes`)."""
+    return choose_lanes(el.dense, el.abs_bound, src.t, src.max_count, src.peak, out_steps, delivery)
 
 
 def _deliver_layer(
@@ -334,7 +258,8 @@ def _deliver_layer(
     number of synaptic events, and the path taken ("dense" or "scatter")."""
     lanes = _choose(el, src, out_steps, delivery) if fixed else None
     if lanes is not None:
-        acc, n_events = _gather_layer(el, src, out_steps, lanes)
+        assert el.dense is not None
+        acc, n_events = gather_input(el.dense, src.t, src.i, src.values, src.unit, el.n_out, out_steps, lanes)
         return acc, n_events, "dense"
     acc_type: type
     if fixed:  # int32, not int16: a 16-bit add to memory costs up to 2x per event on AMD Zen 1
@@ -359,35 +284,6 @@ def _deliver_layer(
         src.unit,
     )
     return acc, int(n_events), "scatter"
-
-
-def _gather_layer(el: _EventLayer, src: _Sources, out_steps: int, lanes: type) -> tuple[np.ndarray, int]:
-    """The time-dense gather (:mod:`delaykit.sim.dense_kernels`): accumulator and events."""
-    d = el.dense
-    assert d is not None
-    pad = d.max_shift
-    row_len = pad + (out_steps + _LANES - 1) // _LANES * _LANES
-    if src.t.size == 0:
-        return np.zeros(out_steps * el.n_out, dtype=lanes), 0
-    counts = src.values if not src.unit else _NO_COUNTS[np.float64]
-    s, n_events = _dense_sources(
-        src.t,
-        src.i,
-        counts,
-        src.unit,
-        d.n_src,
-        pad,
-        row_len,
-        out_steps,
-        d.reach,
-        d.max_shift,
-        _LANES_LIKE[lanes],
-    )
-    acc = np.empty(out_steps * el.n_out, dtype=lanes)  # the lanes' sums fit it (the bound)
-    first, last = int(src.t[0]), int(src.t[-1])  # sources come in time order
-    bases = d.bases(row_len)
-    _gather(d.q_ptr, bases, d.q_w, d.q_hmin, d.q_hmax, s, first, last, src.unit, acc, el.n_out, out_steps)
-    return acc, int(n_events)
 
 
 def _step_layer(el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithmetic) -> _LayerOut:

@@ -1,0 +1,143 @@
+"""The event engine's time-dense path, host side: synapse groups built per network, the choice
+between gather and scatter per layer and sample, and the call of the gather kernels
+(:mod:`delaykit.sim.dense_kernels`, where the algorithm is described; docs/design.md, "Engines").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dense_kernels import GROUP, LANES, SRC_BLOCK, _dense_sources, _gather
+
+#: the delivery paths: "auto" chooses per layer and sample (:func:`choose_lanes`)
+DELIVERY = ("auto", "dense", "scatter")
+#: a scattered event costs about as much as this many lanes of the gather (measured on the
+#: 2-core AMD EPYC, Zen 1, AVX2: a 256 -> 256 layer, K = 25, random spikes; the paths cross
+#: between 14 and 27 lanes per event; docs/design.md)
+DENSE_LANES_PER_EVENT = 16.0
+_LANES_LIKE: dict[type, np.ndarray] = {t: np.zeros(1, dtype=t) for t in (np.int16, np.int32)}
+_NO_COUNTS = np.zeros(0, dtype=np.float64)
+
+
+class DenseSynapses:
+    """A layer's synapses for the time-dense gather (:mod:`delaykit.sim.dense_kernels`), in cells
+    (source block of ``SRC_BLOCK`` sources, neuron), source block-major: a block's rows of ``S``
+    stay in the L1 cache while every neuron adds its synapses from them. Within a cell, synapses
+    (source, shift = delay + lag + latency in steps, weight) are sorted by shift and cut into
+    groups of ``GROUP`` (so that a group's sources reach similar steps); a cell's last group is
+    padded with silent synapses (source ``n_src``, weight 0, the cell's largest shift).
+    ``q_ptr[c]..q_ptr[c + 1]``: the groups of cell ``c``; ``q_hmin``/``q_hmax``: each group's
+    smallest and largest shift. ``reach[i, s]``: synapses of source ``i`` with shift <= ``s``
+    (the events an arrival cut-off keeps)."""
+
+    def __init__(
+        self, post: np.ndarray, pre: np.ndarray, shift: np.ndarray, w: np.ndarray, n_out: int, n_src: int
+    ):
+        n_cells = max(1, -(-n_src // SRC_BLOCK)) * n_out
+        cell = (pre // SRC_BLOCK) * n_out + post
+        width = int(shift.max()) + 1 if shift.size else 1
+        order = np.argsort((cell * width + shift) * (n_src + 1) + pre)  # one int64 key: fast
+        cell, pre, shift, w = cell[order], pre[order], shift[order], w[order]
+        per_cell = np.bincount(cell, minlength=n_cells)
+        groups = (per_cell + GROUP - 1) // GROUP
+        self.q_ptr = np.zeros(n_cells + 1, dtype=np.int64)
+        np.cumsum(groups, out=self.q_ptr[1:])
+        start = np.zeros(n_cells + 1, dtype=np.int64)
+        np.cumsum(per_cell, out=start[1:])
+        slot = GROUP * self.q_ptr[cell] + (np.arange(cell.size) - start[cell])
+        n = GROUP * int(self.q_ptr[-1])
+        self.max_shift = int(shift.max()) if shift.size else 0
+        # padding slots take their cell's largest shift (its last synapse: sorted by shift)
+        owner = np.repeat(np.arange(n_cells), GROUP * groups)
+        largest = np.zeros(n_cells, dtype=np.int64)
+        has = per_cell > 0
+        largest[has] = shift[start[1:][has] - 1]
+        self.q_src = np.full(n, n_src, dtype=np.int64)
+        self.q_shift = largest[owner]
+        small = not w.size or int(np.abs(w).max()) < 2**15  # int16 weights: half the bytes to stream
+        self.q_w = np.zeros(n, dtype=np.int16 if small else np.int32)
+        self.q_src[slot], self.q_shift[slot], self.q_w[slot] = pre, shift, w
+        by_group = self.q_shift.reshape(-1, GROUP)
+        self.q_hmin = np.ascontiguousarray(by_group[:, 0])
+        self.q_hmax = np.ascontiguousarray(by_group[:, -1])
+        self._bases: tuple[int, np.ndarray] = (-1, self.q_src)
+        hist = np.bincount(pre * width + shift, minlength=n_src * width).reshape(n_src, width)
+        self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
+        self.n_syn = int(pre.size)
+        self.n_src = n_src
+        # |w| per (neuron, source), relays folded into their root: the per-sample bound's matrix
+        self.abs_w = np.bincount(
+            (cell % n_out) * n_src + pre, weights=np.abs(w).astype(np.float64), minlength=n_out * n_src
+        ).reshape(n_out, n_src)
+
+    def bases(self, row_len: int) -> np.ndarray:
+        """Where each synapse's shifted source row starts in ``S`` (rows of ``row_len`` lanes),
+        kept for the last ``row_len`` (samples of one length share it)."""
+        got = self._bases
+        if got[0] != row_len:
+            b = self.q_src * row_len + self.max_shift - self.q_shift
+            got = (row_len, b.astype(np.int32) if (self.n_src + 1) * row_len < 2**31 else b)
+            self._bases = got  # one tuple, replaced whole: safe to share between threads
+        return got[1]
+
+
+def choose_lanes(
+    d: DenseSynapses | None,
+    abs_bound: int,
+    src_t: np.ndarray,
+    max_count: float,
+    peak: np.ndarray | None,
+    out_steps: int,
+    delivery: str,
+) -> type | None:
+    """The lane type of the time-dense gather for this layer and input, or None: scatter.
+
+    The gather needs a fixed-point layer (``d``) whose bound ``abs_bound = max_j sum_i |w_ij|``
+    times the largest count -- or, tighter, ``max_j sum_i |w_ij| peak_i`` with each source's
+    largest count ``peak`` -- fits the lanes (int16, else int32). "auto" takes it when the
+    expected events (source events ``src_t`` x mean fan-out) exceed its lanes (synapses x the
+    steps from the first source event to the last one plus the largest shift) /
+    :data:`DENSE_LANES_PER_EVENT`.
+    """
+    if delivery == "scatter" or d is None:
+        return None
+    bound = abs_bound * max_count
+    if bound >= 2**15 and peak is not None:  # |syn[t, j]| <= sum_i |w_ij| peak_i
+        bound = min(bound, float((d.abs_w @ peak).max(initial=0.0)))
+    if bound >= 2**31:
+        return None
+    if delivery == "auto":
+        if src_t.size == 0:
+            return None
+        expected = src_t.size * d.n_syn / max(d.n_src, 1)
+        span = min(out_steps, int(src_t[-1]) + d.max_shift + 1) - int(src_t[0])
+        if expected * DENSE_LANES_PER_EVENT < d.n_syn * span:
+            return None
+    return np.int16 if bound < 2**15 else np.int32
+
+
+def gather_input(
+    d: DenseSynapses,
+    src_t: np.ndarray,
+    src_i: np.ndarray,
+    values: np.ndarray,
+    unit: bool,
+    n_out: int,
+    out_steps: int,
+    lanes: type,
+) -> tuple[np.ndarray, int]:
+    """The layer's step-major accumulator (``out_steps * n_out``, dtype ``lanes``) and synaptic
+    events from sources in time order (step ``src_t``, source ``src_i``, counts ``values``
+    unless ``unit``)."""
+    if src_t.size == 0:
+        return np.zeros(out_steps * n_out, dtype=lanes), 0
+    pad = d.max_shift
+    row_len = pad + (out_steps + LANES - 1) // LANES * LANES
+    counts = _NO_COUNTS if unit else values
+    s, n_events = _dense_sources(
+        src_t, src_i, counts, unit, d.n_src, pad, row_len, out_steps, d.reach, d.max_shift, _LANES_LIKE[lanes]
+    )
+    acc: np.ndarray = np.empty(out_steps * n_out, dtype=lanes)  # the lanes' sums fit it (the bound)
+    first, last = int(src_t[0]), int(src_t[-1])
+    _gather(d.q_ptr, d.bases(row_len), d.q_w, d.q_hmin, d.q_hmax, s, first, last, unit, acc, n_out, out_steps)
+    return acc, int(n_events)
