@@ -25,7 +25,7 @@ import numpy as np
 from delaykit.errors import DelaykitError
 from delaykit.hardware_targets.xylo_check import RUNNER, SETUP_HINT, find_xylo_python
 from delaykit.hardware_targets.xylo_map import XyloMapping
-from delaykit.hardware_targets.xylo_reference import XyloModeRecord, run_xylo_mode
+from delaykit.hardware_targets.xylo_reference import XyloModeRecord, run_xylo_mode_batch
 from delaykit.hardware_targets.xylo_spec import save_spec
 from delaykit.network import Network
 from delaykit.sim.readout import predict, readout_scores
@@ -67,16 +67,30 @@ class XyloModeRun:
         return int(sum(r.risky for r in self.records))
 
 
-def run_xylo_mode_dataset(net: Network, samples: Iterable[tuple[np.ndarray, int]]) -> XyloModeRun:
-    """Run ``net`` in Xylo mode on (frames [T, C] counts, label) pairs."""
+def run_xylo_mode_dataset(
+    net: Network, samples: Iterable[tuple[np.ndarray, int]], *, batch: int = 64
+) -> XyloModeRun:
+    """Run ``net`` in Xylo mode on (frames [T, C] counts, label) pairs, ``batch`` samples of
+    one length at a time (:func:`~delaykit.hardware_targets.xylo_reference.run_xylo_mode_batch`)."""
     e = extra_steps(net)
-    records, preds, labels = [], [], []
+    records: list[XyloModeRecord] = []
+    labels: list[int] = []
+    todo: list[np.ndarray] = []
+
+    def flush() -> None:
+        if todo:
+            records.extend(run_xylo_mode_batch(net, np.stack(todo)))
+            todo.clear()
+
     for frames, label in samples:
-        rec = run_xylo_mode(net, pad_input(frames, e))
-        records.append(rec)
-        preds.append(predict_membranes(net, rec.v_mem_out))
+        x = pad_input(frames, e)
+        if todo and (len(todo) >= batch or x.shape != todo[0].shape):
+            flush()
+        todo.append(x)
         labels.append(int(label))
-    return XyloModeRun(records, np.array(preds, np.int64), np.array(labels, np.int64))
+    flush()
+    preds = np.array([predict_membranes(net, r.v_mem_out) for r in records], np.int64)
+    return XyloModeRun(records, preds, np.array(labels, np.int64))
 
 
 @dataclass(frozen=True)

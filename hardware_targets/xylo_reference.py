@@ -157,27 +157,34 @@ def xylo_layers(net: Network) -> list[XyloLayer]:
     return [xylo_layer(layer, k == len(net.layers) - 1) for k, layer in enumerate(net.layers)]
 
 
-def _layer_run(xl: XyloLayer, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Run one layer on its input counts [T, n_in]: (events [T, n_out], membranes, risky)."""
-    n_steps, n = counts.shape[0], xl.weight.shape[0]
+def _layer_run(xl: XyloLayer, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run one layer on input counts [N, T, n_in] of N samples at once: (events [N, T, n_out],
+    membranes [N, T, n_out], risky pairs per sample [N])."""
+    n_smp, n_steps, n_in = counts.shape
+    n = xl.weight.shape[0]
     span = int(xl.delay.max()) + 1 if xl.delay.size else 1
-    padded = np.concatenate([np.zeros((span - 1, counts.shape[1]), np.int64), counts])
-    i, v = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    out, mem, risky = np.zeros((n_steps, n), np.int64), np.zeros((n_steps, n), np.int64), 0
-    groups = [(d, np.where(xl.delay == d, xl.weight, 0)) for d in np.unique(xl.delay)]
+    padded = np.concatenate([np.zeros((n_smp, span - 1, n_in), np.int64), counts], axis=1)
+    i, v = np.zeros((n_smp, n), np.int64), np.zeros((n_smp, n), np.int64)
+    out, mem = np.zeros((n_smp, n_steps, n), np.int64), np.zeros((n_smp, n_steps, n), np.int64)
+    risky = np.zeros(n_smp, np.int64)
+    groups = []
+    for d in np.unique(xl.delay):
+        w = np.where(xl.delay == d, xl.weight, 0)
+        groups.append((int(d), w.T.copy(), np.abs(w).T.copy()))
     cap = MAX_OUTPUT_SPIKES if xl.readout else MAX_HIDDEN_SPIKES
+    no_events = np.zeros((n_smp, n), np.int64)
     for t in range(n_steps):
-        add, bound = np.zeros(n, np.int64), np.abs(i)
-        for d, w in groups:
-            src = padded[t + span - 1 - d]
-            add += w @ src
-            bound = bound + np.abs(w) @ src
-        risky += int(np.count_nonzero(bound > STATE_RANGE[1]))
+        add, bound = np.zeros((n_smp, n), np.int64), np.abs(i)
+        for d, w_t, w_abs_t in groups:
+            src = padded[:, t + span - 1 - d]
+            add += src @ w_t
+            bound = bound + src @ w_abs_t
+        risky += np.count_nonzero(bound > STATE_RANGE[1], axis=1)
         i = sat16(i + add)
         i = i - decay_step(i, xl.dash_syn)
         vh = _integrate(i, v, np.int64(xl.dash_mem), xl.bias)
-        out[t], v = _fire(vh, xl.threshold, np.zeros(n, np.int64), cap)
-        mem[t] = v
+        out[:, t], v = _fire(vh, xl.threshold, no_events, cap)
+        mem[:, t] = v
     return out, mem, risky
 
 
@@ -189,18 +196,37 @@ def run_xylo_mode(net: Network, input_counts: np.ndarray) -> XyloModeRecord:
     zero biases beyond layer 0 the warm-up is silent and this is the plain delay network).
     The records drop the warm-up: row ``t`` is the contract's step ``t``.
     """
+    x = np.asarray(input_counts)
+    if x.ndim != 2:
+        raise DelaykitError(f"input_counts: expected counts >= 0 of shape [T, {net.layers[0].n_in}]")
+    return run_xylo_mode_batch(net, x[None])[0]
+
+
+def run_xylo_mode_batch(net: Network, input_counts: np.ndarray) -> list[XyloModeRecord]:
+    """:func:`run_xylo_mode` on N samples of one length at once, ``input_counts`` [N, T,
+    n_channels] (numpy over the samples; each sample's record is the one it gets alone)."""
     layers = xylo_layers(net)
     x = np.asarray(input_counts, np.int64)
-    if x.ndim != 2 or x.shape[1] != net.layers[0].n_in or (x.size and x.min() < 0):
-        raise DelaykitError(f"input_counts: expected counts >= 0 of shape [T, {net.layers[0].n_in}]")
-    counts, spikes, risky = np.minimum(x, MAX_INPUT_COUNT), [], 0
+    if x.ndim != 3 or x.shape[2] != net.layers[0].n_in or (x.size and x.min() < 0):
+        raise DelaykitError(f"input_counts: expected counts >= 0 of shape [N, T, {net.layers[0].n_in}]")
+    counts, spikes, risky = np.minimum(x, MAX_INPUT_COUNT), [], np.zeros(x.shape[0], np.int64)
     mem = counts
     for k, xl in enumerate(layers):
         if k:  # one hop: the previous layer's step-u events arrive at step u + 1
-            counts = np.concatenate([np.zeros((1, counts.shape[1]), np.int64), counts])
+            counts = np.concatenate(
+                [np.zeros((counts.shape[0], 1, counts.shape[2]), np.int64), counts], axis=1
+            )
         counts, mem, r = _layer_run(xl, counts)
         risky += r
         if not xl.readout:
-            spikes.append(counts[k:])
+            spikes.append(counts[:, k:])
     last = len(layers) - 1
-    return XyloModeRecord(spikes=spikes, spikes_out=counts[last:], v_mem_out=mem[last:], risky=risky)
+    return [
+        XyloModeRecord(
+            spikes=[s[b] for s in spikes],
+            spikes_out=counts[b, last:],
+            v_mem_out=mem[b, last:],
+            risky=int(risky[b]),
+        )
+        for b in range(x.shape[0])
+    ]

@@ -42,7 +42,7 @@ def test_xylo_neuron_equals_the_integer_core_where_its_shifts_are_exact():
     counts = rng.integers(0, 3, (6, 5))
     for tau, dash_mem in ((1.0, 0), (2.0, 1), (4.0, 2)):
         xl = XyloLayer("l", w, np.zeros_like(w), np.full(6, 300), np.zeros(6, np.int64), dash_mem, 1, False)
-        events, mem, risky = _layer_run(xl, counts)
+        events, mem, risky = (a[0] for a in _layer_run(xl, counts[None]))
         cur = torch.tensor(counts @ w.T, dtype=torch.float64)[None]
         n, v = xylo_btn(cur, tau=tau, tau_syn=2.0, v_threshold=300.0)
         assert risky == 0
