@@ -134,3 +134,18 @@ def test_connectivity_only_plan_counts_what_the_mapping_builds():
     h = replace(floaty.layers[0], weight=np.ones((2, 1)), weight_scale=None, delay=np.array([[3], [1]]))
     plan = plan_xylo(replace(floaty, layers=(h, floaty.layers[1])), neurons=False)
     assert plan.n_relays == 3 and plan.problems == ()
+
+
+def test_xylo_mode_of_a_batch_equals_each_sample_alone():
+    from delaykit.hardware_targets.xylo_reference import run_xylo_mode_batch
+
+    for seed in range(12):
+        net = random_xylo_net(seed)
+        xs = np.stack([random_counts(100 * seed + k, net.layers[0].n_in) for k in range(4)])
+        for x, rec in zip(xs, run_xylo_mode_batch(net, xs)):
+            one = run_xylo_mode(net, x)
+            assert rec.risky == one.risky
+            assert all(np.array_equal(a, b) for a, b in zip(rec.spikes, one.spikes, strict=True))
+            assert np.array_equal(rec.spikes_out, one.spikes_out) and np.array_equal(
+                rec.v_mem_out, one.v_mem_out
+            )
