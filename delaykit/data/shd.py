@@ -152,7 +152,11 @@ class SHDFile:
                 f"{where}: field 'labels' = {int(self._labels.max())}: no such class; "
                 f"'extra/keys' names {len(names)} classes (labels 0..{len(names) - 1})"
             )
-        raw_units = n_units if n_units is not None else self._infer_n_units()
+        stored = self._f.attrs.get("n_units")
+        if stored is not None:  # checked even when the caller gives the count: a bad one is damage
+            stored = integral(stored, where, "n_units", lo=1, hi=MAX_UNITS)
+        default = 700  # SHD and SSC: 700 cochlear channels (files without the attribute)
+        raw_units = n_units if n_units is not None else (stored if stored is not None else default)
         self.n_units = integral(raw_units, where, "n_units", lo=1, hi=MAX_UNITS)
         window_s = in_range(  # checked even when a window is given: a NaN here is a damaged file
             self._f.attrs.get(WINDOW_ATTR, DEFAULT_WINDOW_S),
@@ -229,12 +233,6 @@ class SHDFile:
                 )
         if f["labels"].ndim != 1:
             raise FormatError(f"{self.path}: field 'labels' must be 1-D, got shape {f['labels'].shape}")
-
-    def _infer_n_units(self) -> int:
-        v = self._f.attrs.get("n_units")
-        if v is not None:
-            return int(v)
-        return 700  # SHD and SSC: 700 cochlear channels
 
     # -- sequence protocol -----------------------------------------------------------
     def __len__(self) -> int:
