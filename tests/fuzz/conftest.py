@@ -55,9 +55,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     out.mkdir(parents=True, exist_ok=True)
     table = LEDGER.table()
     bad = [r.__dict__ for r in LEDGER.results if r.outcome != "clean"]
-    (out / "fuzz_summary.json").write_text(json.dumps({"counts": table, "not_clean": bad}, indent=1) + "\n")
+    marks = session.config.getoption("markexpr") or ""
+    part = {"not slow": "the fast part (CI)", "slow": "the slow part only"}.get(marks, "fast and slow parts")
+    (out / "fuzz_summary.json").write_text(
+        json.dumps({"run": part, "counts": table, "not_clean": bad}, indent=1) + "\n"
+    )
     (out / "fuzz_summary.md").write_text(
-        "# Fuzz summary\n\nWritten by `tests/fuzz` (`DELAYKIT_FUZZ_SUMMARY=docs pytest tests/fuzz`).\n"
-        "clean = the expected exit code (2 for invalid input, 0 for valid), no traceback, inputs "
-        "unchanged, nothing left behind.\n\n" + summary_markdown(table)
+        "# Fuzz summary\n\nWritten by `tests/fuzz` (`DELAYKIT_FUZZ_SUMMARY=docs pytest tests/fuzz`; "
+        f"this run: {part}).\n"
+        "clean = the expected exit code (2 for invalid input, 0 for valid, 130 for Ctrl-C), no "
+        "traceback, inputs unchanged, nothing left behind.\n\n" + summary_markdown(table)
     )
