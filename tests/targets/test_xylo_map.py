@@ -149,3 +149,34 @@ def test_xylo_mode_of_a_batch_equals_each_sample_alone():
             assert np.array_equal(rec.spikes_out, one.spikes_out) and np.array_equal(
                 rec.v_mem_out, one.v_mem_out
             )
+
+
+def test_targets_check_on_xylo_counts_relays_instead_of_refusing_delays():
+    from delaykit.hardware_targets import load_target
+    from delaykit.hardware_targets.check import check_report
+
+    nrn = LIF(tau=2.0, v_threshold=50.0, tau_syn=2.0, reset="subtract")
+    rng = np.random.default_rng(0)
+
+    def net(max_delay: int) -> Network:
+        h = Layer(
+            "h",
+            rng.integers(-9, 10, (40, 16)).astype(np.int8),
+            np.full((40, 16), max_delay),
+            nrn,
+            weight_scale=1.0,
+        )
+        o = Layer(
+            "o",
+            rng.integers(-9, 10, (8, 40)).astype(np.int8),
+            np.full((8, 40), max_delay),
+            nrn,
+            weight_scale=1.0,
+        )
+        return Network((h, o), dt=1e-2, input=InputSpec(16, 30, n_units=16, channel_group=1))
+
+    small = check_report(net(3), load_target("xylo"))
+    assert small.fits and any("40 network + 168 delay relays" in n for n in small.notes)
+    big = check_report(net(20), load_target("xylo"))  # (16 + 40) x 20 = 1120 relays
+    (v,) = big.violations
+    assert (v.limit, v.worst, v.allowed) == ("neurons", 40 + 1120, 1000) and "delay relays" in v.detail
