@@ -134,10 +134,9 @@ def gather_input(
     pad = d.max_shift
     row_len = pad + (out_steps + LANES - 1) // LANES * LANES
     counts = _NO_COUNTS if unit else values
-    s, n_events = _dense_sources(
+    s, first, last, n_events = _dense_sources(
         src_t, src_i, counts, unit, d.n_src, pad, row_len, out_steps, d.reach, d.max_shift, _LANES_LIKE[lanes]
     )
     acc: np.ndarray = np.empty(out_steps * n_out, dtype=lanes)  # the lanes' sums fit it (the bound)
-    first, last = int(src_t[0]), int(src_t[-1])
     _gather(d.q_ptr, d.bases(row_len), d.q_w, d.q_hmin, d.q_hmax, s, first, last, unit, acc, n_out, out_steps)
     return acc, int(n_events)
