@@ -61,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``delaykit`` command line; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the parser is built: no traceback either
+        print("delaykit: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -110,6 +114,8 @@ def run() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         code = _broken_pipe()
+    except KeyboardInterrupt:  # after main returned, before the exit
+        code = 130
     sys.exit(code)
 
 
