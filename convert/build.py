@@ -14,7 +14,9 @@ What conversion does (docs/design.md, "The deployed-network contract"):
   BatchNorm shift stays the per-step ``bias``, which the contract adds to the membrane -- where
   training adds it (it splits BatchNorm: the gain scales the current, the shift is the bias);
 * provenance: sha256 of the source file, its kind and the options; metadata: training metrics,
-  class names, the architecture.
+  class names, the architecture, and for a checkpoint trained with Xylo's neuron
+  (``arch["xylo_neuron"]``) ``read_as`` (:mod:`delaykit.network.reading`): it means the trained
+  network only in Xylo's arithmetic.
 
 All arithmetic here is float64 from the checkpoint's float32 tensors.
 """
@@ -22,6 +24,7 @@ All arithmetic here is float64 from the checkpoint's float32 tensors.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from delaykit.convert.trained_params import Checkpoint, LayerParams
 from delaykit.errors import DelaykitError
 from delaykit.loading import is_deployed_path, load_model
 from delaykit.network import LI, LIF, InputSpec, Layer, Network
+from delaykit.network.reading import with_xylo_reading
 
 
 def fold_batchnorm(layer: LayerParams) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +130,7 @@ def build_network(ck: Checkpoint, *, window_steps: int | None = None, readout: s
         input=inp,
         readout=readout or ck.readout,
         provenance=provenance,
-        metadata=metadata,
+        metadata=with_xylo_reading(metadata),
     )
 
 
@@ -141,8 +145,10 @@ def load_any(
         raise DelaykitError(
             f"{p}: is a deployed network, not a reference-code state dict; drop reference_code=True"
         )
-    if deployed:
-        return load_model(p)
+    if deployed:  # a file converted before the read_as marker existed gets it here
+        net = load_model(p)
+        meta = with_xylo_reading(net.metadata)
+        return net if meta == net.metadata else replace(net, metadata=meta)
     return build_network(load_checkpoint(p, reference_code=reference_code, options=options))
 
 

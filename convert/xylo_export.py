@@ -22,6 +22,7 @@ from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets.xylo_map import XyloMapping, map_to_xylo
 from delaykit.hardware_targets.xylo_spec import save_spec
 from delaykit.network import Network
+from delaykit.network.reading import READ_AS, XYLO_READING
 
 #: The file a spec folder holds that marks it as one (for refusing foreign folders).
 MARKER = "spec.npz"
@@ -57,16 +58,8 @@ def xylo_network(checkpoint: str | Path, bits: int = 8) -> Network:
             f"{checkpoint}: not trained with Xylo's neuron; train it with delaykit train --target xylo "
             f"(e.g. --config delay-task-xylo)"
         )
-    meta = {**net.metadata, "read_as": XYLO_READING}
+    meta = {**net.metadata, READ_AS: XYLO_READING}  # conversion marks it too
     return replace(net, metadata=meta)
-
-
-#: How a network trained with Xylo's neuron is to be read (its ``metadata["read_as"]``).
-XYLO_READING = (
-    "xylo: run in Xylo's arithmetic (delaykit.hardware_targets.xylo_reference.run_xylo_mode) or on "
-    "Xylo (convert to-xylo); the contract's float reading differs (current decayed after use, one "
-    "event per step)"
-)
 
 
 def write_xylo(net: Network, folder: Path) -> str:
