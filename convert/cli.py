@@ -28,6 +28,7 @@ from delaykit.convert.xylo_export import write_xylo
 from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.network import Network, save_network
+from delaykit.network.reading import xylo_reading, xylo_refusal
 from delaykit.nir.consumers import CONSUMERS, write_nir_for
 from delaykit.nir.export_nir import write_nir
 from delaykit.nir.producers import PRODUCERS, load_from
@@ -75,6 +76,14 @@ _FLAGS = {
     "reset": "--reset",
 }
 _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:()]+)")
+
+#: Verbs whose output other tools run with the contract's neuron: a network trained with Xylo's
+#: neuron (``metadata.read_as``, :mod:`delaykit.network.reading`) is refused by them.
+CONTRACT_READERS = ("to-nir", "to-table", "to-pynn", "to-netx", "to-onnx")
+XYLO_FIX = (
+    "run it in Xylo's arithmetic with delaykit sim MODEL.dkn --target xylo, or on Xylo with "
+    "delaykit convert to-xylo MODEL --bits 8 and xylosim"
+)
 
 #: ReferenceOptions fields with a flag of the same name (``tau_ms`` <- ``--tau-ms``).
 _REFERENCE_FIELDS = ("tau_ms", "dt_ms", "kernel_size", "v_threshold", "window_ms", "channel_group")
@@ -270,6 +279,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    net = load_any(args.model, reference_code=args.reference_code or None, options=_options(args))
+    field = xylo_reading(net.metadata)
+    if field:
+        raise xylo_refusal(args.model, field, "convert verify", XYLO_FIX)
     r = verify_fidelity(
         args.model,
         args.data,
@@ -308,6 +321,9 @@ def _prepare(args: argparse.Namespace, src: Path) -> tuple[Network, Network, dic
         raise DelaykitError("--one-spike-per-step, --reset: apply only with --from TOOL")
     else:
         float_net = load_any(src, reference_code=args.reference_code or None, options=_options(args))
+    field = xylo_reading(float_net.metadata)
+    if field and args.verb in CONTRACT_READERS:
+        raise xylo_refusal(src, field, f"convert {args.verb}", XYLO_FIX)
     float_net = with_window(float_net, args.window_steps, args.readout)
     target = args.target or getattr(args, "target_default", None)
     if args.verb == "to-netx" and target not in (None, "loihi2") and not str(target).endswith(".toml"):
