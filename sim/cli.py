@@ -28,6 +28,15 @@ from delaykit.nir.producers import PRODUCERS, load_from
 from delaykit.outputs import OutputSet, output_set
 from delaykit.sim import Arithmetic, EvalResult, evaluate
 from delaykit.sim.raster import plot_raster
+from delaykit.sim.xylo_cli import (
+    DESCRIBE,
+    XYLO_MODE,
+    evaluate_xylo,
+    quantized_note,
+    risky_line,
+    wants_xylo_mode,
+    xylo_ready,
+)
 
 DEFAULT_TOLERANCE_PP = 1.0
 
@@ -251,29 +260,39 @@ def _run_checked(args: argparse.Namespace) -> int:
     _check_args(args)
     net = _load(args)
     arith, target = _arithmetic(args)
+    xylo = wants_xylo_mode(args, net, target)  # a Xylo-trained network runs in Xylo mode or not at all
+    loaded, net = net, xylo_ready(net, args.model) if xylo else net
     if target is not None:
         _warn_limits(net, target)
     ds = _open_data(net, args.data)
     try:
         if args.raster is not None and not 0 <= args.raster < len(ds):
             raise DelaykitError(f"--raster: sample {args.raster} outside 0..{len(ds) - 1} of {args.data}")
-        _print_header(args, net, ds, arith)
-        ev = evaluate(
-            net,
-            ds,
-            engine=args.engine,
-            arithmetic=arith,
-            workers=args.workers,
-            progress=not args.no_progress,
-            limit=args.limit,
-        )
+        _print_header(args, net, ds, DESCRIBE if xylo else arith.describe(), quantized_note(loaded, net))
+        extra: dict[str, Any] = {}
+        if xylo:
+            ev, risky = evaluate_xylo(net, ds, arith, limit=args.limit, progress=not args.no_progress)
+            extra = {"xylo_mode": True, "xylo_risky_pairs": risky}
+        else:
+            ev = evaluate(
+                net,
+                ds,
+                engine=args.engine,
+                arithmetic=arith,
+                workers=args.workers,
+                progress=not args.no_progress,
+                limit=args.limit,
+            )
         print(format_report(ev, net))
+        if xylo:
+            print(risky_line(extra["xylo_risky_pairs"]))
         verdict = _verdict(args, net, ev, len(ds))
         with output_set() as outs:  # the raster and --json appear together, or neither
             if args.raster is not None:
                 _plot_raster(args, net, ds, arith, outs)
             if args.json_out:
-                _write_json(args, ev, target, arith, verdict, outs)
+                params = XYLO_MODE if xylo else arith.to_dict()
+                _write_json(args, ev, target, params, verdict, outs, extra)
         return verdict.code
     finally:
         ds.close()
@@ -330,11 +349,13 @@ def _warn_limits(net: Network, target: Any) -> None:
         print(f"warning: {target.name}: {where}: {v.limit}: {v.detail}", file=sys.stderr)
 
 
-def _print_header(args: argparse.Namespace, net: Network, ds: SHDFile, arith: Arithmetic) -> None:
+def _print_header(
+    args: argparse.Namespace, net: Network, ds: SHDFile, arithmetic: str, note: str | None = None
+) -> None:
     print(
         f"model {args.model}: {len(net.layers)} layers "
         f"{' -> '.join(str(n) for n in [net.layers[0].n_in] + [la.n_out for la in net.layers])}, "
-        f"max delay {net.max_delay} steps; {arith.describe()}"
+        f"max delay {net.max_delay} steps; {arithmetic}" + (f"; {note}" if note else "")
     )
     print(
         f"data {args.data}: {len(ds)} samples, dt {net.dt * 1e3:g} ms, window {ds.window_steps} steps, "
@@ -387,7 +408,13 @@ def _plot_raster(
 
 
 def _write_json(
-    args: argparse.Namespace, ev: EvalResult, target: Any, arith: Arithmetic, v: _Verdict, outs: OutputSet
+    args: argparse.Namespace,
+    ev: EvalResult,
+    target: Any,
+    arithmetic_params: dict[str, Any],
+    v: _Verdict,
+    outs: OutputSet,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     doc = ev.to_dict()
     doc.update(
@@ -395,11 +422,12 @@ def _write_json(
             "model": str(args.model),
             "data": str(args.data),
             "target": target.name if target is not None else None,
-            "arithmetic_params": arith.to_dict(),
+            "arithmetic_params": arithmetic_params,
             "expected": v.expect,
             "expected_source": v.source,
             "tolerance_pp": args.tolerance,
             "verdict": v.verdict,
+            **(extra or {}),
         }
     )
     write_text_atomic(outs.file(args.json_out), json.dumps(doc, indent=1) + "\n")
