@@ -65,10 +65,26 @@ class DenseSynapses:
         self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
         self.n_syn = int(pre.size)
         self.n_src = n_src
-        # |w| per (neuron, source), relays folded into their root: the per-sample bound's matrix
-        self.abs_w = np.bincount(
-            (cell % n_out) * n_src + pre, weights=np.abs(w).astype(np.float64), minlength=n_out * n_src
-        ).reshape(n_out, n_src)
+        self._abs_w: tuple[np.ndarray, np.ndarray, np.ndarray, int] | np.ndarray = (
+            cell % n_out,
+            pre,
+            w,
+            n_out,
+        )
+
+    @property
+    def abs_w(self) -> np.ndarray:
+        """``|w|`` per (neuron, source), relays folded into their root, float64: the matrix of the
+        per-sample bound, made on first use (only an input layer with counts above 1 needs it)."""
+        got = self._abs_w
+        if isinstance(got, tuple):
+            post, pre, w, n_out = got
+            flat = np.bincount(
+                post * self.n_src + pre, weights=np.abs(w).astype(np.float64), minlength=n_out * self.n_src
+            )
+            got = flat.reshape(n_out, self.n_src)
+            self._abs_w = got  # replaced whole: safe to share between threads
+        return got
 
     def bases(self, row_len: int) -> np.ndarray:
         """Where each synapse's shifted source row starts in ``S`` (rows of ``row_len`` lanes),
