@@ -28,7 +28,7 @@ from delaykit.convert.xylo_export import write_xylo
 from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.network import Network, save_network
-from delaykit.network.reading import xylo_reading, xylo_refusal
+from delaykit.network.reading import XYLO_FIX, xylo_reading, xylo_refusal
 from delaykit.nir.consumers import CONSUMERS, write_nir_for
 from delaykit.nir.export_nir import write_nir
 from delaykit.nir.producers import PRODUCERS, load_from
@@ -80,10 +80,6 @@ _PARAM = re.compile(r"\b(" + "|".join(_FLAGS) + r")=('[^']*'|\"[^\"]*\"|[^\s,;:(
 #: Verbs whose output other tools run with the contract's neuron: a network trained with Xylo's
 #: neuron (``metadata.read_as``, :mod:`delaykit.network.reading`) is refused by them.
 CONTRACT_READERS = ("to-nir", "to-table", "to-pynn", "to-netx", "to-onnx")
-XYLO_FIX = (
-    "run it in Xylo's arithmetic with delaykit sim MODEL.dkn --target xylo, or on Xylo with "
-    "delaykit convert to-xylo MODEL --bits 8 and xylosim"
-)
 
 #: ReferenceOptions fields with a flag of the same name (``tau_ms`` <- ``--tau-ms``).
 _REFERENCE_FIELDS = ("tau_ms", "dt_ms", "kernel_size", "v_threshold", "window_ms", "channel_group")

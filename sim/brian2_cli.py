@@ -23,6 +23,7 @@ from delaykit.data.shd import BinSpec, SHDFile
 from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.loading import load_model
+from delaykit.network.reading import XYLO_FIX, xylo_reading, xylo_refusal
 from delaykit.sim.brian2_check import BRIAN2_PYTHON_ENV, DEFAULT_BRIAN2_PYTHON, CrossCheck, cross_check
 from delaykit.sim.brian2_run import add_run_arguments, run_command
 
@@ -36,6 +37,9 @@ def _check(args: argparse.Namespace) -> CrossCheck:
         if args.dt is None and "pass dt" in str(e):  # the library names its parameter
             raise DelaykitError(f"{e}; give the step with --dt (seconds)") from None
         raise
+    field = xylo_reading(net.metadata)
+    if field is not None:
+        raise xylo_refusal(args.model, field, "the Brian2 cross-check", XYLO_FIX)
     model = p if (p.is_dir() or p.name == "manifest.json") else net  # a table is used as it is
     spec = BinSpec(dt=net.dt, channel_group=net.input.channel_group, window_steps=net.input.window_steps)
     data = SHDFile(Path(args.data), spec)

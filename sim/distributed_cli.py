@@ -14,6 +14,7 @@ from delaykit.errors import DelaykitError
 from delaykit.fileio import write_text_atomic
 from delaykit.hardware_targets.ranges import resolve_target
 from delaykit.loading import load_model
+from delaykit.network.reading import XYLO_FIX, xylo_reading, xylo_refusal
 from delaykit.sim.distributed import evaluate_distributed
 from delaykit.sim.evaluate import ENGINES
 from delaykit.sim.result import EvalResult
@@ -54,6 +55,9 @@ def _cli_run(args: argparse.Namespace) -> EvalResult:
         if args.dt is None and "pass dt" in str(e):  # the library names its parameter
             raise DelaykitError(f"{e}; give the step with --dt (seconds)") from None
         raise
+    field = xylo_reading(net.metadata)
+    if field is not None:
+        raise xylo_refusal(args.model, field, "sim-distributed", XYLO_FIX)
     spec = BinSpec(dt=net.dt, channel_group=net.input.channel_group, window_steps=net.input.window_steps)
     data = SHDFile(Path(args.data), spec)
     arith = Arithmetic.for_target(resolve_target(args.target)) if args.target else None

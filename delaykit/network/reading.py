@@ -31,6 +31,13 @@ XYLO_READING = (
 )
 
 
+#: What to run instead, for a command that would read such a network with the contract's neuron.
+XYLO_FIX = (
+    "run it in Xylo's arithmetic with delaykit sim MODEL.dkn --target xylo, or on Xylo with "
+    "delaykit convert to-xylo MODEL --bits 8 and xylosim"
+)
+
+
 def with_xylo_reading(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``metadata`` that marks the network as read in Xylo's arithmetic when its
     ``arch`` says it was trained with Xylo's neuron (unchanged otherwise)."""
@@ -66,4 +73,4 @@ def xylo_refusal(path: Any, field: str, what: str, fix: str) -> DelaykitError:
     )
 
 
-__all__ = ["READ_AS", "XYLO_READING", "with_xylo_reading", "xylo_reading", "xylo_refusal"]
+__all__ = ["READ_AS", "XYLO_FIX", "XYLO_READING", "with_xylo_reading", "xylo_reading", "xylo_refusal"]

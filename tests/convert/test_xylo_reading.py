@@ -200,3 +200,22 @@ def test_xylo_paths_still_work(trained, tmp_path, args):
     ckpt, _, _, dkn8 = trained
     argv = [a.format(ckpt=ckpt, dkn8=dkn8, tmp=tmp_path) for a in args]
     assert main(argv) == 0
+
+
+@pytest.mark.parametrize("tool", ["distributed", "brian2"])
+def test_sim_distributed_and_brian2_check_refuse_it(trained, tmp_path, capsys, tool):
+    """The other two simulators of a .dkn read the contract's neuron too: refused, nothing written."""
+    from delaykit.sim import brian2_cli, distributed_cli
+
+    _, test, dkn, _ = trained
+    out = tmp_path / "r.json"
+    if tool == "distributed":
+        code = distributed_cli.main([str(dkn), "--data", str(test), "--json", str(out)])
+        what = "sim-distributed"
+    else:
+        code = brian2_cli.main(["check", str(dkn), "--data", str(test), "--json", str(out)])
+        what = "the Brian2 cross-check"
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert str(dkn) in err and "'read_as'" in err and what in err and "--target xylo" in err
+    assert not out.exists()
