@@ -181,3 +181,15 @@ def test_ctrl_c_mid_run(verb: str, nets: dict[str, Path], ledger: Ledger, tmp_pa
         assert outcome == "clean", f"{outcome}: {detail}\n{err}"
         if rc == 0:
             _write(verb, nets["old"], out)
+
+
+@pytest.mark.parametrize("seconds", [0.05, 0.15, 0.3, 0.6])
+def test_ctrl_c_while_the_console_script_imports(seconds: float) -> None:
+    """The installed ``delaykit`` command, interrupted at seeded times during its start (the
+    imports of the command line take about a second): exit 130 (or SIGINT) and no traceback."""
+    script = Path(sys.executable).with_name("delaykit")
+    if not script.exists():
+        pytest.skip(f"no console script beside {sys.executable} (pip install -e .)")
+    rc, err = _interrupt_at([str(script), "targets", "list"], seconds)
+    assert "Traceback" not in err, err
+    assert rc in (0, 130, -signal.SIGINT), f"exit {rc}\n{err}"
