@@ -181,7 +181,7 @@ class EventNetwork:
             acc, n_events, path = _deliver_layer(el, src, out_steps, self.arith.is_fixed, self.delivery)
             events.append(n_events)
             paths.append(path)
-            out = _step_layer(el, acc, out_steps, self.arith)
+            out = _step_layer(el, acc, out_steps, self.arith, src.max_count)
             if el.spiking:
                 spikes.append(out.raster)
             src = out.spikes
@@ -286,15 +286,18 @@ def _deliver_layer(
     return acc, int(n_events), "scatter"
 
 
-def _step_layer(el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithmetic) -> _LayerOut:
-    """Step the layer's neurons through its accumulator."""
+def _step_layer(
+    el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithmetic, max_count: float = np.inf
+) -> _LayerOut:
+    """Step the layer's neurons through its accumulator (filled from sources whose largest
+    count is ``max_count``)."""
     n = el.n_out
     raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
     cap = out_steps * n if el.spiking else 0
     out_t = np.empty(cap, dtype=np.int64)
     out_i = np.empty(cap, dtype=np.int64)
     step = _step_fixed if arith.is_fixed else _step_float
-    n_sp, trace_raw = step(el, acc, out_steps, arith, raster, out_t, out_i)
+    n_sp, trace_raw = step(el, acc, out_steps, arith, raster, out_t, out_i, max_count)
     spikes = _Sources(out_t[:n_sp], out_i[:n_sp], _NO_COUNTS[np.float64], True, 1.0, out_steps)
     return _LayerOut(raster, trace_raw, spikes)
 
@@ -307,11 +310,18 @@ def _step_fixed(
     raster: np.ndarray,
     out_t: np.ndarray,
     out_i: np.ndarray,
+    max_count: float = np.inf,
 ) -> tuple[int, np.ndarray]:
     """The fixed-point neurons: (spike count, int64 membrane trace of an LI layer)."""
     n, c = el.n_out, el.c
     trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
     if el.float_lanes and acc.dtype.itemsize <= 4:
+        cur_bits = arith.current_bits or 0
+        # |syn| <= sum_i |w_ij| x the largest count (and an int16 accumulator holds it): when
+        # every syn << ws fits the current, its reduction is the identity and is left out (0)
+        top = min(el.abs_bound * max_count, 2.0**15 if acc.dtype.itemsize == 2 else np.inf)
+        if cur_bits and top * 2.0**arith.weight_shift < 2.0 ** (cur_bits - 1):
+            cur_bits = 0
         n_sp = _neurons_loihi_f64(
             acc,
             out_steps,
@@ -322,7 +332,7 @@ def _step_fixed(
             el.spiking,
             c.decay_param,
             arith.weight_shift,
-            arith.current_bits or 0,
+            cur_bits,
             arith.current_overflow == "wrap",
             arith.membrane_bits or 0,
             arith.membrane_overflow == "wrap",
@@ -369,6 +379,7 @@ def _step_float(
     raster: np.ndarray,
     out_t: np.ndarray,
     out_i: np.ndarray,
+    max_count: float = np.inf,
 ) -> tuple[int, np.ndarray]:
     """The float neurons: (spike count, membrane trace in F of an LI layer)."""
     n, c = el.n_out, el.c
