@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 from delaykit.arithmetic import Arithmetic
@@ -25,12 +26,44 @@ def readout_scores(rule: str, y: np.ndarray) -> np.ndarray:
     if y.shape[0] == 0:
         return np.zeros(y.shape[1])
     if rule == "softmax_sum":
-        z = y - y.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e / e.sum(axis=1, keepdims=True)).sum(axis=0)
+        y = np.ascontiguousarray(y)
+        e = np.exp(_minus_row_max(y))
+        return _column_sum_of_ratios(e, e.sum(axis=1))
     if rule == "membrane_max":
         return y.max(axis=0)
     return y.sum(axis=0)  # membrane_sum, spike_count
+
+
+@nb.njit(cache=True, nogil=True)
+def _minus_row_max(y):  # pragma: no cover - compiled
+    """``y - y.max(axis=1, keepdims=True)``: the same values (max and one subtraction are exact;
+    a row with a NaN gets NaN, as numpy's max), without numpy's per-call cost on a narrow
+    (steps, classes) array."""
+    z = np.empty_like(y)
+    for t in range(y.shape[0]):
+        m = y[t, 0]
+        nan = m != m
+        for c in range(1, y.shape[1]):
+            v = y[t, c]
+            m = max(m, v)
+            nan |= v != v
+        if nan:
+            m = np.nan
+        for c in range(y.shape[1]):
+            z[t, c] = y[t, c] - m
+    return z
+
+
+@nb.njit(cache=True, nogil=True)
+def _column_sum_of_ratios(e, row_sum):  # pragma: no cover - compiled
+    """``(e / row_sum[:, None]).sum(axis=0)`` with numpy's operations in numpy's order: one
+    division per element, then the rows added in turn (a reduction over axis 0 of a C-ordered
+    array adds whole rows, first to last). ``np.exp`` and the row sums (pairwise) stay numpy's."""
+    out = np.zeros(e.shape[1])
+    for t in range(e.shape[0]):
+        for c in range(e.shape[1]):
+            out[c] += e[t, c] / row_sum[t]
+    return out
 
 
 #: The prediction of a sample whose readout scores all tie (e.g. a silent spiking network):
