@@ -236,13 +236,13 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
     if x.dtype.kind == "b":
         x = x.view(np.uint8)
     x = np.ascontiguousarray(x)
-    src_t, src_i, values, status, max_count = _input_sources(x, arith.is_fixed)
+    src_t, src_i, values, status, max_count, ones, top = _input_sources(x, arith.is_fixed)
     if status == 1:
         raise ValueError(NON_FINITE_FRAMES)
     if status == 2:
         raise ValueError(non_integer_frames(arith))
-    unit = max_count == 1.0 and bool(np.all(values == 1.0))
-    peak = None if unit else np.abs(x.max(axis=0), dtype=np.float64)  # counts are >= 0 in fixed point
+    unit = max_count == 1.0 and bool(ones)
+    peak = None if unit else np.abs(top)  # x.max(axis=0); counts are >= 0 in fixed point
     return _Sources(src_t, src_i, values, unit, max_count, x.shape[0], peak), int(src_t.size)
 
 

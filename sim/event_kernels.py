@@ -246,11 +246,13 @@ def _neurons_float(
 
 @nb.njit(cache=True, nogil=True)
 def _input_sources(x, integer):  # pragma: no cover - compiled
-    """Nonzero bins of frames ``x`` (C-contiguous) in time order: (t, i, value, status, max |value|).
+    """Nonzero bins of frames ``x`` (C-contiguous) in time order: (t, i, value, status, max
+    |value|, every value 1, each channel's largest value ``x.max(axis=0)``).
 
     status 0 ok, 1 NaN/infinity, 2 (integer mode) a negative or fractional count. The first pass
     (count the nonzero and the non-finite bins: ``v - v`` is NaN for NaN or infinity) has no
-    branch and vectorizes.
+    branch and vectorizes; the second walks the nonzero bins with the step carried along (no
+    division per bin).
     """
     steps, n_in = x.shape
     flat = x.reshape(steps * n_in)
@@ -265,20 +267,34 @@ def _input_sources(x, integer):  # pragma: no cover - compiled
     src_t = np.empty(n, dtype=np.int64)
     src_i = np.empty(n, dtype=np.int64)
     vals = np.empty(n, dtype=np.float64)
+    top = np.full(n_in, -np.inf)  # each channel's largest nonzero value
+    nonzero = np.zeros(n_in, dtype=np.int64)
     status = 0 if bad == 0 else 1
     vmax = 0.0
+    ones = True
     k = 0
+    t = 0
     for m in range(n):
-        v = np.float64(flat[where[m]])
+        w = where[m]
+        while w >= (t + 1) * n_in:
+            t += 1
+        v = np.float64(flat[w])
         if v - v == 0.0:  # a NaN bin is nonzero too: left out (status 1)
             if integer and (v < 0 or v != np.floor(v)):
                 status = max(status, 2)
-            src_t[k] = where[m] // n_in
-            src_i[k] = where[m] % n_in
+            i = w - t * n_in
+            src_t[k] = t
+            src_i[k] = i
             vals[k] = v
             k += 1
             vmax = max(vmax, abs(v))
-    return src_t[:k], src_i[:k], vals[:k], status, vmax
+            ones &= v == 1.0
+            top[i] = max(top[i], v)
+            nonzero[i] += 1
+    peak = np.empty(n_in)
+    for i in range(n_in):  # a channel with a zero bin has a largest value of at least 0
+        peak[i] = max(top[i], 0.0) if nonzero[i] < steps else top[i]
+    return src_t[:k], src_i[:k], vals[:k], status, vmax, ones, peak
 
 
 @nb.njit(cache=True, inline="always")
