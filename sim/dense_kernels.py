@@ -90,6 +90,26 @@ _group_mul = _make_group("mul")
 
 
 @nb.njit(cache=True, nogil=True)
+def _weighted_bound(abs_wt, peak):  # pragma: no cover - compiled
+    """``(abs_wt.T @ peak).max(initial=0)`` (``abs_wt``: ``|w|`` source-major, int16 or float64)
+    on one thread: a BLAS call wakes its thread pool, 45-150 us a call on the 2-core machine;
+    here silent sources are skipped and each source's row is added into all neurons' sums
+    (vector adds over 2-byte weights: the matrix streams from L2, not memory). Integer
+    entries: every partial sum is an integer below 2**53, so the order of the adds is free."""
+    total = np.zeros(abs_wt.shape[1])
+    for i in range(abs_wt.shape[0]):
+        p = peak[i]
+        if p != 0.0:
+            row = abs_wt[i]
+            for j in range(total.size):
+                total[j] += np.float64(row[j]) * p
+    top = 0.0
+    for j in range(total.size):
+        top = max(top, total[j])
+    return top
+
+
+@nb.njit(cache=True, nogil=True)
 def _dense_sources(
     src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, max_shift, lanes_like
 ):  # pragma: no cover - compiled

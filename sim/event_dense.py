@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dense_kernels import GROUP, LANES, SRC_BLOCK, _dense_sources, _gather
+from .dense_kernels import GROUP, LANES, SRC_BLOCK, _dense_sources, _gather, _weighted_bound
 
 #: the delivery paths: "auto" chooses per layer and sample (:func:`choose_lanes`)
 DELIVERY = ("auto", "dense", "scatter")
@@ -73,16 +73,18 @@ class DenseSynapses:
         )
 
     @property
-    def abs_w(self) -> np.ndarray:
-        """``|w|`` per (neuron, source), relays folded into their root, float64: the matrix of the
-        per-sample bound, made on first use (only an input layer with counts above 1 needs it)."""
+    def abs_wt(self) -> np.ndarray:
+        """``|w|`` per (source, neuron), relays folded into their root (int16 where the sums of
+        folded weights fit, else float64): the matrix of the per-sample bound, made on first use (only an input layer with counts above 1 needs it)."""
         got = self._abs_w
         if isinstance(got, tuple):
             post, pre, w, n_out = got
             flat = np.bincount(
-                post * self.n_src + pre, weights=np.abs(w).astype(np.float64), minlength=n_out * self.n_src
+                pre * n_out + post, weights=np.abs(w).astype(np.float64), minlength=n_out * self.n_src
             )
-            got = flat.reshape(n_out, self.n_src)
+            got = flat.reshape(self.n_src, n_out)
+            if got.max(initial=0.0) < 2**15:  # a quarter of the bytes to stream per sample
+                got = got.astype(np.int16)
             self._abs_w = got  # replaced whole: safe to share between threads
         return got
 
@@ -119,7 +121,7 @@ def choose_lanes(
         return None
     bound = abs_bound * max_count
     if bound >= 2**15 and peak is not None:  # |syn[t, j]| <= sum_i |w_ij| peak_i
-        bound = min(bound, float((d.abs_w @ peak).max(initial=0.0)))
+        bound = min(bound, _weighted_bound(d.abs_wt, peak))
     if bound >= 2**31:
         return None
     if delivery == "auto":
