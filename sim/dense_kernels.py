@@ -111,9 +111,9 @@ def _weighted_bound(abs_wt, peak):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def _dense_sources(
-    src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, max_shift, lanes_like
+    src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, max_shift, s
 ):  # pragma: no cover - compiled
-    """The sources as ``S`` (``(n_src + 1) * row_len`` lanes, dtype of ``lanes_like``; row
+    """The sources written into ``S`` = ``s`` (``(n_src + 1) * row_len`` lanes, zeroed here; row
     ``n_src`` stays silent), the first and last step with an event per block of ``SRC_BLOCK``
     sources, and the number of synaptic events.
 
@@ -122,7 +122,7 @@ def _dense_sources(
     event at step ``t`` delivers ``reach[i, min(max_shift, out_steps - 1 - t)]`` arrivals that
     fall inside the run (none when ``t >= out_steps``).
     """
-    s = np.zeros((n_src + 1) * row_len, dtype=lanes_like.dtype)
+    s[:] = 0  # a reused buffer: its pages are mapped (a fresh one faults in ~25 pages a layer)
     n_blocks = (n_src + SRC_BLOCK - 1) // SRC_BLOCK
     first = np.full(n_blocks, 1 << 40, dtype=np.int64)  # a silent block: every range is empty
     last = np.full(n_blocks, -(1 << 40), dtype=np.int64)
@@ -143,7 +143,7 @@ def _dense_sources(
 
 @nb.njit(cache=True, nogil=True)
 def _gather(
-    q_ptr, q_base, q_w, q_hmin, q_hmax, s, first, last, unit, acc, n_out, out_steps
+    q_ptr, q_base, q_w, q_hmin, q_hmax, s, first, last, unit, acc, n_out, out_steps, rows
 ):  # pragma: no cover - compiled
     """Each output neuron's input row, group by group, written into ``acc[t * n_out + j]``.
 
@@ -157,7 +157,7 @@ def _gather(
     active for part of a sample: ~17 % fewer lanes on SHD-like inputs than one range per layer).
     """
     n_lanes = (out_steps + LANES - 1) // LANES * LANES
-    rows = np.zeros(n_out * n_lanes, dtype=s.dtype)  # neuron j's row at j * n_lanes
+    rows[:] = 0  # n_out * n_lanes lanes of s's dtype (reused): neuron j's row at j * n_lanes
     for cell in range(q_ptr.size - 1):
         r0 = (cell % n_out) * n_lanes
         f0 = first[cell // n_out]

@@ -34,6 +34,7 @@ spike only when a membrane lands within that distance of its threshold.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
-from .event_dense import DELIVERY, DenseSynapses, choose_lanes, gather_input
+from .event_dense import DELIVERY, DenseSynapses, Scratch, choose_lanes, gather_input
 from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float, _neurons_loihi_f64
 from .readout import result_of
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
@@ -167,6 +168,13 @@ class EventNetwork:
         self.layers = [_EventLayer(layer, self.arith, _fold(net, li)) for li, layer in enumerate(net.layers)]
         #: the path each layer took in the last run ("dense" or "scatter")
         self.last_paths: list[str] = []
+        self._local = threading.local()  # each thread's work buffers (Scratch), reused per sample
+
+    def _scratch(self) -> Scratch:
+        got = getattr(self._local, "scratch", None)
+        if got is None:
+            got = self._local.scratch = Scratch()
+        return got
 
     def run(self, frames: np.ndarray) -> SimResult:
         """Simulate one sample, frames (T, n_in) counts."""
@@ -176,12 +184,20 @@ class EventNetwork:
         events: list[int] = []
         paths: list[str] = []
         out = _LayerOut(np.zeros((0, 0)), np.zeros((0, 0)), src)
-        for el in self.layers:
+        scratch = self._scratch()
+        for li, el in enumerate(self.layers):
             out_steps = steps + el.extend + el.lat
-            acc, n_events, path = _deliver_layer(el, src, out_steps, self.arith.is_fixed, self.delivery)
+            acc, n_events, path = _deliver_layer(
+                el, src, out_steps, self.arith.is_fixed, self.delivery, scratch
+            )
             events.append(n_events)
             paths.append(path)
-            out = _step_layer(el, acc, out_steps, self.arith, src.max_count)
+            # a layer's spikes are read by the next layer while it writes its own: two buffers
+            spike_bufs = (
+                scratch.take(("t", li % 2), out_steps * el.n_out, np.int64),
+                scratch.take(("i", li % 2), out_steps * el.n_out, np.int64),
+            )
+            out = _step_layer(el, acc, out_steps, self.arith, src.max_count, spike_bufs)
             if el.spiking:
                 spikes.append(out.raster)
             src = out.spikes
@@ -252,14 +268,21 @@ def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> ty
 
 
 def _deliver_layer(
-    el: _EventLayer, src: _Sources, out_steps: int, fixed: bool, delivery: str = "auto"
+    el: _EventLayer,
+    src: _Sources,
+    out_steps: int,
+    fixed: bool,
+    delivery: str = "auto",
+    scratch: Scratch | None = None,
 ) -> tuple[np.ndarray, int, str]:
     """The layer's accumulator (``out_steps * n`` slots) after delivering every source, the
     number of synaptic events, and the path taken ("dense" or "scatter")."""
     lanes = _choose(el, src, out_steps, delivery) if fixed else None
     if lanes is not None:
         assert el.dense is not None
-        acc, n_events = gather_input(el.dense, src.t, src.i, src.values, src.unit, el.n_out, out_steps, lanes)
+        acc, n_events = gather_input(
+            el.dense, src.t, src.i, src.values, src.unit, el.n_out, out_steps, lanes, scratch
+        )
         return acc, n_events, "dense"
     acc_type: type
     if fixed:  # int32, not int16: a 16-bit add to memory costs up to 2x per event on AMD Zen 1
@@ -287,15 +310,22 @@ def _deliver_layer(
 
 
 def _step_layer(
-    el: _EventLayer, acc: np.ndarray, out_steps: int, arith: Arithmetic, max_count: float = np.inf
+    el: _EventLayer,
+    acc: np.ndarray,
+    out_steps: int,
+    arith: Arithmetic,
+    max_count: float = np.inf,
+    spike_bufs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _LayerOut:
     """Step the layer's neurons through its accumulator (filled from sources whose largest
-    count is ``max_count``)."""
+    count is ``max_count``); the spike list goes into ``spike_bufs`` (``out_steps * n`` int64
+    slots each, reused) when given."""
     n = el.n_out
     raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
     cap = out_steps * n if el.spiking else 0
-    out_t = np.empty(cap, dtype=np.int64)
-    out_i = np.empty(cap, dtype=np.int64)
+    if spike_bufs is None:
+        spike_bufs = (np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64))
+    out_t, out_i = spike_bufs[0][:cap], spike_bufs[1][:cap]
     step = _step_fixed if arith.is_fixed else _step_float
     n_sp, trace_raw = step(el, acc, out_steps, arith, raster, out_t, out_i, max_count)
     spikes = _Sources(out_t[:n_sp], out_i[:n_sp], _NO_COUNTS[np.float64], True, 1.0, out_steps)

@@ -15,8 +15,27 @@ DELIVERY = ("auto", "dense", "scatter")
 #: 2-core AMD EPYC, Zen 1, AVX2: a 256 -> 256 layer, K = 25, random spikes; the paths cross
 #: between 14 and 27 lanes per event; docs/design.md)
 DENSE_LANES_PER_EVENT = 16.0
-_LANES_LIKE: dict[type, np.ndarray] = {t: np.zeros(1, dtype=t) for t in (np.int16, np.int32)}
 _NO_COUNTS = np.zeros(0, dtype=np.float64)
+
+
+class Scratch:
+    """Work buffers reused from sample to sample (one per thread: :class:`EventNetwork` keeps
+    them in a ``threading.local``). A fresh buffer of ~100 KB is mapped page by page as it is
+    first written (glibc returns freed heap tops to the system), and those page faults cost
+    ~15 % of an SHD-size sample; a reused one is already mapped. Contents are undefined, as
+    ``np.empty``'s."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[object, np.ndarray] = {}
+
+    def take(self, key: object, size: int, dtype: type) -> np.ndarray:
+        """A buffer of ``size`` elements of ``dtype`` for ``key`` (valid until the next take of
+        the same key and dtype)."""
+        buf = self._bufs.get((key, dtype))
+        if buf is None or buf.size < size:
+            buf = np.empty(max(size, 1), dtype=dtype)
+            self._bufs[(key, dtype)] = buf
+        return buf[:size]
 
 
 class DenseSynapses:
@@ -143,18 +162,45 @@ def gather_input(
     n_out: int,
     out_steps: int,
     lanes: type,
+    scratch: Scratch | None = None,
 ) -> tuple[np.ndarray, int]:
-    """The layer's step-major accumulator (``out_steps * n_out``, dtype ``lanes``) and synaptic
-    events from sources in time order (step ``src_t``, source ``src_i``, counts ``values``
+    """The layer's step-major accumulator (``out_steps * n_out``, dtype ``lanes``; in ``scratch``'s
+    buffer when given) and synaptic events from sources in time order (step ``src_t``, source ``src_i``, counts ``values``
     unless ``unit``)."""
     if src_t.size == 0:
         return np.zeros(out_steps * n_out, dtype=lanes), 0
+    scratch = scratch or Scratch()
     pad = d.max_shift
     row_len = pad + (out_steps + LANES - 1) // LANES * LANES
     counts = _NO_COUNTS if unit else values
     s, first, last, n_events = _dense_sources(
-        src_t, src_i, counts, unit, d.n_src, pad, row_len, out_steps, d.reach, d.max_shift, _LANES_LIKE[lanes]
+        src_t,
+        src_i,
+        counts,
+        unit,
+        d.n_src,
+        pad,
+        row_len,
+        out_steps,
+        d.reach,
+        d.max_shift,
+        scratch.take("S", (d.n_src + 1) * row_len, lanes),
     )
-    acc: np.ndarray = np.empty(out_steps * n_out, dtype=lanes)  # the lanes' sums fit it (the bound)
-    _gather(d.q_ptr, d.bases(row_len), d.q_w, d.q_hmin, d.q_hmax, s, first, last, unit, acc, n_out, out_steps)
+    acc = scratch.take("acc", out_steps * n_out, lanes)  # every slot is written (the bound: sums fit)
+    rows = scratch.take("rows", n_out * (row_len - pad), lanes)
+    _gather(
+        d.q_ptr,
+        d.bases(row_len),
+        d.q_w,
+        d.q_hmin,
+        d.q_hmax,
+        s,
+        first,
+        last,
+        unit,
+        acc,
+        n_out,
+        out_steps,
+        rows,
+    )
     return acc, int(n_events)

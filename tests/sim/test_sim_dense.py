@@ -229,3 +229,45 @@ def test_loihi_neurons_in_float64_lanes_equal_integer_lanes(reset, overflow):
     np.testing.assert_array_equal(a.output_raw, b.output_raw)
     np.testing.assert_array_equal(a.output_raw, ref.output_raw)
     assert 0 < a.spikes[0].mean() < 1 and ref.output_raw.any()  # resets happen; 10-bit currents overflow
+
+
+@pytest.mark.parametrize("delivery", ["dense", "scatter", "auto"])
+def test_reused_work_buffers_carry_nothing_between_samples(delivery):
+    """One prepared network runs samples of different lengths, densities and counts in turn, and
+    from two threads at once: each result equals a freshly prepared network's (the buffers the
+    engine reuses from sample to sample hold nothing over)."""
+    import threading
+
+    rng = np.random.default_rng(7)
+    hidden = _layer(
+        rng.integers(-127, 128, (24, 16)),
+        rng.integers(0, 9, (24, 16)),
+        LIF(tau=3.0, v_threshold=60),
+        name="h",
+    )
+    out = _layer(rng.integers(-127, 128, (5, 24)), rng.integers(0, 9, (5, 24)), LI(tau=20.0), ext=3)
+    net = _net([hidden, out])
+    samples = [
+        random_frames(rng, steps, 16, rate=rate, max_count=count).astype(np.int64)
+        for steps, rate, count in [(30, 0.5, 4), (8, 0.1, 1), (45, 0.9, 1), (3, 0.0, 1), (30, 0.3, 9)]
+    ]
+    fresh = [EventNetwork(net, LOIHI, delivery=delivery).run(f) for f in samples]
+    shared = EventNetwork(net, LOIHI, delivery=delivery)
+
+    def check(order: list[int], failures: list[str]) -> None:
+        for k in order:
+            got = shared.run(samples[k])
+            same = got.events == fresh[k].events and np.array_equal(got.output_raw, fresh[k].output_raw)
+            if not (
+                same and all(np.array_equal(a, b) for a, b in zip(got.spikes, fresh[k].spikes, strict=True))
+            ):
+                failures.append(f"sample {k}")
+
+    failures: list[str] = []
+    check([0, 1, 2, 3, 4, 0, 2, 1, 4], failures)
+    threads = [threading.Thread(target=check, args=([0, 2, 4, 1] * 5, failures)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
