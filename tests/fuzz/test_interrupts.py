@@ -41,7 +41,13 @@ def nets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _temporaries(folder: Path) -> list[str]:
-    return [p.name for p in folder.rglob(".*") if TEMP.match(p.name)]
+    """Temporary names anywhere below ``folder``. Polled while a writer runs, so a folder may
+    vanish between listing and reading: ``os.walk`` skips it (``rglob`` raised
+    FileNotFoundError on a staging folder the writer had just removed)."""
+    found = []
+    for _, dirs, files in os.walk(folder):
+        found += [n for n in (*dirs, *files) if n.startswith(".") and TEMP.match(n)]
+    return found
 
 
 def _digest(path: Path) -> dict[str, bytes]:
