@@ -346,33 +346,7 @@ def _step_fixed(
     n, c = el.n_out, el.c
     trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
     if el.float_lanes and acc.dtype.itemsize <= 4:
-        cur_bits = arith.current_bits or 0
-        # |syn| <= sum_i |w_ij| x the largest count (and an int16 accumulator holds it): when
-        # every syn << ws fits the current, its reduction is the identity and is left out (0)
-        top = min(el.abs_bound * max_count, 2.0**15 if acc.dtype.itemsize == 2 else np.inf)
-        if cur_bits and top * 2.0**arith.weight_shift < 2.0 ** (cur_bits - 1):
-            cur_bits = 0
-        n_sp = _neurons_loihi_f64(
-            acc,
-            out_steps,
-            n,
-            c.bias,
-            c.threshold,
-            c.reset,
-            el.spiking,
-            c.decay_param,
-            arith.weight_shift,
-            cur_bits,
-            arith.current_overflow == "wrap",
-            arith.membrane_bits or 0,
-            arith.membrane_overflow == "wrap",
-            arith.threshold_compare == "gt",
-            c.reset_mode,
-            raster,
-            out_t,
-            out_i,
-            trace_raw,
-        )
+        n_sp = _step_loihi_lanes(el, acc, out_steps, arith, raster, out_t, out_i, max_count, trace_raw)
         return n_sp, trace_raw
     n_sp = _neurons_fixed(
         acc,
@@ -399,6 +373,50 @@ def _step_fixed(
         trace_raw,
     )
     return n_sp, trace_raw
+
+
+def _step_loihi_lanes(
+    el: _EventLayer,
+    acc: np.ndarray,
+    out_steps: int,
+    arith: Arithmetic,
+    raster: np.ndarray,
+    out_t: np.ndarray,
+    out_i: np.ndarray,
+    max_count: float,
+    trace_raw: np.ndarray,
+) -> int:
+    """Loihi neurons in exact float64 lanes (``el.float_lanes``); returns the spike count."""
+    c = el.c
+    cur_bits = arith.current_bits or 0
+    # |syn| <= sum_i |w_ij| x the largest count (and an int16 accumulator holds it): when
+    # every syn << ws fits the current, its reduction is the identity and is left out (0)
+    top = min(el.abs_bound * max_count, 2.0**15 if acc.dtype.itemsize == 2 else np.inf)
+    if cur_bits and top * 2.0**arith.weight_shift < 2.0 ** (cur_bits - 1):
+        cur_bits = 0
+    return int(
+        _neurons_loihi_f64(
+            acc,
+            out_steps,
+            el.n_out,
+            c.bias,
+            c.threshold,
+            c.reset,
+            el.spiking,
+            c.decay_param,
+            arith.weight_shift,
+            cur_bits,
+            arith.current_overflow == "wrap",
+            arith.membrane_bits or 0,
+            arith.membrane_overflow == "wrap",
+            arith.threshold_compare == "gt",
+            c.reset_mode,
+            raster,
+            out_t,
+            out_i,
+            trace_raw,
+        )
+    )
 
 
 def _step_float(
