@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+
+from delaykit.train.cpu import cpu_flags, cpuinfo_field  # torch-free
 
 #: extensions that decide which kernels are fast, in the order they are printed
 EXTENSIONS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty when unreadable)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def _cpuinfo_field(name: str) -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.split(":", 1)[0].strip() == name:
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def clock_ghz() -> float | None:
     """The current clock of CPU 0 in GHz as /proc reports it (None when unknown)."""
-    mhz = _cpuinfo_field("cpu MHz")
+    mhz = cpuinfo_field("cpu MHz")
     try:
         return float(mhz) / 1000.0
     except ValueError:
@@ -64,7 +44,7 @@ def describe() -> str:
     ghz = clock_ghz()
     load = os.getloadavg()
     lines = [
-        f"cpu: {_cpuinfo_field('model name')}, {os.cpu_count()} logical cores, "
+        f"cpu: {cpuinfo_field('model name')}, {os.cpu_count()} logical cores, "
         f"clock {'unknown' if ghz is None else f'{ghz:.2f} GHz'}",
         f"vector extensions: {' '.join(ext) or 'none of ' + '/'.join(EXTENSIONS)}"
         f"{'' if 'avx512f' in flags else ' (no AVX-512)'}{'' if 'amx_bf16' in flags else ' (no AMX)'}",

@@ -278,8 +278,7 @@ def _deliver_layer(
     """The layer's accumulator (``out_steps * n`` slots) after delivering every source, the
     number of synaptic events, and the path taken ("dense" or "scatter")."""
     lanes = _choose(el, src, out_steps, delivery) if fixed else None
-    if lanes is not None:
-        assert el.dense is not None
+    if lanes is not None and el.dense is not None:  # _choose gives lanes only to a dense layer
         acc, n_events = gather_input(
             el.dense, src.t, src.i, src.values, src.unit, el.n_out, out_steps, lanes, scratch
         )

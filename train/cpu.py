@@ -37,15 +37,20 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ("unknown" where unreadable)."""
+def cpuinfo_field(name: str) -> str:
+    """A field of CPU 0 in /proc/cpuinfo, e.g. "model name" ("unknown" where unreadable)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.split(":", 1)[0].strip() == "model name":
+            if line.split(":", 1)[0].strip() == name:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return "unknown"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" where unreadable)."""
+    return cpuinfo_field("model name")
 
 
 def native_bf16() -> bool:
@@ -120,6 +125,7 @@ __all__ = [
     "BF16_FLAGS",
     "cpu_flags",
     "cpu_model",
+    "cpuinfo_field",
     "keep_freed_memory",
     "native_bf16",
     "passive_wait_env",

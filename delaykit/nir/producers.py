@@ -228,16 +228,19 @@ def _stated_reset(tool: str, spiking: list[str], reset: str | None) -> str:
 def _load_from(
     graph: Any, tool: str, dt: float | None, one_spike_per_step: bool, reset: str | None
 ) -> Network:
-    if dt is None and tool != "snntorch":
+    spiking = [n for n, x in graph.nodes.items() if type(x).__name__ in _SPIKING]
+    if tool == "snntorch":  # read in its fixed step; the network keeps the step it ran with
+        how = _stated_reset(tool, spiking, reset)
+        net = _with_reset(load_nir(graph, dt=SNNTORCH_DT), how)
+        return net if dt is None else replace(net, dt=dt)
+    if dt is None:
         raise DelaykitError(
             f"a {tool} NIR export does not record the step its network ran with: pass dt "
             "(seconds per step, e.g. dt=0.001)"
         )
-    spiking = [n for n, x in graph.nodes.items() if type(x).__name__ in _SPIKING]
     if tool == "spyx" and spiking:
         raise DelaykitError(f"NIR node {spiking[0]!r}: {REFUSED['spyx']}")
     if tool in ("sinabs", "rockpool"):
-        assert dt is not None
         if spiking and not one_spike_per_step:
             raise DelaykitError(f"NIR node {spiking[0]!r}: " + REFUSED["multispike"].format(tool=tool))
         how = _stated_reset(tool, spiking, reset)
@@ -245,10 +248,5 @@ def _load_from(
         net = load_nir(_exact_unit_gain(graph, step, tool), dt=step)
         return _with_reset(replace(net, dt=dt), how)
     if tool == "norse":
-        assert dt is not None
         return load_nir(_fix_norse(graph, dt), dt=dt)
-    if tool == "snntorch":  # read in its fixed step; the network keeps the step it ran with
-        how = _stated_reset(tool, spiking, reset)
-        net = _with_reset(load_nir(graph, dt=SNNTORCH_DT), how)
-        return net if dt is None else replace(net, dt=dt)
     return load_nir(graph, dt=dt)
