@@ -73,6 +73,12 @@ def check_values(cfg: Mapping[str, Any], defaults: Mapping[str, Mapping[str, Any
             _check_one(dotted, cfg[section].get(key, default), default)
 
 
+def _integral(key: str, value: Any, lo: float | None, hi: float | None) -> None:
+    integral(
+        value, "", key, int(lo) if lo is not None else None, int(hi) if hi is not None else None, _fix(key)
+    )
+
+
 def _check_one(key: str, value: Any, default: Any) -> None:
     lo, hi, lo_open = BOUNDS.get(key, (None, None, False))
     if value is None and (default is None or key in _INT_OR_NONE + _FLOAT_OR_NONE):
@@ -87,23 +93,9 @@ def _check_one(key: str, value: Any, default: Any) -> None:
         if not isinstance(value, list):
             raise DelaykitError(f"{key} = {value!r}: must be a list, e.g. {default}; {_fix(key)}")
         for v in value:
-            integral(
-                v,
-                "",
-                key,
-                int(lo) if lo is not None else None,
-                int(hi) if hi is not None else None,
-                _fix(key),
-            )
+            _integral(key, v, lo, hi)
     elif isinstance(default, int) or key in _INT_OR_NONE:
-        integral(
-            value,
-            "",
-            key,
-            int(lo) if lo is not None else None,
-            int(hi) if hi is not None else None,
-            _fix(key),
-        )
+        _integral(key, value, lo, hi)
     elif isinstance(default, float) or key in _FLOAT_OR_NONE:
         if isinstance(value, bool):
             raise DelaykitError(f"{key} = {value!r}: must be a number; {_fix(key)}")
