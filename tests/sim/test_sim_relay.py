@@ -23,34 +23,28 @@ from delaykit.sim import Arithmetic, simulate
 ENGINES = ["event", "reference"]
 
 
-@st.composite
-def relay_fixed_cases(draw):
-    net, frames, arith = draw(fixed_cases())
-    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
-    net = with_relays(
-        rng,
+def _draw_relays(draw, net):
+    """``net`` with drawn relays and input taps (relays_per_layer, taps, lags, relay delays)."""
+    return with_relays(
+        np.random.default_rng(draw(st.integers(0, 2**31 - 1))),
         net,
         relays_per_layer=draw(st.integers(0, 12)),
         n_taps=draw(st.integers(0, 6)),
         max_tap_lag=draw(st.sampled_from([1, 3, 30])),
         relay_delays=draw(st.booleans()),
     )
-    return net, frames, arith
+
+
+@st.composite
+def relay_fixed_cases(draw):
+    net, frames, arith = draw(fixed_cases())
+    return _draw_relays(draw, net), frames, arith
 
 
 @st.composite
 def relay_float_cases(draw):
     net, frames, lat = draw(float_cases())
-    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
-    net = with_relays(
-        rng,
-        net,
-        relays_per_layer=draw(st.integers(0, 12)),
-        n_taps=draw(st.integers(0, 6)),
-        max_tap_lag=draw(st.sampled_from([1, 3, 30])),
-        relay_delays=draw(st.booleans()),
-    )
-    return net, frames, lat
+    return _draw_relays(draw, net), frames, lat
 
 
 @settings(max_examples=150, **SETTINGS)
