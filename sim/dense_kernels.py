@@ -16,8 +16,8 @@ explicit 16-lane vector code (:func:`_make_group`: LLVM vectors emitted through 
 intrinsic; numba's own loops over two arrays carry alias checks and scalar remainders that cost
 as much as the work). A group runs over the steps its arrivals can reach: the first and last
 event of its block of sources plus the group's smallest and largest shift, rounded out to 16
-steps. The rows are then written, 8 neurons at a time, into the step-major accumulator that
-the neuron kernels read.
+steps. The rows are then transposed, in 16 x 16 blocks held in vector registers, into the
+step-major accumulator that the neuron kernels read.
 
 Exactness: lanes are int16 when the layer's bound (largest ``sum_i |w_ij|`` times the largest
 count) is below ``2**15``, else int32. Integer adds are exact in any order as long as the final
@@ -83,8 +83,6 @@ GROUP = 8
 #: sources per block of the gather's synapse order: a block's rows of ``S`` (32 x ~200 steps x 2
 #: bytes) stay in a 32 KB L1 cache while every neuron reads them
 SRC_BLOCK = 32
-#: neurons whose rows are written to the step-major accumulator together (contiguous stores)
-_BLOCK = 8
 _group_and = _make_group("and")
 _group_mul = _make_group("mul")
 
@@ -111,7 +109,7 @@ def _weighted_bound(abs_wt, peak):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def _dense_sources(
-    src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, max_shift, s
+    src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, fanout, max_shift, s
 ):  # pragma: no cover - compiled
     """The sources written into ``S`` = ``s`` (``(n_src + 1) * row_len`` lanes, zeroed here; row
     ``n_src`` stays silent), the first and last step with an event per block of ``SRC_BLOCK``
@@ -120,7 +118,8 @@ def _dense_sources(
     ``S[i * row_len + pad + t]``: count of source ``i`` at step ``t`` (``-1`` when ``unit``).
     ``reach[i * (max_shift + 1) + s]``: synapses of source ``i`` with shift <= ``s``, so an
     event at step ``t`` delivers ``reach[i, min(max_shift, out_steps - 1 - t)]`` arrivals that
-    fall inside the run (none when ``t >= out_steps``).
+    fall inside the run (none when ``t >= out_steps``); ``fanout[i]`` = ``reach[i, max_shift]``. Events come in time order (``src_t``
+    nondecreasing), as every ``_Sources`` does.
     """
     s[:] = 0  # a reused buffer: its pages are mapped (a fresh one faults in ~25 pages a layer)
     n_blocks = (n_src + SRC_BLOCK - 1) // SRC_BLOCK
@@ -133,11 +132,14 @@ def _dense_sources(
         t = src_t[e]
         s[i * row_len + pad + t] = -1 if unit else src_c[e]
         b = i // SRC_BLOCK
-        first[b] = min(first[b], t)
-        last[b] = max(last[b], t)
+        if t < first[b]:  # rarely taken: no chain of loads and stores through first[b]
+            first[b] = t
+        last[b] = t  # events come in time order
         room = out_steps - 1 - t
-        if room >= 0:
-            n_events += reach[i * w + min(max_shift, room)]
+        if room >= max_shift:  # every arrival inside the run: all of the source's synapses
+            n_events += fanout[i]
+        elif room >= 0:
+            n_events += reach[i * w + room]
     return s, first, last, n_events
 
 
@@ -158,41 +160,117 @@ def _gather(
     """
     n_lanes = (out_steps + LANES - 1) // LANES * LANES
     rows[:] = 0  # n_out * n_lanes lanes of s's dtype (reused): neuron j's row at j * n_lanes
-    for cell in range(q_ptr.size - 1):
-        r0 = (cell % n_out) * n_lanes
-        f0 = first[cell // n_out]
-        l0 = last[cell // n_out]
-        for q in range(q_ptr[cell], q_ptr[cell + 1]):
-            lo = f0 + q_hmin[q]
-            hi = min(l0 + q_hmax[q] + 1, out_steps)
-            if lo >= hi:
-                continue
-            t = lo - lo % LANES
-            k = GROUP * q
-            b = (q_base[k], q_base[k + 1], q_base[k + 2], q_base[k + 3],
-                 q_base[k + 4], q_base[k + 5], q_base[k + 6], q_base[k + 7])  # fmt: skip
-            w = (
-                q_w[k],
-                q_w[k + 1],
-                q_w[k + 2],
-                q_w[k + 3],
-                q_w[k + 4],
-                q_w[k + 5],
-                q_w[k + 6],
-                q_w[k + 7],
+    n_cells = q_ptr.size - 1
+    for cell0 in range(0, n_cells, n_out):  # one source block's cells (no division per cell)
+        f0 = first[cell0 // n_out]
+        l0 = last[cell0 // n_out]
+        if f0 > l0:  # a silent block: every range is empty
+            continue
+        for cell in range(cell0, min(cell0 + n_out, n_cells)):
+            _gather_cell(
+                q_ptr[cell],
+                q_ptr[cell + 1],
+                (cell - cell0) * n_lanes,
+                f0,
+                l0,
+                q_base,
+                q_w,
+                q_hmin,
+                q_hmax,
+                s,
+                unit,
+                rows,
+                out_steps,
             )
-            if unit:
-                while t < hi:
-                    _group_and(rows, s, r0 + t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
-                                           b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
-                    t += LANES
-            else:
-                while t < hi:
-                    _group_mul(rows, s, r0 + t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
-                                           b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
-                    t += LANES
-    for j0 in range(0, n_out, _BLOCK):  # rows into the step-major accumulator, a block at a time
-        jb = min(_BLOCK, n_out - j0)
+    _transpose(rows, n_lanes, acc, n_out, out_steps)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _gather_cell(
+    q0, q1, r0, f0, l0, q_base, q_w, q_hmin, q_hmax, s, unit, rows, out_steps
+):  # pragma: no cover - compiled
+    """The groups ``q0 .. q1 - 1`` of one cell added into the row at ``rows[r0:]`` (:func:`_gather`)."""
+    for q in range(q0, q1):
+        lo = f0 + q_hmin[q]
+        hi = min(l0 + q_hmax[q] + 1, out_steps)
+        if lo >= hi:
+            continue
+        t = lo - lo % LANES
+        k = GROUP * q
+        b = (q_base[k], q_base[k + 1], q_base[k + 2], q_base[k + 3],
+             q_base[k + 4], q_base[k + 5], q_base[k + 6], q_base[k + 7])  # fmt: skip
+        w = (q_w[k], q_w[k + 1], q_w[k + 2], q_w[k + 3], q_w[k + 4], q_w[k + 5], q_w[k + 6], q_w[k + 7])  # fmt: skip
+        if unit:
+            while t < hi:
+                _group_and(rows, s, r0 + t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
+                                       b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
+                t += LANES
+        else:
+            while t < hi:
+                _group_mul(rows, s, r0 + t, (b[0] + t, b[1] + t, b[2] + t, b[3] + t,
+                                       b[4] + t, b[5] + t, b[6] + t, b[7] + t), w)  # fmt: skip
+                t += LANES
+
+
+@nb.njit(cache=True, nogil=True)
+def _transpose(rows, n_lanes, acc, n_out, out_steps):  # pragma: no cover - compiled
+    """``acc[t * n_out + j] = rows[j * n_lanes + t]`` for ``t < out_steps``, 16 x 16 blocks in
+    vector registers (:func:`_block16`); ``acc`` holds ``n_lanes * n_out`` slots (the last block
+    of steps writes whole vectors past ``out_steps``)."""
+    if rows.size < n_out * n_lanes or acc.size < n_lanes * n_out or n_lanes % LANES:
+        raise ValueError("_transpose: buffers too small for the vector blocks")
+    j16 = n_out - n_out % LANES
+    for j0 in range(0, j16, LANES):
+        for t0 in range(0, n_lanes, LANES):
+            _block16(rows, j0 * n_lanes + t0, n_lanes, acc, t0 * n_out + j0, n_out)
+    for j in range(j16, n_out):
         for t in range(out_steps):
-            for u in range(jb):
-                acc[t * n_out + j0 + u] = rows[(j0 + u) * n_lanes + t]
+            acc[t * n_out + j] = rows[j * n_lanes + t]
+
+
+def _make_block16():
+    """A numba intrinsic ``block16(src, a, sa, dst, b, sb)``: ``dst[b + k * sb + u] = src[a + u *
+    sa + k]`` for ``u, k < 16``: 16 vector loads, four rounds of interleaves (each round rotates
+    the 8-bit (vector, lane) index left by one bit: four rounds swap its halves), 16 vector
+    stores."""
+
+    @intrinsic
+    def block16(typingctx, src, a, sa, dst, b, sb):
+        sig = types.void(src, a, sa, dst, b, sb)
+
+        def codegen(context, builder, sig, args):
+            elem = sig.args[0].dtype
+            vty = ir.VectorType(context.get_value_type(elem), LANES)
+            align = elem.bitwidth // 8
+            sdata = context.make_array(sig.args[0])(context, builder, args[0]).data
+            ddata = context.make_array(sig.args[3])(context, builder, args[3]).data
+            half = LANES // 2
+            lo = ir.Constant(
+                ir.VectorType(ir.IntType(32), LANES), [m // 2 + (m % 2) * LANES for m in range(LANES)]
+            )
+            hi = ir.Constant(
+                ir.VectorType(ir.IntType(32), LANES), [half + m // 2 + (m % 2) * LANES for m in range(LANES)]
+            )
+            v = []
+            for u in range(LANES):
+                off = builder.add(args[1], builder.mul(args[2], ir.Constant(args[2].type, u)))
+                v.append(
+                    builder.load(builder.bitcast(builder.gep(sdata, [off]), vty.as_pointer()), align=align)
+                )
+            for _ in range(4):
+                nxt = []
+                for i in range(half):
+                    nxt.append(builder.shuffle_vector(v[i], v[i + half], lo))
+                    nxt.append(builder.shuffle_vector(v[i], v[i + half], hi))
+                v = nxt
+            for k in range(LANES):
+                off = builder.add(args[4], builder.mul(args[5], ir.Constant(args[5].type, k)))
+                builder.store(v[k], builder.bitcast(builder.gep(ddata, [off]), vty.as_pointer()), align=align)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return block16
+
+
+_block16 = _make_block16()

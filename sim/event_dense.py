@@ -82,6 +82,7 @@ class DenseSynapses:
         self._bases: tuple[int, np.ndarray] = (-1, self.q_src)
         hist = np.bincount(pre * width + shift, minlength=n_src * width).reshape(n_src, width)
         self.reach = np.ascontiguousarray(np.cumsum(hist, axis=1).ravel())
+        self.fanout = np.ascontiguousarray(hist.sum(axis=1))  # = reach[i, max_shift]: 2 KB, in L1
         self.n_syn = int(pre.size)
         self.n_src = n_src
         self._abs_w: tuple[np.ndarray, np.ndarray, np.ndarray, int] | np.ndarray = (
@@ -183,11 +184,14 @@ def gather_input(
         row_len,
         out_steps,
         d.reach,
+        d.fanout,
         d.max_shift,
         scratch.take("S", (d.n_src + 1) * row_len, lanes),
     )
-    acc = scratch.take("acc", out_steps * n_out, lanes)  # every slot is written (the bound: sums fit)
-    rows = scratch.take("rows", n_out * (row_len - pad), lanes)
+    n_lanes = row_len - pad
+    # every slot is written (the bound: sums fit); whole 16-step blocks, cut to out_steps below
+    acc = scratch.take("acc", n_lanes * n_out, lanes)
+    rows = scratch.take("rows", n_out * n_lanes, lanes)
     _gather(
         d.q_ptr,
         d.bases(row_len),
@@ -203,4 +207,4 @@ def gather_input(
         out_steps,
         rows,
     )
-    return acc, int(n_events)
+    return acc[: out_steps * n_out], int(n_events)
