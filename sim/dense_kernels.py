@@ -36,6 +36,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .bits import load8
+
 #: time steps per vector operation (16 int16 lanes fill one AVX2 register; int32 takes two)
 LANES = 16
 
@@ -144,6 +146,68 @@ def _dense_sources(
 
 
 @nb.njit(cache=True, nogil=True)
+def _raster_sources(
+    raster, steps, pad, row_len, out_steps, reach, fanout, max_shift, s
+):  # pragma: no cover - compiled
+    """:func:`_dense_sources` for 0/1 spikes given as a raster: ``raster`` (``T16`` x ``n``
+    C-contiguous uint8, ``T16`` a multiple of 16, rows from ``steps`` on zero; ``n`` sources).
+    ``S`` is the raster transposed in 16 x 16 blocks (:func:`_block16_spikes`: no list of
+    spikes is made); a block of sources' first and last step with a spike come from four
+    8-byte loads per step and block, and the synaptic events from each source's spikes
+    (vector adds of the raster's rows) times its fan-out (``reach`` near the end of the run)."""
+    t16, n = raster.shape
+    n16 = n - n % LANES
+    s[:] = 0
+    for j0 in range(0, n16, LANES):
+        for t0 in range(0, t16, LANES):
+            _block16_spikes(raster, t0 * n + j0, n, s, j0 * row_len + pad + t0, row_len)
+    for j in range(n16, n):
+        for t in range(steps):
+            s[j * row_len + pad + t] = -np.int64(raster[t, j])
+    n_blocks = (n + SRC_BLOCK - 1) // SRC_BLOCK
+    first = np.full(n_blocks, 1 << 40, dtype=np.int64)  # a silent block: every range is empty
+    last = np.full(n_blocks, -(1 << 40), dtype=np.int64)
+    n_events = 0
+    w = max_shift + 1
+    n8 = n & ~7
+    for t in range(steps):
+        row = t * n
+        for b in range(n_blocks):
+            j0 = b * SRC_BLOCK
+            j1 = min(j0 + SRC_BLOCK, n)
+            anyb = np.uint64(0)
+            for j in range(j0, min(j1, n8), 8):
+                anyb |= load8(raster, row + j)
+            for j in range(max(j0, n8), j1):
+                anyb |= np.uint64(raster[t, j])
+            if anyb != 0:
+                if t < first[b]:
+                    first[b] = t
+                last[b] = t
+    # events: a spike at step t delivers fanout[j] arrivals while t + max_shift < out_steps
+    # (spikes counted per source in byte lanes, 32 per vector add, flushed every 128 rows),
+    # reach[j, out_steps - 1 - t] after that (the last few steps)
+    head = max(0, min(steps, out_steps - max_shift))
+    part = np.zeros(n, dtype=np.uint8)
+    counts = np.zeros(n, dtype=np.int64)
+    for t in range(head):
+        row = raster[t]
+        for j in range(n):
+            part[j] += row[j]
+        if t % 128 == 127 or t == head - 1:
+            for j in range(n):
+                counts[j] += part[j]
+                part[j] = 0
+    for j in range(n):
+        n_events += counts[j] * fanout[j]
+    for t in range(head, min(steps, out_steps)):
+        row = raster[t]
+        for j in range(n):  # no branch: a spike in 6 or so would mispredict
+            n_events += row[j] * reach[j * w + out_steps - 1 - t]
+    return s, first, last, n_events
+
+
+@nb.njit(cache=True, nogil=True)
 def _gather(
     q_ptr, q_base, q_w, q_hmin, q_hmax, s, first, last, unit, acc, n_out, out_steps, rows
 ):  # pragma: no cover - compiled
@@ -228,11 +292,12 @@ def _transpose(rows, n_lanes, acc, n_out, out_steps):  # pragma: no cover - comp
             acc[t * n_out + j] = rows[j * n_lanes + t]
 
 
-def _make_block16():
+def _make_block16(spikes: bool = False):
     """A numba intrinsic ``block16(src, a, sa, dst, b, sb)``: ``dst[b + k * sb + u] = src[a + u *
     sa + k]`` for ``u, k < 16``: 16 vector loads, four rounds of interleaves (each round rotates
     the 8-bit (vector, lane) index left by one bit: four rounds swap its halves), 16 vector
-    stores."""
+    stores. ``spikes``: ``src`` holds 0/1 bytes and ``dst`` gets ``-src`` in its own integer
+    type (a spike is stored as -1, all bits set: :func:`_group_and`)."""
 
     @intrinsic
     def block16(typingctx, src, a, sa, dst, b, sb):
@@ -263,9 +328,14 @@ def _make_block16():
                     nxt.append(builder.shuffle_vector(v[i], v[i + half], lo))
                     nxt.append(builder.shuffle_vector(v[i], v[i + half], hi))
                 v = nxt
+            dty = ir.VectorType(context.get_value_type(sig.args[3].dtype), LANES)
+            dalign = sig.args[3].dtype.bitwidth // 8
             for k in range(LANES):
+                out = v[k]
+                if spikes:  # 0/1 -> 0/-1, widened
+                    out = builder.sub(ir.Constant(dty, [0] * LANES), builder.zext(out, dty))
                 off = builder.add(args[4], builder.mul(args[5], ir.Constant(args[5].type, k)))
-                builder.store(v[k], builder.bitcast(builder.gep(ddata, [off]), vty.as_pointer()), align=align)
+                builder.store(out, builder.bitcast(builder.gep(ddata, [off]), dty.as_pointer()), align=dalign)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -274,3 +344,4 @@ def _make_block16():
 
 
 _block16 = _make_block16()
+_block16_spikes = _make_block16(spikes=True)

@@ -43,7 +43,14 @@ from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
 from .event_dense import DELIVERY, DenseSynapses, Scratch, choose_lanes, gather_input
-from .event_kernels import _deliver, _input_sources, _neurons_fixed, _neurons_float, _neurons_loihi_f64
+from .event_kernels import (
+    _deliver,
+    _input_sources,
+    _neurons_fixed,
+    _neurons_float,
+    _neurons_loihi_f64,
+    raster_events,
+)
 from .readout import result_of
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
 
@@ -222,19 +229,53 @@ class EventNetwork:
 # ---- one sample, step by step -----------------------------------------------------------------
 
 
-@dataclass
 class _Sources:
     """Events into a layer, in time order: step ``t``, source ``i``, count ``values`` (empty
     when every count is 1: ``unit``); ``steps`` is the length of the sequence they come from;
-    ``peak``: each source's largest count (the input layer's, when counts exceed 1)."""
+    ``peak``: each source's largest count (the input layer's, when counts exceed 1).
 
-    t: np.ndarray
-    i: np.ndarray
-    values: np.ndarray
-    unit: bool
-    max_count: float
-    steps: int
-    peak: np.ndarray | None = None
+    Spikes of a layer whose kernel writes only its raster (:func:`_step_loihi_lanes`) keep
+    ``raster`` (rows padded with zeros to a multiple of 16): the time-dense gather transposes
+    it whole, and ``t``/``i`` are listed from it only when asked (the scatter path), into
+    ``bufs``. ``span``: (events, first step, last step; -1 when none)."""
+
+    def __init__(
+        self,
+        t: np.ndarray | None,
+        i: np.ndarray | None,
+        values: np.ndarray,
+        unit: bool,
+        max_count: float,
+        steps: int,
+        peak: np.ndarray | None = None,
+        raster: tuple[np.ndarray, int, tuple[int, int, int], tuple[np.ndarray, np.ndarray]] | None = None,
+    ):
+        self._t, self._i = t, i
+        self.values, self.unit, self.max_count, self.steps, self.peak = values, unit, max_count, steps, peak
+        self.raster: tuple[np.ndarray, int, int] | None = None
+        self._bufs: tuple[np.ndarray, np.ndarray] | None = None
+        if raster is not None:
+            padded, n_steps, self.span, self._bufs = raster
+            self.raster = (padded, n_steps, self.span[0])
+        elif t is not None and t.size:
+            self.span = (int(t.size), int(t[0]), int(t[-1]))
+        else:
+            self.span = (0, -1, -1)
+
+    def _listed(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._t is None or self._i is None:
+            assert self.raster is not None and self._bufs is not None
+            n = raster_events(self.raster[0], self.raster[1], self._bufs[0], self._bufs[1])
+            self._t, self._i = self._bufs[0][:n], self._bufs[1][:n]
+        return self._t, self._i
+
+    @property
+    def t(self) -> np.ndarray:
+        return self._listed()[0]
+
+    @property
+    def i(self) -> np.ndarray:
+        return self._listed()[1]
 
 
 @dataclass
@@ -264,7 +305,7 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
 
 def _choose(el: _EventLayer, src: _Sources, out_steps: int, delivery: str) -> type | None:
     """The gather's lane type for this layer and input, or None: scatter (:func:`choose_lanes`)."""
-    return choose_lanes(el.dense, el.abs_bound, src.t, src.max_count, src.peak, out_steps, delivery)
+    return choose_lanes(el.dense, el.abs_bound, src.span, src.max_count, src.peak, out_steps, delivery)
 
 
 def _deliver_layer(
@@ -279,9 +320,23 @@ def _deliver_layer(
     number of synaptic events, and the path taken ("dense" or "scatter")."""
     lanes = _choose(el, src, out_steps, delivery) if fixed else None
     if lanes is not None and el.dense is not None:  # _choose gives lanes only to a dense layer
-        acc, n_events = gather_input(
-            el.dense, src.t, src.i, src.values, src.unit, el.n_out, out_steps, lanes, scratch
-        )
+        if src.raster is not None:
+            acc, n_events = gather_input(
+                el.dense,
+                _NO_EVENTS,
+                _NO_EVENTS,
+                src.values,
+                True,
+                el.n_out,
+                out_steps,
+                lanes,
+                scratch,
+                src.raster,
+            )
+        else:
+            acc, n_events = gather_input(
+                el.dense, src.t, src.i, src.values, src.unit, el.n_out, out_steps, lanes, scratch
+            )
         return acc, n_events, "dense"
     acc_type: type
     if fixed:  # int32, not int16: a 16-bit add to memory costs up to 2x per event on AMD Zen 1
@@ -320,14 +375,22 @@ def _step_layer(
     count is ``max_count``); the spike list goes into ``spike_bufs`` (``out_steps * n`` int64
     slots each, reused) when given."""
     n = el.n_out
-    raster = np.zeros((out_steps if el.spiking else 0, n), dtype=np.uint8)
+    # rows padded to a multiple of 16 (zeros): the next layer's gather transposes 16 x 16 blocks
+    padded = np.zeros(((out_steps + 15) // 16 * 16 if el.spiking else 0, n), dtype=np.uint8)
+    raster = padded[:out_steps]
     cap = out_steps * n if el.spiking else 0
     if spike_bufs is None:
         spike_bufs = (np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64))
     out_t, out_i = spike_bufs[0][:cap], spike_bufs[1][:cap]
     step = _step_fixed if arith.is_fixed else _step_float
-    n_sp, trace_raw = step(el, acc, out_steps, arith, raster, out_t, out_i, max_count)
-    spikes = _Sources(out_t[:n_sp], out_i[:n_sp], _NO_COUNTS[np.float64], True, 1.0, out_steps)
+    n_sp, trace_raw, span = step(el, acc, out_steps, arith, raster, out_t, out_i, max_count)
+    no_counts = _NO_COUNTS[np.float64]
+    if span is not None:  # the kernel wrote the raster only: listed when the scatter asks
+        spikes = _Sources(
+            None, None, no_counts, True, 1.0, out_steps, raster=(padded, out_steps, span, (out_t, out_i))
+        )
+    else:
+        spikes = _Sources(out_t[:n_sp], out_i[:n_sp], no_counts, True, 1.0, out_steps)
     return _LayerOut(raster, trace_raw, spikes)
 
 
@@ -340,13 +403,15 @@ def _step_fixed(
     out_t: np.ndarray,
     out_i: np.ndarray,
     max_count: float = np.inf,
-) -> tuple[int, np.ndarray]:
-    """The fixed-point neurons: (spike count, int64 membrane trace of an LI layer)."""
+) -> tuple[int, np.ndarray, tuple[int, int, int] | None]:
+    """The fixed-point neurons: (spike count, int64 membrane trace of an LI layer, and None when
+    the spikes were listed into ``out_t``/``out_i``, else (spikes, first, last step with one):
+    the raster alone holds them)."""
     n, c = el.n_out, el.c
     trace_raw = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
     if el.float_lanes and acc.dtype.itemsize <= 4:
-        n_sp = _step_loihi_lanes(el, acc, out_steps, arith, raster, out_t, out_i, max_count, trace_raw)
-        return n_sp, trace_raw
+        span = _step_loihi_lanes(el, acc, out_steps, arith, raster, max_count, trace_raw)
+        return span[0], trace_raw, span
     n_sp = _neurons_fixed(
         acc,
         out_steps,
@@ -371,7 +436,7 @@ def _step_fixed(
         out_i,
         trace_raw,
     )
-    return n_sp, trace_raw
+    return n_sp, trace_raw, None
 
 
 def _step_loihi_lanes(
@@ -380,12 +445,11 @@ def _step_loihi_lanes(
     out_steps: int,
     arith: Arithmetic,
     raster: np.ndarray,
-    out_t: np.ndarray,
-    out_i: np.ndarray,
     max_count: float,
     trace_raw: np.ndarray,
-) -> int:
-    """Loihi neurons in exact float64 lanes (``el.float_lanes``); returns the spike count."""
+) -> tuple[int, int, int]:
+    """Loihi neurons in exact float64 lanes (``el.float_lanes``), spikes into ``raster`` only;
+    returns (spikes, first and last step with a spike, -1 when none)."""
     c = el.c
     cur_bits = arith.current_bits or 0
     # |syn| <= sum_i |w_ij| x the largest count (and an int16 accumulator holds it): when
@@ -393,29 +457,26 @@ def _step_loihi_lanes(
     top = min(el.abs_bound * max_count, 2.0**15 if acc.dtype.itemsize == 2 else np.inf)
     if cur_bits and top * 2.0**arith.weight_shift < 2.0 ** (cur_bits - 1):
         cur_bits = 0
-    return int(
-        _neurons_loihi_f64(
-            acc,
-            out_steps,
-            el.n_out,
-            c.bias,
-            c.threshold,
-            c.reset,
-            el.spiking,
-            c.decay_param,
-            arith.weight_shift,
-            cur_bits,
-            arith.current_overflow == "wrap",
-            arith.membrane_bits or 0,
-            arith.membrane_overflow == "wrap",
-            arith.threshold_compare == "gt",
-            c.reset_mode,
-            raster,
-            out_t,
-            out_i,
-            trace_raw,
-        )
+    fired, first, last = _neurons_loihi_f64(
+        acc,
+        out_steps,
+        el.n_out,
+        c.bias,
+        c.threshold,
+        c.reset,
+        el.spiking,
+        c.decay_param,
+        arith.weight_shift,
+        cur_bits,
+        arith.current_overflow == "wrap",
+        arith.membrane_bits or 0,
+        arith.membrane_overflow == "wrap",
+        arith.threshold_compare == "gt",
+        c.reset_mode,
+        raster,
+        trace_raw,
     )
+    return int(fired), int(first), int(last)
 
 
 def _step_float(
@@ -427,8 +488,9 @@ def _step_float(
     out_t: np.ndarray,
     out_i: np.ndarray,
     max_count: float = np.inf,
-) -> tuple[int, np.ndarray]:
-    """The float neurons: (spike count, membrane trace in F of an LI layer)."""
+) -> tuple[int, np.ndarray, None]:
+    """The float neurons: (spike count, membrane trace in F of an LI layer, None: the spikes are
+    listed)."""
     n, c = el.n_out, el.c
     ftype = arith.float_dtype
     current: np.ndarray
@@ -456,7 +518,7 @@ def _step_float(
         out_i,
         trace_raw,
     )
-    return n_sp, trace_raw
+    return n_sp, trace_raw, None
 
 
 def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -483,6 +545,7 @@ def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
 
 
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}
+_NO_EVENTS = np.zeros(0, dtype=np.int64)
 
 
 def simulate_event(net: Network, frames: np.ndarray, arithmetic: Arithmetic | None = None) -> SimResult:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dense_kernels import GROUP, LANES, SRC_BLOCK, _dense_sources, _gather, _weighted_bound
+from .dense_kernels import GROUP, LANES, SRC_BLOCK, _dense_sources, _gather, _raster_sources, _weighted_bound
 
 #: the delivery paths: "auto" chooses per layer and sample (:func:`choose_lanes`)
 DELIVERY = ("auto", "dense", "scatter")
@@ -122,7 +122,7 @@ class DenseSynapses:
 def choose_lanes(
     d: DenseSynapses | None,
     abs_bound: int,
-    src_t: np.ndarray,
+    span: tuple[int, int, int],
     max_count: float,
     peak: np.ndarray | None,
     out_steps: int,
@@ -132,10 +132,10 @@ def choose_lanes(
 
     The gather needs a fixed-point layer (``d``) whose bound ``abs_bound = max_j sum_i |w_ij|``
     times the largest count -- or, tighter, ``max_j sum_i |w_ij| peak_i`` with each source's
-    largest count ``peak`` -- fits the lanes (int16, else int32). "auto" takes it when the
-    expected events (source events ``src_t`` x mean fan-out) exceed its lanes (synapses x the
-    steps from the first source event to the last one plus the largest shift) /
-    :data:`DENSE_LANES_PER_EVENT`.
+    largest count ``peak`` -- fits the lanes (int16, else int32). ``span``: the source events'
+    number and their first and last step. "auto" takes it when the expected events (source
+    events x mean fan-out) exceed its lanes (synapses x the steps from the first source event
+    to the last one plus the largest shift) / :data:`DENSE_LANES_PER_EVENT`.
     """
     if delivery == "scatter" or d is None:
         return None
@@ -145,11 +145,12 @@ def choose_lanes(
     if bound >= 2**31:
         return None
     if delivery == "auto":
-        if src_t.size == 0:
+        count, t_first, t_last = span
+        if count == 0:
             return None
-        expected = src_t.size * d.n_syn / max(d.n_src, 1)
-        span = min(out_steps, int(src_t[-1]) + d.max_shift + 1) - int(src_t[0])
-        if expected * DENSE_LANES_PER_EVENT < d.n_syn * span:
+        expected = count * d.n_syn / max(d.n_src, 1)
+        steps = min(out_steps, t_last + d.max_shift + 1) - t_first
+        if expected * DENSE_LANES_PER_EVENT < d.n_syn * steps:
             return None
     return np.int16 if bound < 2**15 else np.int32
 
@@ -164,30 +165,38 @@ def gather_input(
     out_steps: int,
     lanes: type,
     scratch: Scratch | None = None,
+    raster: tuple[np.ndarray, int, int] | None = None,
 ) -> tuple[np.ndarray, int]:
     """The layer's step-major accumulator (``out_steps * n_out``, dtype ``lanes``; in ``scratch``'s
-    buffer when given) and synaptic events from sources in time order (step ``src_t``, source ``src_i``, counts ``values``
-    unless ``unit``)."""
-    if src_t.size == 0:
+    buffer when given) and synaptic events from sources in time order (step ``src_t``, source
+    ``src_i``, counts ``values`` unless ``unit``) or, for 0/1 spikes, from ``raster``: (its
+    rows padded to a multiple of 16 with zeros, steps, spikes)."""
+    if (src_t.size if raster is None else raster[2]) == 0:
         return np.zeros(out_steps * n_out, dtype=lanes), 0
     scratch = scratch or Scratch()
     pad = d.max_shift
     row_len = pad + (out_steps + LANES - 1) // LANES * LANES
-    counts = _NO_COUNTS if unit else values
-    s, first, last, n_events = _dense_sources(
-        src_t,
-        src_i,
-        counts,
-        unit,
-        d.n_src,
-        pad,
-        row_len,
-        out_steps,
-        d.reach,
-        d.fanout,
-        d.max_shift,
-        scratch.take("S", (d.n_src + 1) * row_len, lanes),
-    )
+    s_buf = scratch.take("S", (d.n_src + 1) * row_len, lanes)
+    if raster is not None:
+        s, first, last, n_events = _raster_sources(
+            raster[0], raster[1], pad, row_len, out_steps, d.reach, d.fanout, d.max_shift, s_buf
+        )
+    else:
+        counts = _NO_COUNTS if unit else values
+        s, first, last, n_events = _dense_sources(
+            src_t,
+            src_i,
+            counts,
+            unit,
+            d.n_src,
+            pad,
+            row_len,
+            out_steps,
+            d.reach,
+            d.fanout,
+            d.max_shift,
+            s_buf,
+        )
     n_lanes = row_len - pad
     # every slot is written (the bound: sums fit); whole 16-step blocks, cut to out_steps below
     acc = scratch.take("acc", n_lanes * n_out, lanes)

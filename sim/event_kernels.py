@@ -339,8 +339,6 @@ def _neurons_loihi_f64(
     strict,
     reset_mode,
     raster,
-    out_t,
-    out_i,
     trace,
 ):  # pragma: no cover - compiled
     """:func:`_neurons_fixed` for Loihi's decay without a current state, in float64 lanes.
@@ -353,7 +351,9 @@ def _neurons_loihi_f64(
     power-of-two division), the reductions :func:`_reduce_f`. ``cur_bits`` 0: the caller proved that
     every ``acc << ws`` fits the current (no reduction; a floor costs ~1 cycle a neuron on Zen 1).
     The common case (no current reduction, saturating membrane, reset to a value) runs membrane,
-    threshold and reset in one pass; the spike list skips 8 silent neurons with one 64-bit test.
+    threshold and reset in one pass. Spikes go to ``raster`` only (no list: the next layer reads
+    the raster, :func:`raster_events` lists it when needed); returns (spikes, first and last step
+    with a spike, -1 when none).
     """
     big = 2.0**52
     chalf = 2.0 ** (cur_bits - 1) if cur_bits else 0.0
@@ -374,9 +374,12 @@ def _neurons_loihi_f64(
     th = th0 if strict else th0 - 1.0  # integers: h >= thr exactly when h > thr - 1
     v = r.copy()
     h = np.empty(n)
-    n_sp = 0
+    fired = 0
+    t_first = -1
+    t_last = -1
     for t in range(out_steps):
         a = acc[t * n : t * n + n]
+        before = fired
         if plain and spiking and reset_mode == 0:  # the common case, one pass: ~3.5 cycles a neuron
             s = raster[t]
             for j in range(n):
@@ -384,9 +387,10 @@ def _neurons_loihi_f64(
                 fire = hj > th[j]
                 v[j] = r[j] if fire else hj
                 s[j] = fire
-            if t > 0:  # the row before: its byte stores have left the store buffer (a load
-                # spanning two stores still in flight stalls ~10 cycles on AMD Zen 1)
-                n_sp = _spike_list(raster, t - 1, out_t, out_i, n_sp)
+                fired += fire
+            if fired > before:
+                t_last = t
+                t_first = t if t_first < 0 else t_first
             continue
         if plain:
             for j in range(n):
@@ -407,15 +411,15 @@ def _neurons_loihi_f64(
                 else:
                     v[j] = hj
                 s[j] = fire
-            if t > 0:  # the row before, as above
-                n_sp = _spike_list(raster, t - 1, out_t, out_i, n_sp)
+                fired += fire
+            if fired > before:
+                t_last = t
+                t_first = t if t_first < 0 else t_first
         else:
             for j in range(n):
                 v[j] = h[j]
                 trace[t, j] = np.int64(h[j])
-    if spiking and out_steps > 0:
-        n_sp = _spike_list(raster, out_steps - 1, out_t, out_i, n_sp)
-    return n_sp
+    return fired, t_first, t_last
 
 
 #: ``(w * _GATHER_BITS) >> 56``: the low bit of each of ``w``'s 8 bytes (byte ``k`` to bit ``k``;
@@ -446,4 +450,14 @@ def _spike_list(raster, t, out_t, out_i, n_sp):  # pragma: no cover - compiled
         out_t[n_sp] = t
         out_i[n_sp] = j
         n_sp += int(raster[t, j])
+    return n_sp
+
+
+@nb.njit(cache=True, nogil=True)
+def raster_events(raster, steps, out_t, out_i):  # pragma: no cover - compiled
+    """The spikes of ``raster[:steps]`` (C-contiguous 0/1 bytes) as a list in time order, into
+    ``out_t``/``out_i``; returns their number."""
+    n_sp = 0
+    for t in range(steps):
+        n_sp = _spike_list(raster, t, out_t, out_i, n_sp)
     return n_sp

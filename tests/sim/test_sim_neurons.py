@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from delaykit.sim.event_kernels import _neurons_fixed, _neurons_loihi_f64
+from delaykit.sim.event_kernels import _neurons_fixed, _neurons_loihi_f64, raster_events
 
 
 def _run(kernel, acc, steps, n, consts, spiking, flags):
@@ -17,7 +17,14 @@ def _run(kernel, acc, steps, n, consts, spiking, flags):
     out_t = np.empty(steps * n if spiking else 0, dtype=np.int64)
     out_i = np.empty_like(out_t)
     trace = np.zeros((0 if spiking else steps, n), dtype=np.int64)
-    n_sp = kernel(acc, steps, n, *consts, spiking, *flags, raster, out_t, out_i, trace)
+    if kernel is _neurons_fixed:
+        n_sp = kernel(acc, steps, n, *consts, spiking, *flags, raster, out_t, out_i, trace)
+        return raster, out_t[:n_sp], out_i[:n_sp], trace
+    # the float64-lane kernel writes the raster only, and says how many spikes and when
+    fired, first, last = kernel(acc, steps, n, *consts, spiking, *flags, raster, trace)
+    n_sp = raster_events(raster, raster.shape[0], out_t, out_i)
+    assert fired == n_sp == raster.sum()
+    assert (first, last) == ((int(out_t[0]), int(out_t[n_sp - 1])) if n_sp else (-1, -1))
     return raster, out_t[:n_sp], out_i[:n_sp], trace
 
 
@@ -26,7 +33,7 @@ def _run(kernel, acc, steps, n, consts, spiking, flags):
 @pytest.mark.parametrize("mem_wrap", [True, False])
 def test_float_lanes_equal_int64_kernel(reset_mode, strict, mem_wrap):
     rng = np.random.default_rng(reset_mode * 4 + 2 * strict + mem_wrap)
-    n, steps, mem_bits = 37, 60, 16  # n not a multiple of 8: the spike list's tail
+    n, steps, mem_bits = 101, 60, 16  # n not a multiple of 8 (the list's tail), past one 64-bit mask
     cases = itertools.product([True, False], [0, 12, 24], [True, False], [0, 1, 2])
     for spiking, cur_bits, cur_wrap, size in cases:
         if cur_bits == 0 and size == 2:
