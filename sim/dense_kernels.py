@@ -110,6 +110,25 @@ def _weighted_bound(abs_wt, peak):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
+def _block_bound(abs_block, peak, block):  # pragma: no cover - compiled
+    """``max_j sum_b abs_block[b, j] max(peak[block b])``: an upper bound of
+    :func:`_weighted_bound` from per-block weight sums and each block's largest count."""
+    n_blocks, n_out = abs_block.shape
+    total = np.zeros(n_out)
+    for b in range(n_blocks):
+        p = 0.0
+        for i in range(b * block, min(b * block + block, peak.size)):
+            p = max(p, peak[i])
+        if p != 0.0:
+            for j in range(n_out):
+                total[j] += abs_block[b, j] * p
+    top = 0.0
+    for j in range(n_out):
+        top = max(top, total[j])
+    return top
+
+
+@nb.njit(cache=True, nogil=True)
 def _dense_sources(
     src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, fanout, max_shift, s
 ):  # pragma: no cover - compiled
@@ -345,3 +364,63 @@ def _make_block16(spikes: bool = False):
 
 _block16 = _make_block16()
 _block16_spikes = _make_block16(spikes=True)
+
+
+@nb.njit(cache=True, nogil=True)
+def _gather_events(
+    src_t,
+    src_i,
+    src_c,
+    unit,
+    n_src,
+    pad,
+    row_len,
+    out_steps,
+    reach,
+    fanout,
+    max_shift,
+    s,
+    q_ptr,
+    q_base,
+    q_w,
+    q_hmin,
+    q_hmax,
+    acc,
+    n_out,
+    rows,
+):  # pragma: no cover - compiled
+    """:func:`_dense_sources` then :func:`_gather`, in one call (no arrays boxed between them);
+    returns the synaptic events."""
+    s, first, last, n_events = _dense_sources(
+        src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, fanout, max_shift, s
+    )
+    _gather(q_ptr, q_base, q_w, q_hmin, q_hmax, s, first, last, unit, acc, n_out, out_steps, rows)
+    return n_events
+
+
+@nb.njit(cache=True, nogil=True)
+def _gather_raster(
+    raster,
+    steps,
+    pad,
+    row_len,
+    out_steps,
+    reach,
+    fanout,
+    max_shift,
+    s,
+    q_ptr,
+    q_base,
+    q_w,
+    q_hmin,
+    q_hmax,
+    acc,
+    n_out,
+    rows,
+):  # pragma: no cover - compiled
+    """:func:`_raster_sources` then :func:`_gather`, in one call; returns the synaptic events."""
+    s, first, last, n_events = _raster_sources(
+        raster, steps, pad, row_len, out_steps, reach, fanout, max_shift, s
+    )
+    _gather(q_ptr, q_base, q_w, q_hmin, q_hmax, s, first, last, True, acc, n_out, out_steps, rows)
+    return n_events

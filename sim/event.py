@@ -49,9 +49,10 @@ from .event_kernels import (
     _neurons_fixed,
     _neurons_float,
     _neurons_loihi_f64,
+    dense_loihi_layer,
     raster_events,
 )
-from .readout import result_of
+from .readout import result_of, scaled_softmax_sum
 from .result import NON_FINITE_FRAMES, SimResult, frames_array, non_integer_frames
 
 _DECAY_CODES = {"loihi12": 0, "shift": 1, "none": 2}
@@ -78,6 +79,9 @@ class _EventLayer:
         self.extend = layer.extend_steps
         self.lat = arith.layer_latency_steps
         self.spiking = c.spiking
+        self.fixed = arith.is_fixed
+        #: the float64-lane neuron kernel's constants, per (accumulator bytes, largest count)
+        self.lane_args: dict[tuple[int, float], tuple] = {}
         w = c.weight
         post, pre = np.nonzero(w)  # synapses with a nonzero weight
         delay = layer.delay[post, pre].astype(np.int64)
@@ -192,19 +196,23 @@ class EventNetwork:
         paths: list[str] = []
         out = _LayerOut(np.zeros((0, 0)), np.zeros((0, 0)), src)
         scratch = self._scratch()
+        fixed = self.arith.is_fixed
         for li, el in enumerate(self.layers):
             out_steps = steps + el.extend + el.lat
-            acc, n_events, path = _deliver_layer(
-                el, src, out_steps, self.arith.is_fixed, self.delivery, scratch
-            )
+            lanes = _choose(el, src, out_steps, self.delivery) if fixed else None
+            if lanes is not None and el.float_lanes:  # gather and neurons in one call
+                out, n_events = _dense_loihi(el, src, out_steps, lanes, self.arith, scratch)
+                path = "dense"
+            else:
+                acc, n_events, path = _deliver_layer(el, src, out_steps, lanes, scratch)
+                # a layer's spikes are read by the next layer while it writes its own: two buffers
+                spike_bufs = (
+                    scratch.take(("t", li % 2), out_steps * el.n_out, np.int64),
+                    scratch.take(("i", li % 2), out_steps * el.n_out, np.int64),
+                )
+                out = _step_layer(el, acc, out_steps, self.arith, src.max_count, spike_bufs)
             events.append(n_events)
             paths.append(path)
-            # a layer's spikes are read by the next layer while it writes its own: two buffers
-            spike_bufs = (
-                scratch.take(("t", li % 2), out_steps * el.n_out, np.int64),
-                scratch.take(("i", li % 2), out_steps * el.n_out, np.int64),
-            )
-            out = _step_layer(el, acc, out_steps, self.arith, src.max_count, spike_bufs)
             if el.spiking:
                 spikes.append(out.raster)
             src = out.spikes
@@ -217,13 +225,17 @@ class EventNetwork:
     ) -> SimResult:
         arith = self.arith
         el = self.layers[-1]
-        out = (
-            last.raster.astype(np.float64)
-            if el.spiking
-            else last.trace_raw.astype(np.float64) * el.c.out_scale
-        )
+        scores = None
+        if el.spiking:
+            out = last.raster.astype(np.float64)
+        elif self.net.readout == "softmax_sum" and arith.is_fixed:  # one compiled call
+            out, scores = scaled_softmax_sum(
+                last.trace_raw, el.c.out_scale, arith.readout_offset(len(self.layers))
+            )
+        else:
+            out = last.trace_raw.astype(np.float64) * el.c.out_scale
         raw = None if el.spiking else last.trace_raw
-        return result_of(self.net, arith, "event", out, spikes, events, input_events, raw)
+        return result_of(self.net, arith, "event", out, spikes, events, input_events, raw, scores)
 
 
 # ---- one sample, step by step -----------------------------------------------------------------
@@ -236,8 +248,8 @@ class _Sources:
 
     Spikes of a layer whose kernel writes only its raster (:func:`_step_loihi_lanes`) keep
     ``raster`` (rows padded with zeros to a multiple of 16): the time-dense gather transposes
-    it whole, and ``t``/``i`` are listed from it only when asked (the scatter path), into
-    ``bufs``. ``span``: (events, first step, last step; -1 when none)."""
+    it whole, and ``t``/``i`` are listed from it only when asked (the scatter path). ``span``:
+    (events, first step, last step; -1 when none)."""
 
     def __init__(
         self,
@@ -248,14 +260,13 @@ class _Sources:
         max_count: float,
         steps: int,
         peak: np.ndarray | None = None,
-        raster: tuple[np.ndarray, int, tuple[int, int, int], tuple[np.ndarray, np.ndarray]] | None = None,
+        raster: tuple[np.ndarray, int, tuple[int, int, int]] | None = None,
     ):
         self._t, self._i = t, i
         self.values, self.unit, self.max_count, self.steps, self.peak = values, unit, max_count, steps, peak
         self.raster: tuple[np.ndarray, int, int] | None = None
-        self._bufs: tuple[np.ndarray, np.ndarray] | None = None
         if raster is not None:
-            padded, n_steps, self.span, self._bufs = raster
+            padded, n_steps, self.span = raster
             self.raster = (padded, n_steps, self.span[0])
         elif t is not None and t.size:
             self.span = (int(t.size), int(t[0]), int(t[-1]))
@@ -264,9 +275,12 @@ class _Sources:
 
     def _listed(self) -> tuple[np.ndarray, np.ndarray]:
         if self._t is None or self._i is None:
-            assert self.raster is not None and self._bufs is not None
-            n = raster_events(self.raster[0], self.raster[1], self._bufs[0], self._bufs[1])
-            self._t, self._i = self._bufs[0][:n], self._bufs[1][:n]
+            assert self.raster is not None
+            padded, n_steps, count = self.raster
+            # one slot more: the list's branch-free tail writes one past the last spike
+            t, i = np.empty(count + 1, dtype=np.int64), np.empty(count + 1, dtype=np.int64)
+            raster_events(padded, n_steps, t, i)
+            self._t, self._i = t[:count], i[:count]
         return self._t, self._i
 
     @property
@@ -299,7 +313,7 @@ def _input(net: Network, frames: np.ndarray, arith: Arithmetic) -> tuple[_Source
     if status == 2:
         raise ValueError(non_integer_frames(arith))
     unit = max_count == 1.0 and bool(ones)
-    peak = None if unit else np.abs(top)  # x.max(axis=0); counts are >= 0 in fixed point
+    peak = None if unit else top  # |x.max(axis=0)|; counts are >= 0 in fixed point
     return _Sources(src_t, src_i, values, unit, max_count, x.shape[0], peak), int(src_t.size)
 
 
@@ -312,13 +326,12 @@ def _deliver_layer(
     el: _EventLayer,
     src: _Sources,
     out_steps: int,
-    fixed: bool,
-    delivery: str = "auto",
+    lanes: type | None,
     scratch: Scratch | None = None,
 ) -> tuple[np.ndarray, int, str]:
     """The layer's accumulator (``out_steps * n`` slots) after delivering every source, the
-    number of synaptic events, and the path taken ("dense" or "scatter")."""
-    lanes = _choose(el, src, out_steps, delivery) if fixed else None
+    number of synaptic events, and the path taken: "dense" in ``lanes`` (:func:`_choose`), or
+    "scatter" when None."""
     if lanes is not None and el.dense is not None:  # _choose gives lanes only to a dense layer
         if src.raster is not None:
             acc, n_events = gather_input(
@@ -339,7 +352,7 @@ def _deliver_layer(
             )
         return acc, n_events, "dense"
     acc_type: type
-    if fixed:  # int32, not int16: a 16-bit add to memory costs up to 2x per event on AMD Zen 1
+    if el.fixed:  # int32, not int16: a 16-bit add to memory costs up to 2x per event on AMD Zen 1
         acc_type = np.int32 if el.abs_bound * src.max_count < 2**31 else np.int64
     else:
         acc_type = np.float64
@@ -361,6 +374,57 @@ def _deliver_layer(
         src.unit,
     )
     return acc, int(n_events), "scatter"
+
+
+def _dense_loihi(
+    el: _EventLayer,
+    src: _Sources,
+    out_steps: int,
+    lanes: type,
+    arith: Arithmetic,
+    scratch: Scratch,
+) -> tuple[_LayerOut, int]:
+    """A layer whose input is gathered time-densely (``lanes``) and whose Loihi neurons run in
+    float64 lanes (``el.float_lanes``), in one kernel call (:func:`dense_loihi_layer`): the
+    same kernels as :func:`_deliver_layer` and :func:`_step_layer`, less Python between them."""
+    d = el.dense
+    assert d is not None
+    n = el.n_out
+    pad = d.max_shift
+    n_lanes = (out_steps + 15) // 16 * 16
+    row_len = pad + n_lanes
+    s = scratch.take("S", (d.n_src + 1) * row_len, lanes)
+    acc = scratch.take("acc", n_lanes * n, lanes)
+    rows = scratch.take("rows", n_lanes * n, lanes)
+    if src.raster is not None:
+        sources = (True, src.raster[0], src.raster[1], _NO_EVENTS, _NO_EVENTS, _NO_COUNTS[np.float64], True)
+    else:
+        values = _NO_COUNTS[np.float64] if src.unit else src.values
+        sources = (False, _NO_RASTER, 0, src.t, src.i, values, src.unit)
+    gather: tuple = (d.n_src, pad, row_len, out_steps, d.reach, d.fanout, d.max_shift, d.q_ptr)
+    gather += (d.bases(row_len), d.q_w, d.q_hmin, d.q_hmax, n)
+    key = (np.dtype(lanes).itemsize, src.max_count)
+    neurons = el.lane_args.get(key)
+    if neurons is None:
+        neurons = el.lane_args[key] = _lane_args(el, arith, key[0], src.max_count)
+    padded = np.zeros(((out_steps + 15) // 16 * 16 if el.spiking else 0, n), dtype=np.uint8)
+    raster = padded[:out_steps]
+    trace = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
+    n_events, fired, first, last = dense_loihi_layer(sources, gather, neurons, s, acc, rows, raster, trace)
+    no_counts = _NO_COUNTS[np.float64]
+    if el.spiking:
+        out_src = _Sources(
+            None,
+            None,
+            no_counts,
+            True,
+            1.0,
+            out_steps,
+            raster=(padded, out_steps, (fired, first, last)),
+        )
+    else:
+        out_src = _Sources(_NO_EVENTS, _NO_EVENTS, no_counts, True, 1.0, out_steps)
+    return _LayerOut(raster, trace, out_src), int(n_events)
 
 
 def _step_layer(
@@ -386,9 +450,7 @@ def _step_layer(
     n_sp, trace_raw, span = step(el, acc, out_steps, arith, raster, out_t, out_i, max_count)
     no_counts = _NO_COUNTS[np.float64]
     if span is not None:  # the kernel wrote the raster only: listed when the scatter asks
-        spikes = _Sources(
-            None, None, no_counts, True, 1.0, out_steps, raster=(padded, out_steps, span, (out_t, out_i))
-        )
+        spikes = _Sources(None, None, no_counts, True, 1.0, out_steps, raster=(padded, out_steps, span))
     else:
         spikes = _Sources(out_t[:n_sp], out_i[:n_sp], no_counts, True, 1.0, out_steps)
     return _LayerOut(raster, trace_raw, spikes)
@@ -439,28 +501,17 @@ def _step_fixed(
     return n_sp, trace_raw, None
 
 
-def _step_loihi_lanes(
-    el: _EventLayer,
-    acc: np.ndarray,
-    out_steps: int,
-    arith: Arithmetic,
-    raster: np.ndarray,
-    max_count: float,
-    trace_raw: np.ndarray,
-) -> tuple[int, int, int]:
-    """Loihi neurons in exact float64 lanes (``el.float_lanes``), spikes into ``raster`` only;
-    returns (spikes, first and last step with a spike, -1 when none)."""
+def _lane_args(el: _EventLayer, arith: Arithmetic, acc_bytes: int, max_count: float) -> tuple:
+    """The constants of :func:`_neurons_loihi_f64` after ``n``, for an accumulator of
+    ``acc_bytes`` per slot filled from sources whose largest count is ``max_count``."""
     c = el.c
     cur_bits = arith.current_bits or 0
     # |syn| <= sum_i |w_ij| x the largest count (and an int16 accumulator holds it): when
     # every syn << ws fits the current, its reduction is the identity and is left out (0)
-    top = min(el.abs_bound * max_count, 2.0**15 if acc.dtype.itemsize == 2 else np.inf)
+    top = min(el.abs_bound * max_count, 2.0**15 if acc_bytes == 2 else np.inf)
     if cur_bits and top * 2.0**arith.weight_shift < 2.0 ** (cur_bits - 1):
         cur_bits = 0
-    fired, first, last = _neurons_loihi_f64(
-        acc,
-        out_steps,
-        el.n_out,
+    return (
         c.bias,
         c.threshold,
         c.reset,
@@ -473,9 +524,25 @@ def _step_loihi_lanes(
         arith.membrane_overflow == "wrap",
         arith.threshold_compare == "gt",
         c.reset_mode,
-        raster,
-        trace_raw,
     )
+
+
+def _step_loihi_lanes(
+    el: _EventLayer,
+    acc: np.ndarray,
+    out_steps: int,
+    arith: Arithmetic,
+    raster: np.ndarray,
+    max_count: float,
+    trace_raw: np.ndarray,
+) -> tuple[int, int, int]:
+    """Loihi neurons in exact float64 lanes (``el.float_lanes``), spikes into ``raster`` only;
+    returns (spikes, first and last step with a spike, -1 when none)."""
+    key = (acc.dtype.itemsize, max_count)
+    args = el.lane_args.get(key)
+    if args is None:
+        args = el.lane_args[key] = _lane_args(el, arith, key[0], max_count)
+    fired, first, last = _neurons_loihi_f64(acc, out_steps, el.n_out, *args, raster, trace_raw)  # type: ignore[call-arg]
     return int(fired), int(first), int(last)
 
 
@@ -546,6 +613,7 @@ def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
 
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}
 _NO_EVENTS = np.zeros(0, dtype=np.int64)
+_NO_RASTER = np.zeros((0, 0), dtype=np.uint8)
 
 
 def simulate_event(net: Network, frames: np.ndarray, arithmetic: Arithmetic | None = None) -> SimResult:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .bits import ctz, load8, nonzero8, popcount
+from .bits import ctz, f64_bits, load8, nonzero8, popcount
+from .dense_kernels import _gather_events, _gather_raster
 
 # ---- kernels ------------------------------------------------------------------------------
 
@@ -249,7 +250,7 @@ def _neurons_float(
 @nb.njit(cache=True, nogil=True)
 def _input_sources(x, integer):  # pragma: no cover - compiled
     """Nonzero bins of frames ``x`` (C-contiguous) in time order: (t, i, value, status, max
-    |value|, every value 1, each channel's largest value ``x.max(axis=0)``).
+    |value|, every value 1, ``|x.max(axis=0)|``: each channel's largest value, made positive).
 
     status 0 ok, 1 NaN/infinity, 2 (integer mode) a negative or fractional count. Each row is
     read 64 channels at a time into a bit mask of its nonzero bins (8 vector compares), whose
@@ -308,7 +309,7 @@ def _input_sources(x, integer):  # pragma: no cover - compiled
                 nonzero[i] += 1
     peak = np.empty(n_in)
     for i in range(n_in):  # a channel with a zero bin has a largest value of at least 0
-        peak[i] = max(top[i], 0.0) if nonzero[i] < steps else top[i]
+        peak[i] = abs(max(top[i], 0.0) if nonzero[i] < steps else top[i])
     return src_t[:k], src_i[:k], vals[:k], status, vmax, ones, peak
 
 
@@ -319,6 +320,13 @@ def _reduce_f(x, lo, hi, wrap, half, inv_mod, mod):  # pragma: no cover - compil
     if wrap:
         return x - np.floor((x + half) * inv_mod) * mod
     return min(max(x, lo), hi)
+
+
+@nb.njit(cache=True, inline="always")
+def _f64_to_int(x):  # pragma: no cover - compiled
+    """An integer-valued float64 below 2**51 in magnitude as int64, from the low bits of
+    ``x + 1.5 * 2**52`` (exact): vectorizes, where AVX2 has no float64 -> int64 conversion."""
+    return f64_bits(x + 6755399441055744.0) - 0x4338000000000000
 
 
 @nb.njit(cache=True, nogil=True)
@@ -418,7 +426,7 @@ def _neurons_loihi_f64(
         else:
             for j in range(n):
                 v[j] = h[j]
-                trace[t, j] = np.int64(h[j])
+                trace[t, j] = _f64_to_int(h[j])
     return fired, t_first, t_last
 
 
@@ -433,7 +441,8 @@ def _spike_list(raster, t, out_t, out_i, n_sp):  # pragma: no cover - compiled
     ``out_t``/``out_i`` from ``n_sp``; return the new count. 64 neurons at a time: their bytes
     become one 64-bit mask (eight multiplies) whose set bits are walked (count trailing zeros,
     clear the lowest): a few percent fire, so a step costs about one store pair per spike and
-    one loop exit per 64 neurons."""
+    one loop exit per 64 neurons. The last ``n % 8`` neurons are written without a branch: the
+    lists need one slot past the new count."""
     n = raster.shape[1]
     row = t * n
     n8 = n & ~7
@@ -456,8 +465,45 @@ def _spike_list(raster, t, out_t, out_i, n_sp):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def raster_events(raster, steps, out_t, out_i):  # pragma: no cover - compiled
     """The spikes of ``raster[:steps]`` (C-contiguous 0/1 bytes) as a list in time order, into
-    ``out_t``/``out_i``; returns their number."""
+    ``out_t``/``out_i`` (one slot more than the spikes: :func:`_spike_list`); returns their
+    number."""
     n_sp = 0
     for t in range(steps):
         n_sp = _spike_list(raster, t, out_t, out_i, n_sp)
     return n_sp
+
+
+@nb.njit(cache=True, nogil=True)
+def dense_loihi_layer(sources, gather, neurons, s, acc, rows, raster, trace):  # pragma: no cover - compiled
+    """One layer in one call: the time-dense gather of its input (from a spike raster when
+    ``sources[0]``, else from time-ordered events) into ``acc``, then Loihi neurons in float64
+    lanes (:func:`_neurons_loihi_f64`) into ``raster``/``trace``; returns (synaptic events,
+    spikes, first and last step with a spike). The argument tuples are built once per layer
+    and sample (:mod:`delaykit.sim.event`), so that one dispatch replaces two and the Python
+    between them.
+
+    sources: (from_raster, in_raster, in_steps, src_t, src_i, src_c, unit); gather: (n_src,
+    pad, row_len, out_steps, reach, fanout, max_shift, q_ptr, q_base, q_w, q_hmin, q_hmax,
+    n_out); neurons: the constants of :func:`_neurons_loihi_f64` after ``n``."""
+    from_raster, in_raster, in_steps, src_t, src_i, src_c, unit = sources
+    n_src, pad, row_len, out_steps, reach, fanout, max_shift, q_ptr, q_base, q_w, q_hmin, q_hmax, n_out = (
+        gather
+    )
+    if from_raster:
+        n_events = _gather_raster(
+            in_raster, in_steps, pad, row_len, out_steps, reach, fanout, max_shift, s,
+            q_ptr, q_base, q_w, q_hmin, q_hmax, acc, n_out, rows,
+        )  # fmt: skip
+    else:
+        n_events = _gather_events(
+            src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, fanout, max_shift, s,
+            q_ptr, q_base, q_w, q_hmin, q_hmax, acc, n_out, rows,
+        )  # fmt: skip
+    bias, thr, reset, spiking, dparam, ws, cur_bits, cur_wrap, mem_bits, mem_wrap, strict, reset_mode = (
+        neurons
+    )
+    fired, first, last = _neurons_loihi_f64(
+        acc, out_steps, n_out, bias, thr, reset, spiking, dparam, ws, cur_bits, cur_wrap,
+        mem_bits, mem_wrap, strict, reset_mode, raster, trace,
+    )  # fmt: skip
+    return n_events, fired, first, last

@@ -18,12 +18,13 @@ from delaykit.network import LI, LIF, InputSpec, Layer, Network
 from delaykit.sim import Arithmetic, readout_scores, simulate
 from delaykit.sim.event import EventNetwork
 from delaykit.sim.event_kernels import _input_sources
-from delaykit.sim.readout import _exp_nonpositive
+from delaykit.sim.readout import _exp_nonpositive, predict, scaled_softmax_sum
 
 
 def _oracle_sources(x: np.ndarray, integer: bool):
-    """:func:`_input_sources` in numpy: the nonzero finite bins in row-major order, and status 2
-    (negative or fractional, integer mode) over status 1 (NaN or infinity) over 0."""
+    """:func:`_input_sources` in numpy: the nonzero finite bins in row-major order, status 2
+    (negative or fractional, integer mode) over status 1 (NaN or infinity) over 0, and
+    ``|max|`` per channel."""
     v = x.astype(np.float64)
     nz = (v != 0) | np.isnan(v)
     finite = np.isfinite(v)
@@ -34,7 +35,7 @@ def _oracle_sources(x: np.ndarray, integer: bool):
         status = 2
     top = np.where(nz & finite, v, -np.inf).max(axis=0, initial=-np.inf)
     full = (nz & finite).sum(axis=0) == x.shape[0]
-    peak = np.where(full, top, np.maximum(top, 0.0))
+    peak = np.abs(np.where(full, top, np.maximum(top, 0.0)))
     ones = bool((vals == 1.0).all())
     vmax = float(np.abs(vals).max(initial=0.0))
     return t, i, vals, status, vmax, ones, peak
@@ -142,3 +143,31 @@ def test_wide_layers_equal_the_reference_on_both_paths(n_hidden, n_out, steps, a
             np.testing.assert_array_equal(g, w)
         np.testing.assert_array_equal(got.output, ref.output)
         assert got.events == ref.events and got.prediction == ref.prediction
+
+
+def _numpy_predict(s: np.ndarray) -> int:
+    best = int(s.argmax())
+    return -1 if s.size > 1 and s[best] == s.min() else best
+
+
+def test_predict_kernel_equals_numpys_argmax_rules():
+    rng = np.random.default_rng(5)
+    cases = [np.array([1.0]), np.array([np.nan]), np.array([2.0, 2.0]), np.array([-np.inf, -np.inf, 0.0])]
+    for _ in range(3000):
+        s = rng.integers(-2, 3, int(rng.integers(1, 7))).astype(np.float64)  # many ties
+        if rng.random() < 0.2:
+            s[rng.integers(s.size)] = rng.choice([np.nan, np.inf, -np.inf])
+        cases.append(s)
+    for s in cases:
+        assert predict(s) == _numpy_predict(s), s
+    assert predict(np.array([3, 1, 3])) == 0 and predict([1, 1]) == -1  # other dtypes: numpy's own
+
+
+def test_scaled_softmax_sum_equals_numpy_scale_then_scores():
+    rng = np.random.default_rng(6)
+    raw = rng.integers(-(2**20), 2**20, (57, 11))
+    scale = rng.uniform(1e-6, 1e-3, 11)
+    for offset in (0, 3, 56, 57, 80):
+        out, scores = scaled_softmax_sum(raw, scale, offset)
+        np.testing.assert_array_equal(out, raw.astype(np.float64) * scale)  # the same products
+        np.testing.assert_array_equal(scores, readout_scores("softmax_sum", out[offset:]))
