@@ -367,30 +367,14 @@ _block16_spikes = _make_block16(spikes=True)
 
 
 @nb.njit(cache=True, nogil=True)
-def _gather_events(
-    src_t,
-    src_i,
-    src_c,
-    unit,
-    n_src,
-    pad,
-    row_len,
-    out_steps,
-    reach,
-    fanout,
-    max_shift,
-    s,
-    q_ptr,
-    q_base,
-    q_w,
-    q_hmin,
-    q_hmax,
-    acc,
-    n_out,
-    rows,
-):  # pragma: no cover - compiled
+def _gather_events(src_t, src_i, src_c, unit, layer, s, acc, rows):  # pragma: no cover - compiled
     """:func:`_dense_sources` then :func:`_gather`, in one call (no arrays boxed between them);
-    returns the synaptic events."""
+    returns the synaptic events. ``layer``: (n_src, pad, row_len, out_steps, reach, fanout,
+    max_shift, q_ptr, q_base, q_w, q_hmin, q_hmax, n_out), built per layer and sample
+    (:func:`delaykit.sim.event_dense.gather_args`)."""
+    n_src, pad, row_len, out_steps, reach, fanout, max_shift, q_ptr, q_base, q_w, q_hmin, q_hmax, n_out = (
+        layer
+    )
     s, first, last, n_events = _dense_sources(
         src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, fanout, max_shift, s
     )
@@ -399,26 +383,10 @@ def _gather_events(
 
 
 @nb.njit(cache=True, nogil=True)
-def _gather_raster(
-    raster,
-    steps,
-    pad,
-    row_len,
-    out_steps,
-    reach,
-    fanout,
-    max_shift,
-    s,
-    q_ptr,
-    q_base,
-    q_w,
-    q_hmin,
-    q_hmax,
-    acc,
-    n_out,
-    rows,
-):  # pragma: no cover - compiled
-    """:func:`_raster_sources` then :func:`_gather`, in one call; returns the synaptic events."""
+def _gather_raster(raster, steps, layer, s, acc, rows):  # pragma: no cover - compiled
+    """:func:`_raster_sources` then :func:`_gather`, in one call; returns the synaptic events
+    (``layer`` as in :func:`_gather_events`)."""
+    _, pad, row_len, out_steps, reach, fanout, max_shift, q_ptr, q_base, q_w, q_hmin, q_hmax, n_out = layer
     s, first, last, n_events = _raster_sources(
         raster, steps, pad, row_len, out_steps, reach, fanout, max_shift, s
     )

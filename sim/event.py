@@ -42,7 +42,7 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic, LayerConstants, layer_constants
 from delaykit.network import Network, relay_roots
 
-from .event_dense import DELIVERY, DenseSynapses, Scratch, choose_lanes, gather_input
+from .event_dense import DELIVERY, DenseSynapses, Scratch, choose_lanes, gather_args, gather_input
 from .event_kernels import (
     _deliver,
     _input_sources,
@@ -387,22 +387,14 @@ def _dense_loihi(
     """A layer whose input is gathered time-densely (``lanes``) and whose Loihi neurons run in
     float64 lanes (``el.float_lanes``), in one kernel call (:func:`dense_loihi_layer`): the
     same kernels as :func:`_deliver_layer` and :func:`_step_layer`, less Python between them."""
-    d = el.dense
-    assert d is not None
+    assert el.dense is not None
     n = el.n_out
-    pad = d.max_shift
-    n_lanes = (out_steps + 15) // 16 * 16
-    row_len = pad + n_lanes
-    s = scratch.take("S", (d.n_src + 1) * row_len, lanes)
-    acc = scratch.take("acc", n_lanes * n, lanes)
-    rows = scratch.take("rows", n_lanes * n, lanes)
+    layer, s, acc, rows = gather_args(el.dense, n, out_steps, lanes, scratch)
     if src.raster is not None:
         sources = (True, src.raster[0], src.raster[1], _NO_EVENTS, _NO_EVENTS, _NO_COUNTS[np.float64], True)
     else:
         values = _NO_COUNTS[np.float64] if src.unit else src.values
         sources = (False, _NO_RASTER, 0, src.t, src.i, values, src.unit)
-    gather: tuple = (d.n_src, pad, row_len, out_steps, d.reach, d.fanout, d.max_shift, d.q_ptr)
-    gather += (d.bases(row_len), d.q_w, d.q_hmin, d.q_hmax, n)
     key = (np.dtype(lanes).itemsize, src.max_count)
     neurons = el.lane_args.get(key)
     if neurons is None:
@@ -410,7 +402,7 @@ def _dense_loihi(
     padded = np.zeros(((out_steps + 15) // 16 * 16 if el.spiking else 0, n), dtype=np.uint8)
     raster = padded[:out_steps]
     trace = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
-    n_events, fired, first, last = dense_loihi_layer(sources, gather, neurons, s, acc, rows, raster, trace)
+    n_events, fired, first, last = dense_loihi_layer(sources, layer, neurons, s, acc, rows, raster, trace)
     no_counts = _NO_COUNTS[np.float64]
     if el.spiking:
         out_src = _Sources(

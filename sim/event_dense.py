@@ -180,6 +180,23 @@ def choose_lanes(
     return np.int16 if bound < 2**15 else np.int32
 
 
+def gather_args(
+    d: DenseSynapses, n_out: int, out_steps: int, lanes: type, scratch: Scratch
+) -> tuple[tuple, np.ndarray, np.ndarray, np.ndarray]:
+    """The gather kernels' layer tuple (:func:`delaykit.sim.dense_kernels._gather_events`) and
+    their work buffers (``S``, the accumulator of whole 16-step blocks, the neuron rows; in
+    ``scratch``, contents undefined) for a run of ``out_steps`` in ``lanes``."""
+    pad = d.max_shift
+    n_lanes = (out_steps + LANES - 1) // LANES * LANES
+    row_len = pad + n_lanes
+    layer: tuple = (d.n_src, pad, row_len, out_steps, d.reach, d.fanout, d.max_shift, d.q_ptr)
+    layer += (d.bases(row_len), d.q_w, d.q_hmin, d.q_hmax, n_out)
+    s = scratch.take("S", (d.n_src + 1) * row_len, lanes)
+    acc = scratch.take("acc", n_lanes * n_out, lanes)  # every slot written (the bound: sums fit)
+    rows = scratch.take("rows", n_out * n_lanes, lanes)
+    return layer, s, acc, rows
+
+
 def gather_input(
     d: DenseSynapses,
     src_t: np.ndarray,
@@ -199,22 +216,9 @@ def gather_input(
     if (src_t.size if raster is None else raster[2]) == 0:
         return np.zeros(out_steps * n_out, dtype=lanes), 0
     scratch = scratch or Scratch()
-    pad = d.max_shift
-    n_lanes = (out_steps + LANES - 1) // LANES * LANES
-    row_len = pad + n_lanes
-    s_buf = scratch.take("S", (d.n_src + 1) * row_len, lanes)
-    # every slot is written (the bound: sums fit); whole 16-step blocks, cut to out_steps below
-    acc = scratch.take("acc", n_lanes * n_out, lanes)
-    rows = scratch.take("rows", n_out * n_lanes, lanes)
-    groups = (d.q_ptr, d.bases(row_len), d.q_w, d.q_hmin, d.q_hmax)
+    layer, s_buf, acc, rows = gather_args(d, n_out, out_steps, lanes, scratch)
     if raster is not None:
-        n_events = _gather_raster(
-            raster[0], raster[1], pad, row_len, out_steps, d.reach, d.fanout, d.max_shift, s_buf,
-            *groups, acc, n_out, rows,
-        )  # fmt: skip
+        n_events = _gather_raster(raster[0], raster[1], layer, s_buf, acc, rows)
     else:
-        n_events = _gather_events(
-            src_t, src_i, _NO_COUNTS if unit else values, unit, d.n_src, pad, row_len, out_steps,
-            d.reach, d.fanout, d.max_shift, s_buf, *groups, acc, n_out, rows,
-        )  # fmt: skip
+        n_events = _gather_events(src_t, src_i, _NO_COUNTS if unit else values, unit, layer, s_buf, acc, rows)
     return acc[: out_steps * n_out], int(n_events)

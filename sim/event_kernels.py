@@ -474,31 +474,22 @@ def raster_events(raster, steps, out_t, out_i):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def dense_loihi_layer(sources, gather, neurons, s, acc, rows, raster, trace):  # pragma: no cover - compiled
+def dense_loihi_layer(sources, layer, neurons, s, acc, rows, raster, trace):  # pragma: no cover - compiled
     """One layer in one call: the time-dense gather of its input (from a spike raster when
     ``sources[0]``, else from time-ordered events) into ``acc``, then Loihi neurons in float64
     lanes (:func:`_neurons_loihi_f64`) into ``raster``/``trace``; returns (synaptic events,
-    spikes, first and last step with a spike). The argument tuples are built once per layer
-    and sample (:mod:`delaykit.sim.event`), so that one dispatch replaces two and the Python
+    spikes, first and last step with a spike). One dispatch replaces two and the Python
     between them.
 
-    sources: (from_raster, in_raster, in_steps, src_t, src_i, src_c, unit); gather: (n_src,
-    pad, row_len, out_steps, reach, fanout, max_shift, q_ptr, q_base, q_w, q_hmin, q_hmax,
-    n_out); neurons: the constants of :func:`_neurons_loihi_f64` after ``n``."""
+    sources: (from_raster, in_raster, in_steps, src_t, src_i, src_c, unit); layer: the gather's
+    arguments (:func:`delaykit.sim.dense_kernels._gather_events`); neurons: the constants of
+    :func:`_neurons_loihi_f64` after ``n``."""
     from_raster, in_raster, in_steps, src_t, src_i, src_c, unit = sources
-    n_src, pad, row_len, out_steps, reach, fanout, max_shift, q_ptr, q_base, q_w, q_hmin, q_hmax, n_out = (
-        gather
-    )
     if from_raster:
-        n_events = _gather_raster(
-            in_raster, in_steps, pad, row_len, out_steps, reach, fanout, max_shift, s,
-            q_ptr, q_base, q_w, q_hmin, q_hmax, acc, n_out, rows,
-        )  # fmt: skip
+        n_events = _gather_raster(in_raster, in_steps, layer, s, acc, rows)
     else:
-        n_events = _gather_events(
-            src_t, src_i, src_c, unit, n_src, pad, row_len, out_steps, reach, fanout, max_shift, s,
-            q_ptr, q_base, q_w, q_hmin, q_hmax, acc, n_out, rows,
-        )  # fmt: skip
+        n_events = _gather_events(src_t, src_i, src_c, unit, layer, s, acc, rows)
+    out_steps, n_out = layer[3], layer[12]
     bias, thr, reset, spiking, dparam, ws, cur_bits, cur_wrap, mem_bits, mem_wrap, strict, reset_mode = (
         neurons
     )
