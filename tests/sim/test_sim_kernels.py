@@ -171,3 +171,38 @@ def test_scaled_softmax_sum_equals_numpy_scale_then_scores():
         out, scores = scaled_softmax_sum(raw, scale, offset)
         np.testing.assert_array_equal(out, raw.astype(np.float64) * scale)  # the same products
         np.testing.assert_array_equal(scores, readout_scores("softmax_sum", out[offset:]))
+
+
+def test_int32_lanes_from_a_raster_in_the_one_call_layer():
+    """A Loihi hidden layer fed by 300 Loihi neurons with weights near 127: its bound (34,350)
+    needs int32 lanes, built from the previous layer's raster, in the one-call layer path."""
+    rng = np.random.default_rng(1)
+    a = Arithmetic.for_target(load_target("loihi2"))
+
+    def layer(name, n_o, n_i, neuron, lo, hi):
+        w = rng.integers(lo, hi, (n_o, n_i)).astype(np.int32)
+        return Layer(
+            name, w, rng.integers(0, 25, (n_o, n_i)), neuron, weight_scale=np.ones(n_o), extend_steps=5
+        )
+
+    net = Network(
+        (
+            layer("h1", 300, 30, LIF(tau=4.0, v_threshold=60.0), -40, 41),
+            layer("h2", 33, 300, LIF(tau=4.0, v_threshold=3000.0), 100, 128),
+            layer("o", 5, 33, LI(tau=8.0), -120, 128),
+        ),
+        0.01,
+        InputSpec(30, 50, 30, 1),
+        readout="softmax_sum",
+    )
+    en = EventNetwork(net, a, delivery="dense")
+    assert en.layers[1].abs_bound >= 2**15 and all(el.float_lanes for el in en.layers)
+    for _ in range(5):
+        frames = (rng.random((50, 30)) < 0.3).astype(np.int64) * rng.integers(1, 4, (50, 30))
+        ref = simulate(net, frames, "reference", a)
+        got = en.run(frames)
+        assert got.spikes[1].sum() > 0
+        for g, w in zip(got.spikes, ref.spikes, strict=True):
+            np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(got.output, ref.output)
+        assert got.events == ref.events
