@@ -10,6 +10,7 @@ import delaykit.data.audio_cli as audio_cli
 from delaykit.cli.flags import flag_error
 from delaykit.data.download import download_dataset
 from delaykit.data.synth import PRESETS, write_delay_task_pair
+from delaykit.errors import DelaykitError
 
 #: The DelayTaskConfig field each ``delaykit data synth`` flag sets.
 _SYNTH_FLAGS = {
@@ -87,6 +88,13 @@ def _synth(args: argparse.Namespace) -> int:
     }
     if args.channels is not None:
         given.update(n_units=args.channels, channel_group=1)
+        active = args.active if args.active is not None else PRESETS[args.preset].n_active
+        if 1 <= args.channels < active:  # name both flags: the channels hold the informative ones
+            fix = f", or --active between 2 and {args.channels}" if args.channels >= 2 else ""
+            raise DelaykitError(
+                f"--channels {args.channels}: fewer than the task's {active} informative channels "
+                f"(--active); give --channels >= {active}{fix}"
+            )
     try:
         cfg = replace(PRESETS[args.preset], **{k: v for k, v in given.items() if v is not None})
     except ValueError as e:
