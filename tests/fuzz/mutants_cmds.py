@@ -393,3 +393,53 @@ def valid_runs() -> list[Mutant]:
         "targets shd-estimate": ((), lambda f, c: ["targets", "shd-estimate", "--json"]),
     }  # fmt: skip
     return [Mutant(f"valid/{sub.split()[-1]}", sub, cmd(k, a), expect=0) for sub, (k, a) in ok.items()]
+
+
+#: the flags that read other tools' NIR graphs (``sim``/``convert VERB`` ``--from``), on
+#: delaykit's own graph: unknown tools and steps, options that need ``--from``, a step that
+#: contradicts the graph's metadata
+_FROM_FLAGS = {
+    "from_unknown_tool": ["--from", "pytorch"],
+    "from_dt_negative": ["--from", "norse", "--dt-ms", "-1"],
+    "from_dt_zero": ["--from", "spikingjelly", "--dt-ms", "0"],
+    "from_dt_nan": ["--from", "norse", "--dt-ms", "nan"],
+    "from_dt_text": ["--from", "norse", "--dt-ms", "fast"],
+    "from_without_dt": ["--from", "norse"],
+    "from_dt_contradicts_graph": ["--from", "snntorch", "--reset", "zero"],
+    "reset_without_from": ["--reset", "zero"],
+    "one_spike_without_from": ["--one-spike-per-step"],
+    "reset_bogus": ["--from", "sinabs", "--reset", "half"],
+}
+
+
+def new_flag_mutants() -> list[Mutant]:
+    """The flags added after the first fuzz round: ``--from``/``--dt-ms``/``--reset``/
+    ``--one-spike-per-step`` on ``sim`` and ``convert``, ``data synth --preset/--channels``,
+    ``data spoken-digits --compact-labels``, ``demo --target``."""
+    out = _flags("sim", ("nir", "spikes"), lambda f, c: ["sim", c["nir"], "--data", c["spikes"]], _FROM_FLAGS)
+    out += _flags("convert to-table", ("nir",), lambda f, c: ["convert", "to-table", c["nir"], "-o", f / "t"],
+                  {k: _FROM_FLAGS[k] for k in ("from_dt_nan", "from_unknown_tool", "reset_without_from")})  # fmt: skip
+    synth = {
+        "preset_bogus": ["--preset", "bogus"],
+        "channels_0": ["--channels", "0"],
+        "channels_negative": ["--channels", "-3"],
+        "channels_text": ["--channels", "many"],
+        "channels_below_active": ["--preset", "xylo", "--channels", "3"],
+        "channel_1_xylo": ["--preset", "xylo", "--channels", "1"],
+        "classes_1_xylo": ["--preset", "xylo", "--classes", "1"],
+    }
+    out += _flags(
+        "data synth",
+        (),
+        lambda f, c: ["data", "synth", "--out", f / "o", "--train", "4", "--test", "4"],
+        synth,
+    )
+    out += _flags("data spoken-digits", (), lambda f, c: ["data", "spoken-digits", "--out", f / "sd", "--voices", "2", "--no-progress"],
+                  {"compact_repeated_class": ["--compact-labels", "--classes", "9,9"]})  # fmt: skip
+    demo = {
+        "target_bogus": ["--target", "nope"],
+        "xylo_voices_0": ["--target", "xylo", "--dataset", "spoken-digits", "--voices", "0"],
+        "xylo_bits_3": ["--target", "xylo", "--bits", "3"],
+    }
+    out += _flags("demo", (), lambda f, c: ["demo", "--out", f / "run"], demo)
+    return out

@@ -393,6 +393,7 @@ def _command_mutants() -> list[Mutant]:
         dkn_through_exports,
         export_flag_mutants,
         model_kind_mutants,
+        new_flag_mutants,
         target_flag_mutants,
         valid_runs,
         writer_mutants,
@@ -408,6 +409,7 @@ def _command_mutants() -> list[Mutant]:
         *valid_runs(),
         *data_mutants(),
         *dkn_through_exports(),
+        *new_flag_mutants(),
     ]
 
 
