@@ -80,6 +80,9 @@ class _EventLayer:
         self.lat = arith.layer_latency_steps
         self.spiking = c.spiking
         self.fixed = arith.is_fixed
+        # the empty trace of a spiking layer and raster of an LI one (never written)
+        self.no_trace = np.zeros((0, self.n_out), dtype=np.int64)
+        self.no_raster = np.zeros((0, self.n_out), dtype=np.uint8)
         #: the float64-lane neuron kernel's constants, per (accumulator bytes, largest count)
         self.lane_args: dict[tuple[int, float], tuple] = {}
         w = c.weight
@@ -389,19 +392,27 @@ def _dense_loihi(
     same kernels as :func:`_deliver_layer` and :func:`_step_layer`, less Python between them."""
     assert el.dense is not None
     n = el.n_out
-    layer, s, acc, rows = gather_args(el.dense, n, out_steps, lanes, scratch)
+    plan = scratch.plans.get((id(el), out_steps, lanes))
+    if plan is None:  # samples of one length reuse the kernel's layer tuple and buffers
+        if len(scratch.plans) > 64:
+            scratch.plans.clear()
+        plan = scratch.plans[(id(el), out_steps, lanes)] = gather_args(el.dense, n, out_steps, lanes, scratch)
+    layer, s, acc, rows = plan
     if src.raster is not None:
         sources = (True, src.raster[0], src.raster[1], _NO_EVENTS, _NO_EVENTS, _NO_COUNTS[np.float64], True)
     else:
         values = _NO_COUNTS[np.float64] if src.unit else src.values
         sources = (False, _NO_RASTER, 0, src.t, src.i, values, src.unit)
-    key = (np.dtype(lanes).itemsize, src.max_count)
+    key = (_LANE_BYTES[lanes], src.max_count)
     neurons = el.lane_args.get(key)
     if neurons is None:
         neurons = el.lane_args[key] = _lane_args(el, arith, key[0], src.max_count)
-    padded = np.zeros(((out_steps + 15) // 16 * 16 if el.spiking else 0, n), dtype=np.uint8)
-    raster = padded[:out_steps]
-    trace = np.zeros((0 if el.spiking else out_steps, n), dtype=np.int64)
+    if el.spiking:  # a fresh raster (it goes to the result); no trace
+        padded = np.zeros(((out_steps + 15) // 16 * 16, n), dtype=np.uint8)
+        raster, trace = padded[:out_steps], el.no_trace
+    else:
+        padded = raster = el.no_raster
+        trace = np.zeros((out_steps, n), dtype=np.int64)
     n_events, fired, first, last = dense_loihi_layer(sources, layer, neurons, s, acc, rows, raster, trace)
     no_counts = _NO_COUNTS[np.float64]
     if el.spiking:
@@ -606,6 +617,7 @@ def _fold(net: Network, li: int) -> tuple[np.ndarray, np.ndarray, int] | None:
 _NO_COUNTS = {t: np.zeros(0, dtype=t) for t in (np.int32, np.int64, np.float64)}
 _NO_EVENTS = np.zeros(0, dtype=np.int64)
 _NO_RASTER = np.zeros((0, 0), dtype=np.uint8)
+_LANE_BYTES: dict[type, int] = {np.int16: 2, np.int32: 4}
 
 
 def simulate_event(net: Network, frames: np.ndarray, arithmetic: Arithmetic | None = None) -> SimResult:

@@ -35,6 +35,9 @@ class Scratch:
 
     def __init__(self) -> None:
         self._bufs: dict[object, np.ndarray] = {}
+        #: per (layer, run length, lanes): what :func:`gather_args` returned, views of these
+        #: buffers (a later take that grows a buffer leaves the views on the old one, valid)
+        self.plans: dict[tuple, tuple] = {}
 
     def take(self, key: object, size: int, dtype: type) -> np.ndarray:
         """A buffer of ``size`` elements of ``dtype`` for ``key`` (valid until the next take of
