@@ -17,9 +17,11 @@ each neuron adds its synapses' shifted source rows 16 steps per vector operation
 sample :func:`_choose` takes the gather when it expects fewer than ``DENSE_LANES_PER_EVENT``
 lanes per synaptic event (dense inputs) and the scatter otherwise (sparse inputs, float modes);
 both fill the same accumulator. Then the neurons are stepped through the accumulator, and their
-spikes, in time order, are the next layer's sources. Kernels (:mod:`delaykit.sim.event_kernels`,
-:mod:`delaykit.sim.dense_kernels`) are numba-compiled (``cache=True``): the first call in a
-fresh environment compiles them (a few seconds).
+spikes, in time order, are the next layer's sources: a list, or, from Loihi neurons in float64
+lanes, the spike raster itself, which the next gather transposes (:class:`_Sources`). A layer
+gathered into such neurons runs as one compiled call (:func:`_dense_loihi`). Kernels
+(:mod:`delaykit.sim.event_kernels`, :mod:`delaykit.sim.dense_kernels`) are numba-compiled
+(``cache=True``): the first call in a fresh environment compiles them (a few seconds).
 
 Relay neurons and input taps (format v2, :mod:`delaykit.network`) cost nothing at run time: a
 relay is an exact copy of a main neuron ``lag`` steps late (a tap: of an input channel), so a
