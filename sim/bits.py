@@ -1,6 +1,7 @@
 """Bit-level numba intrinsics of the event engine's kernels: LLVM instructions that numba's
 own operations do not reach (a popcount, a count of trailing zeros, unaligned 8-byte loads,
-an 8-lane compare gathered into a bit mask, float64 <-> int64 bitcasts).
+an 8-lane compare gathered into a bit mask, float64 <-> int64 bitcasts), and the exact
+float64 -> int64 conversion built on them.
 
 Each is made by a factory (``_make_*``) so that a kernel calls it like a function
 (``popcount(m)``); inside a compiled kernel each is one or a few instructions.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba as nb
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -111,3 +113,10 @@ nonzero8 = _make_nonzero8()
 f64_bits = _make_bitcast(types.float64, types.int64, ir.IntType(64))
 #: the float64 whose IEEE-754 bits are an int64
 f64_from_bits = _make_bitcast(types.int64, types.float64, ir.DoubleType())
+
+
+@nb.njit(cache=True, inline="always")
+def f64_to_int(x):  # pragma: no cover - compiled
+    """An integer-valued float64 below 2**51 in magnitude as int64, from the low bits of
+    ``x + 1.5 * 2**52`` (exact): vectorizes, where AVX2 has no float64 -> int64 conversion."""
+    return f64_bits(x + 6755399441055744.0) - 0x4338000000000000

@@ -205,8 +205,8 @@ class EventNetwork:
         for li, el in enumerate(self.layers):
             out_steps = steps + el.extend + el.lat
             lanes = _choose(el, src, out_steps, self.delivery) if fixed else None
-            if lanes is not None and el.float_lanes:  # gather and neurons in one call
-                out, n_events = _dense_loihi(el, src, out_steps, lanes, self.arith, scratch)
+            if lanes is not None and el.float_lanes and el.dense is not None:  # one call
+                out, n_events = _dense_loihi(el, el.dense, src, out_steps, lanes, self.arith, scratch)
                 path = "dense"
             else:
                 acc, n_events, path = _deliver_layer(el, src, out_steps, lanes, scratch)
@@ -279,13 +279,14 @@ class _Sources:
             self.span = (0, -1, -1)
 
     def _listed(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._t is None or self._i is None:
-            assert self.raster is not None
+        if (self._t is None or self._i is None) and self.raster is not None:
             padded, n_steps, count = self.raster
             # one slot more: the list's branch-free tail writes one past the last spike
             t, i = np.empty(count + 1, dtype=np.int64), np.empty(count + 1, dtype=np.int64)
             raster_events(padded, n_steps, t, i)
             self._t, self._i = t[:count], i[:count]
+        if self._t is None or self._i is None:
+            raise ValueError("_Sources: neither a list nor a raster of spikes")
         return self._t, self._i
 
     @property
@@ -383,6 +384,7 @@ def _deliver_layer(
 
 def _dense_loihi(
     el: _EventLayer,
+    d: DenseSynapses,
     src: _Sources,
     out_steps: int,
     lanes: type,
@@ -392,23 +394,19 @@ def _dense_loihi(
     """A layer whose input is gathered time-densely (``lanes``) and whose Loihi neurons run in
     float64 lanes (``el.float_lanes``), in one kernel call (:func:`dense_loihi_layer`): the
     same kernels as :func:`_deliver_layer` and :func:`_step_layer`, less Python between them."""
-    assert el.dense is not None
     n = el.n_out
     plan = scratch.plans.get((id(el), out_steps, lanes))
     if plan is None:  # samples of one length reuse the kernel's layer tuple and buffers
         if len(scratch.plans) > 64:
             scratch.plans.clear()
-        plan = scratch.plans[(id(el), out_steps, lanes)] = gather_args(el.dense, n, out_steps, lanes, scratch)
+        plan = scratch.plans[(id(el), out_steps, lanes)] = gather_args(d, n, out_steps, lanes, scratch)
     layer, s, acc, rows = plan
     if src.raster is not None:
         sources = (True, src.raster[0], src.raster[1], _NO_EVENTS, _NO_EVENTS, _NO_COUNTS[np.float64], True)
     else:
         values = _NO_COUNTS[np.float64] if src.unit else src.values
         sources = (False, _NO_RASTER, 0, src.t, src.i, values, src.unit)
-    key = (_LANE_BYTES[lanes], src.max_count)
-    neurons = el.lane_args.get(key)
-    if neurons is None:
-        neurons = el.lane_args[key] = _lane_args(el, arith, key[0], src.max_count)
+    neurons = _lane_args(el, arith, _LANE_BYTES[lanes], src.max_count)
     if el.spiking:  # a fresh raster (it goes to the result); no trace
         padded = np.zeros(((out_steps + 15) // 16 * 16, n), dtype=np.uint8)
         raster, trace = padded[:out_steps], el.no_trace
@@ -508,7 +506,15 @@ def _step_fixed(
 
 def _lane_args(el: _EventLayer, arith: Arithmetic, acc_bytes: int, max_count: float) -> tuple:
     """The constants of :func:`_neurons_loihi_f64` after ``n``, for an accumulator of
-    ``acc_bytes`` per slot filled from sources whose largest count is ``max_count``."""
+    ``acc_bytes`` per slot filled from sources whose largest count is ``max_count`` (made once
+    per layer and key, kept in ``el.lane_args``)."""
+    got = el.lane_args.get((acc_bytes, max_count))
+    if got is None:
+        got = el.lane_args[(acc_bytes, max_count)] = _make_lane_args(el, arith, acc_bytes, max_count)
+    return got
+
+
+def _make_lane_args(el: _EventLayer, arith: Arithmetic, acc_bytes: int, max_count: float) -> tuple:
     c = el.c
     cur_bits = arith.current_bits or 0
     # |syn| <= sum_i |w_ij| x the largest count (and an int16 accumulator holds it): when
@@ -543,10 +549,7 @@ def _step_loihi_lanes(
 ) -> tuple[int, int, int]:
     """Loihi neurons in exact float64 lanes (``el.float_lanes``), spikes into ``raster`` only;
     returns (spikes, first and last step with a spike, -1 when none)."""
-    key = (acc.dtype.itemsize, max_count)
-    args = el.lane_args.get(key)
-    if args is None:
-        args = el.lane_args[key] = _lane_args(el, arith, key[0], max_count)
+    args = _lane_args(el, arith, acc.dtype.itemsize, max_count)
     fired, first, last = _neurons_loihi_f64(acc, out_steps, el.n_out, *args, raster, trace_raw)  # type: ignore[call-arg]
     return int(fired), int(first), int(last)
 

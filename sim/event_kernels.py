@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .bits import ctz, f64_bits, load8, nonzero8, popcount
+from .bits import ctz, f64_to_int, load8, nonzero8, popcount
 from .dense_kernels import _gather_events, _gather_raster
 
 # ---- kernels ------------------------------------------------------------------------------
@@ -322,13 +322,6 @@ def _reduce_f(x, lo, hi, wrap, half, inv_mod, mod):  # pragma: no cover - compil
     return min(max(x, lo), hi)
 
 
-@nb.njit(cache=True, inline="always")
-def _f64_to_int(x):  # pragma: no cover - compiled
-    """An integer-valued float64 below 2**51 in magnitude as int64, from the low bits of
-    ``x + 1.5 * 2**52`` (exact): vectorizes, where AVX2 has no float64 -> int64 conversion."""
-    return f64_bits(x + 6755399441055744.0) - 0x4338000000000000
-
-
 @nb.njit(cache=True, nogil=True)
 def _neurons_loihi_f64(
     acc,
@@ -426,7 +419,7 @@ def _neurons_loihi_f64(
         else:
             for j in range(n):
                 v[j] = h[j]
-                trace[t, j] = _f64_to_int(h[j])
+                trace[t, j] = f64_to_int(h[j])
     return fired, t_first, t_last
 
 

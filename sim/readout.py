@@ -10,7 +10,7 @@ import numpy as np
 from delaykit.arithmetic import Arithmetic
 from delaykit.network import READOUT_RULES, Network
 
-from .bits import f64_bits, f64_from_bits
+from .bits import f64_from_bits, f64_to_int
 from .result import SimResult
 
 
@@ -71,9 +71,7 @@ def _exp_nonpositive(z):  # pragma: no cover - compiled
     r = (zc - k * _LN2_HI) - k * _LN2_LO
     p = _estrin13(r)
     tiny = k < -1020.0
-    # k as an int64 without a conversion instruction (AVX2 has none for float64 -> int64): the
-    # low bits of k + 1.5 * 2**52 hold k
-    ki = f64_bits((k + 600.0 if tiny else k) + 6755399441055744.0) - 0x4338000000000000
+    ki = f64_to_int(k + 600.0 if tiny else k)  # no conversion instruction (AVX2 has none)
     scaled = p * f64_from_bits((ki + 1023) << 52)
     out = scaled * 2.0**-600 if tiny else scaled
     return out if z > -745.2 else (z if z != z else 0.0)
@@ -115,18 +113,16 @@ def predict(scores: np.ndarray) -> int:
     """The argmax of ``scores`` (first index when only some classes tie), or :data:`UNDECIDED`
     when every class has the same score (with two or more classes): the readout decides nothing."""
     s = np.asarray(scores)
-    if s.dtype == np.float64 and s.ndim == 1 and s.size:
-        return int(_predict(s))  # one compiled call: numpy's argmax and min cost ~10 us cold
-    best = int(s.argmax())
-    if s.size > 1 and s[best] == s.min():  # the best is also the worst: all tie
-        return UNDECIDED
-    return best
+    if not s.size:
+        return int(s.argmax())  # numpy's error for an empty sequence
+    # one compiled call (numpy's argmax and min cost ~10 us with cold caches), in the scores' type
+    return int(_predict(np.ascontiguousarray(s).ravel()))
 
 
 @nb.njit(cache=True, nogil=True)
 def _predict(s):  # pragma: no cover - compiled
-    """:func:`predict` of a non-empty float64 vector, with numpy's rules: the argmax is the
-    first NaN if there is one, else the first largest; a NaN never ties."""
+    """:func:`predict` of a non-empty vector (any number type), with numpy's rules: the argmax
+    is the first NaN if there is one, else the first largest; a NaN never ties."""
     best = 0
     for c in range(s.size):
         if s[c] != s[c]:

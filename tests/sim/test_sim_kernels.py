@@ -102,6 +102,17 @@ def test_softmax_sum_equals_the_numpy_formula(shape):
     assert np.isnan(readout_scores("softmax_sum", y)).all()  # a NaN row poisons every class
 
 
+def _layer(rng, name, n_o, n_i, neuron, weights=(-40, 41)):
+    """Integer weights drawn in ``[weights[0], weights[1])``, delays 0..24, extend 5 steps."""
+    w = rng.integers(*weights, (n_o, n_i)).astype(np.int32)
+    return Layer(name, w, rng.integers(0, 25, (n_o, n_i)), neuron, weight_scale=np.ones(n_o), extend_steps=5)
+
+
+def _net(*layers, steps):
+    n_in = layers[0].n_in
+    return Network(tuple(layers), 0.01, InputSpec(n_in, steps, n_in, 1), readout="softmax_sum")
+
+
 @pytest.mark.parametrize("n_hidden,n_out,steps", [(48, 37, 45), (33, 16, 70), (64, 80, 20)])
 @pytest.mark.parametrize("arith", ["loihi2", "plain"])
 def test_wide_layers_equal_the_reference_on_both_paths(n_hidden, n_out, steps, arith):
@@ -115,22 +126,11 @@ def test_wide_layers_equal_the_reference_on_both_paths(n_hidden, n_out, steps, a
         if arith == "loihi2"
         else Arithmetic.fixed(weight_bits=8, decay="none")
     )
-
-    def layer(name, n_o, n_i, neuron):
-        w = rng.integers(-40, 41, (n_o, n_i)).astype(np.int32)
-        return Layer(
-            name, w, rng.integers(0, 25, (n_o, n_i)), neuron, weight_scale=np.ones(n_o), extend_steps=5
-        )
-
-    net = Network(
-        (
-            layer("h1", n_hidden, n_in, LIF(tau=4.0, v_threshold=60.0)),
-            layer("h2", n_out, n_hidden, LIF(tau=4.0, v_threshold=60.0)),
-            layer("o", 5, n_out, LI(tau=8.0)),
-        ),
-        0.01,
-        InputSpec(n_in, steps, n_in, 1),
-        readout="softmax_sum",
+    net = _net(
+        _layer(rng, "h1", n_hidden, n_in, LIF(tau=4.0, v_threshold=60.0)),
+        _layer(rng, "h2", n_out, n_hidden, LIF(tau=4.0, v_threshold=60.0)),
+        _layer(rng, "o", 5, n_out, LI(tau=8.0)),
+        steps=steps,
     )
     frames = (rng.random((steps, n_in)) < 0.3).astype(np.int64)
     if arith == "loihi2":  # Loihi's neurons run in float64 lanes, with the 64-neuron spike masks
@@ -178,22 +178,11 @@ def test_int32_lanes_from_a_raster_in_the_one_call_layer():
     needs int32 lanes, built from the previous layer's raster, in the one-call layer path."""
     rng = np.random.default_rng(1)
     a = Arithmetic.for_target(load_target("loihi2"))
-
-    def layer(name, n_o, n_i, neuron, lo, hi):
-        w = rng.integers(lo, hi, (n_o, n_i)).astype(np.int32)
-        return Layer(
-            name, w, rng.integers(0, 25, (n_o, n_i)), neuron, weight_scale=np.ones(n_o), extend_steps=5
-        )
-
-    net = Network(
-        (
-            layer("h1", 300, 30, LIF(tau=4.0, v_threshold=60.0), -40, 41),
-            layer("h2", 33, 300, LIF(tau=4.0, v_threshold=3000.0), 100, 128),
-            layer("o", 5, 33, LI(tau=8.0), -120, 128),
-        ),
-        0.01,
-        InputSpec(30, 50, 30, 1),
-        readout="softmax_sum",
+    net = _net(
+        _layer(rng, "h1", 300, 30, LIF(tau=4.0, v_threshold=60.0)),
+        _layer(rng, "h2", 33, 300, LIF(tau=4.0, v_threshold=3000.0), (100, 128)),
+        _layer(rng, "o", 5, 33, LI(tau=8.0), (-120, 128)),
+        steps=50,
     )
     en = EventNetwork(net, a, delivery="dense")
     assert en.layers[1].abs_bound >= 2**15 and all(el.float_lanes for el in en.layers)

@@ -159,21 +159,17 @@ def test_targets_check_on_xylo_counts_relays_instead_of_refusing_delays():
     rng = np.random.default_rng(0)
 
     def net(max_delay: int) -> Network:
-        h = Layer(
-            "h",
-            rng.integers(-9, 10, (40, 16)).astype(np.int8),
-            np.full((40, 16), max_delay),
-            nrn,
-            weight_scale=1.0,
+        layers = tuple(
+            Layer(
+                name,
+                rng.integers(-9, 10, shape).astype(np.int8),
+                np.full(shape, max_delay),
+                nrn,
+                weight_scale=1.0,
+            )
+            for name, shape in (("h", (40, 16)), ("o", (8, 40)))
         )
-        o = Layer(
-            "o",
-            rng.integers(-9, 10, (8, 40)).astype(np.int8),
-            np.full((8, 40), max_delay),
-            nrn,
-            weight_scale=1.0,
-        )
-        return Network((h, o), dt=1e-2, input=InputSpec(16, 30, n_units=16, channel_group=1))
+        return Network(layers, dt=1e-2, input=InputSpec(16, 30, n_units=16, channel_group=1))
 
     small = check_report(net(3), load_target("xylo"))
     assert small.fits and any("40 network + 168 delay relays" in n for n in small.notes)
